@@ -1,0 +1,101 @@
+"""referral: the handover of child-welfare concerns from primary schools to the ASD."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, render_template
+from flask_login import current_user
+
+from . import config
+from .extensions import babel, bootstrap, csrf, db, migrate, security
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: dict | None = None, env: dict[str, str] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+    )
+    app.config.update(config.load(Path(app.instance_path), env))
+    if overrides:
+        app.config.update(overrides)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from flask_security import SQLAlchemyUserDatastore
+
+    from .accounts.models import User
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=lambda: "de_DE", timezone_selector=lambda: "Europe/Berlin")
+    bootstrap.init_app(app)
+    security.init_app(app, SQLAlchemyUserDatastore(db, User, None))
+
+
+def register_blueprints(app: Flask) -> None:
+    from .administration.routes import blueprint as administration
+    from .cases.routes import blueprint as cases
+    from .coordination.routes import blueprint as coordination
+    from .home import blueprint as home
+
+    for blueprint in (home, cases, coordination, administration):
+        app.register_blueprint(blueprint)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    messages = {
+        400: ("Ungültige Anfrage", "Die Anfrage konnte nicht verarbeitet werden. Bitte laden Sie die Seite neu."),
+        403: ("Keine Berechtigung", "Für diese Seite fehlt Ihnen die Berechtigung."),
+        404: ("Nicht gefunden", "Diese Seite gibt es nicht, oder sie ist für Sie nicht sichtbar."),
+        405: ("Nicht erlaubt", "Diese Aktion ist so nicht möglich."),
+        413: ("Datei zu groß", "Die gesendeten Daten sind zu groß. Anhänge dürfen höchstens 10 MB groß sein."),
+        500: ("Interner Fehler", "Es ist ein Fehler aufgetreten. Es wurde nichts gespeichert. Bitte versuchen Sie es erneut."),
+    }
+
+    def handler(code):
+        def handle(error):
+            if code == 500:
+                db.session.rollback()  # nothing half-written reaches the database
+            title, text = messages[code]
+            return render_template("errors/error.html", code=code, title=title, text=text), code
+
+        return handle
+
+    for code in messages:
+        app.register_error_handler(code, handler(code))
+
+    from flask_wtf.csrf import CSRFError
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render_template(
+            "errors/error.html", code=400, title="Sitzung abgelaufen",
+            text="Das Formular war nicht mehr gültig (Sicherheitsprüfung). Bitte laden Sie die Seite neu und "
+            "senden Sie es erneut.",
+        ), 400
+
+
+def register_template_helpers(app: Flask) -> None:
+    from .templating import register
+
+    register(app)
+
+    @app.context_processor
+    def inject_user():
+        return {"current_user": current_user}
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import register
+
+    register(app)

@@ -1,0 +1,48 @@
+"""Creating users and memberships; used by the CLI and the demo data (later also by the admin pages)."""
+from __future__ import annotations
+
+from flask_security import hash_password
+from sqlalchemy import func, or_, select
+
+from ..extensions import db
+from ..organisation.models import District, School
+from .models import ASD_ROLES, SCHOOL_ROLES, Membership, Role, User
+
+
+class AccountError(ValueError):
+    pass
+
+
+def find_scope(role: Role, scope: str | None) -> tuple[School | None, District | None]:
+    """Resolve a school (name or id) or district (code or name) for the role's kind of scope."""
+    if role in SCHOOL_ROLES:
+        school = db.session.scalar(select(School).where(or_(School.name == scope, func.cast(School.id, db.String) == scope)))
+        if school is None:
+            raise AccountError(f"Unknown school: {scope!r}")
+        return school, None
+    if role in ASD_ROLES:
+        district = db.session.scalar(select(District).where(or_(District.code == scope, District.name == scope)))
+        if district is None:
+            raise AccountError(f"Unknown district: {scope!r}")
+        return None, district
+    if scope:
+        raise AccountError(f"The role {role.value} has the whole city as its scope; give no scope.")
+    return None, None
+
+
+def create_user(email: str, name: str, password: str, phone: str = "") -> User:
+    email = email.strip().lower()
+    if db.session.scalar(select(User.id).where(User.email == email)):
+        raise AccountError(f"A user with the address {email} exists already.")
+    if len(password) < 12:
+        raise AccountError("The password must have at least 12 characters.")
+    user = User(email=email, name=name.strip(), phone=phone, password=hash_password(password), active=True)
+    db.session.add(user)
+    return user
+
+
+def add_membership(user: User, role: Role, scope: str | None = None) -> Membership:
+    school, district = find_scope(role, scope)
+    membership = Membership(role=role, school=school, district=district)
+    user.memberships.append(membership)
+    return membership

@@ -1,0 +1,1 @@
+"""Administration: organisation and users; never case content."""

@@ -1,0 +1,1 @@
+"""Referrals (Mitteilungen an den ASD) and everything the ASD does with them."""

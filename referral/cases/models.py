@@ -1,0 +1,399 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    or_,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import User
+from ..extensions import db
+from ..organisation.models import District, School
+from ..timeutil import utcnow
+from .process import OPEN_STATES, Action, State
+from .vocabulary import (
+    AssessmentResult,
+    BodyRegion,
+    BodySide,
+    Category,
+    InformedStatus,
+    Measure,
+    MessageKind,
+    PersonKind,
+    Relation,
+    ReporterFunction,
+    SchoolActionKind,
+    Urgency,
+)
+
+
+def enum_column(enum_cls, **kwargs):
+    """Stored as VARCHAR with a CHECK of the allowed values, the same on SQLite and PostgreSQL."""
+    return Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=True,
+        length=max(len(m.value) for m in enum_cls),
+        values_callable=lambda e: [m.value for m in e],
+        **kwargs,
+    )
+
+
+def _states(*states: State) -> str:
+    return "(" + ", ".join(f"'{s.value}'" for s in states) + ")"
+
+
+NOT_DRAFT = f"state <> '{State.DRAFT.value}'"
+AFTER_ACK = _states(State.ACKNOWLEDGED, State.IN_ASSESSMENT, State.INFO_REQUESTED, State.FEEDBACK_GIVEN, State.CLOSED)
+ASSIGNED = _states(State.IN_ASSESSMENT, State.INFO_REQUESTED, State.FEEDBACK_GIVEN, State.CLOSED)
+FEEDBACK_DONE = _states(State.FEEDBACK_GIVEN, State.CLOSED)
+
+
+class Referral(db.Model):
+    """A Mitteilung an den ASD (§ 4 Abs. 3 KKG). Most content is optional while it is a draft."""
+
+    __tablename__ = "referral"
+    __table_args__ = (
+        # What each state requires, enforced by the database as the last line of defence.
+        CheckConstraint(f"state = 'draft' OR (number IS NOT NULL AND submitted_at IS NOT NULL "
+                        "AND urgency IS NOT NULL AND acknowledge_due_at IS NOT NULL)", name="submitted_complete"),
+        CheckConstraint(f"state NOT IN {AFTER_ACK} OR acknowledged_at IS NOT NULL", name="acknowledged_has_time"),
+        CheckConstraint(f"state NOT IN {ASSIGNED} OR assignee_id IS NOT NULL", name="assessment_has_assignee"),
+        CheckConstraint(f"state NOT IN {FEEDBACK_DONE} OR feedback_at IS NOT NULL", name="feedback_has_time"),
+        CheckConstraint(f"state <> 'closed' OR closed_at IS NOT NULL", name="closed_has_time"),
+        CheckConstraint(
+            f"state = 'draft' OR urgency <> 'acute' OR (phone_call_at IS NOT NULL AND phone_call_with IS NOT NULL)",
+            name="acute_has_phone_call",
+        ),
+        Index("ix_referral_district_state", "district_id", "state"),
+        Index("ix_referral_school_state", "school_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Every write checks and bumps the version, so two people acting at once cannot both succeed.
+    version: Mapped[int] = mapped_column(Integer)
+    __mapper_args__ = {"version_id_col": version}
+    number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    state: Mapped[State] = mapped_column(enum_column(State), default=State.DRAFT, index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"))
+    # The district whose ASD is responsible now; it changes on transfer (§ 86 SGB VIII).
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[datetime | None]
+    received_at: Mapped[datetime | None]  # arrival in the current district (differs after a transfer)
+    acknowledged_at: Mapped[datetime | None]
+    feedback_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    acknowledge_due_at: Mapped[datetime | None]
+    feedback_due_at: Mapped[datetime | None]
+
+    # 1. Child
+    child_first_name: Mapped[str] = mapped_column(String(100), default="")
+    child_last_name: Mapped[str] = mapped_column(String(100), default="")
+    child_birth_date: Mapped[date | None] = mapped_column(Date)
+    child_gender: Mapped[str] = mapped_column(String(40), default="")
+    child_class: Mapped[str] = mapped_column(String(20), default="")
+    child_address: Mapped[str] = mapped_column(String(300), default="")
+    child_language: Mapped[str] = mapped_column(String(100), default="")
+    interpreter_needed: Mapped[bool | None] = mapped_column(Boolean)
+
+    # 3. Observations
+    observed_on: Mapped[date | None] = mapped_column(Date)
+    observed_by: Mapped[str] = mapped_column(String(200), default="")
+    observation_source: Mapped[str] = mapped_column(String(200), default="")
+    observation: Mapped[str] = mapped_column(Text, default="")
+    child_words: Mapped[str] = mapped_column(Text, default="")
+
+    # 5. Those affected told beforehand
+    affected_informed: Mapped[InformedStatus | None] = mapped_column(enum_column(InformedStatus))
+    affected_informed_on: Mapped[date | None] = mapped_column(Date)
+    affected_informed_reason: Mapped[str] = mapped_column(Text, default="")
+
+    # 6. Urgency; akut documents the phone call to the ASD
+    urgency: Mapped[Urgency | None] = mapped_column(enum_column(Urgency))
+    phone_call_at: Mapped[datetime | None]
+    phone_call_with: Mapped[str | None] = mapped_column(String(200))
+
+    # 7. Reporter
+    reporter_name: Mapped[str] = mapped_column(String(120), default="")
+    reporter_function: Mapped[ReporterFunction | None] = mapped_column(enum_column(ReporterFunction))
+    reporter_phone: Mapped[str] = mapped_column(String(40), default="")
+    reporter_reachable: Mapped[str] = mapped_column(String(200), default="")
+
+    school: Mapped[School] = relationship(lazy="joined", innerjoin=True)
+    district: Mapped[District] = relationship(lazy="joined", innerjoin=True)
+    author: Mapped[User] = relationship(foreign_keys=[author_id])
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    acknowledged_by: Mapped[User | None] = relationship(foreign_keys=[acknowledged_by_id])
+
+    categories: Mapped[list[ReferralCategory]] = relationship(
+        cascade="all, delete-orphan", order_by="ReferralCategory.category", lazy="selectin"
+    )
+    persons: Mapped[list[Person]] = relationship(cascade="all, delete-orphan", order_by="Person.position")
+    school_actions: Mapped[list[SchoolAction]] = relationship(cascade="all, delete-orphan", order_by="SchoolAction.kind")
+    body_marks: Mapped[list[BodyMark]] = relationship(cascade="all, delete-orphan")
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="referral", cascade="all, delete-orphan", order_by="Attachment.uploaded_at"
+    )
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="referral", cascade="all, delete-orphan", order_by="Message.created_at, Message.id"
+    )
+    history: Mapped[list[StateChange]] = relationship(
+        cascade="all, delete-orphan", order_by="StateChange.at, StateChange.id"
+    )
+    assessment: Mapped[Assessment | None] = relationship(back_populates="referral", cascade="all, delete-orphan")
+    feedback: Mapped[Feedback | None] = relationship(cascade="all, delete-orphan")
+
+    def __str__(self) -> str:
+        return self.number or f"Entwurf {self.id}"
+
+    @property
+    def category_codes(self) -> list[Category]:
+        return [c.category for c in self.categories]
+
+    @property
+    def feedback_owed(self) -> bool:
+        return self.reporter_function is None or self.reporter_function.feedback_owed
+
+    @property
+    def child_name(self) -> str:
+        return f"{self.child_first_name} {self.child_last_name}".strip()
+
+    # Overdue is a query as well as a method, so that lists filter and sort by it in SQL.
+    @staticmethod
+    def overdue_clause(now: datetime):
+        return or_(
+            and_(Referral.state == State.SUBMITTED, Referral.acknowledge_due_at < now),
+            and_(Referral.state.in_(OPEN_STATES), Referral.feedback_due_at < now),
+        )
+
+    def overdue(self, now: datetime) -> list[str]:
+        """German descriptions of what is overdue right now."""
+        found = []
+        if self.state is State.SUBMITTED and self.acknowledge_due_at and self.acknowledge_due_at < now:
+            found.append("Eingangsbestätigung überfällig")
+        if self.state in OPEN_STATES and self.feedback_due_at and self.feedback_due_at < now:
+            found.append("Rückmeldung überfällig")
+        return found
+
+
+class ReferralCategory(db.Model):
+    __tablename__ = "referral_category"
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), primary_key=True)
+    category: Mapped[Category] = mapped_column(enum_column(Category), primary_key=True)
+
+
+class Person(db.Model):
+    """A parent, other carer, or other person in the child's household."""
+
+    __tablename__ = "person"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    kind: Mapped[PersonKind] = mapped_column(enum_column(PersonKind))
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    address: Mapped[str] = mapped_column(String(300), default="")  # only if different from the child's
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    relation: Mapped[Relation | None] = mapped_column(enum_column(Relation))
+    custody: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class SchoolAction(db.Model):
+    """What the school already did: yes with a date, or no with the reason."""
+
+    __tablename__ = "school_action"
+    __table_args__ = (
+        UniqueConstraint("referral_id", "kind"),
+        CheckConstraint("done IS NULL OR (done AND done_on IS NOT NULL) OR (NOT done AND reason <> '')",
+                        name="yes_has_date_no_has_reason"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[SchoolActionKind] = mapped_column(enum_column(SchoolActionKind))
+    done: Mapped[bool | None] = mapped_column(Boolean)
+    done_on: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class BodyMark(db.Model):
+    """A region marked on the front or back outline of the body map."""
+
+    __tablename__ = "body_mark"
+    __table_args__ = (UniqueConstraint("referral_id", "side", "region"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), index=True)
+    side: Mapped[BodySide] = mapped_column(enum_column(BodySide))
+    region: Mapped[BodyRegion] = mapped_column(enum_column(BodyRegion))
+
+
+class Attachment(db.Model):
+    """A file stored outside the web root under a random name; metadata here."""
+
+    __tablename__ = "attachment"
+    __table_args__ = (CheckConstraint("content_type IN ('application/pdf', 'image/jpeg', 'image/png')",
+                                      name="allowed_type"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int]
+    storage_key: Mapped[str] = mapped_column(String(64), unique=True)
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    referral: Mapped[Referral] = relationship(back_populates="attachments")
+
+
+class Message(db.Model):
+    """A question from the ASD, the school's answer, or an addendum from the school."""
+
+    __tablename__ = "message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[MessageKind] = mapped_column(enum_column(MessageKind))
+    body: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    author: Mapped[User] = relationship(lazy="joined")
+    referral: Mapped[Referral] = relationship(back_populates="messages")
+
+    @property
+    def from_asd(self) -> bool:
+        return self.kind is MessageKind.QUESTION
+
+
+class ReferralReading(db.Model):
+    """When a user last opened a referral, to show what is new to them."""
+
+    __tablename__ = "referral_reading"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Assessment(db.Model):
+    """The ASD's risk assessment (§ 8a SGB VIII). Internal to the ASD; counted, never shown to others."""
+
+    __tablename__ = "assessment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), unique=True)
+    result: Mapped[AssessmentResult] = mapped_column(enum_column(AssessmentResult))
+    # Internal specialists are users; external ones are named in text (Zusammenwirken mehrerer Fachkräfte).
+    other_specialists: Mapped[str] = mapped_column(Text, default="")
+    school_involved: Mapped[bool] = mapped_column(Boolean)
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    referral: Mapped[Referral] = relationship(back_populates="assessment")
+    specialists: Mapped[list[User]] = relationship(secondary="assessment_specialist", order_by="User.name")
+    measures: Mapped[list[AssessmentMeasure]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def measure_codes(self) -> list[Measure]:
+        return [m.measure for m in self.measures]
+
+
+class AssessmentSpecialist(db.Model):
+    __tablename__ = "assessment_specialist"
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessment.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+
+
+class AssessmentMeasure(db.Model):
+    __tablename__ = "assessment_measure"
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessment.id", ondelete="CASCADE"), primary_key=True)
+    measure: Mapped[Measure] = mapped_column(enum_column(Measure), primary_key=True)
+
+
+class Feedback(db.Model):
+    """The feedback of § 4 Abs. 4 KKG: exactly these facts and nothing about the family."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        CheckConstraint("affected_informed <> 'yes' OR affected_informed_on IS NOT NULL", name="informed_has_date"),
+        CheckConstraint("affected_informed = 'yes' OR affected_informed_reason <> ''", name="not_informed_has_reason"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), unique=True)
+    indications_confirmed: Mapped[bool] = mapped_column(Boolean)
+    asd_became_active: Mapped[bool] = mapped_column(Boolean)
+    asd_still_active: Mapped[bool] = mapped_column(Boolean)
+    contact_name: Mapped[str] = mapped_column(String(120))
+    contact_phone: Mapped[str] = mapped_column(String(40))
+    affected_informed: Mapped[InformedStatus] = mapped_column(enum_column(InformedStatus))
+    affected_informed_on: Mapped[date | None] = mapped_column(Date)
+    affected_informed_reason: Mapped[str] = mapped_column(Text, default="")
+    given_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    given_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StateChange(db.Model):
+    """The referral's history: every action, who, when, from which state to which."""
+
+    __tablename__ = "state_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), index=True)
+    action: Mapped[Action] = mapped_column(enum_column(Action))
+    from_state: Mapped[State | None] = mapped_column(enum_column(State, name="from_state"))
+    to_state: Mapped[State] = mapped_column(enum_column(State, name="to_state"))
+    actor_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text)
+    from_district_id: Mapped[int | None] = mapped_column(ForeignKey("district.id"))
+    to_district_id: Mapped[int | None] = mapped_column(ForeignKey("district.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    referral: Mapped[Referral] = relationship(back_populates="history")
+    actor: Mapped[User] = relationship(foreign_keys=[actor_id], lazy="joined")
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
+    from_district: Mapped[District | None] = relationship(foreign_keys=[from_district_id], lazy="joined")
+    to_district: Mapped[District | None] = relationship(foreign_keys=[to_district_id], lazy="joined")
+
+
+class CaseCounter(db.Model):
+    """The last case number given per district and year; incremented atomically by an upsert."""
+
+    __tablename__ = "case_counter"
+
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    last_number: Mapped[int] = mapped_column(default=0)
+
+
+class Setting(db.Model):
+    """Settings the admin can change (deadlines for now)."""
+
+    __tablename__ = "setting"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[int]

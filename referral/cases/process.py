@@ -1,0 +1,281 @@
+"""The rules of the handover process, in one place.
+
+PROCESS.md, *Referral states* and *Deadlines*: which action is possible in which state, which roles
+may take it, where it leads, and when things are due. Views ask `policy.may()`, which asks this
+module for the state and role part; every change of a referral goes through `apply()`.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from blinker import Namespace
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
+from ..extensions import db
+from ..timeutil import utcnow
+from .deadlines import end_of_nth_working_day
+from .vocabulary import Urgency
+
+
+class State(enum.StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    ACKNOWLEDGED = "acknowledged"
+    IN_ASSESSMENT = "in_assessment"
+    INFO_REQUESTED = "info_requested"
+    FEEDBACK_GIVEN = "feedback_given"
+    CLOSED = "closed"
+
+    @property
+    def label(self) -> str:
+        return STATE_LABELS[self]
+
+
+STATE_LABELS = {
+    State.DRAFT: "Entwurf",
+    State.SUBMITTED: "Eingereicht",
+    State.ACKNOWLEDGED: "Eingang bestätigt",
+    State.IN_ASSESSMENT: "In Prüfung",
+    State.INFO_REQUESTED: "Rückfrage an die Schule",
+    State.FEEDBACK_GIVEN: "Rückmeldung gegeben",
+    State.CLOSED: "Abgeschlossen",
+}
+SUBMITTED_STATES = frozenset(State) - {State.DRAFT}
+OPEN_STATES = frozenset({State.SUBMITTED, State.ACKNOWLEDGED, State.IN_ASSESSMENT, State.INFO_REQUESTED})
+
+
+class Action(enum.StrEnum):
+    EDIT = "edit"
+    SUBMIT = "submit"
+    DELETE = "delete"
+    ACKNOWLEDGE = "acknowledge"
+    TRANSFER = "transfer"
+    TAKE_OVER = "take_over"
+    ASSIGN = "assign"
+    REASSIGN = "reassign"
+    ASK = "ask"
+    ANSWER = "answer"
+    ADDENDUM = "addendum"
+    RECORD_ASSESSMENT = "record_assessment"
+    GIVE_FEEDBACK = "give_feedback"
+    CLOSE = "close"
+
+
+class Keep(enum.Enum):
+    """Target of an action that does not change the state."""
+
+    STATE = "keep"
+
+
+class Gone(enum.Enum):
+    """Target of deleting a draft."""
+
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class Rule:
+    sources: frozenset[State]
+    target: State | Keep | Gone
+    roles: frozenset[Role]
+    label: str
+    done: str
+
+    @property
+    def changes_state(self) -> bool:
+        return isinstance(self.target, State)
+
+
+ASD = ASD_ROLES
+SCHOOL = SCHOOL_ROLES
+KEEP = Keep.STATE
+
+# The state table of PROCESS.md. Rules with target KEEP are actions inside a state.
+RULES: dict[Action, Rule] = {
+    Action.EDIT: Rule(frozenset({State.DRAFT}), KEEP, SCHOOL, "Entwurf bearbeiten", "Entwurf gespeichert."),
+    Action.SUBMIT: Rule(frozenset({State.DRAFT}), State.SUBMITTED, SCHOOL, "Einreichen",
+                        "Die Mitteilung wurde an den ASD übermittelt."),
+    Action.DELETE: Rule(frozenset({State.DRAFT}), Gone.DELETED, SCHOOL, "Entwurf löschen",
+                        "Der Entwurf wurde endgültig gelöscht."),
+    Action.ACKNOWLEDGE: Rule(frozenset({State.SUBMITTED}), State.ACKNOWLEDGED, ASD, "Eingang bestätigen",
+                             "Der Eingang wurde bestätigt."),
+    Action.TRANSFER: Rule(frozenset({State.SUBMITTED, State.ACKNOWLEDGED, State.IN_ASSESSMENT}), State.SUBMITTED,
+                          ASD, "An anderen Bezirk abgeben", "Die Mitteilung wurde an den anderen Bezirk abgegeben."),
+    Action.TAKE_OVER: Rule(frozenset({State.ACKNOWLEDGED}), State.IN_ASSESSMENT, ASD, "Fall übernehmen",
+                           "Sie haben den Fall übernommen."),
+    Action.ASSIGN: Rule(frozenset({State.ACKNOWLEDGED}), State.IN_ASSESSMENT, frozenset({Role.ASD_LEAD}),
+                        "Zuweisen", "Der Fall wurde zugewiesen."),
+    Action.REASSIGN: Rule(frozenset({State.IN_ASSESSMENT, State.INFO_REQUESTED}), KEEP, frozenset({Role.ASD_LEAD}),
+                          "Neu zuweisen", "Der Fall wurde neu zugewiesen."),
+    Action.ASK: Rule(frozenset({State.IN_ASSESSMENT}), State.INFO_REQUESTED, ASD, "Rückfrage an die Schule",
+                     "Die Rückfrage wurde an die Schule gesendet."),
+    Action.ANSWER: Rule(frozenset({State.INFO_REQUESTED}), State.IN_ASSESSMENT, SCHOOL, "Rückfrage beantworten",
+                        "Ihre Antwort wurde an den ASD übermittelt."),
+    Action.ADDENDUM: Rule(SUBMITTED_STATES, KEEP, SCHOOL, "Nachtrag senden", "Ihr Nachtrag wurde übermittelt."),
+    Action.RECORD_ASSESSMENT: Rule(frozenset({State.IN_ASSESSMENT, State.INFO_REQUESTED}), KEEP, ASD,
+                                   "Gefährdungseinschätzung erfassen", "Die Gefährdungseinschätzung wurde gespeichert."),
+    Action.GIVE_FEEDBACK: Rule(frozenset({State.IN_ASSESSMENT}), State.FEEDBACK_GIVEN, ASD, "Rückmeldung geben",
+                               "Die Rückmeldung wurde an die Schule gegeben."),
+    Action.CLOSE: Rule(frozenset({State.FEEDBACK_GIVEN}), State.CLOSED, ASD, "Abschließen",
+                       "Die Mitteilung wurde abgeschlossen."),
+}
+
+# Actions that only the person responsible for the case (or the district's lead) may take.
+CASE_OWNER_ACTIONS = frozenset({Action.ASK, Action.RECORD_ASSESSMENT, Action.GIVE_FEEDBACK, Action.CLOSE})
+
+
+def possible_in_state(action: Action, state: State) -> bool:
+    return state in RULES[action].sources
+
+
+# --- Deadlines -------------------------------------------------------------------------------
+
+DEADLINE_DEFAULTS = {
+    "ack_acute_hours": 2,
+    "ack_working_days": 1,
+    "feedback_working_days": 10,
+    "consultation_accept_working_days": 2,
+}
+
+
+def acknowledge_due(received_at: datetime, urgency: Urgency, settings: dict[str, int]) -> datetime:
+    if urgency is Urgency.ACUTE:
+        return received_at + timedelta(hours=settings["ack_acute_hours"])
+    return end_of_nth_working_day(received_at, settings["ack_working_days"])
+
+
+def feedback_due(submitted_at: datetime, settings: dict[str, int]) -> datetime:
+    return end_of_nth_working_day(submitted_at, settings["feedback_working_days"])
+
+
+# --- Applying an action ----------------------------------------------------------------------
+
+signals = Namespace()
+# Sent after an action was checked and its changes set, before they are written. Later issues hook
+# notifications and the audit log onto `referral_changed`; tests use `action_checked` to line up
+# two concurrent requests.
+action_checked = signals.signal("action-checked")
+referral_changed = signals.signal("referral-changed")
+
+
+class ProcessError(Exception):
+    """An action that the process does not allow; the message is German and shown to the user."""
+
+
+class ConcurrentChange(ProcessError):
+    """Someone else changed the referral between loading and writing."""
+
+
+def refusal(action: Action, state: State) -> str:
+    return f"„{RULES[action].label}“ ist im Status „{state.label}“ nicht möglich."
+
+
+def apply(referral, action: Action, actor, *, reason: str = "", to_district=None, assignee=None, now=None):
+    """Check `action` against the state table and record it; flushes, never commits.
+
+    Every action touches the referral row, whose version column makes a concurrent second writer
+    fail with `ConcurrentChange` instead of overwriting the first.
+    """
+    from .models import StateChange  # models import this module for the enums
+
+    rule = RULES[action]
+    if referral.state not in rule.sources:
+        raise ProcessError(refusal(action, referral.state))
+    now = now or utcnow()
+    before = referral.state
+    from_district_id = referral.district_id
+    if isinstance(rule.target, State):
+        referral.state = rule.target
+    referral.updated_at = now
+    change = StateChange(
+        referral=referral,
+        action=action,
+        from_state=before,
+        to_state=referral.state,
+        actor=actor,
+        at=now,
+        reason=reason or None,
+        from_district_id=from_district_id if to_district is not None else None,
+        to_district_id=to_district.id if to_district is not None else None,
+        assignee=assignee,
+    )
+    db.session.add(change)
+    action_checked.send(referral, action=action)
+    try:
+        db.session.flush()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise ConcurrentChange(
+            "Die Mitteilung wurde gerade von einer anderen Person bearbeitet. Ihre Aktion wurde nicht "
+            "ausgeführt. Bitte prüfen Sie den aktuellen Stand."
+        ) from exc
+    referral_changed.send(referral, action=action, change=change)
+    return change
+
+
+# --- What a submission needs -----------------------------------------------------------------
+
+def submission_problems(referral) -> dict[str, str]:
+    """Missing or inconsistent content, keyed by form field name, in German.
+
+    Drafts may be incomplete; a referral reaching the ASD must be complete enough to act on.
+    """
+    from .vocabulary import InformedStatus, PersonKind  # noqa: F401  (kept local: vocabulary is light)
+
+    problems: dict[str, str] = {}
+    required = {
+        "child_first_name": "Bitte den Vornamen des Kindes angeben.",
+        "child_last_name": "Bitte den Nachnamen des Kindes angeben.",
+        "child_class": "Bitte die Klasse angeben.",
+        "child_address": "Bitte die Anschrift des Kindes angeben.",
+        "observation": "Bitte beschreiben Sie, was gesehen oder gehört wurde.",
+        "observed_by": "Bitte angeben, wer es beobachtet hat.",
+        "reporter_name": "Bitte Ihren Namen angeben.",
+        "reporter_phone": "Bitte eine Telefonnummer für Rückfragen angeben.",
+    }
+    for field, message in required.items():
+        if not (getattr(referral, field) or "").strip():
+            problems[field] = message
+    if referral.child_birth_date is None:
+        problems["child_birth_date"] = "Bitte das Geburtsdatum des Kindes angeben."
+    if referral.observed_on is None:
+        problems["observed_on"] = "Bitte das Datum der Beobachtung angeben."
+    if not referral.categories:
+        problems["categories"] = "Bitte mindestens eine Kategorie wählen."
+    if referral.reporter_function is None:
+        problems["reporter_function"] = "Bitte Ihre Funktion angeben."
+    if referral.urgency is None:
+        problems["urgency"] = "Bitte die Dringlichkeit angeben."
+    elif referral.urgency is Urgency.ACUTE:
+        if referral.phone_call_at is None:
+            problems["phone_call_at"] = "Bei „akut“ bitte angeben, wann Sie den ASD angerufen haben."
+        if not (referral.phone_call_with or "").strip():
+            problems["phone_call_with"] = "Bei „akut“ bitte angeben, mit wem Sie gesprochen haben."
+
+    if not any(p.first_name.strip() or p.last_name.strip() for p in referral.persons):
+        problems["persons"] = "Bitte mindestens einen Elternteil oder eine Bezugsperson angeben."
+    for i, person in enumerate(referral.persons):
+        if not person.last_name.strip():
+            problems[f"persons-{i}-last_name"] = "Bitte den Nachnamen angeben."
+        if person.kind.value != "household" and person.custody is None:
+            problems[f"persons-{i}-custody"] = "Bitte angeben, ob die Person sorgeberechtigt ist."
+
+    for i, action in enumerate(referral.school_actions):
+        if action.done is None:
+            problems[f"school_actions-{i}-done"] = "Bitte „ja“ oder „nein“ wählen."
+        elif action.done and action.done_on is None:
+            problems[f"school_actions-{i}-done_on"] = "Bitte das Datum angeben."
+        elif not action.done and not action.reason.strip():
+            problems[f"school_actions-{i}-reason"] = "Bitte den Grund angeben („nein, weil …“)."
+
+    if referral.affected_informed is None:
+        problems["affected_informed"] = "Bitte angeben, ob die Betroffenen vorab informiert wurden."
+    elif referral.affected_informed.value == "yes":
+        if referral.affected_informed_on is None:
+            problems["affected_informed_on"] = "Bitte das Datum angeben."
+    elif not referral.affected_informed_reason.strip():
+        problems["affected_informed_reason"] = "Bitte den Grund angeben."
+    return problems

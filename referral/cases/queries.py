@@ -1,0 +1,107 @@
+"""The lists of referrals. Each page runs a fixed number of queries, filtered by scope in SQL."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from .. import policy
+from ..extensions import db
+from ..timeutil import utcnow
+from .models import Message, Referral, ReferralReading
+from .process import OPEN_STATES, State
+from .vocabulary import MessageKind, Urgency
+
+PER_PAGE = 25
+EPOCH = datetime(2000, 1, 1)
+
+
+def _seen_at(user):
+    return (
+        select(ReferralReading.seen_at)
+        .where(ReferralReading.user_id == user.id, ReferralReading.referral_id == Referral.id)
+        .correlate(Referral)
+        .scalar_subquery()
+    )
+
+
+def _news_for(user, kinds):
+    """SQL: has anything arrived from the other side since the user last opened the referral?"""
+    seen = func.coalesce(_seen_at(user), literal(EPOCH))
+    message = exists().where(Message.referral_id == Referral.id, Message.kind.in_(kinds), Message.created_at > seen)
+    return message
+
+
+def school_list(user, page: int):
+    news = or_(_news_for(user, [MessageKind.QUESTION]),
+               and_(Referral.feedback_at.is_not(None), Referral.feedback_at > func.coalesce(_seen_at(user), literal(EPOCH))))
+    statement = (
+        select(Referral, news.label("news"))
+        .where(policy.referral_scope(user))
+        .order_by(case((Referral.state == State.DRAFT, 0), else_=1), Referral.updated_at.desc(), Referral.id.desc())
+    )
+    return _paginate(statement, page)
+
+
+URGENCY_ORDER = case({u.value: u.rank for u in Urgency}, value=Referral.urgency, else_=9)
+
+
+def inbox(user, state: str, overdue_only: bool, page: int):
+    now = utcnow()
+    news = _news_for(user, [MessageKind.ANSWER, MessageKind.ADDENDUM])
+    statement = select(Referral, news.label("news")).where(policy.referral_scope(user))
+    statement = statement.where(Referral.district_id.in_(user.district_ids(*policy.ASD_ROLES)))
+    if state == "open":
+        statement = statement.where(Referral.state.in_(OPEN_STATES))
+    elif state in State._value2member_map_ and state != State.DRAFT:
+        statement = statement.where(Referral.state == State(state))
+    if overdue_only:
+        statement = statement.where(Referral.overdue_clause(now))
+    next_due = case(
+        (Referral.state == State.SUBMITTED, Referral.acknowledge_due_at),
+        else_=func.coalesce(Referral.feedback_due_at, Referral.acknowledge_due_at),
+    )
+    statement = statement.order_by(
+        case((Referral.state.in_(OPEN_STATES), 0), else_=1), URGENCY_ORDER, next_due, Referral.id
+    )
+    return _paginate(statement, page)
+
+
+def coordination_list(user, page: int):
+    statement = select(Referral, literal(False).label("news")).where(policy.metadata_scope(user)).order_by(
+        Referral.submitted_at.desc(), Referral.id.desc()
+    )
+    return _paginate(statement, page)
+
+
+class Page:
+    """One page of (referral, has_news) rows with what the template needs to link the others."""
+
+    def __init__(self, rows, page: int, total: int):
+        self.rows, self.page, self.total = rows, page, total
+        self.pages = max(1, -(-total // PER_PAGE))
+        self.has_prev, self.has_next = page > 1, page < self.pages
+
+
+def _paginate(statement, page: int) -> Page:
+    page = max(1, page)
+    total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
+    rows = db.session.execute(statement.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    return Page(rows, page, total)
+
+
+def mark_seen(user, referral: Referral) -> datetime | None:
+    """Record that the user opened the referral now; return when they had seen it before."""
+    before = db.session.scalar(
+        select(ReferralReading.seen_at).where(ReferralReading.user_id == user.id, ReferralReading.referral_id == referral.id)
+    )
+    now = utcnow()
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.session.execute(
+        insert(ReferralReading)
+        .values(user_id=user.id, referral_id=referral.id, seen_at=now)
+        .on_conflict_do_update(index_elements=["user_id", "referral_id"], set_={"seen_at": now})
+    )
+    return before

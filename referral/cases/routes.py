@@ -1,0 +1,341 @@
+"""Pages of the referral: the school's form and list, the ASD's inbox, and the actions of the state table."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from .. import policy
+from ..accounts.models import ASD_ROLES, Role
+from ..extensions import db
+from ..organisation.models import District, School
+from . import queries, services
+from .forms import (
+    ActionForm,
+    AssessmentForm,
+    AssignForm,
+    AttachmentForm,
+    FeedbackForm,
+    InboxFilterForm,
+    MESSAGE_FORMS,
+    ReferralForm,
+    TransferForm,
+    yes_no,
+)
+from .models import Attachment, Referral
+from .process import RULES, Action, ConcurrentChange, ProcessError, State
+from .vocabulary import AssessmentResult, Measure
+
+blueprint = Blueprint("cases", __name__)
+
+
+def _require(*roles: Role) -> None:
+    if not current_user.has_role_in(set(roles)):
+        abort(403)
+
+
+def _load(referral_id: int, action: Action) -> Referral:
+    referral = policy.referral_or_404(referral_id)
+    if not policy.may(current_user, action, referral):
+        abort(403)
+    return referral
+
+
+def _done(referral_id: int, action: Action, operation, *args, **kwargs):
+    """Run one domain action in one transaction and tell the user how it went.
+
+    A click in the wrong state (a stale page, or someone else was faster) gets the process's German
+    refusal; an action outside the user's role gets 403.
+    """
+    referral = policy.referral_or_404(referral_id)
+    if referral.state in RULES[action].sources and not policy.may(current_user, action, referral):
+        abort(403)
+    try:
+        operation(referral, current_user, *args, **kwargs)
+        db.session.commit()
+    except ConcurrentChange as error:
+        db.session.rollback()
+        state = db.session.scalar(select(Referral.state).where(Referral.id == referral_id))
+        flash(f"{error} Aktueller Status: „{state.label}“.", "danger")
+    except ProcessError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+    else:
+        flash(RULES[action].done, "success")
+    still_visible = db.session.scalar(select(Referral.id).where(Referral.id == referral_id, policy.referral_scope(current_user)))
+    if still_visible is None:  # transferred away from the user's district
+        return redirect(url_for(".inbox"))
+    return redirect(url_for(".show", referral_id=referral_id))
+
+
+# --- School ---------------------------------------------------------------------------------
+
+@blueprint.get("/referrals")
+def my_referrals():
+    _require(Role.TEACHER, Role.SCHOOL_LEAD)
+    page = queries.school_list(current_user, request.args.get("page", 1, type=int))
+    return render_template("cases/my_referrals.html", page=page)
+
+
+def _school_for_new_referral() -> School:
+    schools = sorted(current_user.school_ids(Role.TEACHER, Role.SCHOOL_LEAD))
+    if not schools:
+        abort(403)
+    wanted = request.values.get("school", type=int)
+    return db.session.get(School, wanted if wanted in schools else schools[0])
+
+
+@blueprint.route("/referrals/new", methods=["GET", "POST"])
+def new():
+    _require(Role.TEACHER, Role.SCHOOL_LEAD)
+    school = _school_for_new_referral()
+    referral = services.new_draft(current_user, school)
+    return _edit_form(referral)
+
+
+@blueprint.route("/referrals/<int:referral_id>/edit", methods=["GET", "POST"])
+def edit(referral_id: int):
+    return _edit_form(_load(referral_id, Action.EDIT))
+
+
+def _edit_form(referral: Referral):
+    form = ReferralForm()
+    if request.method == "GET":
+        form.load(referral)
+        return _render_form(form, referral)
+    if form.add_person.data:
+        form.persons.append_entry()
+        return _render_form(form, referral, focus=f"persons-{len(form.persons) - 1}-kind")
+    if not (form.validate() & form.validate_choices()):
+        return _render_form(form, referral, invalid=True)
+    form.store(referral)
+    try:
+        if form.submit.data:
+            services.submit(referral, current_user)
+        else:
+            services.save_draft(referral, current_user)
+        db.session.commit()
+    except services.IncompleteReferral as error:
+        db.session.rollback()
+        form.show_problems(error.problems)
+        return _render_form(form, referral, invalid=True)
+    except ProcessError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+        return _render_form(form, referral, invalid=True)
+    if form.submit.data:
+        flash(f"Die Mitteilung {referral.number} wurde an den ASD übermittelt.", "success")
+        return redirect(url_for(".show", referral_id=referral.id))
+    flash("Der Entwurf wurde gespeichert. Sie können ihn später fortsetzen.", "success")
+    return redirect(url_for(".edit", referral_id=referral.id))
+
+
+def _render_form(form: ReferralForm, referral: Referral, invalid: bool = False, focus: str | None = None):
+    school = referral.school if referral.id else db.session.get(School, referral.school_id or referral.school.id)
+    return render_template(
+        "cases/form.html", form=form, referral=referral, school=school, invalid=invalid, focus=focus,
+        attachment_form=AttachmentForm(), action_form=ActionForm(),
+    ), (422 if invalid else 200)
+
+
+@blueprint.post("/referrals/<int:referral_id>/delete")
+def delete(referral_id: int):
+    referral = _load(referral_id, Action.DELETE)
+    if not ActionForm().validate():
+        abort(400)
+    keys = services.delete_draft(referral, current_user)
+    db.session.commit()
+    services.remove_files(keys)
+    flash(RULES[Action.DELETE].done, "success")
+    return redirect(url_for(".my_referrals"))
+
+
+@blueprint.post("/referrals/<int:referral_id>/attachments")
+def upload(referral_id: int):
+    referral = policy.referral_or_404(referral_id)
+    action = Action.EDIT if referral.state is State.DRAFT else Action.ADDENDUM
+    if not policy.may(current_user, action, referral):
+        abort(403)
+    form = AttachmentForm()
+    if not form.validate():
+        for error in form.file.errors:
+            flash(error, "danger")
+    else:
+        upload = form.file.data
+        try:
+            services.add_attachment(referral, current_user, upload.filename or "", upload.read())
+            db.session.commit()
+            flash("Der Anhang wurde hinzugefügt.", "success")
+        except ProcessError as error:
+            db.session.rollback()
+            flash(str(error), "danger")
+    target = ".edit" if action is Action.EDIT else ".show"
+    return redirect(url_for(target, referral_id=referral_id) + "#anhaenge")
+
+
+@blueprint.get("/referrals/<int:referral_id>/attachments/<int:attachment_id>")
+def download(referral_id: int, attachment_id: int):
+    referral = policy.referral_or_404(referral_id)
+    attachment = db.session.scalar(select(Attachment).where(Attachment.id == attachment_id, Attachment.referral_id == referral.id))
+    if attachment is None:
+        abort(404)
+    return send_file(services.attachment_path(attachment), mimetype=attachment.content_type,
+                     as_attachment=True, download_name=attachment.filename)
+
+
+@blueprint.post("/referrals/<int:referral_id>/attachments/<int:attachment_id>/delete")
+def delete_attachment(referral_id: int, attachment_id: int):
+    referral = _load(referral_id, Action.EDIT)
+    attachment = db.session.scalar(select(Attachment).where(Attachment.id == attachment_id, Attachment.referral_id == referral.id))
+    if attachment is None or not ActionForm().validate():
+        abort(404)
+    key = attachment.storage_key
+    referral.attachments.remove(attachment)
+    services.save_draft(referral, current_user)
+    db.session.commit()
+    services.remove_files([key])
+    flash("Der Anhang wurde entfernt.", "success")
+    return redirect(url_for(".edit", referral_id=referral_id) + "#anhaenge")
+
+
+@blueprint.post("/referrals/<int:referral_id>/answer")
+def answer(referral_id: int):
+    return _message_action(referral_id, Action.ANSWER, services.answer)
+
+
+@blueprint.post("/referrals/<int:referral_id>/addendum")
+def addendum(referral_id: int):
+    return _message_action(referral_id, Action.ADDENDUM, services.add_addendum)
+
+
+def _message_action(referral_id: int, action: Action, operation):
+    form = MESSAGE_FORMS[action.value](prefix=action.value)
+    if not form.validate():
+        return show(referral_id, forms={action: form})
+    return _done(referral_id, action, operation, form.body.data)
+
+
+# --- Everyone who may read the referral ----------------------------------------------------
+
+@blueprint.get("/referrals/<int:referral_id>")
+def show(referral_id: int, forms: dict | None = None):
+    referral = policy.referral_or_404(referral_id)
+    if referral.state is State.DRAFT:
+        return redirect(url_for(".edit", referral_id=referral_id))
+    forms = forms or {}
+    status = 422 if forms else 200
+    context = {"referral": referral, "action_form": ActionForm(), "Action": Action,
+               "school_side": policy.is_school_side(current_user, referral),
+               "asd_side": policy.is_asd_side(current_user, referral),
+               "may_read_feedback": policy.may_read_feedback(current_user, referral),
+               "may": lambda action: policy.may(current_user, action, referral)}
+    for action in (Action.ANSWER, Action.ADDENDUM, Action.ASK):
+        context[f"{action.value}_form"] = forms.get(action) or MESSAGE_FORMS[action.value](formdata=None, prefix=action.value)
+    context["transfer_form"] = forms.get(Action.TRANSFER) or TransferForm(formdata=None)
+    context["transfer_form"].to_district.choices = _other_districts(referral)
+    assign_form = forms.get(Action.ASSIGN) or AssignForm(formdata=None)
+    assign_form.assignee.choices = [(u.id, u.name) for u in services.district_staff(referral.district_id)]
+    context["assign_form"] = assign_form
+    context["new_since"] = queries.mark_seen(current_user, referral)
+    db.session.commit()
+    return render_template("cases/show.html", **context), status
+
+
+def _other_districts(referral: Referral):
+    districts = db.session.scalars(select(District).where(District.id != referral.district_id).order_by(District.name))
+    return [(d.id, d.name) for d in districts]
+
+
+# --- ASD ------------------------------------------------------------------------------------
+
+@blueprint.get("/inbox")
+def inbox():
+    _require(*ASD_ROLES)
+    filters = InboxFilterForm(request.args)
+    filters.state.choices = [("open", "alle offenen"), ("all", "alle")] + [(s.value, s.label) for s in State if s is not State.DRAFT]
+    page = queries.inbox(current_user, state=filters.state.data or "open", overdue_only=bool(filters.overdue.data),
+                         page=request.args.get("page", 1, type=int))
+    return render_template("cases/inbox.html", page=page, filters=filters)
+
+
+@blueprint.post("/referrals/<int:referral_id>/acknowledge")
+def acknowledge(referral_id: int):
+    return _button(referral_id, Action.ACKNOWLEDGE, services.acknowledge)
+
+
+@blueprint.post("/referrals/<int:referral_id>/take-over")
+def take_over(referral_id: int):
+    return _button(referral_id, Action.TAKE_OVER, services.take_over)
+
+
+@blueprint.post("/referrals/<int:referral_id>/close")
+def close(referral_id: int):
+    return _button(referral_id, Action.CLOSE, services.close)
+
+
+def _button(referral_id: int, action: Action, operation):
+    if not ActionForm().validate():
+        abort(400)
+    return _done(referral_id, action, operation)
+
+
+@blueprint.post("/referrals/<int:referral_id>/assign")
+def assign(referral_id: int):
+    referral = policy.referral_or_404(referral_id)
+    action = Action.ASSIGN if referral.state is State.ACKNOWLEDGED else Action.REASSIGN
+    form = AssignForm()
+    form.assignee.choices = [(u.id, u.name) for u in services.district_staff(referral.district_id)]
+    if not form.validate():
+        return show(referral_id, forms={Action.ASSIGN: form})
+    assignee = next(u for u in services.district_staff(referral.district_id) if u.id == form.assignee.data)
+    return _done(referral_id, action, services.assign, assignee)
+
+
+@blueprint.post("/referrals/<int:referral_id>/ask")
+def ask(referral_id: int):
+    return _message_action(referral_id, Action.ASK, services.ask)
+
+
+@blueprint.post("/referrals/<int:referral_id>/transfer")
+def transfer(referral_id: int):
+    referral = policy.referral_or_404(referral_id)
+    form = TransferForm()
+    form.to_district.choices = _other_districts(referral)
+    if not form.validate():
+        return show(referral_id, forms={Action.TRANSFER: form})
+    return _done(referral_id, Action.TRANSFER, services.transfer, db.session.get(District, form.to_district.data), form.reason.data)
+
+
+@blueprint.route("/referrals/<int:referral_id>/assessment", methods=["GET", "POST"])
+def assessment(referral_id: int):
+    referral = _load(referral_id, Action.RECORD_ASSESSMENT)
+    staff = services.district_staff(referral.district_id)
+    form = AssessmentForm()
+    form.specialists.choices = [(u.id, u.name) for u in staff]
+    if request.method == "GET" and referral.assessment:
+        current = referral.assessment
+        form.result.data = current.result.value
+        form.specialists.data = [u.id for u in current.specialists]
+        form.other_specialists.data = current.other_specialists
+        form.school_involved.data = "yes" if current.school_involved else "no"
+        form.measures.data = [m.value for m in current.measure_codes]
+    if form.validate_on_submit():
+        return _done(
+            referral_id, Action.RECORD_ASSESSMENT, services.record_assessment,
+            result=AssessmentResult(form.result.data), specialists=[u for u in staff if u.id in form.specialists.data],
+            other_specialists=form.other_specialists.data or "", school_involved=yes_no(form.school_involved.data),
+            measures=[Measure(m) for m in form.measures.data],
+        )
+    return render_template("cases/assessment.html", referral=referral, form=form), (422 if form.errors else 200)
+
+
+@blueprint.route("/referrals/<int:referral_id>/feedback", methods=["GET", "POST"])
+def feedback(referral_id: int):
+    referral = _load(referral_id, Action.GIVE_FEEDBACK)
+    form = FeedbackForm()
+    if request.method == "GET":
+        form.contact_name.data = (referral.assignee or current_user).name
+        form.contact_phone.data = (referral.assignee or current_user).phone
+    if form.validate_on_submit():
+        return _done(referral_id, Action.GIVE_FEEDBACK, services.give_feedback, **form.values())
+    return render_template("cases/feedback.html", referral=referral, form=form), (422 if form.errors else 200)

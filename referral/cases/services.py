@@ -1,0 +1,262 @@
+"""The domain actions on referrals. They change and flush, never commit: the view commits once."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ..accounts.models import ASD_ROLES, Membership, User
+from ..extensions import db
+from ..organisation.models import District
+from ..timeutil import to_local, utcnow
+from . import process
+from .models import Assessment, AssessmentMeasure, Attachment, CaseCounter, Feedback, Message, Referral, Setting
+from .process import Action, ProcessError
+from .vocabulary import MessageKind, SchoolActionKind
+
+
+def deadline_settings() -> dict[str, int]:
+    stored = dict(db.session.execute(select(Setting.key, Setting.value)).all())
+    return {key: stored.get(key, default) for key, default in process.DEADLINE_DEFAULTS.items()}
+
+
+def next_case_number(district: District, year: int) -> str:
+    """WE-2026-0042: one atomic upsert per number, so concurrent submissions never share one."""
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(CaseCounter)
+        .values(district_id=district.id, year=year, last_number=1)
+        .on_conflict_do_update(
+            index_elements=[CaseCounter.district_id, CaseCounter.year],
+            set_={"last_number": CaseCounter.last_number + 1},
+        )
+        .returning(CaseCounter.last_number)
+    )
+    number = db.session.execute(statement).scalar_one()
+    return f"{district.code}-{year}-{number:04d}"
+
+
+def new_draft(author: User, school) -> Referral:
+    referral = Referral(author=author, school=school, district=school.district, state=process.State.DRAFT)
+    referral.school_actions = [_school_action(kind) for kind in SchoolActionKind]
+    return referral
+
+
+def _school_action(kind):
+    from .models import SchoolAction
+
+    return SchoolAction(kind=kind)
+
+
+def save_draft(referral: Referral, actor: User) -> None:
+    if referral.id is None:
+        db.session.add(referral)
+        db.session.flush()
+    process.apply(referral, Action.EDIT, actor)
+
+
+def submit(referral: Referral, actor: User, now: datetime | None = None) -> None:
+    problems = process.submission_problems(referral)
+    if problems:
+        raise IncompleteReferral(problems)
+    if referral.id is None:
+        db.session.add(referral)
+    now = now or utcnow()
+    settings = deadline_settings()
+    referral.number = next_case_number(referral.district, to_local(now).year)
+    referral.submitted_at = referral.received_at = now
+    referral.acknowledge_due_at = process.acknowledge_due(now, referral.urgency, settings)
+    referral.feedback_due_at = process.feedback_due(now, settings) if referral.feedback_owed else None
+    process.apply(referral, Action.SUBMIT, actor, now=now)
+
+
+class IncompleteReferral(ProcessError):
+    def __init__(self, problems: dict[str, str]):
+        super().__init__("Die Mitteilung ist noch nicht vollständig. Bitte ergänzen Sie die markierten Angaben.")
+        self.problems = problems
+
+
+def delete_draft(referral: Referral, actor: User) -> list[str]:
+    """Deletes the draft for good; returns the attachment files to remove once committed."""
+    if not process.possible_in_state(Action.DELETE, referral.state):
+        raise ProcessError(process.refusal(Action.DELETE, referral.state))
+    keys = [a.storage_key for a in referral.attachments]
+    db.session.delete(referral)
+    db.session.flush()
+    return keys
+
+
+def acknowledge(referral: Referral, actor: User, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    _check(Action.ACKNOWLEDGE, referral)
+    referral.acknowledged_at = now
+    referral.acknowledged_by = actor
+    process.apply(referral, Action.ACKNOWLEDGE, actor, now=now)
+
+
+def transfer(referral: Referral, actor: User, to_district: District, reason: str, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    _check(Action.TRANSFER, referral)
+    if to_district.id == referral.district_id:
+        raise ProcessError("Die Mitteilung liegt bereits in diesem Bezirk.")
+    if not reason.strip():
+        raise ProcessError("Bitte den Grund der Abgabe angeben.")
+    # The receiving district starts afresh; the feedback the school is owed stays due as before.
+    referral.district = to_district
+    referral.received_at = now
+    referral.acknowledged_at = None
+    referral.acknowledged_by = None
+    referral.assignee = None
+    referral.acknowledge_due_at = process.acknowledge_due(now, referral.urgency, deadline_settings())
+    process.apply(referral, Action.TRANSFER, actor, reason=reason.strip(), to_district=to_district, now=now)
+
+
+def take_over(referral: Referral, actor: User) -> None:
+    _check(Action.TAKE_OVER, referral)
+    referral.assignee = actor
+    process.apply(referral, Action.TAKE_OVER, actor, assignee=actor)
+
+
+def assign(referral: Referral, actor: User, assignee: User) -> None:
+    action = Action.ASSIGN if referral.state is process.State.ACKNOWLEDGED else Action.REASSIGN
+    _check(action, referral)
+    if assignee not in district_staff(referral.district_id):
+        raise ProcessError("Zuweisen ist nur an Fachkräfte dieses Bezirks möglich.")
+    referral.assignee = assignee
+    process.apply(referral, action, actor, assignee=assignee)
+
+
+def ask(referral: Referral, actor: User, question: str) -> None:
+    _check(Action.ASK, referral)
+    _message(referral, actor, MessageKind.QUESTION, question)
+    process.apply(referral, Action.ASK, actor)
+
+
+def answer(referral: Referral, actor: User, text: str) -> None:
+    _check(Action.ANSWER, referral)
+    _message(referral, actor, MessageKind.ANSWER, text)
+    process.apply(referral, Action.ANSWER, actor)
+
+
+def add_addendum(referral: Referral, actor: User, text: str) -> None:
+    _check(Action.ADDENDUM, referral)
+    _message(referral, actor, MessageKind.ADDENDUM, text)
+    process.apply(referral, Action.ADDENDUM, actor)
+
+
+def record_assessment(referral: Referral, actor: User, *, result, specialists: list[User], other_specialists: str,
+                      school_involved: bool, measures: list) -> Assessment:
+    _check(Action.RECORD_ASSESSMENT, referral)
+    if len(specialists) + len([n for n in other_specialists.splitlines() if n.strip()]) < 2:
+        raise ProcessError("Die Einschätzung erfolgt im Zusammenwirken mehrerer Fachkräfte: mindestens zwei angeben.")
+    if referral.assessment is None:
+        referral.assessment = Assessment()
+    assessment = referral.assessment
+    assessment.result = result
+    assessment.specialists = specialists
+    assessment.other_specialists = other_specialists.strip()
+    assessment.school_involved = school_involved
+    assessment.measures = [AssessmentMeasure(measure=m) for m in measures]
+    assessment.recorded_by_id = actor.id
+    assessment.recorded_at = utcnow()
+    process.apply(referral, Action.RECORD_ASSESSMENT, actor)
+    return assessment
+
+
+def give_feedback(referral: Referral, actor: User, now: datetime | None = None, **fields) -> Feedback:
+    now = now or utcnow()
+    _check(Action.GIVE_FEEDBACK, referral)
+    if referral.assessment is None:
+        raise ProcessError("Bitte zuerst die Gefährdungseinschätzung erfassen.")
+    referral.feedback = Feedback(given_by_id=actor.id, given_at=now, **fields)
+    referral.feedback_at = now
+    process.apply(referral, Action.GIVE_FEEDBACK, actor, now=now)
+    return referral.feedback
+
+
+def close(referral: Referral, actor: User, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    _check(Action.CLOSE, referral)
+    referral.closed_at = now
+    process.apply(referral, Action.CLOSE, actor, now=now)
+
+
+def _check(action: Action, referral: Referral) -> None:
+    if not process.possible_in_state(action, referral.state):
+        raise ProcessError(process.refusal(action, referral.state))
+
+
+def _message(referral: Referral, actor: User, kind: MessageKind, body: str) -> Message:
+    if not body.strip():
+        raise ProcessError("Bitte einen Text eingeben.")
+    message = Message(referral=referral, kind=kind, body=body.strip(), author_id=actor.id)
+    db.session.add(message)
+    return message
+
+
+def district_staff(district_id: int) -> list[User]:
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(Membership)
+            .where(Membership.district_id == district_id, Membership.role.in_(ASD_ROLES), User.active.is_(True))
+            .distinct()
+            .order_by(User.name)
+        )
+    )
+
+
+# --- Attachments -----------------------------------------------------------------------------
+
+SIGNATURES = {b"%PDF-": "application/pdf", b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+
+
+def sniff_type(head: bytes) -> str | None:
+    """The file type by its content, not its name."""
+    for signature, content_type in SIGNATURES.items():
+        if head.startswith(signature):
+            return content_type
+    return None
+
+
+def upload_folder() -> Path:
+    folder = Path(current_app.config["UPLOAD_FOLDER"])
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def add_attachment(referral: Referral, actor: User, filename: str, data: bytes) -> Attachment:
+    action = Action.EDIT if referral.state is process.State.DRAFT else Action.ADDENDUM
+    _check(action, referral)
+    limit = current_app.config["MAX_ATTACHMENT_BYTES"]
+    if not data:
+        raise ProcessError("Die Datei ist leer.")
+    if len(data) > limit:
+        raise ProcessError(f"Die Datei ist zu groß (höchstens {limit // (1024 * 1024)} MB).")
+    content_type = sniff_type(data[:16])
+    if content_type is None:
+        raise ProcessError("Nur PDF-, JPEG- und PNG-Dateien sind erlaubt.")
+    key = secrets.token_hex(32)
+    (upload_folder() / key).write_bytes(data)
+    attachment = Attachment(
+        referral=referral, filename=Path(filename).name[:200] or "anhang", content_type=content_type,
+        size=len(data), storage_key=key, uploaded_by_id=actor.id,
+    )
+    db.session.add(attachment)
+    process.apply(referral, action, actor)
+    return attachment
+
+
+def attachment_path(attachment: Attachment) -> Path:
+    return upload_folder() / attachment.storage_key
+
+
+def remove_files(keys: list[str]) -> None:
+    for key in keys:
+        (upload_folder() / key).unlink(missing_ok=True)

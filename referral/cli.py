@@ -1,0 +1,90 @@
+"""`flask` commands: users and demo data. They call the same operations as the web pages."""
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from .accounts import services as accounts
+from .accounts.models import Role
+from .extensions import db
+
+users = AppGroup("users", help="Manage user accounts.")
+demo_cli = AppGroup("demo", help="Fictional demo data (never in production).")
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--name", required=True, help="Full name as shown to others.")
+@click.option("--role", "role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--scope", default=None, help="School (name or id) for school roles, district (code) for ASD roles.")
+@click.option("--phone", default="")
+@click.password_option(help="At least 12 characters; asked for when not given.")
+def create_user(email, name, role, scope, phone, password):
+    """Create a user with one membership (role and scope)."""
+    try:
+        user = accounts.create_user(email, name, password, phone)
+        accounts.add_membership(user, Role(role), scope)
+        db.session.commit()
+    except accounts.AccountError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Created {user.email} ({Role(role).label}).")
+
+
+@users.command("add-membership")
+@click.argument("email")
+@click.option("--role", "role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--scope", default=None)
+def add_membership(email, role, scope):
+    """Give an existing user one more membership."""
+    from sqlalchemy import select
+
+    from .accounts.models import User
+
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"No user with the address {email}.")
+    try:
+        accounts.add_membership(user, Role(role), scope)
+        db.session.commit()
+    except accounts.AccountError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from error
+    click.echo(f"{user.email} is now also {Role(role).label}.")
+
+
+def _refuse_in_production():
+    if current_app.config["REFERRAL_PRODUCTION"]:
+        raise click.ClickException("Demo data is never loaded in production.")
+
+
+@demo_cli.command("load")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database holds data already.")
+def load_demo(if_empty):
+    """Load the fictional demo data."""
+    from . import demo
+
+    _refuse_in_production()
+    if demo.has_data():
+        if if_empty:
+            click.echo("The database holds data already; demo data not loaded again.")
+            return
+        raise click.ClickException("The database is not empty; demo data is only loaded into an empty database.")
+    demo.load()
+    db.session.commit()
+    click.echo("Demo data loaded.")
+
+
+@demo_cli.command("logins")
+def print_logins():
+    """Print the demo logins."""
+    from . import demo
+
+    _refuse_in_production()
+    click.echo(demo.logins_text())
+
+
+def register(app) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(demo_cli)

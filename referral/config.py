@@ -1,0 +1,101 @@
+"""Settings from the environment. Production refuses to start without real secrets."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+# Values that must never protect real data.
+KNOWN_WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "development"}
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """Raised when the app is started with a configuration that is not safe to run."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _instance_secret(instance_path: Path) -> str:
+    """A random key kept in instance/ so that local sessions survive a restart."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
+    """Build the Flask config from environment variables."""
+    env = dict(os.environ if env is None else env)
+    production = env.get("REFERRAL_ENV", "development").strip().lower() == "production"
+
+    secret_key = env.get("SECRET_KEY", "")
+    database_url = env.get("DATABASE_URL", "")
+    if production:
+        problems = []
+        if secret_key.strip().lower() in KNOWN_WEAK_SECRETS or len(secret_key) < MIN_SECRET_LENGTH:
+            problems.append(
+                f"SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} characters "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+            )
+        if not database_url:
+            problems.append("DATABASE_URL must point to the production database (postgresql+psycopg://...).")
+        if problems:
+            raise ConfigError("Refusing to start in production mode:\n- " + "\n- ".join(problems))
+    else:
+        secret_key = secret_key or _instance_secret(instance_path)
+        database_url = database_url or f"sqlite:///{instance_path / 'referral.db'}"
+
+    if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
+        # psycopg 3 is the only PostgreSQL driver we ship.
+        database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+
+    engine_options: dict = {"pool_pre_ping": True}
+    if database_url.startswith("sqlite"):
+        engine_options = {"connect_args": {"timeout": 15}}
+
+    return {
+        "REFERRAL_PRODUCTION": production,
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER", str(instance_path / "uploads")),
+        "MAX_ATTACHMENT_BYTES": int(env.get("MAX_ATTACHMENT_MB", "10")) * 1024 * 1024,
+        # Whole request: a few attachments' worth plus the form.
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_ATTACHMENT_MB", "10")) * 1024 * 1024 + 512 * 1024,
+        "BABEL_DEFAULT_LOCALE": "de_DE",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Berlin",
+        "BOOTSTRAP_SERVE_LOCAL": True,
+        "WTF_CSRF_TIME_LIMIT": None,  # bound to the session instead, which expires on its own
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_SECURE": production,
+        "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        # Flask-Security-Too: login by e-mail, argon2, no self-service account features yet.
+        "SECURITY_PASSWORD_HASH": "argon2",
+        "SECURITY_PASSWORD_SALT": env.get("SECURITY_PASSWORD_SALT") or secret_key,
+        "SECURITY_USER_IDENTITY_ATTRIBUTES": [{"email": {"mapper": "flask_security.uia_email_mapper", "case_insensitive": True}}],
+        "SECURITY_REGISTERABLE": False,
+        "SECURITY_RECOVERABLE": False,
+        "SECURITY_CHANGEABLE": False,
+        "SECURITY_CONFIRMABLE": False,
+        "SECURITY_TRACKABLE": False,
+        "SECURITY_JOIN_USER_ROLES": False,  # roles are scoped memberships, see accounts/models.py
+        "SECURITY_USERNAME_ENABLE": False,
+        "SECURITY_LOGOUT_METHODS": ["POST"],
+        "SECURITY_POST_LOGIN_VIEW": "/",
+        "SECURITY_POST_LOGOUT_VIEW": "/login",
+        "SECURITY_UNAUTHORIZED_VIEW": None,
+        "SECURITY_RETURN_GENERIC_RESPONSES": True,
+        "SECURITY_I18N_DIRNAME": ["builtin"],
+        "SECURITY_MSG_LOGIN": ("Bitte melden Sie sich an.", "info"),
+        "SECURITY_FLASH_MESSAGES": True,
+        "SECURITY_EMAIL_VALIDATOR_ARGS": {"check_deliverability": False},
+    }

@@ -1,0 +1,1 @@
+"""The coordinator's view: process metadata of every referral, never its content."""

@@ -1,0 +1,15 @@
+from flask import Blueprint, abort, render_template, request
+from flask_login import current_user
+
+from ..accounts.models import Role
+from ..cases import queries
+
+blueprint = Blueprint("coordination", __name__, url_prefix="/coordination")
+
+
+@blueprint.get("/referrals")
+def referrals():
+    if not current_user.has_role_in({Role.COORDINATOR}):
+        abort(403)
+    page = queries.coordination_list(current_user, request.args.get("page", 1, type=int))
+    return render_template("coordination/referrals.html", page=page)

@@ -1,0 +1,188 @@
+"""Fictional demo data: district Wanne-Eickel with six primary schools, two more districts, one user
+per role, and referrals in every state. Built with the same operations as the web pages."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from .accounts import services as accounts
+from .accounts.models import Role, User
+from .cases import services
+from .cases.models import Referral
+from .cases.vocabulary import (
+    AssessmentResult,
+    BodyRegion,
+    BodySide,
+    Category,
+    InformedStatus,
+    Measure,
+    PersonKind,
+    Relation,
+    ReporterFunction,
+    Urgency,
+)
+from .extensions import db
+from .organisation.models import District, School
+from .timeutil import utcnow
+
+PASSWORD = "Demo-Passwort-2026"
+
+DISTRICTS = [
+    ("WE", "Wanne-Eickel", "02325 16-1111", "Mo–Fr 8–16 Uhr, außerhalb: Rufbereitschaft über die Polizei (110)", "asd-wanne-eickel@demo.example"),
+    ("HM", "Herne-Mitte", "02323 16-2222", "Mo–Fr 8–16 Uhr", "asd-herne-mitte@demo.example"),
+    ("SO", "Sodingen", "02323 16-3333", "Mo–Fr 8–16 Uhr", "asd-sodingen@demo.example"),
+]
+SCHOOLS = {
+    "WE": ["Grundschule Am Lindenhof", "Grundschule Sonnenwinkel", "Kastanienschule", "Grundschule Regenbogen",
+           "Grundschule Am Kanal", "Waldschule Eickel"],
+    "HM": ["Grundschule Am Marktplatz"],
+    "SO": ["Grundschule Sodinger Heide"],
+}
+# (email, name, role, scope, phone)
+USERS = [
+    ("lehrkraft@demo.example", "Laura Lehmann", Role.TEACHER, "Grundschule Am Lindenhof", "02325 555-101"),
+    ("schulleitung@demo.example", "Sabine Schulz", Role.SCHOOL_LEAD, "Grundschule Am Lindenhof", "02325 555-100"),
+    ("asd@demo.example", "Anna Albers", Role.ASD_WORKER, "WE", "02325 16-1201"),
+    ("asd2@demo.example", "Ben Brandt", Role.ASD_WORKER, "WE", "02325 16-1202"),
+    ("asd-leitung@demo.example", "Lars Lorenz", Role.ASD_LEAD, "WE", "02325 16-1200"),
+    ("insofa@demo.example", "Ines Ivanović", Role.INSOFA, None, "02323 16-4000"),
+    ("koordination@demo.example", "Klara König", Role.COORDINATOR, None, "02323 16-5000"),
+    ("admin@demo.example", "Adam Adler", Role.ADMIN, None, "02323 16-6000"),
+    ("asd-mitte@demo.example", "Mira Meier", Role.ASD_WORKER, "HM", "02323 16-2201"),
+]
+# Fictional children; tests search for these names in pages that must not show them.
+CHILDREN = [
+    ("Emma", "Beispielkind", "3a"), ("Noah", "Musterfeld", "2b"), ("Mila", "Sonnenschein", "4c"),
+    ("Paul", "Probst", "1a"), ("Lea", "Lindqvist", "3b"), ("Finn", "Fiktiv", "2a"), ("Ida", "Imaginär", "4a"),
+    ("Tom", "Testmann", "1b"), ("Zoe", "Zufall", "3c"),
+]
+
+
+def has_data() -> bool:
+    return db.session.scalar(select(District.id).limit(1)) is not None
+
+
+def logins_text() -> str:
+    lines = ["Demo-Zugänge (Passwort für alle: %s):" % PASSWORD]
+    for email, name, role, scope, _ in USERS:
+        lines.append(f"  {role.label:<32} {email:<28} {name}" + (f" – {scope}" if scope else ""))
+    return "\n".join(lines)
+
+
+def load() -> None:
+    for code, name, phone, hours, inbox in DISTRICTS:
+        district = District(code=code, name=name, duty_phone=phone, duty_hours=hours, inbox_email=inbox)
+        db.session.add(district)
+        for school_name in SCHOOLS[code]:
+            db.session.add(School(name=school_name, district=district))
+    db.session.flush()
+    people = {}
+    for email, name, role, scope, phone in USERS:
+        user = accounts.create_user(email, name, PASSWORD, phone)
+        accounts.add_membership(user, role, scope)
+        people[role if role not in people else email] = user
+    db.session.flush()
+    _referrals(people)
+
+
+def _draft(author: User, child, urgency: Urgency, categories, reporter=ReporterFunction.TEACHER) -> Referral:
+    first, last, school_class = child
+    referral = services.new_draft(author, author.memberships[0].school)
+    referral.child_first_name, referral.child_last_name, referral.child_class = first, last, school_class
+    referral.child_birth_date = date(2017, 5, 14)
+    referral.child_address = "Musterstraße 12, 44649 Herne"
+    referral.child_language = "Deutsch"
+    referral.interpreter_needed = False
+    from .cases.models import BodyMark, Person, ReferralCategory
+
+    referral.persons = [
+        Person(position=0, kind=PersonKind.MOTHER, first_name="Maria", last_name=last, relation=Relation.BIRTH, custody=True,
+               phone="0170 0000000"),
+        Person(position=1, kind=PersonKind.FATHER, first_name="Marco", last_name=last, relation=Relation.BIRTH, custody=True,
+               address="unbekannt verzogen"),
+    ]
+    referral.categories = [ReferralCategory(category=c) for c in categories]
+    if Category.PHYSICAL_ABUSE in categories:
+        referral.body_marks = [BodyMark(side=BodySide.BACK, region=BodyRegion.UPPER_BACK),
+                               BodyMark(side=BodySide.FRONT, region=BodyRegion.LEFT_UPPER_ARM)]
+    referral.observed_on = date.today() - timedelta(days=3)
+    referral.observed_by = author.name
+    referral.observation_source = "selbst gesehen"
+    referral.observation = (f"{first} kam in den letzten zwei Wochen mehrfach ohne Frühstück und in durchnässter "
+                            "Kleidung zur Schule. Beim Sportunterricht fielen blaue Flecken am Oberarm auf.")
+    referral.child_words = "„Mama schläft immer so lange, dann mach ich mir selber was.“"
+    for action in referral.school_actions:
+        action.done = action.kind.value != "insofa_consulted"
+        if action.done:
+            action.done_on = date.today() - timedelta(days=5)
+        else:
+            action.reason = "Die Lage wurde mit der Schulleitung als eindeutig eingeschätzt."
+    referral.school_actions[0].detail = "Mutter zeigte sich einsichtig, Termin bei der Erziehungsberatung wurde nicht wahrgenommen."
+    referral.affected_informed = InformedStatus.YES
+    referral.affected_informed_on = date.today() - timedelta(days=2)
+    referral.urgency = urgency
+    if urgency is Urgency.ACUTE:
+        referral.phone_call_at = utcnow() - timedelta(minutes=40)
+        referral.phone_call_with = "Herr Brandt, ASD Wanne-Eickel"
+    referral.reporter_name = author.name
+    referral.reporter_function = reporter
+    referral.reporter_phone = author.phone
+    referral.reporter_reachable = "Mo–Fr 7:45–13:30 Uhr"
+    return referral
+
+
+def _referrals(people) -> None:
+    teacher, lead = people[Role.TEACHER], people[Role.SCHOOL_LEAD]
+    worker, lead_asd = people[Role.ASD_WORKER], people[Role.ASD_LEAD]
+    second = people["asd2@demo.example"]
+    now = utcnow()
+    days = lambda n: now - timedelta(days=n)  # noqa: E731
+
+    # A draft the teacher is still working on.
+    draft = _draft(teacher, CHILDREN[0], Urgency.CLARIFY, [Category.NEGLECT])
+    draft.observation = draft.observation[:80]
+    services.save_draft(draft, teacher)
+
+    # Submitted weeks ago and never acknowledged: overdue.
+    services.submit(_draft(teacher, CHILDREN[1], Urgency.URGENT, [Category.NEGLECT, Category.SCHOOL_ABSENTEEISM]), teacher, now=days(16))
+    # Acute, just now.
+    services.submit(_draft(lead, CHILDREN[2], Urgency.ACUTE, [Category.PHYSICAL_ABUSE], ReporterFunction.SCHOOL_LEAD), lead, now=now - timedelta(minutes=20))
+
+    acknowledged = _draft(teacher, CHILDREN[3], Urgency.URGENT, [Category.DOMESTIC_VIOLENCE])
+    services.submit(acknowledged, teacher, now=days(2))
+    services.acknowledge(acknowledged, worker, now=days(1))
+
+    in_assessment = _draft(teacher, CHILDREN[4], Urgency.URGENT, [Category.PHYSICAL_ABUSE, Category.PSYCHOLOGICAL_ABUSE])
+    services.submit(in_assessment, teacher, now=days(6))
+    services.acknowledge(in_assessment, worker, now=days(6))
+    services.take_over(in_assessment, worker)
+    services.add_addendum(in_assessment, teacher, "Heute hat Lea erzählt, dass der Vater wieder zu Hause wohnt.")
+
+    asked = _draft(lead, CHILDREN[5], Urgency.CLARIFY, [Category.PARENTAL_ADDICTION_OR_ILLNESS], ReporterFunction.SCHOOL_LEAD)
+    services.submit(asked, lead, now=days(5))
+    services.acknowledge(asked, second, now=days(4))
+    services.assign(asked, lead_asd, second)
+    services.ask(asked, second, "Seit wann fehlt Finn regelmäßig am Montag? Gibt es Fehlzeitenlisten?")
+
+    for child, closed in ((CHILDREN[6], False), (CHILDREN[7], True)):
+        done = _draft(teacher, child, Urgency.URGENT, [Category.NEGLECT])
+        services.submit(done, teacher, now=days(20))
+        services.acknowledge(done, worker, now=days(20))
+        services.take_over(done, worker)
+        services.ask(done, worker, "Gibt es Geschwister an Ihrer Schule?")
+        services.answer(done, teacher, "Ja, einen Bruder in Klasse 1b.")
+        services.record_assessment(done, worker, result=AssessmentResult.LATENT, specialists=[worker, lead_asd],
+                                   other_specialists="", school_involved=True, measures=[Measure.HELP_OFFER])
+        services.give_feedback(done, worker, now=days(12), indications_confirmed=True, asd_became_active=True,
+                               asd_still_active=not closed, contact_name=worker.name, contact_phone=worker.phone,
+                               affected_informed=InformedStatus.YES, affected_informed_on=(days(13)).date(),
+                               affected_informed_reason="")
+        if closed:
+            services.close(done, worker, now=days(10))
+
+    # Passed on to the competent district: the parents live in Herne-Mitte.
+    moved = _draft(teacher, CHILDREN[8], Urgency.CLARIFY, [Category.OTHER])
+    services.submit(moved, teacher, now=days(3))
+    services.transfer(moved, worker, db.session.scalar(select(District).where(District.code == "HM")),
+                      "Die Eltern wohnen in Herne-Mitte (§ 86 SGB VIII).", now=days(2))

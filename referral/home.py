@@ -1,0 +1,59 @@
+"""Start pages by role, and the rule that every page needs a login."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from .accounts.models import ASD_ROLES, Role
+from .extensions import db
+from .organisation.models import School
+
+blueprint = Blueprint("home", __name__)
+
+# Endpoints reachable without a login; everything else redirects to the login page.
+PUBLIC_ENDPOINTS = {"security.login", "static", "bootstrap.static"}
+
+
+@blueprint.before_app_request
+def require_login():
+    if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
+        return None
+    return redirect(url_for("security.login", next=request.full_path.rstrip("?") if request.method == "GET" else None))
+
+
+@blueprint.after_app_request
+def no_store(response):
+    # Pages may carry Sozialdaten: never keep them in a browser or proxy cache.
+    if request.endpoint not in {"static", "bootstrap.static"}:
+        response.headers["Cache-Control"] = "no-store"
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+@blueprint.get("/")
+def index():
+    if current_user.has_role_in({Role.TEACHER, Role.SCHOOL_LEAD}):
+        return redirect(url_for(".school_start"))
+    if current_user.has_role_in(ASD_ROLES):
+        return redirect(url_for("cases.inbox"))
+    if current_user.has_role_in({Role.COORDINATOR}):
+        return redirect(url_for("coordination.referrals"))
+    if current_user.has_role_in({Role.ADMIN}):
+        return redirect(url_for("administration.overview"))
+    return render_template("home/no_role.html")
+
+
+@blueprint.get("/school")
+def school_start():
+    ids = current_user.school_ids(Role.TEACHER, Role.SCHOOL_LEAD)
+    if not ids:
+        abort(403)
+    schools = db.session.scalars(select_schools(ids)).all()
+    return render_template("home/school.html", schools=schools)
+
+
+def select_schools(ids):
+    from sqlalchemy import select
+
+    return select(School).where(School.id.in_(ids)).order_by(School.name)

@@ -1,0 +1,1 @@
+"""Districts (ASD-Bezirke) and schools: the scopes that memberships refer to."""

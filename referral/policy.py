@@ -1,0 +1,88 @@
+"""Who may do what to which referral: the one place for authorization.
+
+Views call `referral_or_404` and `may`; lists filter with `referral_scope`, in SQL. Both express the
+same rules, so that a referral a user cannot see is neither listed nor reachable by its id.
+"""
+from __future__ import annotations
+
+from flask import abort
+from sqlalchemy import and_, false, or_, select
+
+from .accounts.models import ASD_ROLES, Role
+from .cases.models import Referral
+from .cases.process import CASE_OWNER_ACTIONS, RULES, Action, State
+from .extensions import db
+
+SCHOOL_SIDE = (Role.TEACHER, Role.SCHOOL_LEAD)
+
+
+def referral_scope(user):
+    """SQL condition: the referrals whose content `user` may read."""
+    conditions = []
+    own_schools = user.school_ids(*SCHOOL_SIDE)
+    if own_schools:
+        # Authors see what they wrote (drafts included) while they belong to that school.
+        conditions.append(and_(Referral.author_id == user.id, Referral.school_id.in_(own_schools)))
+    led_schools = user.school_ids(Role.SCHOOL_LEAD)
+    if led_schools:
+        conditions.append(and_(Referral.school_id.in_(led_schools), Referral.state != State.DRAFT))
+    districts = user.district_ids(*ASD_ROLES)
+    if districts:
+        conditions.append(and_(Referral.district_id.in_(districts), Referral.state != State.DRAFT))
+    return or_(*conditions) if conditions else false()
+
+
+def metadata_scope(user):
+    """SQL condition: the referrals whose process metadata `user` may read (coordinator: all submitted)."""
+    if user.has_role_in({Role.COORDINATOR}):
+        return Referral.state != State.DRAFT
+    return false()
+
+
+def referral_or_404(referral_id: int) -> Referral:
+    """The referral if `current_user` may read it; 404 whether it exists or not."""
+    from flask_login import current_user
+
+    referral = db.session.scalar(select(Referral).where(Referral.id == referral_id, referral_scope(current_user)))
+    if referral is None:
+        abort(404)
+    return referral
+
+
+def is_school_side(user, referral: Referral) -> bool:
+    if referral.author_id == user.id and referral.school_id in user.school_ids(*SCHOOL_SIDE):
+        return True
+    return referral.state is not State.DRAFT and referral.school_id in user.school_ids(Role.SCHOOL_LEAD)
+
+
+def is_asd_side(user, referral: Referral, *roles: Role) -> bool:
+    return referral.state is not State.DRAFT and referral.district_id in user.district_ids(*(roles or ASD_ROLES))
+
+
+def may(user, action: Action, referral: Referral) -> bool:
+    """May `user` take `action` on `referral` now (state, role and scope)?"""
+    rule = RULES[action]
+    if referral.state not in rule.sources:
+        return False
+    if action in (Action.EDIT, Action.SUBMIT, Action.DELETE):
+        return referral.author_id == user.id and referral.school_id in user.school_ids(*SCHOOL_SIDE)
+    if rule.roles <= set(SCHOOL_SIDE):
+        return is_school_side(user, referral)
+    if not is_asd_side(user, referral, *rule.roles):
+        return False
+    if action in CASE_OWNER_ACTIONS:
+        return referral.assignee_id == user.id or is_asd_side(user, referral, Role.ASD_LEAD)
+    return True
+
+
+def may_read_feedback(user, referral: Referral) -> bool:
+    """§ 4 Abs. 4 KKG: feedback goes to the reporting professional (not OGS staff) and the school lead."""
+    if is_asd_side(user, referral):
+        return True
+    if referral.school_id in user.school_ids(Role.SCHOOL_LEAD):
+        return True
+    return referral.author_id == user.id and referral.feedback_owed
+
+
+def may_see_assessment(user, referral: Referral) -> bool:
+    return is_asd_side(user, referral)

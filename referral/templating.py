@@ -1,0 +1,41 @@
+"""Jinja filters and globals: German dates in Berlin time, and the policy for templates."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from .timeutil import to_local, utcnow
+
+
+def local_datetime(value: datetime | None) -> str:
+    return to_local(value).strftime("%d.%m.%Y, %H:%M Uhr") if value else "–"
+
+
+def local_date(value: date | datetime | None) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, datetime):
+        value = to_local(value).date()
+    return value.strftime("%d.%m.%Y")
+
+
+def yes_no(value: bool | None) -> str:
+    return {True: "ja", False: "nein"}.get(value, "keine Angabe")
+
+
+def register(app) -> None:
+    from .cases.process import RULES, Action, State
+    from .cases.vocabulary import BodySide, Category, SchoolActionKind, regions_for
+
+    body_labels = {f"{s.value}:{r.value}": f"{s.label}: {r.label}" for s in BodySide for r in regions_for(s)}
+    app.jinja_env.filters.update(local_datetime=local_datetime, local_date=local_date, yes_no=yes_no, reject_page=reject_page)
+    app.jinja_env.globals.update(
+        utcnow=utcnow, Action=Action, State=State, RULES=RULES,
+        category_help=lambda code: Category(code).help,
+        body_labels=body_labels, allowed_marks=set(body_labels),
+        action_kinds={k.value: k for k in SchoolActionKind},
+    )
+
+
+def reject_page(args: dict) -> dict:
+    """Query arguments without `page`, to build the links to other pages."""
+    return {k: v for k, v in args.items() if k != "page"}
