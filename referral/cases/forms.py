@@ -18,6 +18,7 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -35,8 +36,13 @@ from .vocabulary import (
     Urgency,
 )
 
-DATE_ERROR = "Bitte ein gültiges Datum angeben (TT.MM.JJJJ)."
-YES_NO = [("yes", "ja"), ("no", "nein")]
+def options(pairs) -> list[SelectChoice]:
+    """Choices as WTForms wants them; templates read `.value` and `.label`."""
+    return [SelectChoice(str(value), label) if not isinstance(value, int) else SelectChoice(value, label) for value, label in pairs]
+
+
+PLEASE_CHOOSE = [("", "– bitte wählen –")]
+YES_NO = options([("yes", "ja"), ("no", "nein")])
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -75,13 +81,13 @@ class NoPastFutureDates:
 
 
 class PersonForm(Form):
-    kind = SelectField("Person", choices=PersonKind.choices())
+    kind = SelectField("Person", choices=options(PersonKind.choices()))
     first_name = text("Vorname", 100)
     last_name = text("Nachname", 100)
     birth_date = DateField("Geburtsdatum", validators=[Optional(), NoPastFutureDates()])
     address = text("Anschrift (nur falls abweichend vom Kind)", 300)
     phone = text("Telefon", 40)
-    relation = SelectField("Verhältnis zum Kind", choices=[("", "– bitte wählen –")] + Relation.choices(), validators=[Optional()])
+    relation = SelectField("Verhältnis zum Kind", choices=options(PLEASE_CHOOSE + Relation.choices()), validators=[Optional()])
     custody = RadioField("Sorgeberechtigt", choices=YES_NO, validate_choice=False)
 
     def is_blank(self) -> bool:
@@ -110,7 +116,7 @@ class ReferralForm(FlaskForm):
     persons = FieldList(FormField(PersonForm), min_entries=1, max_entries=12)
     add_person = SubmitField("Weitere Person hinzufügen")
     # 3. Observations
-    categories = MultiCheckboxField("Kategorien", choices=Category.choices())
+    categories = MultiCheckboxField("Kategorien", choices=options(Category.choices()))
     observed_on = DateField("Datum der Beobachtung", validators=[Optional(), NoPastFutureDates()])
     observed_by = text("Beobachtet von (wer?)", 200)
     observation_source = text("Quelle (selbst gesehen, vom Kind erzählt, von Dritten …)", 200)
@@ -118,21 +124,21 @@ class ReferralForm(FlaskForm):
     child_words = long_text("Äußerungen des Kindes (wörtlich)")
     body_marks = MultiCheckboxField(
         "Verletzungen am Körper",
-        choices=[(f"{side.value}:{region.value}", f"{side.label}: {region.label}") for side in BodySide for region in BodyRegion],
+        choices=options((f"{side.value}:{region.value}", f"{side.label}: {region.label}") for side in BodySide for region in BodyRegion),
     )
     # 4. What the school already did
     school_actions = FieldList(FormField(SchoolActionForm), min_entries=len(SchoolActionKind), max_entries=len(SchoolActionKind))
     # 5. Those affected told beforehand
-    affected_informed = RadioField("Wurden die Betroffenen vorab über diese Mitteilung informiert?", choices=InformedStatus.choices(), validate_choice=False)
+    affected_informed = RadioField("Wurden die Betroffenen vorab über diese Mitteilung informiert?", choices=options(InformedStatus.choices()), validate_choice=False)
     affected_informed_on = DateField("Informiert am", validators=[Optional(), NoPastFutureDates()])
     affected_informed_reason = long_text("Begründung", 2000)
     # 6. Urgency
-    urgency = RadioField("Dringlichkeit aus Sicht der Schule", choices=Urgency.choices(), validate_choice=False)
+    urgency = RadioField("Dringlichkeit aus Sicht der Schule", choices=options(Urgency.choices()), validate_choice=False)
     phone_call_at = DateTimeLocalField("Telefonat mit dem ASD am/um", validators=[Optional()])
     phone_call_with = text("Gesprochen mit", 200)
     # 7. Reporter
     reporter_name = text("Name", 120)
-    reporter_function = SelectField("Funktion", choices=[("", "– bitte wählen –")] + ReporterFunction.choices(), validators=[Optional()])
+    reporter_function = SelectField("Funktion", choices=options(PLEASE_CHOOSE + ReporterFunction.choices()), validators=[Optional()])
     reporter_phone = text("Telefon", 40)
     reporter_reachable = text("Erreichbar (wann?)", 200)
 
@@ -313,13 +319,13 @@ class AssignForm(FlaskForm):
 
 
 class AssessmentForm(FlaskForm):
-    result = RadioField("Ergebnis der Gefährdungseinschätzung", choices=AssessmentResult.choices(),
+    result = RadioField("Ergebnis der Gefährdungseinschätzung", choices=options(AssessmentResult.choices()),
                         validators=[InputRequired("Bitte das Ergebnis wählen.")])
     specialists = MultiCheckboxField("Beteiligte Fachkräfte des ASD", coerce=int)
     other_specialists = TextAreaField("Weitere beteiligte Fachkräfte (eine pro Zeile)", validators=[Optional(), Length(max=2000)])
     school_involved = RadioField("Schule in die Einschätzung einbezogen?", choices=YES_NO,
                                  validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
-    measures = MultiCheckboxField("Maßnahmen", choices=Measure.choices(),
+    measures = MultiCheckboxField("Maßnahmen", choices=options(Measure.choices()),
                                   validators=[DataRequired("Bitte mindestens eine Maßnahme oder „keine“ wählen.")])
 
     def validate_measures(self, field):
@@ -341,7 +347,7 @@ class FeedbackForm(FlaskForm):
                                   validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
     contact_name = StringField("Ansprechperson im ASD für die Schule", validators=[DataRequired("Bitte die Ansprechperson angeben."), Length(max=120)])
     contact_phone = StringField("Telefon der Ansprechperson", validators=[DataRequired("Bitte eine Telefonnummer angeben."), Length(max=40)])
-    affected_informed = RadioField("Wurden die Betroffenen vorab über diese Rückmeldung informiert?", choices=InformedStatus.choices(),
+    affected_informed = RadioField("Wurden die Betroffenen vorab über diese Rückmeldung informiert?", choices=options(InformedStatus.choices()),
                                    validators=[InputRequired("Bitte eine Möglichkeit wählen.")])
     affected_informed_on = DateField("Informiert am", validators=[Optional(), NoPastFutureDates()])
     affected_informed_reason = TextAreaField("Begründung", validators=[Optional(), Length(max=2000)])

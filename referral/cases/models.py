@@ -155,9 +155,7 @@ class Referral(db.Model):
     messages: Mapped[list[Message]] = relationship(
         back_populates="referral", cascade="all, delete-orphan", order_by="Message.created_at, Message.id"
     )
-    history: Mapped[list[StateChange]] = relationship(
-        cascade="all, delete-orphan", order_by="StateChange.at, StateChange.id"
-    )
+    history: Mapped[list[StateChange]] = relationship(cascade="all, delete-orphan", order_by="StateChange.id")
     assessment: Mapped[Assessment | None] = relationship(back_populates="referral", cascade="all, delete-orphan")
     feedback: Mapped[Feedback | None] = relationship(cascade="all, delete-orphan")
 
@@ -167,6 +165,12 @@ class Referral(db.Model):
     @property
     def category_codes(self) -> list[Category]:
         return [c.category for c in self.categories]
+
+    @property
+    def school_actions_in_order(self) -> list[SchoolAction]:
+        """In the order of the form (PROCESS.md), whatever order the database returns."""
+        order = list(SchoolActionKind)
+        return sorted(self.school_actions, key=lambda a: order.index(a.kind))
 
     @property
     def feedback_owed(self) -> bool:

@@ -263,7 +263,8 @@ def submission_problems(referral) -> dict[str, str]:
         if person.kind.value != "household" and person.custody is None:
             problems[f"persons-{i}-custody"] = "Bitte angeben, ob die Person sorgeberechtigt ist."
 
-    for i, action in enumerate(referral.school_actions):
+    # Keyed by the position in the form, which lists the actions in the order of PROCESS.md.
+    for i, action in enumerate(referral.school_actions_in_order):
         if action.done is None:
             problems[f"school_actions-{i}-done"] = "Bitte „ja“ oder „nein“ wählen."
         elif action.done and action.done_on is None:

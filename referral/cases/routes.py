@@ -20,6 +20,7 @@ from .forms import (
     MESSAGE_FORMS,
     ReferralForm,
     TransferForm,
+    options,
     yes_no,
 )
 from .models import Attachment, Referral
@@ -234,7 +235,7 @@ def show(referral_id: int, forms: dict | None = None):
     context["transfer_form"] = forms.get(Action.TRANSFER) or TransferForm(formdata=None)
     context["transfer_form"].to_district.choices = _other_districts(referral)
     assign_form = forms.get(Action.ASSIGN) or AssignForm(formdata=None)
-    assign_form.assignee.choices = [(u.id, u.name) for u in services.district_staff(referral.district_id)]
+    assign_form.assignee.choices = options((u.id, u.name) for u in services.district_staff(referral.district_id))
     context["assign_form"] = assign_form
     context["new_since"] = queries.mark_seen(current_user, referral)
     db.session.commit()
@@ -243,7 +244,7 @@ def show(referral_id: int, forms: dict | None = None):
 
 def _other_districts(referral: Referral):
     districts = db.session.scalars(select(District).where(District.id != referral.district_id).order_by(District.name))
-    return [(d.id, d.name) for d in districts]
+    return options((d.id, d.name) for d in districts)
 
 
 # --- ASD ------------------------------------------------------------------------------------
@@ -252,7 +253,7 @@ def _other_districts(referral: Referral):
 def inbox():
     _require(*ASD_ROLES)
     filters = InboxFilterForm(request.args)
-    filters.state.choices = [("open", "alle offenen"), ("all", "alle")] + [(s.value, s.label) for s in State if s is not State.DRAFT]
+    filters.state.choices = options([("open", "alle offenen"), ("all", "alle")] + [(s.value, s.label) for s in State if s is not State.DRAFT])
     page = queries.inbox(current_user, state=filters.state.data or "open", overdue_only=bool(filters.overdue.data),
                          page=request.args.get("page", 1, type=int))
     return render_template("cases/inbox.html", page=page, filters=filters)
@@ -284,7 +285,7 @@ def assign(referral_id: int):
     referral = policy.referral_or_404(referral_id)
     action = Action.ASSIGN if referral.state is State.ACKNOWLEDGED else Action.REASSIGN
     form = AssignForm()
-    form.assignee.choices = [(u.id, u.name) for u in services.district_staff(referral.district_id)]
+    form.assignee.choices = options((u.id, u.name) for u in services.district_staff(referral.district_id))
     if not form.validate():
         return show(referral_id, forms={Action.ASSIGN: form})
     assignee = next(u for u in services.district_staff(referral.district_id) if u.id == form.assignee.data)
@@ -311,7 +312,7 @@ def assessment(referral_id: int):
     referral = _load(referral_id, Action.RECORD_ASSESSMENT)
     staff = services.district_staff(referral.district_id)
     form = AssessmentForm()
-    form.specialists.choices = [(u.id, u.name) for u in staff]
+    form.specialists.choices = options((u.id, u.name) for u in staff)
     if request.method == "GET" and referral.assessment:
         current = referral.assessment
         form.result.data = current.result.value

@@ -108,12 +108,13 @@ def transfer(referral: Referral, actor: User, to_district: District, reason: str
     if not reason.strip():
         raise ProcessError("Bitte den Grund der Abgabe angeben.")
     # The receiving district starts afresh; the feedback the school is owed stays due as before.
+    acknowledge_due = process.acknowledge_due(now, referral.urgency, deadline_settings())
     referral.district = to_district
     referral.received_at = now
     referral.acknowledged_at = None
     referral.acknowledged_by = None
     referral.assignee = None
-    referral.acknowledge_due_at = process.acknowledge_due(now, referral.urgency, deadline_settings())
+    referral.acknowledge_due_at = acknowledge_due
     process.apply(referral, Action.TRANSFER, actor, reason=reason.strip(), to_district=to_district, now=now)
 
 
@@ -153,18 +154,20 @@ def add_addendum(referral: Referral, actor: User, text: str) -> None:
 def record_assessment(referral: Referral, actor: User, *, result, specialists: list[User], other_specialists: str,
                       school_involved: bool, measures: list) -> Assessment:
     _check(Action.RECORD_ASSESSMENT, referral)
+    specialists = list(dict.fromkeys(specialists))
     if len(specialists) + len([n for n in other_specialists.splitlines() if n.strip()]) < 2:
         raise ProcessError("Die Einschätzung erfolgt im Zusammenwirken mehrerer Fachkräfte: mindestens zwei angeben.")
-    if referral.assessment is None:
-        referral.assessment = Assessment()
-    assessment = referral.assessment
-    assessment.result = result
-    assessment.specialists = specialists
-    assessment.other_specialists = other_specialists.strip()
-    assessment.school_involved = school_involved
-    assessment.measures = [AssessmentMeasure(measure=m) for m in measures]
-    assessment.recorded_by_id = actor.id
-    assessment.recorded_at = utcnow()
+    with db.session.no_autoflush:  # the assessment is complete only after all fields are set
+        if referral.assessment is None:
+            referral.assessment = Assessment()
+        assessment = referral.assessment
+        assessment.result = result
+        assessment.specialists = specialists
+        assessment.other_specialists = other_specialists.strip()
+        assessment.school_involved = school_involved
+        assessment.measures = [AssessmentMeasure(measure=m) for m in measures]
+        assessment.recorded_by_id = actor.id
+        assessment.recorded_at = utcnow()
     process.apply(referral, Action.RECORD_ASSESSMENT, actor)
     return assessment
 
@@ -204,9 +207,10 @@ def district_staff(district_id: int) -> list[User]:
     return list(
         db.session.scalars(
             select(User)
-            .join(Membership)
-            .where(Membership.district_id == district_id, Membership.role.in_(ASD_ROLES), User.active.is_(True))
-            .distinct()
+            .where(
+                User.id.in_(select(Membership.user_id).where(Membership.district_id == district_id, Membership.role.in_(ASD_ROLES))),
+                User.active.is_(True),
+            )
             .order_by(User.name)
         )
     )

@@ -1,0 +1,108 @@
+"""Test set-up: one migrated database per run (SQLite, or PostgreSQL via TEST_DATABASE_URL),
+emptied after each test. Tests commit for real, so that concurrency is tested for real."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from referral import create_app
+from referral.extensions import db
+
+from . import factories
+
+
+def _database_url(tmp_root: Path) -> str:
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url or f"sqlite:///{tmp_root / 'test.db'}"
+
+
+def _reset_postgres(url: str) -> None:
+    # A missing or unreachable PostgreSQL must fail the run, never skip it.
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = _database_url(tmp_path_factory.mktemp("db"))
+    if url.startswith("postgresql"):
+        _reset_postgres(url)
+    app = create_app(env={"DATABASE_URL": url, "SECRET_KEY": "test-" + "x" * 40})
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    app = create_app(
+        overrides={"TESTING": True, "UPLOAD_FOLDER": str(tmp_path / "uploads"), "SERVER_NAME": "localhost"},
+        env={"DATABASE_URL": database_url, "SECRET_KEY": "test-" + "x" * 40},
+    )
+    with app.app_context():
+        yield app
+        db.session.remove()
+        _empty_tables()
+        db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    tables = [t for t in reversed(db.metadata.sorted_tables)]
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("TRUNCATE " + ", ".join(t.name for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def world(app):
+    """Two districts with schools, one user per role and scope, committed."""
+    return factories.build_world()
+
+
+@pytest.fixture
+def login(client):
+    def log_in(user, password=factories.PASSWORD):
+        client.post("/logout")
+        response = client.post("/login", data={"email": user.email, "password": password}, follow_redirects=False)
+        assert response.status_code == 302, "login failed"
+        return client
+
+    return log_in
+
+
+@pytest.fixture
+def as_user(app):
+    """A test client already signed in as `user` (session set directly, to keep large matrices fast)."""
+
+    def client_for(user):
+        client = app.test_client()
+        with client.session_transaction() as session:
+            session["_user_id"] = user.fs_uniquifier
+            session["_fresh"] = True
+        return client
+
+    return client_for
