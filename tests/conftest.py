@@ -2,11 +2,14 @@
 emptied after each test. Tests commit for real, so that concurrency is tested for real."""
 from __future__ import annotations
 
+import contextvars
 import os
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+
+from flask.testing import FlaskClient
 
 from referral import create_app
 from referral.extensions import db
@@ -44,12 +47,24 @@ def database_url(tmp_path_factory) -> str:
     return url
 
 
+class FreshContextClient(FlaskClient):
+    """Each request runs in its own context, as in production: its own `g`, its own database session.
+
+    Without this, requests would share the test's app context, and with it the logged-in user
+    cached by Flask-Login and the objects in the session.
+    """
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture
 def app(database_url, tmp_path):
     app = create_app(
         overrides={"TESTING": True, "UPLOAD_FOLDER": str(tmp_path / "uploads"), "SERVER_NAME": "localhost"},
         env={"DATABASE_URL": database_url, "SECRET_KEY": "test-" + "x" * 40},
     )
+    app.test_client_class = FreshContextClient
     with app.app_context():
         yield app
         db.session.remove()
@@ -83,11 +98,21 @@ def world(app):
     return factories.build_world()
 
 
+def csrf_token(client, url: str) -> str:
+    """The CSRF token a real browser would send, read from the form on `url`."""
+    import re
+
+    page = client.get(url, follow_redirects=True).get_data(as_text=True)
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    return match.group(1) if match else ""
+
+
 @pytest.fixture
 def login(client):
     def log_in(user, password=factories.PASSWORD):
-        client.post("/logout")
-        response = client.post("/login", data={"email": user.email, "password": password}, follow_redirects=False)
+        client.post("/logout", data={"csrf_token": csrf_token(client, "/login")})
+        response = client.post("/login", data={"email": user.email, "password": password,
+                                               "csrf_token": csrf_token(client, "/login")})
         assert response.status_code == 302, "login failed"
         return client
 

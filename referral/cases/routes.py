@@ -238,8 +238,9 @@ def show(referral_id: int, forms: dict | None = None):
     assign_form.assignee.choices = options((u.id, u.name) for u in services.district_staff(referral.district_id))
     context["assign_form"] = assign_form
     context["new_since"] = queries.mark_seen(current_user, referral)
-    db.session.commit()
-    return render_template("cases/show.html", **context), status
+    page = render_template("cases/show.html", **context)
+    db.session.commit()  # after rendering, so that the loaded referral is not expired and read again
+    return page, status
 
 
 def _other_districts(referral: Referral):
