@@ -1,7 +1,7 @@
 """Jinja filters and globals: German dates in Berlin time, and the policy for templates."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from .timeutil import to_local, utcnow
 
@@ -18,6 +18,16 @@ def local_date(value: date | datetime | None) -> str:
     return value.strftime("%d.%m.%Y")
 
 
+def deadline(value: datetime | None) -> str:
+    """Deadlines end at midnight: show "Ende 23.11.2026" rather than "24.11.2026, 00:00 Uhr"."""
+    if value is None:
+        return "–"
+    local = to_local(value)
+    if (local.hour, local.minute) == (0, 0):
+        return "Ende " + (local - timedelta(days=1)).strftime("%d.%m.%Y")
+    return local.strftime("%d.%m.%Y, %H:%M Uhr")
+
+
 def yes_no(value: bool | None) -> str:
     return {True: "ja", False: "nein"}.get(value, "keine Angabe")
 
@@ -27,7 +37,7 @@ def register(app) -> None:
     from .cases.vocabulary import BodySide, Category, SchoolActionKind, regions_for
 
     body_labels = {f"{s.value}:{r.value}": f"{s.label}: {r.label}" for s in BodySide for r in regions_for(s)}
-    app.jinja_env.filters.update(local_datetime=local_datetime, local_date=local_date, yes_no=yes_no, reject_page=reject_page)
+    app.jinja_env.filters.update(local_datetime=local_datetime, local_date=local_date, deadline=deadline, yes_no=yes_no, reject_page=reject_page)
     app.jinja_env.globals.update(
         utcnow=utcnow, Action=Action, State=State, RULES=RULES,
         category_help=lambda code: Category(code).help,

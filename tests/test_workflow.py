@@ -180,3 +180,21 @@ def test_referral_page_runs_a_bounded_number_of_queries(world, as_user):
         client.get(url)
     assert after.count == before.count
     assert after.count <= 22, "one query per part of the referral, not per row"
+
+
+def test_a_server_error_shows_a_german_page_and_writes_nothing(world, as_user, app, monkeypatch):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+
+    def half_done(referral, actor, **kwargs):
+        referral.acknowledged_at = utcnow()
+        referral.state = State.ACKNOWLEDGED
+        db.session.flush()
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(factories.services, "acknowledge", half_done)
+    response = as_user(world.asd).post(f"/referrals/{referral.id}/acknowledge")
+    assert response.status_code == 500
+    assert "Es wurde nichts gespeichert" in text_of(response) and "Traceback" not in text_of(response)
+    db.session.expire_all()
+    assert db.session.get(Referral, referral.id).state is State.SUBMITTED
