@@ -127,6 +127,12 @@ RULES: dict[Action, Rule] = {
 CASE_OWNER_ACTIONS = frozenset({Action.ASK, Action.RECORD_ASSESSMENT, Action.GIVE_FEEDBACK, Action.CLOSE})
 
 
+# History entries the school does not see: the assessment is internal to the ASD (PROCESS.md,
+# *Assessment*), and draft edits are noise to everyone.
+HIDDEN_FROM_SCHOOL = frozenset({Action.RECORD_ASSESSMENT, Action.EDIT})
+HIDDEN_FROM_ASD = frozenset({Action.EDIT})
+
+
 def possible_in_state(action: Action, state: State) -> bool:
     return state in RULES[action].sources
 

@@ -24,7 +24,7 @@ from .forms import (
     yes_no,
 )
 from .models import Attachment, Referral
-from .process import RULES, Action, ConcurrentChange, ProcessError, State
+from .process import HIDDEN_FROM_ASD, HIDDEN_FROM_SCHOOL, RULES, Action, ConcurrentChange, ProcessError, State
 from .vocabulary import AssessmentResult, Measure
 
 blueprint = Blueprint("cases", __name__)
@@ -237,6 +237,8 @@ def show(referral_id: int, forms: dict | None = None):
     assign_form = forms.get(Action.ASSIGN) or AssignForm(formdata=None)
     assign_form.assignee.choices = options((u.id, u.name) for u in services.district_staff(referral.district_id))
     context["assign_form"] = assign_form
+    hidden = HIDDEN_FROM_ASD if context["asd_side"] else HIDDEN_FROM_SCHOOL
+    context["history"] = [change for change in referral.history if change.action not in hidden]
     context["new_since"] = queries.mark_seen(current_user, referral)
     page = render_template("cases/show.html", **context)
     db.session.commit()  # after rendering, so that the loaded referral is not expired and read again
