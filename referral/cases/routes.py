@@ -49,7 +49,7 @@ def _done(referral_id: int, action: Action, operation, *args, **kwargs):
     refusal; an action outside the user's role gets 403.
     """
     referral = policy.referral_or_404(referral_id)
-    if referral.state in RULES[action].sources and not policy.may(current_user, action, referral):
+    if not policy.may_by_role(current_user, action, referral):
         abort(403)
     try:
         operation(referral, current_user, *args, **kwargs)

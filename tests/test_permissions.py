@@ -1,0 +1,447 @@
+"""Permission matrix: every route × every role × own scope / other school / other district.
+
+One table, ROUTES, says for each (endpoint, method) who may use it; `test_every_route_is_in_the_table`
+fails as soon as a route (or a method on a route) exists that the table does not list.
+
+The referral a row is about belongs to school A (district WE), was written by `teacher` and, once it
+has one, is assigned to `asd`. The users of the `world` fixture cover each role in the referral's own
+scope, in another school of the same district and in another district (see USERS). Expected:
+
+- user listed in `allowed`                          → 200, or 302 to a page other than the login
+- user who may read the referral, but not act      → 403
+- user who may not read the referral               → 404, exactly as for an id that does not exist
+- route not about one referral, user not allowed   → 403
+- anonymous                                        → 302 to /login
+A request that is not an allowed change leaves the database as it was; an allowed change is checked
+to have happened.
+"""
+from __future__ import annotations
+
+import enum
+import io
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Callable
+from urllib.parse import urlsplit
+
+import pytest
+from flask import url_for
+from sqlalchemy import func, select
+
+from referral.cases import services
+from referral.cases.models import Assessment, Attachment, Feedback, Message, Referral, StateChange
+from referral.cases.process import State
+from referral.cases.vocabulary import AssessmentResult, SchoolActionKind
+from referral.extensions import db
+
+from . import factories
+
+MISSING_ID = 999_999
+EXEMPT_ENDPOINTS = {"static", "bootstrap.static", "security.static"}
+
+
+# --- Who ------------------------------------------------------------------------------------
+
+ANONYMOUS = "anonymous"
+USERS = {  # world user key → role and scope, relative to the referral of `teacher` at school A
+    "teacher": "teacher, school A, author",
+    "teacher_other": "teacher, school A, not the author",
+    "school_lead": "school_lead, school A",
+    "teacher_a2": "teacher, other school A2 (same district)",
+    "lead_a2": "school_lead, other school A2 (same district)",
+    "teacher_b": "teacher, school B in the other district",
+    "asd": "asd_worker, district WE, assignee",
+    "asd2": "asd_worker, district WE, not the assignee",
+    "asd_lead": "asd_lead, district WE",
+    "asd_hm": "asd_worker, other district HM",
+    "asd_lead_hm": "asd_lead, other district HM",
+    "insofa": "insofa, city",
+    "coordinator": "coordinator, city",
+    "admin": "admin, city",
+    ANONYMOUS: "not signed in",
+}
+EVERYONE = frozenset(USERS) - {ANONYMOUS}
+SCHOOL_STAFF = frozenset({"teacher", "teacher_other", "school_lead", "teacher_a2", "lead_a2", "teacher_b"})
+ASD_STAFF = frozenset({"asd", "asd2", "asd_lead", "asd_hm", "asd_lead_hm"})
+AUTHOR = frozenset({"teacher"})
+SCHOOL_SIDE = frozenset({"teacher", "school_lead"})  # the author and the lead of the referral's school
+ASD_WE = frozenset({"asd", "asd2", "asd_lead"})  # ASD staff of the referral's district
+CASE_OWNERS = frozenset({"asd", "asd_lead"})  # the assignee and the district's lead
+NOBODY: frozenset[str] = frozenset()
+
+
+def readers(state: State) -> frozenset[str]:
+    """Who may read the referral in `state`: drafts only their author, then both sides of it."""
+    return AUTHOR if state is State.DRAFT else SCHOOL_SIDE | ASD_WE
+
+
+# --- Outcomes -------------------------------------------------------------------------------
+
+class Outcome(enum.Enum):
+    ALLOW = "allowed (200, or 302 not to the login)"
+    FORBIDDEN = "403"
+    NOT_FOUND = "404"
+    LOGIN = "302 to /login"
+
+
+def outcome_of(response) -> Outcome | str:
+    if response.status_code == 200:
+        return Outcome.ALLOW
+    if response.status_code == 302:
+        return Outcome.LOGIN if urlsplit(response.location).path == "/login" else Outcome.ALLOW
+    known = {403: Outcome.FORBIDDEN, 404: Outcome.NOT_FOUND}
+    return known.get(response.status_code, f"HTTP {response.status_code} {response.location or ''}".strip())
+
+
+# --- Form data for the POSTs ----------------------------------------------------------------
+
+ANSWER, ADDENDUM, QUESTION = "Antwort der Schule", "Nachtrag der Schule", "Frage des ASD"
+
+
+def draft_form(world) -> dict:
+    data = {"save": "Entwurf speichern", "persons-0-kind": "mother", "child_first_name": "Geändert"}
+    for i, kind in enumerate(SchoolActionKind):
+        data[f"school_actions-{i}-kind"] = kind.value
+    return data
+
+
+def upload_form(world) -> dict:
+    return {"file": (io.BytesIO(b"%PDF-1.4 upload"), "b.pdf")}
+
+
+def assessment_form(world) -> dict:
+    return {"result": AssessmentResult.LATENT.value, "specialists": [world.asd.id, world.asd2.id],
+            "school_involved": "yes", "measures": ["help_offer"]}
+
+
+def feedback_form(world) -> dict:
+    return {"indications_confirmed": "yes", "asd_became_active": "yes", "asd_still_active": "no",
+            "contact_name": "Anna ASD", "contact_phone": "0234 999", "affected_informed": "yes",
+            "affected_informed_on": (date.today() - timedelta(days=2)).isoformat(), "confirm": "y"}
+
+
+# --- The table ------------------------------------------------------------------------------
+
+Effect = Callable[[Referral | None, object, object], bool]  # (referral after the request, user, world)
+
+
+@dataclass(frozen=True)
+class Route:
+    endpoint: str
+    method: str
+    allowed: frozenset[str]
+    state: State | None = None  # state of the referral the route is about; None: not about one referral
+    setup: tuple[str, ...] = ()  # "attachment", "assessment": added to the referral before the request
+    data: Callable[[object], dict] | None = None
+    effect: Effect | None = None  # holds once an allowed request took effect
+    anonymous: Outcome = Outcome.LOGIN
+    others: Outcome | None = None  # outcome for users not allowed, if not derived from scope
+
+    @property
+    def id(self) -> str:
+        return f"{self.endpoint}:{self.method}" + (f":{self.state.value}" if self.state else "")
+
+    def expected(self, key: str) -> Outcome:
+        if key == ANONYMOUS:
+            return self.anonymous
+        if key in self.allowed:
+            return Outcome.ALLOW
+        if self.others is not None:
+            return self.others
+        if self.state is None:
+            return Outcome.FORBIDDEN
+        return Outcome.FORBIDDEN if key in readers(self.state) else Outcome.NOT_FOUND
+
+
+ROUTES = [
+    # Start pages and lists
+    Route("home.index", "GET", EVERYONE),
+    Route("home.school_start", "GET", SCHOOL_STAFF),
+    Route("cases.my_referrals", "GET", SCHOOL_STAFF),
+    Route("cases.new", "GET", SCHOOL_STAFF),
+    Route("cases.new", "POST", SCHOOL_STAFF, data=draft_form,
+          effect=lambda r, user, world: db.session.scalar(
+              select(func.count()).select_from(Referral).where(Referral.author_id == user.id,
+                                                              Referral.state == State.DRAFT)) == 1),
+    Route("cases.inbox", "GET", ASD_STAFF),
+    Route("coordination.referrals", "GET", frozenset({"coordinator"})),
+    Route("administration.overview", "GET", frozenset({"admin"})),
+    # Login and logout (Flask-Security)
+    Route("security.login", "GET", EVERYONE, anonymous=Outcome.ALLOW),
+    Route("security.login", "POST", EVERYONE, anonymous=Outcome.ALLOW),  # empty form: shown again
+    Route("security.verify", "GET", EVERYONE),
+    Route("security.verify", "POST", EVERYONE),  # empty form: shown again
+    Route("security.logout", "POST", NOBODY, others=Outcome.LOGIN),  # everyone lands on the login page
+    # Reading a referral, in every state
+    *[Route("cases.show", "GET", readers(state), state=state) for state in State],
+    Route("cases.download", "GET", readers(State.DRAFT), state=State.DRAFT, setup=("attachment",)),
+    Route("cases.download", "GET", readers(State.SUBMITTED), state=State.SUBMITTED, setup=("attachment",)),
+    # Drafts: only their author
+    Route("cases.edit", "GET", AUTHOR, state=State.DRAFT),
+    Route("cases.edit", "POST", AUTHOR, state=State.DRAFT, data=draft_form,
+          effect=lambda r, user, world: r.child_first_name == "Geändert" and r.state is State.DRAFT),
+    Route("cases.edit", "POST", NOBODY, state=State.SUBMITTED, data=draft_form),  # submitted: frozen
+    Route("cases.delete", "POST", AUTHOR, state=State.DRAFT, effect=lambda r, user, world: r is None),
+    Route("cases.delete", "POST", NOBODY, state=State.SUBMITTED),  # submitted: cannot be deleted
+    Route("cases.upload", "POST", AUTHOR, state=State.DRAFT, data=upload_form,
+          effect=lambda r, user, world: len(r.attachments) == 1),
+    Route("cases.delete_attachment", "POST", AUTHOR, state=State.DRAFT, setup=("attachment",),
+          effect=lambda r, user, world: not r.attachments),
+    Route("cases.delete_attachment", "POST", NOBODY, state=State.SUBMITTED, setup=("attachment",)),
+    # School side of a submitted referral: its author and the school lead
+    Route("cases.upload", "POST", SCHOOL_SIDE, state=State.SUBMITTED, data=upload_form,
+          effect=lambda r, user, world: len(r.attachments) == 1),
+    Route("cases.addendum", "POST", SCHOOL_SIDE, state=State.SUBMITTED, data=lambda w: {"addendum-body": ADDENDUM},
+          effect=lambda r, user, world: [m.body for m in r.messages] == [ADDENDUM] and r.state is State.SUBMITTED),
+    Route("cases.answer", "POST", SCHOOL_SIDE, state=State.INFO_REQUESTED, data=lambda w: {"answer-body": ANSWER},
+          effect=lambda r, user, world: r.state is State.IN_ASSESSMENT and r.messages[-1].body == ANSWER),
+    # ASD of the district
+    Route("cases.acknowledge", "POST", ASD_WE, state=State.SUBMITTED,
+          effect=lambda r, user, world: r.state is State.ACKNOWLEDGED and r.acknowledged_by_id == user.id),
+    Route("cases.transfer", "POST", ASD_WE, state=State.SUBMITTED,
+          data=lambda w: {"to_district": w.districts["hm"].id, "reason": "Eltern wohnen in Herne-Mitte"},
+          effect=lambda r, user, world: r.district_id == world.districts["hm"].id and r.state is State.SUBMITTED),
+    Route("cases.take_over", "POST", ASD_WE, state=State.ACKNOWLEDGED,
+          effect=lambda r, user, world: r.state is State.IN_ASSESSMENT and r.assignee_id == user.id),
+    # Assigning: only the district's lead
+    Route("cases.assign", "POST", frozenset({"asd_lead"}), state=State.ACKNOWLEDGED,
+          data=lambda w: {"assignee": w.asd2.id},
+          effect=lambda r, user, world: r.state is State.IN_ASSESSMENT and r.assignee_id == world.asd2.id),
+    Route("cases.assign", "POST", frozenset({"asd_lead"}), state=State.IN_ASSESSMENT,  # reassign
+          data=lambda w: {"assignee": w.asd2.id},
+          effect=lambda r, user, world: r.state is State.IN_ASSESSMENT and r.assignee_id == world.asd2.id),
+    # The case itself: only the assignee and the district's lead
+    Route("cases.ask", "POST", CASE_OWNERS, state=State.IN_ASSESSMENT, data=lambda w: {"ask-body": QUESTION},
+          effect=lambda r, user, world: r.state is State.INFO_REQUESTED and r.messages[-1].body == QUESTION),
+    Route("cases.assessment", "GET", CASE_OWNERS, state=State.IN_ASSESSMENT),
+    Route("cases.assessment", "POST", CASE_OWNERS, state=State.IN_ASSESSMENT, data=assessment_form,
+          effect=lambda r, user, world: r.assessment is not None and r.assessment.result is AssessmentResult.LATENT),
+    Route("cases.feedback", "GET", CASE_OWNERS, state=State.IN_ASSESSMENT, setup=("assessment",)),
+    Route("cases.feedback", "POST", CASE_OWNERS, state=State.IN_ASSESSMENT, setup=("assessment",), data=feedback_form,
+          effect=lambda r, user, world: r.state is State.FEEDBACK_GIVEN and r.feedback is not None),
+    Route("cases.close", "POST", CASE_OWNERS, state=State.FEEDBACK_GIVEN, effect=lambda r, user, world: r.state is State.CLOSED),
+]
+
+
+def test_every_route_is_in_the_table(app):
+    served = {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules() if rule.endpoint not in EXEMPT_ENDPOINTS
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    listed = {(route.endpoint, route.method) for route in ROUTES}
+    assert not served - listed, f"routes without a row in ROUTES: {sorted(served - listed)}"
+    assert not listed - served, f"rows in ROUTES for routes that do not exist: {sorted(listed - served)}"
+
+
+def test_table_rows_are_unique():
+    ids = [route.id for route in ROUTES]
+    assert len(ids) == len(set(ids)), f"duplicate rows: {sorted({i for i in ids if ids.count(i) > 1})}"
+
+
+# --- Running one row ------------------------------------------------------------------------
+
+@dataclass
+class Target:
+    referral_id: int | None = None
+    attachment_id: int | None = None
+
+
+def build_target(world, route: Route) -> Target:
+    if route.state is None:
+        return Target()
+    referral = factories.referral_in(route.state, world.teacher, world.asd, lead=world.asd_lead)
+    target = Target(referral.id)
+    if "attachment" in route.setup:
+        target.attachment_id = services.add_attachment(referral, world.teacher, "a.pdf", b"%PDF-1.4 test").id
+    if "assessment" in route.setup:
+        factories.record_assessment(referral, world.asd, world.asd_lead)
+    db.session.commit()
+    return target
+
+
+def url(app, route: Route, target: Target, referral_id: int | None = None) -> str:
+    (rule,) = [r for r in app.url_map.iter_rules() if r.endpoint == route.endpoint and route.method in r.methods]
+    values = {"referral_id": referral_id or target.referral_id, "attachment_id": target.attachment_id}
+    return url_for(route.endpoint, _external=False, **{k: v for k, v in values.items() if k in rule.arguments})
+
+
+def reload(referral_id: int | None) -> Referral | None:
+    db.session.expire_all()
+    return db.session.get(Referral, referral_id) if referral_id else None
+
+
+def snapshot(referral_id: int | None) -> tuple:
+    """What a request that is not allowed must leave as it was, read in one query."""
+    def rows_of(model):
+        return select(func.count()).select_from(model).where(model.referral_id == referral_id).scalar_subquery()
+
+    total = select(func.count()).select_from(Referral).scalar_subquery()
+    if referral_id is None:
+        return (db.session.scalar(select(total)),)
+    row = db.session.execute(
+        select(total, Referral.state, Referral.version, Referral.district_id, Referral.assignee_id,
+               Referral.child_first_name, *(rows_of(m) for m in (Message, Attachment, StateChange, Assessment, Feedback)))
+        .where(Referral.id == referral_id)
+    ).one_or_none()
+    return tuple(row) if row else ("deleted",)
+
+
+def without_csrf_tokens(html: bytes) -> bytes:
+    return re.sub(rb'(name="csrf_token"[^>]*value=")[^"]*"', rb'\1"', html)
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.id)
+def test_route_permissions(app, world, as_user, route):
+    app.config["WTF_CSRF_ENABLED"] = False  # CSRF has its own test below
+    clients = {key: app.test_client() if key == ANONYMOUS else as_user(world.users[key]) for key in USERS}
+    problems = []
+    target = None
+    for key, who in USERS.items():
+        if target is None:
+            target = build_target(world, route)
+        current = target
+        user = world.users.get(key)
+        expected = route.expected(key)
+        where = f"{route.id} as {key} ({who})"
+
+        before = snapshot(target.referral_id)
+        data = route.data(world) if route.data else None
+        response = clients[key].open(url(app, route, target), method=route.method, data=data)
+        actual = outcome_of(response)
+        if actual != expected:
+            problems.append(f"{where}: expected {expected.value}, got {getattr(actual, 'value', actual)}")
+            target = None  # whatever happened, start the next user on a fresh referral
+            continue
+
+        if expected is Outcome.ALLOW and route.effect is not None:
+            if not route.effect(reload(target.referral_id), user, world):
+                problems.append(f"{where}: allowed, but the change did not happen")
+            target = None  # the referral moved on; the next user gets a fresh one
+        elif snapshot(target.referral_id) != before:
+            problems.append(f"{where}: {expected.value}, but the database changed")
+            target = None
+
+        if expected is Outcome.NOT_FOUND:
+            data = route.data(world) if route.data else None
+            missing = clients[key].open(url(app, route, current, MISSING_ID), method=route.method, data=data)
+            if (missing.status_code, without_csrf_tokens(missing.data)) != (404, without_csrf_tokens(response.data)):
+                problems.append(f"{where}: 404 differs from the 404 for a referral that does not exist "
+                                f"(HTTP {missing.status_code})")
+    assert not problems, "\n".join(problems)
+
+
+# --- Around the matrix ----------------------------------------------------------------------
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def test_post_without_csrf_token_is_refused_and_changes_nothing(app, world, as_user):
+    assert app.config.get("WTF_CSRF_ENABLED", True)
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd, lead=world.asd_lead)
+    referral_id = referral.id
+    browser = as_user(world.asd)
+    acknowledge = url_for("cases.acknowledge", referral_id=referral_id, _external=False)
+
+    refused = browser.post(acknowledge)
+    assert refused.status_code == 400
+    assert reload(referral_id).state is State.SUBMITTED
+
+    # The same click with the page's token works: the 400 above was about the token.
+    page = browser.get(url_for("cases.show", referral_id=referral_id, _external=False))
+    accepted = browser.post(acknowledge, data={"csrf_token": csrf_token(page.text)})
+    assert accepted.status_code == 302
+    assert reload(referral_id).state is State.ACKNOWLEDGED
+
+
+def test_attachment_is_only_reachable_through_its_own_referral(app, world, as_user):
+    app.config["WTF_CSRF_ENABLED"] = False
+    with_file = factories.referral_in(State.SUBMITTED, world.teacher, world.asd, lead=world.asd_lead)
+    attachment_id = services.add_attachment(with_file, world.teacher, "a.pdf", b"%PDF-1.4 test").id
+    db.session.commit()
+    other = factories.referral_in(State.SUBMITTED, world.teacher, world.asd, lead=world.asd_lead)
+    browser = as_user(world.asd)
+
+    own = browser.get(url_for("cases.download", referral_id=with_file.id, attachment_id=attachment_id, _external=False))
+    assert own.status_code == 200 and own.data == b"%PDF-1.4 test"
+    crossed = browser.get(url_for("cases.download", referral_id=other.id, attachment_id=attachment_id, _external=False))
+    assert crossed.status_code == 404
+
+
+def test_new_draft_stays_in_the_users_own_school(app, world, as_user):
+    app.config["WTF_CSRF_ENABLED"] = False
+    browser = as_user(world.teacher)
+    response = browser.post(f"/referrals/new?school={world.schools['a2'].id}", data=draft_form(world))
+    assert response.status_code == 302
+    draft = db.session.scalars(select(Referral).where(Referral.author_id == world.teacher.id)).one()
+    assert draft.school_id == world.schools["a"].id
+
+
+def listed_referral_ids(html: str) -> set[int]:
+    return {int(i) for i in re.findall(r'href="/referrals/(\d+)(?:/edit)?"', html)}
+
+
+def test_lists_show_exactly_the_referrals_in_scope(app, world, as_user):
+    """The lists filter by the same rules as the pages: what a user cannot open is not listed either."""
+    made = {}
+    for author in ("teacher", "teacher_other", "school_lead", "teacher_a2", "teacher_b"):
+        for state in (State.DRAFT, State.SUBMITTED):
+            made[author, state] = factories.referral_in(state, world.users[author], world.asd, lead=world.asd_lead).id
+    submitted = {author: made[author, State.SUBMITTED] for author, state in made if state is State.SUBMITTED}
+    school_a = {submitted["teacher"], submitted["teacher_other"], submitted["school_lead"]}
+    expected = {
+        "teacher": {made["teacher", State.DRAFT], submitted["teacher"]},
+        "teacher_other": {made["teacher_other", State.DRAFT], submitted["teacher_other"]},
+        "school_lead": {made["school_lead", State.DRAFT]} | school_a,
+        "teacher_a2": {made["teacher_a2", State.DRAFT], submitted["teacher_a2"]},
+        "lead_a2": {submitted["teacher_a2"]},
+        "teacher_b": {made["teacher_b", State.DRAFT], submitted["teacher_b"]},
+        "asd": school_a | {submitted["teacher_a2"]},
+        "asd2": school_a | {submitted["teacher_a2"]},
+        "asd_lead": school_a | {submitted["teacher_a2"]},
+        "asd_hm": {submitted["teacher_b"]},
+        "asd_lead_hm": {submitted["teacher_b"]},
+    }
+    problems = []
+    for key, ids in expected.items():
+        page = "/inbox?state=all" if key in ASD_STAFF else "/referrals"
+        response = as_user(world.users[key]).get(page)
+        assert response.status_code == 200, f"{page} as {key}"
+        if listed_referral_ids(response.text) != ids:
+            problems.append(f"{page} as {key} ({USERS[key]}): listed {sorted(listed_referral_ids(response.text))}, "
+                            f"expected {sorted(ids)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_transfer_moves_the_referral_to_the_other_districts_scope(app, world, as_user):
+    referral = factories.referral_in(State.ACKNOWLEDGED, world.teacher, world.asd, lead=world.asd_lead)
+    services.transfer(referral, world.asd, world.districts["hm"], "Eltern wohnen in Herne-Mitte")
+    db.session.commit()
+    show = f"/referrals/{referral.id}"
+    expected = {"asd": 404, "asd_lead": 404, "asd_hm": 200, "asd_lead_hm": 200, "teacher": 200, "school_lead": 200}
+    seen = {key: as_user(world.users[key]).get(show).status_code for key in expected}
+    assert seen == expected
+
+
+# An action outside the user's role, tried in a state in which the action is not possible anyway.
+WRONG_ROLE_AND_STATE = [
+    ("teacher", "acknowledge", State.ACKNOWLEDGED, {}),
+    ("school_lead", "close", State.IN_ASSESSMENT, {}),
+    ("asd", "answer", State.IN_ASSESSMENT, {"answer-body": ANSWER}),
+    ("asd2", "close", State.IN_ASSESSMENT, {}),
+]
+WRONG_IDS = [f"{key}-{action}-{state.value}" for key, action, state, data in WRONG_ROLE_AND_STATE]
+
+
+@pytest.mark.parametrize("key, action, state, data", WRONG_ROLE_AND_STATE, ids=WRONG_IDS)
+def test_wrong_role_in_wrong_state_is_403_and_changes_nothing(app, world, as_user, key, action, state, data):
+    app.config["WTF_CSRF_ENABLED"] = False
+    referral_id = factories.referral_in(state, world.teacher, world.asd, lead=world.asd_lead).id
+    before = snapshot(referral_id)
+    response = as_user(world.users[key]).post(f"/referrals/{referral_id}/{action}", data=data)
+    assert response.status_code == 403
+    assert snapshot(referral_id) == before
