@@ -11,7 +11,7 @@ from .organisation.models import School
 blueprint = Blueprint("home", __name__)
 
 # Endpoints reachable without a login; everything else redirects to the login page.
-PUBLIC_ENDPOINTS = {"security.login", "static", "bootstrap.static"}
+PUBLIC_ENDPOINTS = {"security.login", "static", "bootstrap.static", "security.static"}
 
 
 @blueprint.before_app_request

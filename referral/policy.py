@@ -73,7 +73,8 @@ def may_by_role(user, action: Action, referral: Referral) -> bool:
         return is_school_side(user, referral)
     if not is_asd_side(user, referral, *rule.roles):
         return False
-    if action in CASE_OWNER_ACTIONS:
+    # Once someone has the case, only they (or the lead) work on it; that includes passing it on.
+    if action in CASE_OWNER_ACTIONS or (action is Action.TRANSFER and referral.assignee_id is not None):
         return referral.assignee_id == user.id or is_asd_side(user, referral, Role.ASD_LEAD)
     return True
 

@@ -28,6 +28,8 @@ def _reset_postgres(url: str) -> None:
     # A missing or unreachable PostgreSQL must fail the run, never skip it.
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
+        # Another run on the same database fails this one quickly instead of deadlocking it.
+        connection.execute(text("SET lock_timeout = '30s'"))
         connection.execute(text("DROP SCHEMA public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
     engine.dispose()
@@ -76,6 +78,7 @@ def _empty_tables() -> None:
     tables = [t for t in reversed(db.metadata.sorted_tables)]
     with db.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
+            connection.execute(text("SET LOCAL lock_timeout = '30s'"))
             connection.execute(text("TRUNCATE " + ", ".join(t.name for t in tables) + " RESTART IDENTITY CASCADE"))
         else:
             for table in tables:

@@ -81,7 +81,7 @@ def test_feedback_while_being_transferred(world, as_user, lockstep, no_csrf):
     lockstep()
     give, move = run_in_parallel(
         post(as_user(world.asd), f"/referrals/{referral.id}/feedback", feedback),
-        post(as_user(world.asd2), f"/referrals/{referral.id}/transfer", transfer),
+        post(as_user(world.asd_lead), f"/referrals/{referral.id}/transfer", transfer),
     )
     outcomes = {
         "feedback": RULES_DONE[Action.GIVE_FEEDBACK] in give.get_data(as_text=True),

@@ -202,6 +202,10 @@ ROUTES = [
     Route("cases.transfer", "POST", ASD_WE, state=State.SUBMITTED,
           data=lambda w: {"to_district": w.districts["hm"].id, "reason": "Eltern wohnen in Herne-Mitte"},
           effect=lambda r, user, world: r.district_id == world.districts["hm"].id and r.state is State.SUBMITTED),
+    # An assigned case is passed on only by its assignee or the lead.
+    Route("cases.transfer", "POST", CASE_OWNERS, state=State.IN_ASSESSMENT,
+          data=lambda w: {"to_district": w.districts["hm"].id, "reason": "Eltern wohnen in Herne-Mitte"},
+          effect=lambda r, user, world: r.district_id == world.districts["hm"].id and r.assignee_id is None),
     Route("cases.take_over", "POST", ASD_WE, state=State.ACKNOWLEDGED,
           effect=lambda r, user, world: r.state is State.IN_ASSESSMENT and r.assignee_id == user.id),
     # Assigning: only the district's lead

@@ -113,7 +113,7 @@ class ReferralForm(FlaskForm):
     child_language = text("Familiensprache", 100)
     interpreter_needed = RadioField("Dolmetscher benötigt", choices=YES_NO, validate_choice=False)
     # 2. Parents and household
-    persons = FieldList(FormField(PersonForm), min_entries=1, max_entries=12)
+    persons = FieldList(FormField(PersonForm), "Eltern und Haushalt", min_entries=1, max_entries=12)
     add_person = SubmitField("Weitere Person hinzufügen")
     # 3. Observations
     categories = MultiCheckboxField("Kategorien", choices=options(Category.choices()))
@@ -127,7 +127,7 @@ class ReferralForm(FlaskForm):
         choices=options((f"{side.value}:{region.value}", f"{side.label}: {region.label}") for side in BodySide for region in BodyRegion),
     )
     # 4. What the school already did
-    school_actions = FieldList(FormField(SchoolActionForm), min_entries=len(SchoolActionKind), max_entries=len(SchoolActionKind))
+    school_actions = FieldList(FormField(SchoolActionForm), "Was die Schule bereits getan hat", min_entries=len(SchoolActionKind), max_entries=len(SchoolActionKind))
     # 5. Those affected told beforehand
     affected_informed = RadioField("Wurden die Betroffenen vorab über diese Mitteilung informiert?", choices=options(InformedStatus.choices()), validate_choice=False)
     affected_informed_on = DateField("Informiert am", validators=[Optional(), NoPastFutureDates()])

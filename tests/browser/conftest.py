@@ -1,0 +1,148 @@
+"""Browser tests: the real app served on a loopback port, driven by Debian's Chromium through Playwright.
+
+The live server is a second app object on the same test database as the rest of the suite (the
+`database_url` fixture), so the `world` fixture's users can log in through the real login form, and
+the `app` fixture still empties the tables afterwards (the server is stopped before that).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import traceback
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+from flask import got_request_exception
+from werkzeug.serving import make_server
+
+from referral import create_app
+from referral.extensions import db
+
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class LiveServer:
+    url: str
+    errors: list[str] = field(default_factory=list)  # tracebacks of exceptions raised in requests
+
+
+@pytest.fixture
+def live_server(app, database_url, tmp_path):
+    """The real app on a free loopback port, in a background thread, with real CSRF and no SERVER_NAME.
+
+    Depends on `app`, so that it is shut down before `app` empties the tables.
+    """
+    server_app = create_app(
+        overrides={"UPLOAD_FOLDER": str(tmp_path / "live-uploads"), "SERVER_NAME": None},
+        # Same SECRET_KEY as the `app` fixture: it also salts the password hashes of the `world` users.
+        env={"DATABASE_URL": database_url, "SECRET_KEY": app.config["SECRET_KEY"]},
+    )
+    assert not server_app.config.get("SERVER_NAME"), "the live server must answer to whatever host it is called by"
+    server = make_server(LOOPBACK, 0, server_app, threaded=True)
+    live = LiveServer(url=f"http://{LOOPBACK}:{server.server_port}")
+
+    def record(sender, exception, **extra):
+        live.errors.append("".join(traceback.format_exception(exception)))
+
+    got_request_exception.connect(record, server_app)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield live
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        got_request_exception.disconnect(record, server_app)
+        with server_app.app_context():
+            db.engine.dispose()
+
+
+def chromium_executable() -> str:
+    """Path of the Chromium to drive; fails under CI (env CI non-empty) if it is missing, else skips."""
+    path = os.environ.get("CHROMIUM") or DEFAULT_CHROMIUM
+    if os.path.isfile(path) and os.access(path, os.X_OK):
+        return path
+    message = (f"Chromium not found at {path} (set CHROMIUM=/path/to/chromium, or install Debian's: "
+               "apt-get install -y chromium).")
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set, so the browser tests must run: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+class Browsers:
+    """Starts Playwright and Chromium on first use, from inside the test, so that a missing browser
+    is a test FAILURE under CI (or a skip locally), not a fixture error. Closes everything afterwards."""
+
+    def __init__(self, server: LiveServer):
+        self.server = server
+        self.requests: list[str] = []  # every URL any page of any context requested
+        self.page_errors: list[str] = []
+        self.server_errors: list[str] = []  # HTTP 5xx answers
+        self._playwright = None
+        self._browser = None
+        self._contexts = []
+
+    def _launch(self):
+        executable = chromium_executable()
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError as error:  # requirements-test.txt pins playwright
+            if os.environ.get("CI"):
+                pytest.fail(f"playwright is not installed: {error}", pytrace=False)
+            pytest.skip(f"playwright is not installed ({error}); run `make install-test`.")
+        self._playwright = sync_playwright().start()
+        self._browser = self._playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+
+    def new_page(self):
+        """A page in a fresh browser context: one per user, so cookies never mix."""
+        if self._browser is None:
+            self._launch()
+        context = self._browser.new_context(base_url=self.server.url, locale="de-DE", timezone_id="Europe/Berlin")
+        context.set_default_timeout(10_000)
+        self._contexts.append(context)
+        page = context.new_page()
+        page.on("request", lambda request: self.requests.append(request.url))
+        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+        page.on("response", lambda response: response.status >= 500 and self.server_errors.append(
+            f"{response.status} {response.request.method} {response.url}"))
+        return page
+
+    def foreign_requests(self) -> list[str]:
+        """Requests to anything but the loopback server (data: and about: URLs never leave the browser)."""
+        foreign = []
+        for url in self.requests:
+            parts = urlsplit(url)
+            if parts.scheme in ("data", "about", "blob"):
+                continue
+            if parts.scheme not in ("http", "https", "ws", "wss") or parts.hostname != LOOPBACK:
+                foreign.append(url)
+        return foreign
+
+    def close(self):
+        for context in self._contexts:
+            context.close()
+        if self._browser is not None:
+            self._browser.close()
+        if self._playwright is not None:
+            self._playwright.stop()
+
+
+@pytest.fixture
+def browsers(live_server):
+    launcher = Browsers(live_server)
+    try:
+        yield launcher
+    finally:
+        launcher.close()
