@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
 
 from .accounts.models import ASD_ROLES, Role
 from .extensions import db
@@ -49,11 +50,5 @@ def school_start():
     ids = current_user.school_ids(Role.TEACHER, Role.SCHOOL_LEAD)
     if not ids:
         abort(403)
-    schools = db.session.scalars(select_schools(ids)).all()
+    schools = db.session.scalars(select(School).where(School.id.in_(ids)).order_by(School.name)).all()
     return render_template("home/school.html", schools=schools)
-
-
-def select_schools(ids):
-    from sqlalchemy import select
-
-    return select(School).where(School.id.in_(ids)).order_by(School.name)
