@@ -96,6 +96,8 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "SECURITY_RETURN_GENERIC_RESPONSES": True,
         "SECURITY_I18N_DIRNAME": ["builtin"],
         "SECURITY_MSG_LOGIN": ("Bitte melden Sie sich an.", "info"),
+        # One message for every failed login, so that it does not tell whether an address has an account.
+        "SECURITY_MSG_GENERIC_AUTHN_FAILED": ("E-Mail-Adresse oder Passwort ist falsch.", "error"),
         "SECURITY_FLASH_MESSAGES": True,
         "SECURITY_EMAIL_VALIDATOR_ARGS": {"check_deliverability": False},
     }

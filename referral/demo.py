@@ -86,7 +86,8 @@ def load() -> None:
     _referrals(people)
 
 
-def _draft(author: User, child, urgency: Urgency, categories, reporter=ReporterFunction.TEACHER) -> Referral:
+def _draft(author: User, child, urgency: Urgency, categories, reporter=ReporterFunction.TEACHER, days_ago: int = 0) -> Referral:
+    """A complete draft whose dates lie before its submission `days_ago` days ago."""
     first, last, school_class = child
     referral = services.new_draft(author, author.memberships[0].school)
     referral.child_first_name, referral.child_last_name, referral.child_class = first, last, school_class
@@ -106,7 +107,7 @@ def _draft(author: User, child, urgency: Urgency, categories, reporter=ReporterF
     if Category.PHYSICAL_ABUSE in categories:
         referral.body_marks = [BodyMark(side=BodySide.BACK, region=BodyRegion.UPPER_BACK),
                                BodyMark(side=BodySide.FRONT, region=BodyRegion.LEFT_UPPER_ARM)]
-    referral.observed_on = date.today() - timedelta(days=3)
+    referral.observed_on = date.today() - timedelta(days=days_ago + 3)
     referral.observed_by = author.name
     referral.observation_source = "selbst gesehen"
     referral.observation = (f"{first} kam in den letzten zwei Wochen mehrfach ohne Frühstück und in durchnässter "
@@ -115,12 +116,12 @@ def _draft(author: User, child, urgency: Urgency, categories, reporter=ReporterF
     for action in referral.school_actions:
         action.done = action.kind.value != "insofa_consulted"
         if action.done:
-            action.done_on = date.today() - timedelta(days=5)
+            action.done_on = date.today() - timedelta(days=days_ago + 5)
         else:
             action.reason = "Die Lage wurde mit der Schulleitung als eindeutig eingeschätzt."
     referral.school_actions[0].detail = "Mutter zeigte sich einsichtig, Termin bei der Erziehungsberatung wurde nicht wahrgenommen."
     referral.affected_informed = InformedStatus.YES
-    referral.affected_informed_on = date.today() - timedelta(days=2)
+    referral.affected_informed_on = date.today() - timedelta(days=days_ago + 1)
     referral.urgency = urgency
     if urgency is Urgency.ACUTE:
         referral.phone_call_at = utcnow() - timedelta(minutes=40)
@@ -145,44 +146,44 @@ def _referrals(people) -> None:
     services.save_draft(draft, teacher)
 
     # Submitted weeks ago and never acknowledged: overdue.
-    services.submit(_draft(teacher, CHILDREN[1], Urgency.URGENT, [Category.NEGLECT, Category.SCHOOL_ABSENTEEISM]), teacher, now=days(16))
+    services.submit(_draft(teacher, CHILDREN[1], Urgency.URGENT, [Category.NEGLECT, Category.SCHOOL_ABSENTEEISM], days_ago=16), teacher, now=days(16))
     # Acute, just now.
     services.submit(_draft(lead, CHILDREN[2], Urgency.ACUTE, [Category.PHYSICAL_ABUSE], ReporterFunction.SCHOOL_LEAD), lead, now=now - timedelta(minutes=20))
 
-    acknowledged = _draft(teacher, CHILDREN[3], Urgency.URGENT, [Category.DOMESTIC_VIOLENCE])
+    acknowledged = _draft(teacher, CHILDREN[3], Urgency.URGENT, [Category.DOMESTIC_VIOLENCE], days_ago=2)
     services.submit(acknowledged, teacher, now=days(2))
     services.acknowledge(acknowledged, worker, now=days(1))
 
-    in_assessment = _draft(teacher, CHILDREN[4], Urgency.URGENT, [Category.PHYSICAL_ABUSE, Category.PSYCHOLOGICAL_ABUSE])
+    in_assessment = _draft(teacher, CHILDREN[4], Urgency.URGENT, [Category.PHYSICAL_ABUSE, Category.PSYCHOLOGICAL_ABUSE], days_ago=6)
     services.submit(in_assessment, teacher, now=days(6))
     services.acknowledge(in_assessment, worker, now=days(6))
-    services.take_over(in_assessment, worker)
-    services.add_addendum(in_assessment, teacher, "Heute hat Lea erzählt, dass der Vater wieder zu Hause wohnt.")
+    services.take_over(in_assessment, worker, now=days(5))
+    services.add_addendum(in_assessment, teacher, "Heute hat Lea erzählt, dass der Vater wieder zu Hause wohnt.", now=days(2))
 
-    asked = _draft(lead, CHILDREN[5], Urgency.CLARIFY, [Category.PARENTAL_ADDICTION_OR_ILLNESS], ReporterFunction.SCHOOL_LEAD)
+    asked = _draft(lead, CHILDREN[5], Urgency.CLARIFY, [Category.PARENTAL_ADDICTION_OR_ILLNESS], ReporterFunction.SCHOOL_LEAD, days_ago=5)
     services.submit(asked, lead, now=days(5))
     services.acknowledge(asked, second, now=days(4))
-    services.assign(asked, lead_asd, second)
-    services.ask(asked, second, "Seit wann fehlt Finn regelmäßig am Montag? Gibt es Fehlzeitenlisten?")
+    services.assign(asked, lead_asd, second, now=days(4))
+    services.ask(asked, second, "Seit wann fehlt Finn regelmäßig am Montag? Gibt es Fehlzeitenlisten?", now=days(3))
 
     for child, closed in ((CHILDREN[6], False), (CHILDREN[7], True)):
-        done = _draft(teacher, child, Urgency.URGENT, [Category.NEGLECT])
+        done = _draft(teacher, child, Urgency.URGENT, [Category.NEGLECT], days_ago=20)
         services.submit(done, teacher, now=days(20))
         services.acknowledge(done, worker, now=days(20))
-        services.take_over(done, worker)
-        services.ask(done, worker, "Gibt es Geschwister an Ihrer Schule?")
-        services.answer(done, teacher, "Ja, einen Bruder in Klasse 1b.")
+        services.take_over(done, worker, now=days(19))
+        services.ask(done, worker, "Gibt es Geschwister an Ihrer Schule?", now=days(19))
+        services.answer(done, teacher, "Ja, einen Bruder in Klasse 1b.", now=days(18))
         services.record_assessment(done, worker, result=AssessmentResult.LATENT, specialists=[worker, lead_asd],
-                                   other_specialists="", school_involved=True, measures=[Measure.HELP_OFFER])
+                                   other_specialists="", school_involved=True, measures=[Measure.HELP_OFFER], now=days(14))
         services.give_feedback(done, worker, now=days(12), indications_confirmed=True, asd_became_active=True,
                                asd_still_active=not closed, contact_name=worker.name, contact_phone=worker.phone,
-                               affected_informed=InformedStatus.YES, affected_informed_on=(days(13)).date(),
+                               affected_informed=InformedStatus.YES, affected_informed_on=days(13).date(),
                                affected_informed_reason="")
         if closed:
             services.close(done, worker, now=days(10))
 
     # Passed on to the competent district: the parents live in Herne-Mitte.
-    moved = _draft(teacher, CHILDREN[8], Urgency.CLARIFY, [Category.OTHER])
+    moved = _draft(teacher, CHILDREN[8], Urgency.CLARIFY, [Category.OTHER], days_ago=3)
     services.submit(moved, teacher, now=days(3))
     services.transfer(moved, worker, db.session.scalar(select(District).where(District.code == "HM")),
                       "Die Eltern wohnen in Herne-Mitte (§ 86 SGB VIII).", now=days(2))

@@ -79,6 +79,13 @@ def may_by_role(user, action: Action, referral: Referral) -> bool:
     return True
 
 
+def held_by_colleague(user, action: Action, referral: Referral) -> bool:
+    """Would `user` be allowed, were the case not assigned to a colleague?"""
+    owner_action = action in CASE_OWNER_ACTIONS or action is Action.TRANSFER
+    return (owner_action and referral.assignee_id not in (None, user.id)
+            and is_asd_side(user, referral, *RULES[action].roles))
+
+
 def may_read_feedback(user, referral: Referral) -> bool:
     """§ 4 Abs. 4 KKG: feedback goes to the reporting professional (not OGS staff) and the school lead."""
     if is_asd_side(user, referral):

@@ -37,13 +37,21 @@ def register(app) -> None:
     from .cases.vocabulary import BodySide, Category, SchoolActionKind, regions_for
 
     body_labels = {f"{s.value}:{r.value}": f"{s.label}: {r.label}" for s in BodySide for r in regions_for(s)}
-    app.jinja_env.filters.update(local_datetime=local_datetime, local_date=local_date, deadline=deadline, yes_no=yes_no, reject_page=reject_page)
+    app.jinja_env.filters.update(local_datetime=local_datetime, local_date=local_date, deadline=deadline, yes_no=yes_no, reject_page=reject_page, filesize=filesize)
     app.jinja_env.globals.update(
         utcnow=utcnow, Action=Action, State=State, RULES=RULES,
         category_help=lambda code: Category(code).help,
         body_labels=body_labels, allowed_marks=set(body_labels),
         action_kinds={k.value: k for k in SchoolActionKind},
     )
+
+
+def filesize(size: int) -> str:
+    if size < 1024:
+        return f"{size} Byte"
+    if size < 1024 * 1024:
+        return f"{round(size / 1024)} KB"
+    return f"{size / (1024 * 1024):.1f} MB".replace(".", ",")
 
 
 def reject_page(args: dict) -> dict:

@@ -101,8 +101,13 @@ def test_an_existing_draft_is_unchanged_after_a_failed_submission(teacher, world
         ("child_birth_date", "2018-13-45", "gültiges Datum"),
         ("child_first_name", "x" * 101, "Höchstens 100 Zeichen"),
         ("observed_on", "2999-01-01", "nicht in der Zukunft"),
-        ("urgency", "sofort", "angebotenen Dringlichkeiten"),
-        ("categories", ["neglect", "aliens"], ""),
+        ("urgency", "sofort", "angebotenen Möglichkeiten"),
+        ("categories", ["neglect", "aliens"], "angebotenen Möglichkeiten"),
+        ("body_marks", ["back:face"], "angebotenen Möglichkeiten"),  # the face is not on the back
+        ("child_birth_date", "1900-01-01", "zwischen 4 und 14"),
+        ("phone_call_at", "2999-01-01T10:00", "nicht in der Zukunft"),
+        ("persons-0-kind", "alien", "angebotenen Möglichkeiten"),
+        ("persons-0-birth_date", "kein Datum", "Datum"),
     ],
 )
 def test_bad_input_gets_a_german_message_and_nothing_is_saved(teacher, world, field, value, message):
@@ -112,7 +117,7 @@ def test_bad_input_gets_a_german_message_and_nothing_is_saved(teacher, world, fi
     assert referral_count() == 0
     assert field_error(html, field), f"no error tied to {field}"
     assert message in field_error(html, field)
-    assert "Traceback" not in html and "Not a valid" not in html
+    assert "Traceback" not in html and "Not a valid" not in html and "not a valid" not in html
 
 
 def test_complete_submission_gets_a_case_number(teacher, world):
@@ -163,11 +168,12 @@ def draft_id(teacher, world):
     return db.session.scalars(select(Referral.id)).one()
 
 
-def upload(client, referral_id, name, content):
+def upload(client, referral_id, name, content, **typed):
+    """Upload with the draft form, as the page does: what was typed is saved with it."""
     from io import BytesIO
 
-    return client.post(f"/referrals/{referral_id}/attachments", data={"file": (BytesIO(content), name)},
-                       content_type="multipart/form-data", follow_redirects=True)
+    data = complete_form(upload="1", attachment=(BytesIO(content), name), **typed)
+    return client.post(f"/referrals/{referral_id}/edit", data=data, content_type="multipart/form-data", follow_redirects=True)
 
 
 def test_attachments_are_checked_by_content_and_served_as_download(teacher, draft_id, app):
@@ -204,3 +210,63 @@ def test_deleting_a_draft_removes_its_files(teacher, draft_id, app):
     from pathlib import Path
 
     assert list(Path(app.config["UPLOAD_FOLDER"]).iterdir()) == []
+
+
+def test_a_tampered_form_gets_a_german_message_not_a_crash(teacher, world):
+    data = complete_form(**{"school_actions-2-kind": "hacked"}, save="1")
+    response = teacher.post("/referrals/new", data=data)
+    assert response.status_code == 422 and "Seite neu laden" in response.get_data(as_text=True)
+    assert referral_count() == 0
+
+
+def test_at_most_twelve_persons_and_the_input_stays(teacher, world):
+    data = complete_form(add_person="1", child_first_name="Bleibt")
+    for i in range(2, 12):
+        data[f"persons-{i}-kind"] = "household"
+    html = teacher.post("/referrals/new", data=data).get_data(as_text=True)
+    assert "Höchstens 12 Personen" in html and 'value="Bleibt"' in html
+    assert 'name="add_person"' not in html
+    assert referral_count() == 0
+
+
+def test_a_double_click_on_submit_sends_one_referral(teacher, world):
+    data = complete_form(submit="1", client_token="form-1234567890")
+    first = teacher.post("/referrals/new", data=data)
+    second = teacher.post("/referrals/new", data=data, follow_redirects=True)
+    assert referral_count() == 1
+    referral = db.session.scalars(select(Referral)).one()
+    assert first.headers["Location"].endswith(f"/referrals/{referral.id}")
+    assert "bereits gesendet" in second.get_data(as_text=True) and referral.number in second.get_data(as_text=True)
+
+
+def test_submitting_a_draft_twice_explains_instead_of_refusing(teacher, world):
+    teacher.post("/referrals/new", data=complete_form(save="1"))
+    referral = db.session.scalars(select(Referral)).one()
+    assert teacher.post(f"/referrals/{referral.id}/edit", data=complete_form(submit="1")).status_code == 302
+    again = teacher.post(f"/referrals/{referral.id}/edit", data=complete_form(submit="1"), follow_redirects=True)
+    html = again.get_data(as_text=True)
+    assert again.status_code == 200 and "nicht möglich" in html and "Aktueller Status: „Eingereicht“" in html
+    assert referral_count() == 1
+
+
+def test_uploading_keeps_what_was_typed(teacher, draft_id):
+    html = upload(teacher, draft_id, "befund.pdf", PDF, observation="Neu getippt vor dem Hochladen.").get_data(as_text=True)
+    assert "Anhang hinzugefügt" in html
+    db.session.expire_all()
+    assert db.session.get(Referral, draft_id).observation == "Neu getippt vor dem Hochladen."
+
+
+def test_a_refused_upload_is_shown_at_the_file_field(teacher, draft_id):
+    from io import BytesIO
+
+    data = complete_form(upload="1", attachment=(BytesIO(b"GIF89a"), "bild.gif"))
+    response = teacher.post(f"/referrals/{draft_id}/edit", data=data, content_type="multipart/form-data")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and "Nur PDF-, JPEG- und PNG-Dateien" in field_error(html, "attachment")
+    assert db.session.scalar(select(func.count()).select_from(Attachment)) == 0
+
+
+def test_ogs_referrals_have_a_feedback_deadline_too(teacher, world):
+    teacher.post("/referrals/new", data=complete_form(submit="1", reporter_function="ogs"))
+    referral = db.session.scalars(select(Referral)).one()
+    assert referral.feedback_due_at is not None and not referral.feedback_owed

@@ -77,7 +77,9 @@ def test_a_stale_click_gets_the_process_refusal(world, as_user):
 
 def test_only_the_assignee_or_the_lead_work_on_the_case(world, as_user):
     referral = factories.referral_in(State.IN_ASSESSMENT, world.teacher, world.asd)
-    assert as_user(world.asd2).post(f"/referrals/{referral.id}/ask", data={"ask-body": "?"}).status_code == 403
+    refused = as_user(world.asd2).post(f"/referrals/{referral.id}/ask", data={"ask-body": "?"}, follow_redirects=True)
+    assert "Den Fall bearbeitet inzwischen Anna ASD" in text_of(refused)
+    assert not db.session.get(Referral, referral.id).messages
     assert as_user(world.asd_lead).post(f"/referrals/{referral.id}/ask", data={"ask-body": "Frage der Leitung"}).status_code == 302
 
 
@@ -198,3 +200,64 @@ def test_a_server_error_shows_a_german_page_and_writes_nothing(world, as_user, a
     assert "Es wurde nichts gespeichert" in text_of(response) and "Traceback" not in text_of(response)
     db.session.expire_all()
     assert db.session.get(Referral, referral.id).state is State.SUBMITTED
+
+
+def test_feedback_after_the_referral_was_transferred_away_explains_it(world, as_user):
+    referral = factories.referral_in(State.IN_ASSESSMENT, world.teacher, world.asd)
+    factories.record_assessment(referral, world.asd, world.asd_lead)
+    factories.services.transfer(referral, world.asd_lead, world.districts["hm"], "Wohnort der Eltern")
+    db.session.commit()
+    response = as_user(world.asd).post(f"/referrals/{referral.id}/feedback", data={"confirm": "y"}, follow_redirects=True)
+    page = text_of(response)
+    assert response.request.path == "/inbox"
+    assert f"{referral.number} wurde inzwischen von Lars ASDLead an den Bezirk Herne-Mitte abgegeben" in page
+
+
+def test_a_colleague_who_took_the_case_over_is_named(world, as_user):
+    referral = factories.referral_in(State.ACKNOWLEDGED, world.teacher, world.asd)
+    stale_page = as_user(world.asd2)
+    factories.services.take_over(referral, world.asd)
+    db.session.commit()
+    response = stale_page.post(f"/referrals/{referral.id}/transfer",
+                               data={"to_district": world.districts["hm"].id, "reason": "x"}, follow_redirects=True)
+    assert "Den Fall bearbeitet inzwischen Anna ASD" in text_of(response)
+    db.session.expire_all()
+    assert db.session.get(Referral, referral.id).district_id == world.districts["we"].id
+
+
+def test_deleting_a_draft_that_was_submitted_meanwhile_is_refused(world, as_user, app):
+    referral = factories.referral_in(State.DRAFT, world.teacher, world.asd)
+    stale = db.session.get(Referral, referral.id)
+    version = stale.version
+    factories.services.submit(stale, world.teacher)
+    db.session.commit()
+    response = as_user(world.teacher).post(f"/referrals/{referral.id}/delete", follow_redirects=True)
+    assert "nicht möglich" in text_of(response)
+    assert db.session.get(Referral, referral.id).state is State.SUBMITTED and version < stale.version
+
+
+def test_no_addendum_after_closing(world, as_user):
+    referral = factories.referral_in(State.CLOSED, world.teacher, world.asd)
+    page = text_of(as_user(world.teacher).get(f"/referrals/{referral.id}"))
+    assert "Nachtrag senden" not in page and "abgeschlossen" in page
+    response = as_user(world.teacher).post(f"/referrals/{referral.id}/addendum", data={"addendum-body": "spät"}, follow_redirects=True)
+    assert "nicht möglich" in text_of(response)
+    assert not db.session.get(Referral, referral.id).messages
+
+
+def test_the_feedback_form_refuses_still_active_without_having_become_active(world, as_user):
+    referral = factories.referral_in(State.IN_ASSESSMENT, world.teacher, world.asd)
+    factories.record_assessment(referral, world.asd, world.asd_lead)
+    db.session.commit()
+    response = as_user(world.asd).post(f"/referrals/{referral.id}/feedback", data={
+        "indications_confirmed": "no", "asd_became_active": "no", "asd_still_active": "yes", "contact_name": "A",
+        "contact_phone": "1", "affected_informed": "yes", "affected_informed_on": "2026-11-01", "confirm": "y"})
+    assert response.status_code == 422 and "nur sein, wenn er tätig geworden ist" in text_of(response)
+
+
+def test_message_errors_are_shown_at_the_field_with_focus(world, as_user):
+    referral = factories.referral_in(State.IN_ASSESSMENT, world.teacher, world.asd)
+    response = as_user(world.asd).post(f"/referrals/{referral.id}/ask", data={"ask-body": ""})
+    html = text_of(response)
+    assert response.status_code == 422
+    assert 'data-focus="ask-body"' in html and 'id="ask-body-fehler"' in html

@@ -1,6 +1,8 @@
 """Forms of the referral and of the ASD's actions. German labels; errors go next to their fields."""
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -22,6 +24,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..timeutil import to_local, utcnow
 from .vocabulary import (
     AssessmentResult,
     BodyRegion,
@@ -34,20 +37,52 @@ from .vocabulary import (
     ReporterFunction,
     SchoolActionKind,
     Urgency,
+    regions_for,
 )
+
+CHOICE_ERROR = "Bitte eine der angebotenen Möglichkeiten wählen."
+MAX_PERSONS = 12
+
 
 def options(pairs) -> list[SelectChoice]:
     """Choices as WTForms wants them; templates read `.value` and `.label`."""
-    return [SelectChoice(str(value), label) if not isinstance(value, int) else SelectChoice(value, label) for value, label in pairs]
+    return [SelectChoice(value if isinstance(value, int) else str(value), label) for value, label in pairs]
 
 
 PLEASE_CHOOSE = [("", "– bitte wählen –")]
 YES_NO = options([("yes", "ja"), ("no", "nein")])
 
 
+class OfferedOnly:
+    """Empty is allowed (drafts may be incomplete); anything else must be one of the offered choices."""
+
+    def pre_validate(self, form):
+        if self.data not in (None, "") and self.data not in {c.value for c in self.choices}:
+            raise ValidationError(CHOICE_ERROR)
+
+
+class OptionalRadioField(OfferedOnly, RadioField):
+    pass
+
+
+class OptionalSelectField(OfferedOnly, SelectField):
+    pass
+
+
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("invalid_choice_message", CHOICE_ERROR)
+        super().__init__(*args, **kwargs)
+
+
+class GermanForm(Form):
+    """Sub-forms get WTForms' own messages (dates, numbers) in German as well."""
+
+    class Meta:
+        locales = ("de_DE", "de")
 
 
 def text(label, max_length, **kwargs):
@@ -58,10 +93,6 @@ def long_text(label, max_length=10000, **kwargs):
     return TextAreaField(label, validators=[Optional(), Length(max=max_length, message=f"Höchstens {max_length} Zeichen.")], **kwargs)
 
 
-def date(label, **kwargs):
-    return DateField(label, validators=[Optional()], **kwargs)
-
-
 def yes_no(value: str | None) -> bool | None:
     return {"yes": True, "no": False}.get(value or "")
 
@@ -70,88 +101,152 @@ def as_yes_no(value: bool | None) -> str:
     return {True: "yes", False: "no"}.get(value, "")
 
 
-class NoPastFutureDates:
-    """Dates of things that already happened cannot lie in the future."""
+def today() -> date:
+    return to_local(utcnow()).date()
+
+
+class NotInFuture:
+    """Things that already happened (observations, talks, calls) cannot lie in the future."""
 
     def __call__(self, form, field):
-        from ..timeutil import to_local, utcnow
-
-        if field.data and field.data > to_local(utcnow()).date():
+        if isinstance(field.data, datetime):
+            if field.data > to_local(utcnow()).replace(tzinfo=None):
+                raise ValidationError("Der Zeitpunkt darf nicht in der Zukunft liegen.")
+        elif field.data and field.data > today():
             raise ValidationError("Das Datum darf nicht in der Zukunft liegen.")
 
 
-class PersonForm(Form):
-    kind = SelectField("Person", choices=options(PersonKind.choices()))
+class PrimarySchoolAge:
+    """A typo in a birth date (1900, 2025) would mislead the ASD; primary school children are 4 to 14."""
+
+    def __call__(self, form, field):
+        if field.data:
+            age = (today() - field.data).days / 365.25
+            if not 4 <= age <= 14:
+                raise ValidationError("Bitte das Geburtsdatum prüfen: Grundschulkinder sind zwischen 4 und 14 Jahre alt.")
+
+
+def anchor(field) -> str:
+    """Where an error link takes the focus: the first option of a group, else the field itself."""
+    return f"{field.id}-0" if isinstance(field, (RadioField, SelectMultipleField)) else field.id
+
+
+class ErrorSummary:
+    """The list of errors above a form, each naming where it is and linking to the field."""
+
+    def section_of(self, name: str) -> str | None:
+        return None
+
+    def row_of(self, list_name: str, index: int, entry) -> str:
+        return f"{list_name} {index + 1}"
+
+    def error_items(self) -> list[tuple[str, str, list[str]]]:
+        items = []
+        for field in self:
+            if isinstance(field, FieldList):
+                own = [e for e in field.errors if isinstance(e, str)]
+                if own:
+                    items.append((field.id, field.label.text, own))
+                for index, entry in enumerate(field):
+                    row = self.row_of(field.name, index, entry.form)
+                    items += [(anchor(sub), f"{row} – {sub.label.text}", sub.errors) for sub in entry.form if sub.errors]
+            elif field.errors:
+                section = self.section_of(field.name)
+                items.append((anchor(field), f"{section} – {field.label.text}" if section else field.label.text, list(field.errors)))
+        return items
+
+
+class PersonForm(GermanForm):
+    kind = SelectField("Person", choices=options(PersonKind.choices()), invalid_choice_message=CHOICE_ERROR)
     first_name = text("Vorname", 100)
     last_name = text("Nachname", 100)
-    birth_date = DateField("Geburtsdatum", validators=[Optional(), NoPastFutureDates()])
+    birth_date = DateField("Geburtsdatum", validators=[Optional(), NotInFuture()])
     address = text("Anschrift (nur falls abweichend vom Kind)", 300)
     phone = text("Telefon", 40)
-    relation = SelectField("Verhältnis zum Kind", choices=options(PLEASE_CHOOSE + Relation.choices()), validators=[Optional()])
-    custody = RadioField("Sorgeberechtigt", choices=YES_NO, validate_choice=False)
+    relation = OptionalSelectField("Verhältnis zum Kind", choices=options(PLEASE_CHOOSE + Relation.choices()))
+    custody = OptionalRadioField("Sorgeberechtigt", choices=YES_NO)
 
     def is_blank(self) -> bool:
         return not any((self[f].data or "") for f in ("first_name", "last_name", "address", "phone")) and not self.birth_date.data
 
 
-class SchoolActionForm(Form):
+class SchoolActionForm(GermanForm):
     kind = HiddenField()
-    done = RadioField("Erfolgt?", choices=YES_NO, validate_choice=False)
-    done_on = DateField("am", validators=[Optional(), NoPastFutureDates()])
+    done = OptionalRadioField("Erfolgt?", choices=YES_NO)
+    done_on = DateField("am", validators=[Optional(), NotInFuture()])
     reason = long_text("nein, weil …", 2000)
     detail = long_text("Ergänzung", 2000)
 
 
-class ReferralForm(FlaskForm):
+class ReferralForm(ErrorSummary, FlaskForm):
     # 1. Child
     child_first_name = text("Vorname", 100)
     child_last_name = text("Nachname", 100)
-    child_birth_date = DateField("Geburtsdatum", validators=[Optional(), NoPastFutureDates()])
+    child_birth_date = DateField("Geburtsdatum", validators=[Optional(), PrimarySchoolAge()])
     child_gender = text("Geschlecht (freiwillig)", 40)
     child_class = text("Klasse", 20)
     child_address = text("Anschrift", 300)
     child_language = text("Familiensprache", 100)
-    interpreter_needed = RadioField("Dolmetscher benötigt", choices=YES_NO, validate_choice=False)
+    interpreter_needed = OptionalRadioField("Dolmetschung benötigt", choices=YES_NO)
     # 2. Parents and household
-    persons = FieldList(FormField(PersonForm), "Eltern und Haushalt", min_entries=1, max_entries=12)
+    persons = FieldList(FormField(PersonForm), "Eltern und Haushalt", min_entries=1, max_entries=MAX_PERSONS)
     add_person = SubmitField("Weitere Person hinzufügen")
     # 3. Observations
     categories = MultiCheckboxField("Kategorien", choices=options(Category.choices()))
-    observed_on = DateField("Datum der Beobachtung", validators=[Optional(), NoPastFutureDates()])
+    observed_on = DateField("Datum der Beobachtung", validators=[Optional(), NotInFuture()])
     observed_by = text("Beobachtet von (wer?)", 200)
     observation_source = text("Quelle (selbst gesehen, vom Kind erzählt, von Dritten …)", 200)
     observation = long_text("Was wurde gesehen oder gehört?")
     child_words = long_text("Äußerungen des Kindes (wörtlich)")
     body_marks = MultiCheckboxField(
         "Verletzungen am Körper",
-        choices=options((f"{side.value}:{region.value}", f"{side.label}: {region.label}") for side in BodySide for region in BodyRegion),
+        choices=options((f"{side.value}:{region.value}", f"{side.label}: {region.label}") for side in BodySide for region in regions_for(side)),
     )
     # 4. What the school already did
     school_actions = FieldList(FormField(SchoolActionForm), "Was die Schule bereits getan hat", min_entries=len(SchoolActionKind), max_entries=len(SchoolActionKind))
     # 5. Those affected told beforehand
-    affected_informed = RadioField("Wurden die Betroffenen vorab über diese Mitteilung informiert?", choices=options(InformedStatus.choices()), validate_choice=False)
-    affected_informed_on = DateField("Informiert am", validators=[Optional(), NoPastFutureDates()])
+    affected_informed = OptionalRadioField("Wurden die Betroffenen vorab über diese Mitteilung informiert?", choices=options(InformedStatus.choices()))
+    affected_informed_on = DateField("Informiert am", validators=[Optional(), NotInFuture()])
     affected_informed_reason = long_text("Begründung", 2000)
     # 6. Urgency
-    urgency = RadioField("Dringlichkeit aus Sicht der Schule", choices=options(Urgency.choices()), validate_choice=False)
-    phone_call_at = DateTimeLocalField("Telefonat mit dem ASD am/um", validators=[Optional()])
+    urgency = OptionalRadioField("Dringlichkeit aus Sicht der Schule", choices=options(Urgency.choices()))
+    phone_call_at = DateTimeLocalField("Telefonat mit dem ASD am/um", validators=[Optional(), NotInFuture()])
     phone_call_with = text("Gesprochen mit", 200)
     # 7. Reporter
     reporter_name = text("Name", 120)
-    reporter_function = SelectField("Funktion", choices=options(PLEASE_CHOOSE + ReporterFunction.choices()), validators=[Optional()])
+    reporter_function = OptionalSelectField("Funktion", choices=options(PLEASE_CHOOSE + ReporterFunction.choices()))
     reporter_phone = text("Telefon", 40)
     reporter_reachable = text("Erreichbar (wann?)", 200)
+
+    # 8. Attachments: uploaded together with the draft, so that nothing typed is lost.
+    attachment = FileField("Datei (PDF, JPEG oder PNG, höchstens 10 MB)")
+    upload = SubmitField("Entwurf speichern und Anhang hochladen")
+    # Identifies this form across double clicks: a second identical POST finds the first referral.
+    client_token = HiddenField()
 
     save = SubmitField("Entwurf speichern")
     submit = SubmitField("Mitteilung einreichen")
 
-    def validate_urgency(self, field):
-        if field.data and field.data not in Urgency._value2member_map_:
-            raise ValidationError("Bitte eine der angebotenen Dringlichkeiten wählen.")
+    SECTIONS = {
+        "child_": "Kind", "interpreter_needed": "Kind", "categories": "Beobachtungen", "observ": "Beobachtungen",
+        "child_words": "Beobachtungen", "body_marks": "Beobachtungen", "affected_": "Information der Betroffenen",
+        "urgency": "Dringlichkeit", "phone_call": "Dringlichkeit", "reporter_": "Meldende Person", "attachment": "Anhänge",
+    }
 
-    def validate_affected_informed(self, field):
-        if field.data and field.data not in InformedStatus._value2member_map_:
-            raise ValidationError("Bitte eine der angebotenen Möglichkeiten wählen.")
+    def section_of(self, name: str) -> str | None:
+        return next((section for prefix, section in self.SECTIONS.items() if name.startswith(prefix)), None)
+
+    def row_of(self, list_name: str, index: int, entry) -> str:
+        if list_name == "school_actions" and entry.kind.data in SchoolActionKind._value2member_map_:
+            return SchoolActionKind(entry.kind.data).label
+        return f"Person {index + 1}"
+
+    def validate_school_actions(self, field):
+        if [entry.form.kind.data for entry in field] != [kind.value for kind in SchoolActionKind]:
+            raise ValidationError("Das Formular ist unvollständig; bitte die Seite neu laden.")
+
+    def may_add_person(self) -> bool:
+        return len(self.persons) < MAX_PERSONS
 
     # --- between form and model ---------------------------------------------------------------
 
@@ -264,39 +359,21 @@ class ReferralForm(FlaskForm):
                 field = self[path]
             field.errors = list(field.errors or []) + [message]
 
-    def validate_choices(self) -> bool:
-        """Reject values that are not among the offered choices (tampered requests)."""
-        ok = True
-        for field, allowed in ((self.interpreter_needed, {"", "yes", "no"}),):
-            if (field.data or "") not in allowed:
-                field.errors = list(field.errors) + ["Ungültige Auswahl."]
-                ok = False
-        for entry in list(self.persons) + list(self.school_actions):
-            for name in ("custody", "done"):
-                if name in entry.form and (entry.form[name].data or "") not in {"", "yes", "no"}:
-                    entry.form[name].errors = list(entry.form[name].errors) + ["Ungültige Auswahl."]
-                    ok = False
-        for entry in self.school_actions:
-            if entry.form.kind.data not in SchoolActionKind._value2member_map_:
-                ok = False
-                entry.form.done.errors = list(entry.form.done.errors) + ["Ungültige Angabe."]
-        return ok
-
 
 def _message_body(label):
     return TextAreaField(label, validators=[DataRequired("Bitte einen Text eingeben."),
                                             Length(max=10000, message="Höchstens 10000 Zeichen.")])
 
 
-class QuestionForm(FlaskForm):
+class QuestionForm(ErrorSummary, FlaskForm):
     body = _message_body("Rückfrage an die Schule")
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(ErrorSummary, FlaskForm):
     body = _message_body("Ihre Antwort auf die Rückfrage")
 
 
-class AddendumForm(FlaskForm):
+class AddendumForm(ErrorSummary, FlaskForm):
     body = _message_body("Nachtrag (neue Beobachtungen, Ergänzungen)")
 
 
@@ -308,22 +385,22 @@ class ActionForm(FlaskForm):
     """An empty form: CSRF protection for the buttons that only take an action."""
 
 
-class TransferForm(FlaskForm):
-    to_district = SelectField("Zuständiger Bezirk", coerce=int, validators=[InputRequired("Bitte einen Bezirk wählen.")])
+class TransferForm(ErrorSummary, FlaskForm):
+    to_district = SelectField("Zuständiger Bezirk", coerce=int, invalid_choice_message=CHOICE_ERROR, validators=[InputRequired("Bitte einen Bezirk wählen.")])
     reason = TextAreaField("Grund der Abgabe (z. B. Wohnort der Eltern, § 86 SGB VIII)",
                            validators=[DataRequired("Bitte den Grund der Abgabe angeben."), Length(max=2000)])
 
 
-class AssignForm(FlaskForm):
-    assignee = SelectField("Fachkraft", coerce=int, validators=[InputRequired("Bitte eine Fachkraft wählen.")])
+class AssignForm(ErrorSummary, FlaskForm):
+    assignee = SelectField("Fachkraft", coerce=int, invalid_choice_message=CHOICE_ERROR, validators=[InputRequired("Bitte eine Fachkraft wählen.")])
 
 
-class AssessmentForm(FlaskForm):
-    result = RadioField("Ergebnis der Gefährdungseinschätzung", choices=options(AssessmentResult.choices()),
+class AssessmentForm(ErrorSummary, FlaskForm):
+    result = OptionalRadioField("Ergebnis der Gefährdungseinschätzung", choices=options(AssessmentResult.choices()),
                         validators=[InputRequired("Bitte das Ergebnis wählen.")])
     specialists = MultiCheckboxField("Beteiligte Fachkräfte des ASD", coerce=int)
     other_specialists = TextAreaField("Weitere beteiligte Fachkräfte (eine pro Zeile)", validators=[Optional(), Length(max=2000)])
-    school_involved = RadioField("Schule in die Einschätzung einbezogen?", choices=YES_NO,
+    school_involved = OptionalRadioField("Schule in die Einschätzung einbezogen?", choices=YES_NO,
                                  validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
     measures = MultiCheckboxField("Maßnahmen", choices=options(Measure.choices()),
                                   validators=[DataRequired("Bitte mindestens eine Maßnahme oder „keine“ wählen.")])
@@ -332,27 +409,29 @@ class AssessmentForm(FlaskForm):
         if Measure.NONE.value in field.data and len(field.data) > 1:
             raise ValidationError("„keine“ kann nicht zusammen mit anderen Maßnahmen gewählt werden.")
 
-    def validate_specialists(self, field):
-        others = [n for n in (self.other_specialists.data or "").splitlines() if n.strip()]
-        if len(field.data or []) + len(others) < 2:
-            raise ValidationError("Die Einschätzung erfolgt im Zusammenwirken mehrerer Fachkräfte: mindestens zwei angeben.")
+    def other_specialist_names(self) -> list[str]:
+        return [n.strip() for n in (self.other_specialists.data or "").splitlines() if n.strip()]
 
 
-class FeedbackForm(FlaskForm):
-    indications_confirmed = RadioField("Haben sich die gewichtigen Anhaltspunkte bestätigt?", choices=YES_NO,
+class FeedbackForm(ErrorSummary, FlaskForm):
+    indications_confirmed = OptionalRadioField("Haben sich die gewichtigen Anhaltspunkte bestätigt?", choices=YES_NO,
                                        validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
-    asd_became_active = RadioField("Ist der ASD zum Schutz des Kindes tätig geworden?", choices=YES_NO,
+    asd_became_active = OptionalRadioField("Ist der ASD zum Schutz des Kindes tätig geworden?", choices=YES_NO,
                                    validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
-    asd_still_active = RadioField("Ist der ASD weiterhin tätig?", choices=YES_NO,
+    asd_still_active = OptionalRadioField("Ist der ASD weiterhin tätig?", choices=YES_NO,
                                   validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
     contact_name = StringField("Ansprechperson im ASD für die Schule", validators=[DataRequired("Bitte die Ansprechperson angeben."), Length(max=120)])
     contact_phone = StringField("Telefon der Ansprechperson", validators=[DataRequired("Bitte eine Telefonnummer angeben."), Length(max=40)])
-    affected_informed = RadioField("Wurden die Betroffenen vorab über diese Rückmeldung informiert?", choices=options(InformedStatus.choices()),
+    affected_informed = OptionalRadioField("Wurden die Betroffenen vorab über diese Rückmeldung informiert?", choices=options(InformedStatus.choices()),
                                    validators=[InputRequired("Bitte eine Möglichkeit wählen.")])
-    affected_informed_on = DateField("Informiert am", validators=[Optional(), NoPastFutureDates()])
+    affected_informed_on = DateField("Informiert am", validators=[Optional(), NotInFuture()])
     affected_informed_reason = TextAreaField("Begründung", validators=[Optional(), Length(max=2000)])
     confirm = BooleanField("Mir ist bewusst, dass die Rückmeldung nach § 64 Abs. 4 SGB VIII nur diese Angaben enthält.",
                            validators=[DataRequired("Bitte bestätigen.")])
+
+    def validate_asd_still_active(self, field):
+        if field.data == "yes" and self.asd_became_active.data == "no":
+            raise ValidationError("Weiterhin tätig kann der ASD nur sein, wenn er tätig geworden ist.")
 
     def validate_affected_informed_on(self, field):
         if self.affected_informed.data == InformedStatus.YES.value and not field.data:
@@ -376,7 +455,7 @@ class FeedbackForm(FlaskForm):
         }
 
 
-class AttachmentForm(FlaskForm):
+class AttachmentForm(ErrorSummary, FlaskForm):
     file = FileField("Datei (PDF, JPEG oder PNG, höchstens 10 MB)", validators=[FileRequired("Bitte eine Datei auswählen.")])
 
 
@@ -384,5 +463,5 @@ class InboxFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    state = SelectField("Status", validators=[Optional()])
+    state = OptionalSelectField("Status")
     overdue = BooleanField("nur überfällige")

@@ -86,6 +86,8 @@ class Referral(db.Model):
     version: Mapped[int] = mapped_column(Integer)
     __mapper_args__ = {"version_id_col": version}
     number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    # Random token of the form that created the referral: a double click finds the first one.
+    client_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     state: Mapped[State] = mapped_column(enum_column(State), default=State.DRAFT, index=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("school.id"))
     # The district whose ASD is responsible now; it changes on transfer (§ 86 SGB VIII).

@@ -114,7 +114,8 @@ RULES: dict[Action, Rule] = {
                      "Die Rückfrage wurde an die Schule gesendet."),
     Action.ANSWER: Rule(frozenset({State.INFO_REQUESTED}), State.IN_ASSESSMENT, SCHOOL, "Rückfrage beantworten",
                         "Ihre Antwort wurde an den ASD übermittelt."),
-    Action.ADDENDUM: Rule(SUBMITTED_STATES, KEEP, SCHOOL, "Nachtrag senden", "Ihr Nachtrag wurde übermittelt."),
+    # Not after closing: nobody works on a closed case any more; a new concern is a new referral.
+    Action.ADDENDUM: Rule(SUBMITTED_STATES - {State.CLOSED}, KEEP, SCHOOL, "Nachtrag senden", "Ihr Nachtrag wurde übermittelt."),
     Action.RECORD_ASSESSMENT: Rule(frozenset({State.IN_ASSESSMENT, State.INFO_REQUESTED}), KEEP, ASD,
                                    "Gefährdungseinschätzung erfassen", "Die Gefährdungseinschätzung wurde gespeichert."),
     Action.GIVE_FEEDBACK: Rule(frozenset({State.IN_ASSESSMENT}), State.FEEDBACK_GIVEN, ASD, "Rückmeldung geben",
@@ -160,9 +161,10 @@ def feedback_due(submitted_at: datetime, settings: dict[str, int]) -> datetime:
 # --- Applying an action ----------------------------------------------------------------------
 
 signals = Namespace()
-# Sent after an action was checked and its changes set, before they are written. Later issues hook
-# notifications and the audit log onto `referral_changed`; tests use `action_checked` to line up
-# two concurrent requests.
+# `referral_changed` is sent inside the transaction of the action, after its changes are flushed.
+# Receivers (the audit log, the notification outbox) write rows in that same transaction, so that
+# they are committed or rolled back together with the action; they must not send anything out
+# themselves. Tests use `action_checked` to line up two concurrent requests.
 action_checked = signals.signal("action-checked")
 referral_changed = signals.signal("referral-changed")
 
@@ -191,6 +193,8 @@ def apply(referral, action: Action, actor, *, reason: str = "", to_district=None
     if referral.state not in rule.sources:
         raise ProcessError(refusal(action, referral.state))
     now = now or utcnow()
+    if rule.target is Gone.DELETED:
+        return _delete(referral, action)
     before = referral.state
     from_district_id = referral.district_id
     if isinstance(rule.target, State):
@@ -222,6 +226,19 @@ def apply(referral, action: Action, actor, *, reason: str = "", to_district=None
     return change
 
 
+def _delete(referral, action: Action) -> None:
+    referral.updated_at = utcnow()  # the version check: a draft submitted meanwhile is not deleted
+    action_checked.send(referral, action=action)
+    try:
+        db.session.flush()
+        referral_changed.send(referral, action=action, change=None)
+        db.session.delete(referral)
+        db.session.flush()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise ConcurrentChange("Der Entwurf wurde inzwischen geändert oder eingereicht und wurde nicht gelöscht.") from exc
+
+
 # --- What a submission needs -----------------------------------------------------------------
 
 def submission_problems(referral) -> dict[str, str]:
@@ -229,7 +246,7 @@ def submission_problems(referral) -> dict[str, str]:
 
     Drafts may be incomplete; a referral reaching the ASD must be complete enough to act on.
     """
-    from .vocabulary import InformedStatus, PersonKind  # noqa: F401  (kept local: vocabulary is light)
+    from .vocabulary import InformedStatus, PersonKind
 
     problems: dict[str, str] = {}
     required = {
@@ -266,7 +283,7 @@ def submission_problems(referral) -> dict[str, str]:
     for i, person in enumerate(referral.persons):
         if not person.last_name.strip():
             problems[f"persons-{i}-last_name"] = "Bitte den Nachnamen angeben."
-        if person.kind.value != "household" and person.custody is None:
+        if person.kind is not PersonKind.HOUSEHOLD and person.custody is None:
             problems[f"persons-{i}-custody"] = "Bitte angeben, ob die Person sorgeberechtigt ist."
 
     # Keyed by the position in the form, which lists the actions in the order of PROCESS.md.
@@ -280,7 +297,7 @@ def submission_problems(referral) -> dict[str, str]:
 
     if referral.affected_informed is None:
         problems["affected_informed"] = "Bitte angeben, ob die Betroffenen vorab informiert wurden."
-    elif referral.affected_informed.value == "yes":
+    elif referral.affected_informed is InformedStatus.YES:
         if referral.affected_informed_on is None:
             problems["affected_informed_on"] = "Bitte das Datum angeben."
     elif not referral.affected_informed_reason.strip():

@@ -4,13 +4,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy.orm import selectinload
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .. import policy
 from ..extensions import db
 from ..timeutil import utcnow
-from .models import Message, Referral, ReferralReading
+from .models import Message, Referral, ReferralReading, StateChange
 from .process import OPEN_STATES, State
 from .vocabulary import MessageKind, Urgency
 
@@ -70,8 +71,11 @@ def inbox(user, state: str, overdue_only: bool, page: int):
 
 
 def coordination_list(user, page: int):
-    statement = select(Referral, literal(False).label("news")).where(policy.metadata_scope(user)).order_by(
-        Referral.submitted_at.desc(), Referral.id.desc()
+    statement = (
+        select(Referral, literal(False).label("news"))
+        .where(policy.metadata_scope(user))
+        .options(selectinload(Referral.assignee))  # the acting staff member is shown per row
+        .order_by(Referral.submitted_at.desc(), Referral.id.desc())
     )
     return _paginate(statement, page)
 
@@ -105,3 +109,28 @@ def mark_seen(user, referral: Referral) -> datetime | None:
         .on_conflict_do_update(index_elements=["user_id", "referral_id"], set_={"seen_at": now})
     )
     return before
+
+
+def referral_by_token(user, token: str | None) -> Referral | None:
+    """The referral an earlier POST of the same form created, if any (double clicks)."""
+    if not token:
+        return None
+    return db.session.scalar(select(Referral).where(Referral.client_token == token, Referral.author_id == user.id))
+
+
+def transferred_away_from(user, referral_id: int) -> str | None:
+    """If the referral left one of the user's districts by transfer: a German sentence saying so."""
+    districts = user.district_ids(*policy.ASD_ROLES)
+    if not districts:
+        return None
+    change = db.session.scalar(
+        select(StateChange)
+        .where(StateChange.referral_id == referral_id, StateChange.from_district_id.in_(districts),
+               StateChange.to_district_id.is_not(None))
+        .order_by(StateChange.id.desc())
+        .limit(1)
+    )
+    if change is None:
+        return None
+    return (f"Die Mitteilung {change.referral.number} wurde inzwischen von {change.actor.name} an den Bezirk "
+            f"{change.to_district.name} abgegeben. Ihre Aktion wurde nicht ausgeführt.")

@@ -1,6 +1,8 @@
 """Pages of the referral: the school's form and list, the ASD's inbox, and the actions of the state table."""
 from __future__ import annotations
 
+import secrets
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import select
@@ -11,23 +13,31 @@ from ..extensions import db
 from ..organisation.models import District, School
 from . import queries, services
 from .forms import (
+    MESSAGE_FORMS,
     ActionForm,
     AssessmentForm,
     AssignForm,
     AttachmentForm,
     FeedbackForm,
     InboxFilterForm,
-    MESSAGE_FORMS,
     ReferralForm,
     TransferForm,
     options,
     yes_no,
 )
 from .models import Attachment, Referral
-from .process import HIDDEN_FROM_ASD, HIDDEN_FROM_SCHOOL, RULES, Action, ConcurrentChange, ProcessError, State
+from .process import HIDDEN_FROM_ASD, HIDDEN_FROM_SCHOOL, RULES, Action, ConcurrentChange, ProcessError, State, refusal
 from .vocabulary import AssessmentResult, Measure
 
 blueprint = Blueprint("cases", __name__)
+
+
+class Refused(Exception):
+    """The action cannot be taken any more; the user is sent on with a German explanation."""
+
+    def __init__(self, message: str, target: str):
+        super().__init__(message)
+        self.target = target
 
 
 def _require(*roles: Role) -> None:
@@ -35,22 +45,41 @@ def _require(*roles: Role) -> None:
         abort(403)
 
 
-def _load(referral_id: int, action: Action) -> Referral:
-    referral = policy.referral_or_404(referral_id)
-    if not policy.may(current_user, action, referral):
-        abort(403)
+def _for_action(referral_id: int, action: Action) -> Referral:
+    """The referral, if `current_user` may take `action` on it now.
+
+    404 when the user may not see it, 403 when the action is outside their role. When the referral
+    has moved on since the user's page was loaded (someone else acted first), `Refused` carries the
+    explanation and the page to go to instead.
+    """
+    referral = db.session.scalar(select(Referral).where(Referral.id == referral_id, policy.referral_scope(current_user)))
+    if referral is None:
+        moved = queries.transferred_away_from(current_user, referral_id)
+        if moved:
+            raise Refused(moved, url_for(".inbox"))
+        abort(404)
+    if not policy.may_by_role(current_user, action, referral):
+        if not policy.held_by_colleague(current_user, action, referral):
+            abort(403)
+        raise Refused(f"Den Fall bearbeitet inzwischen {referral.assignee.name}; das können nur diese Fachkraft "
+                      "und die Teamleitung.", url_for(".show", referral_id=referral_id))
+    if referral.state not in RULES[action].sources:
+        target = ".edit" if referral.state is State.DRAFT else ".show"
+        raise Refused(f"{refusal(action, referral.state)} Aktueller Status: „{referral.state.label}“.",
+                      url_for(target, referral_id=referral_id))
     return referral
 
 
-def _done(referral_id: int, action: Action, operation, *args, **kwargs):
-    """Run one domain action in one transaction and tell the user how it went.
+@blueprint.errorhandler(Refused)
+def refused(error: Refused):
+    db.session.rollback()
+    flash(str(error), "danger")
+    return redirect(error.target)
 
-    A click in the wrong state (a stale page, or someone else was faster) gets the process's German
-    refusal; an action outside the user's role gets 403.
-    """
-    referral = policy.referral_or_404(referral_id)
-    if not policy.may_by_role(current_user, action, referral):
-        abort(403)
+
+def _done(referral: Referral, action: Action, operation, *args, **kwargs):
+    """Run one domain action in one transaction and tell the user how it went."""
+    referral_id = referral.id
     try:
         operation(referral, current_user, *args, **kwargs)
         db.session.commit()
@@ -89,32 +118,46 @@ def _school_for_new_referral() -> School:
 @blueprint.route("/referrals/new", methods=["GET", "POST"])
 def new():
     _require(Role.TEACHER, Role.SCHOOL_LEAD)
-    school = _school_for_new_referral()
-    referral = services.new_draft(current_user, school)
-    return _edit_form(referral)
+    form = ReferralForm()
+    if request.method == "POST":
+        earlier = queries.referral_by_token(current_user, form.client_token.data)
+        if earlier is not None:  # a second click on the same form: don't create a second referral
+            flash("Dieses Formular wurde bereits gesendet; hier ist die Mitteilung.", "info")
+            return redirect(url_for(".edit" if earlier.state is State.DRAFT else ".show", referral_id=earlier.id))
+    referral = services.new_draft(current_user, _school_for_new_referral())
+    return _edit_form(form, referral)
 
 
 @blueprint.route("/referrals/<int:referral_id>/edit", methods=["GET", "POST"])
 def edit(referral_id: int):
-    return _edit_form(_load(referral_id, Action.EDIT))
+    return _edit_form(ReferralForm(), _for_action(referral_id, Action.EDIT))
 
 
-def _edit_form(referral: Referral):
-    form = ReferralForm()
+def _edit_form(form: ReferralForm, referral: Referral):
     if request.method == "GET":
         form.load(referral)
+        form.client_token.data = secrets.token_urlsafe(24)
         return _render_form(form, referral)
     if form.add_person.data:
+        if not form.may_add_person():
+            form.persons.errors = [f"Höchstens {len(form.persons)} Personen; weitere bitte in der Beschreibung nennen."]
+            return _render_form(form, referral, invalid=True)
         form.persons.append_entry()
         return _render_form(form, referral, focus=f"persons-{len(form.persons) - 1}-kind")
-    if not (form.validate() & form.validate_choices()):
+    if not form.validate():
         return _render_form(form, referral, invalid=True)
     form.store(referral)
+    if referral.id is None:
+        referral.client_token = form.client_token.data or None
+    upload = form.attachment.data if form.upload.data else None
+    written: list[str] = []
     try:
         if form.submit.data:
             services.submit(referral, current_user)
         else:
             services.save_draft(referral, current_user)
+            if upload:
+                written.append(services.add_attachment(referral, current_user, upload.filename or "", upload.read()).storage_key)
         db.session.commit()
     except services.IncompleteReferral as error:
         db.session.rollback()
@@ -122,30 +165,46 @@ def _edit_form(referral: Referral):
         return _render_form(form, referral, invalid=True)
     except ProcessError as error:
         db.session.rollback()
-        flash(str(error), "danger")
+        services.remove_files(written)
+        field = form.attachment if upload else None
+        if field is not None:
+            field.errors = [str(error)]
+        else:
+            flash(str(error), "danger")
         return _render_form(form, referral, invalid=True)
+    except Exception:
+        db.session.rollback()
+        services.remove_files(written)
+        raise
     if form.submit.data:
         flash(f"Die Mitteilung {referral.number} wurde an den ASD übermittelt.", "success")
         return redirect(url_for(".show", referral_id=referral.id))
+    if upload:
+        flash("Der Entwurf wurde gespeichert und der Anhang hinzugefügt.", "success")
+        return redirect(url_for(".edit", referral_id=referral.id) + "#anhaenge")
     flash("Der Entwurf wurde gespeichert. Sie können ihn später fortsetzen.", "success")
     return redirect(url_for(".edit", referral_id=referral.id))
 
 
 def _render_form(form: ReferralForm, referral: Referral, invalid: bool = False, focus: str | None = None):
-    school = referral.school if referral.id else db.session.get(School, referral.school_id or referral.school.id)
+    if invalid and referral.id is not None:
+        db.session.rollback()  # nothing typed reaches the database; show the draft as stored
     return render_template(
-        "cases/form.html", form=form, referral=referral, school=school, invalid=invalid, focus=focus,
-        attachment_form=AttachmentForm(), action_form=ActionForm(),
+        "cases/form.html", form=form, referral=referral, school=referral.school, invalid=invalid, focus=focus,
+        action_form=ActionForm(),
     ), (422 if invalid else 200)
 
 
 @blueprint.post("/referrals/<int:referral_id>/delete")
 def delete(referral_id: int):
-    referral = _load(referral_id, Action.DELETE)
+    referral = _for_action(referral_id, Action.DELETE)
     if not ActionForm().validate():
         abort(400)
-    keys = services.delete_draft(referral, current_user)
-    db.session.commit()
+    try:
+        keys = services.delete_draft(referral, current_user)
+        db.session.commit()
+    except ProcessError as error:
+        raise Refused(str(error), url_for(".my_referrals")) from error
     services.remove_files(keys)
     flash(RULES[Action.DELETE].done, "success")
     return redirect(url_for(".my_referrals"))
@@ -153,25 +212,26 @@ def delete(referral_id: int):
 
 @blueprint.post("/referrals/<int:referral_id>/attachments")
 def upload(referral_id: int):
-    referral = policy.referral_or_404(referral_id)
-    action = Action.EDIT if referral.state is State.DRAFT else Action.ADDENDUM
-    if not policy.may(current_user, action, referral):
-        abort(403)
+    """Attachments sent later, with a submitted referral (drafts upload with the form)."""
+    referral = _for_action(referral_id, Action.ADDENDUM)
     form = AttachmentForm()
     if not form.validate():
-        for error in form.file.errors:
-            flash(error, "danger")
-    else:
-        upload = form.file.data
-        try:
-            services.add_attachment(referral, current_user, upload.filename or "", upload.read())
-            db.session.commit()
-            flash("Der Anhang wurde hinzugefügt.", "success")
-        except ProcessError as error:
-            db.session.rollback()
-            flash(str(error), "danger")
-    target = ".edit" if action is Action.EDIT else ".show"
-    return redirect(url_for(target, referral_id=referral_id) + "#anhaenge")
+        return show(referral_id, forms={"attachment": form})
+    written = []
+    try:
+        written.append(services.add_attachment(referral, current_user, form.file.data.filename or "", form.file.data.read()).storage_key)
+        db.session.commit()
+    except ProcessError as error:
+        db.session.rollback()
+        services.remove_files(written)
+        form.file.errors = [str(error)]
+        return show(referral_id, forms={"attachment": form})
+    except Exception:
+        db.session.rollback()
+        services.remove_files(written)
+        raise
+    flash("Der Anhang wurde hinzugefügt.", "success")
+    return redirect(url_for(".show", referral_id=referral_id) + "#anhaenge")
 
 
 @blueprint.get("/referrals/<int:referral_id>/attachments/<int:attachment_id>")
@@ -186,7 +246,7 @@ def download(referral_id: int, attachment_id: int):
 
 @blueprint.post("/referrals/<int:referral_id>/attachments/<int:attachment_id>/delete")
 def delete_attachment(referral_id: int, attachment_id: int):
-    referral = _load(referral_id, Action.EDIT)
+    referral = _for_action(referral_id, Action.EDIT)
     attachment = db.session.scalar(select(Attachment).where(Attachment.id == attachment_id, Attachment.referral_id == referral.id))
     if attachment is None or not ActionForm().validate():
         abort(404)
@@ -210,10 +270,11 @@ def addendum(referral_id: int):
 
 
 def _message_action(referral_id: int, action: Action, operation):
+    referral = _for_action(referral_id, action)
     form = MESSAGE_FORMS[action.value](prefix=action.value)
     if not form.validate():
-        return show(referral_id, forms={action: form})
-    return _done(referral_id, action, operation, form.body.data)
+        return show(referral_id, forms={action.value: form})
+    return _done(referral, action, operation, form.body.data)
 
 
 # --- Everyone who may read the referral ----------------------------------------------------
@@ -224,25 +285,26 @@ def show(referral_id: int, forms: dict | None = None):
     if referral.state is State.DRAFT:
         return redirect(url_for(".edit", referral_id=referral_id))
     forms = forms or {}
-    status = 422 if forms else 200
+    asd_side = policy.is_asd_side(current_user, referral)
     context = {"referral": referral, "action_form": ActionForm(), "Action": Action,
-               "school_side": policy.is_school_side(current_user, referral),
-               "asd_side": policy.is_asd_side(current_user, referral),
+               "school_side": policy.is_school_side(current_user, referral), "asd_side": asd_side,
                "may_read_feedback": policy.may_read_feedback(current_user, referral),
-               "may": lambda action: policy.may(current_user, action, referral)}
+               "may": lambda action: policy.may(current_user, action, referral),
+               "failed": next(iter(forms.values()), None)}
     for action in (Action.ANSWER, Action.ADDENDUM, Action.ASK):
-        context[f"{action.value}_form"] = forms.get(action) or MESSAGE_FORMS[action.value](formdata=None, prefix=action.value)
-    context["transfer_form"] = forms.get(Action.TRANSFER) or TransferForm(formdata=None)
-    context["transfer_form"].to_district.choices = _other_districts(referral)
-    assign_form = forms.get(Action.ASSIGN) or AssignForm(formdata=None)
-    assign_form.assignee.choices = options((u.id, u.name) for u in services.district_staff(referral.district_id))
-    context["assign_form"] = assign_form
-    hidden = HIDDEN_FROM_ASD if context["asd_side"] else HIDDEN_FROM_SCHOOL
+        context[f"{action.value}_form"] = forms.get(action.value) or MESSAGE_FORMS[action.value](formdata=None, prefix=action.value)
+    context["attachment_form"] = forms.get("attachment") or AttachmentForm(formdata=None)
+    if asd_side:
+        context["transfer_form"] = forms.get("transfer") or TransferForm(formdata=None)
+        context["transfer_form"].to_district.choices = _other_districts(referral)
+        context["assign_form"] = forms.get("assign") or AssignForm(formdata=None)
+        context["assign_form"].assignee.choices = options((u.id, u.name) for u in services.district_staff(referral.district_id))
+    hidden = HIDDEN_FROM_ASD if asd_side else HIDDEN_FROM_SCHOOL
     context["history"] = [change for change in referral.history if change.action not in hidden]
     context["new_since"] = queries.mark_seen(current_user, referral)
     page = render_template("cases/show.html", **context)
     db.session.commit()  # after rendering, so that the loaded referral is not expired and read again
-    return page, status
+    return page, (422 if forms else 200)
 
 
 def _other_districts(referral: Referral):
@@ -278,21 +340,24 @@ def close(referral_id: int):
 
 
 def _button(referral_id: int, action: Action, operation):
+    referral = _for_action(referral_id, action)
     if not ActionForm().validate():
         abort(400)
-    return _done(referral_id, action, operation)
+    return _done(referral, action, operation)
 
 
 @blueprint.post("/referrals/<int:referral_id>/assign")
 def assign(referral_id: int):
-    referral = policy.referral_or_404(referral_id)
-    action = Action.ASSIGN if referral.state is State.ACKNOWLEDGED else Action.REASSIGN
+    state = db.session.scalar(select(Referral.state).where(Referral.id == referral_id))
+    referral = _for_action(referral_id, Action.ASSIGN if state is State.ACKNOWLEDGED else Action.REASSIGN)
+    staff = services.district_staff(referral.district_id)
     form = AssignForm()
-    form.assignee.choices = options((u.id, u.name) for u in services.district_staff(referral.district_id))
+    form.assignee.choices = options((u.id, u.name) for u in staff)
     if not form.validate():
-        return show(referral_id, forms={Action.ASSIGN: form})
-    assignee = next(u for u in services.district_staff(referral.district_id) if u.id == form.assignee.data)
-    return _done(referral_id, action, services.assign, assignee)
+        return show(referral_id, forms={"assign": form})
+    assignee = next(u for u in staff if u.id == form.assignee.data)
+    action = Action.ASSIGN if referral.state is State.ACKNOWLEDGED else Action.REASSIGN
+    return _done(referral, action, services.assign, assignee, staff)
 
 
 @blueprint.post("/referrals/<int:referral_id>/ask")
@@ -302,17 +367,17 @@ def ask(referral_id: int):
 
 @blueprint.post("/referrals/<int:referral_id>/transfer")
 def transfer(referral_id: int):
-    referral = policy.referral_or_404(referral_id)
+    referral = _for_action(referral_id, Action.TRANSFER)
     form = TransferForm()
     form.to_district.choices = _other_districts(referral)
     if not form.validate():
-        return show(referral_id, forms={Action.TRANSFER: form})
-    return _done(referral_id, Action.TRANSFER, services.transfer, db.session.get(District, form.to_district.data), form.reason.data)
+        return show(referral_id, forms={"transfer": form})
+    return _done(referral, Action.TRANSFER, services.transfer, db.session.get(District, form.to_district.data), form.reason.data)
 
 
 @blueprint.route("/referrals/<int:referral_id>/assessment", methods=["GET", "POST"])
 def assessment(referral_id: int):
-    referral = _load(referral_id, Action.RECORD_ASSESSMENT)
+    referral = _for_action(referral_id, Action.RECORD_ASSESSMENT)
     staff = services.district_staff(referral.district_id)
     form = AssessmentForm()
     form.specialists.choices = options((u.id, u.name) for u in staff)
@@ -324,22 +389,32 @@ def assessment(referral_id: int):
         form.school_involved.data = "yes" if current.school_involved else "no"
         form.measures.data = [m.value for m in current.measure_codes]
     if form.validate_on_submit():
-        return _done(
-            referral_id, Action.RECORD_ASSESSMENT, services.record_assessment,
-            result=AssessmentResult(form.result.data), specialists=[u for u in staff if u.id in form.specialists.data],
-            other_specialists=form.other_specialists.data or "", school_involved=yes_no(form.school_involved.data),
-            measures=[Measure(m) for m in form.measures.data],
-        )
+        try:
+            services.record_assessment(
+                referral, current_user, result=AssessmentResult(form.result.data),
+                specialists=[u for u in staff if u.id in form.specialists.data],
+                other_specialists="\n".join(form.other_specialist_names()),
+                school_involved=yes_no(form.school_involved.data), measures=[Measure(m) for m in form.measures.data],
+            )
+            db.session.commit()
+        except ConcurrentChange as error:
+            raise Refused(str(error), url_for(".show", referral_id=referral_id)) from error
+        except ProcessError as error:  # what the form cannot know: the rules of the process
+            db.session.rollback()
+            form.specialists.errors = [str(error)]
+        else:
+            flash(RULES[Action.RECORD_ASSESSMENT].done, "success")
+            return redirect(url_for(".show", referral_id=referral_id))
     return render_template("cases/assessment.html", referral=referral, form=form), (422 if form.errors else 200)
 
 
 @blueprint.route("/referrals/<int:referral_id>/feedback", methods=["GET", "POST"])
 def feedback(referral_id: int):
-    referral = _load(referral_id, Action.GIVE_FEEDBACK)
+    referral = _for_action(referral_id, Action.GIVE_FEEDBACK)
     form = FeedbackForm()
     if request.method == "GET":
         form.contact_name.data = (referral.assignee or current_user).name
         form.contact_phone.data = (referral.assignee or current_user).phone
     if form.validate_on_submit():
-        return _done(referral_id, Action.GIVE_FEEDBACK, services.give_feedback, **form.values())
+        return _done(referral, Action.GIVE_FEEDBACK, services.give_feedback, **form.values())
     return render_template("cases/feedback.html", referral=referral, form=form), (422 if form.errors else 200)

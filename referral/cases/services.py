@@ -72,7 +72,8 @@ def submit(referral: Referral, actor: User, now: datetime | None = None) -> None
     referral.number = next_case_number(referral.district, to_local(now).year)
     referral.submitted_at = referral.received_at = now
     referral.acknowledge_due_at = process.acknowledge_due(now, referral.urgency, settings)
-    referral.feedback_due_at = process.feedback_due(now, settings) if referral.feedback_owed else None
+    # Owed for every referral: with OGS reporters it goes to the school lead (policy.may_read_feedback).
+    referral.feedback_due_at = process.feedback_due(now, settings)
     process.apply(referral, Action.SUBMIT, actor, now=now)
 
 
@@ -84,11 +85,9 @@ class IncompleteReferral(ProcessError):
 
 def delete_draft(referral: Referral, actor: User) -> list[str]:
     """Deletes the draft for good; returns the attachment files to remove once committed."""
-    if not process.possible_in_state(Action.DELETE, referral.state):
-        raise ProcessError(process.refusal(Action.DELETE, referral.state))
+    _check(Action.DELETE, referral)
     keys = [a.storage_key for a in referral.attachments]
-    db.session.delete(referral)
-    db.session.flush()
+    process.apply(referral, Action.DELETE, actor)
     return keys
 
 
@@ -118,41 +117,42 @@ def transfer(referral: Referral, actor: User, to_district: District, reason: str
     process.apply(referral, Action.TRANSFER, actor, reason=reason.strip(), to_district=to_district, now=now)
 
 
-def take_over(referral: Referral, actor: User) -> None:
+def take_over(referral: Referral, actor: User, now: datetime | None = None) -> None:
     _check(Action.TAKE_OVER, referral)
     referral.assignee = actor
-    process.apply(referral, Action.TAKE_OVER, actor, assignee=actor)
+    process.apply(referral, Action.TAKE_OVER, actor, assignee=actor, now=now)
 
 
-def assign(referral: Referral, actor: User, assignee: User) -> None:
+def assign(referral: Referral, actor: User, assignee: User, staff: list[User] | None = None,
+           now: datetime | None = None) -> None:
     action = Action.ASSIGN if referral.state is process.State.ACKNOWLEDGED else Action.REASSIGN
     _check(action, referral)
-    if assignee not in district_staff(referral.district_id):
+    if assignee not in (staff if staff is not None else district_staff(referral.district_id)):
         raise ProcessError("Zuweisen ist nur an Fachkräfte dieses Bezirks möglich.")
     referral.assignee = assignee
-    process.apply(referral, action, actor, assignee=assignee)
+    process.apply(referral, action, actor, assignee=assignee, now=now)
 
 
-def ask(referral: Referral, actor: User, question: str) -> None:
+def ask(referral: Referral, actor: User, question: str, now: datetime | None = None) -> None:
     _check(Action.ASK, referral)
-    _message(referral, actor, MessageKind.QUESTION, question)
-    process.apply(referral, Action.ASK, actor)
+    _message(referral, actor, MessageKind.QUESTION, question, now)
+    process.apply(referral, Action.ASK, actor, now=now)
 
 
-def answer(referral: Referral, actor: User, text: str) -> None:
+def answer(referral: Referral, actor: User, text: str, now: datetime | None = None) -> None:
     _check(Action.ANSWER, referral)
-    _message(referral, actor, MessageKind.ANSWER, text)
-    process.apply(referral, Action.ANSWER, actor)
+    _message(referral, actor, MessageKind.ANSWER, text, now)
+    process.apply(referral, Action.ANSWER, actor, now=now)
 
 
-def add_addendum(referral: Referral, actor: User, text: str) -> None:
+def add_addendum(referral: Referral, actor: User, text: str, now: datetime | None = None) -> None:
     _check(Action.ADDENDUM, referral)
-    _message(referral, actor, MessageKind.ADDENDUM, text)
-    process.apply(referral, Action.ADDENDUM, actor)
+    _message(referral, actor, MessageKind.ADDENDUM, text, now)
+    process.apply(referral, Action.ADDENDUM, actor, now=now)
 
 
 def record_assessment(referral: Referral, actor: User, *, result, specialists: list[User], other_specialists: str,
-                      school_involved: bool, measures: list) -> Assessment:
+                      school_involved: bool, measures: list, now: datetime | None = None) -> Assessment:
     _check(Action.RECORD_ASSESSMENT, referral)
     specialists = list(dict.fromkeys(specialists))
     if len(specialists) + len([n for n in other_specialists.splitlines() if n.strip()]) < 2:
@@ -167,8 +167,8 @@ def record_assessment(referral: Referral, actor: User, *, result, specialists: l
         assessment.school_involved = school_involved
         assessment.measures = [AssessmentMeasure(measure=m) for m in measures]
         assessment.recorded_by_id = actor.id
-        assessment.recorded_at = utcnow()
-    process.apply(referral, Action.RECORD_ASSESSMENT, actor)
+        assessment.recorded_at = now or utcnow()
+    process.apply(referral, Action.RECORD_ASSESSMENT, actor, now=now)
     return assessment
 
 
@@ -195,10 +195,10 @@ def _check(action: Action, referral: Referral) -> None:
         raise ProcessError(process.refusal(action, referral.state))
 
 
-def _message(referral: Referral, actor: User, kind: MessageKind, body: str) -> Message:
+def _message(referral: Referral, actor: User, kind: MessageKind, body: str, now: datetime | None = None) -> Message:
     if not body.strip():
         raise ProcessError("Bitte einen Text eingeben.")
-    message = Message(referral=referral, kind=kind, body=body.strip(), author_id=actor.id)
+    message = Message(referral=referral, kind=kind, body=body.strip(), author_id=actor.id, created_at=now or utcnow())
     db.session.add(message)
     return message
 
@@ -246,14 +246,13 @@ def add_attachment(referral: Referral, actor: User, filename: str, data: bytes) 
     content_type = sniff_type(data[:16])
     if content_type is None:
         raise ProcessError("Nur PDF-, JPEG- und PNG-Dateien sind erlaubt.")
-    key = secrets.token_hex(32)
-    (upload_folder() / key).write_bytes(data)
-    attachment = Attachment(
-        referral=referral, filename=Path(filename).name[:200] or "anhang", content_type=content_type,
-        size=len(data), storage_key=key, uploaded_by_id=actor.id,
-    )
+    name = Path(filename).name[:200] or "anhang"
+    attachment = Attachment(referral=referral, filename=name, content_type=content_type, size=len(data),
+                            storage_key=secrets.token_hex(32), uploaded_by_id=actor.id)
     db.session.add(attachment)
-    process.apply(referral, action, actor)
+    process.apply(referral, action, actor, reason=f"Anhang: {name}")
+    # Written last: if the commit fails, the caller removes the file again (see routes.upload).
+    (upload_folder() / attachment.storage_key).write_bytes(data)
     return attachment
 
 

@@ -184,7 +184,8 @@ class Relation(Labelled):
 
     @classmethod
     def _labels(cls):
-        return {cls.BIRTH: "leiblich", cls.STEP: "Stief-", cls.FOSTER: "Pflege-", cls.OTHER: "andere"}
+        return {cls.BIRTH: "leiblicher Elternteil", cls.STEP: "Stiefelternteil", cls.FOSTER: "Pflegeelternteil",
+                cls.OTHER: "andere Beziehung"}
 
 
 class BodySide(Labelled):

@@ -87,13 +87,13 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     last_name.fill(factories.CHILD_LAST)
     child.get_by_label("Geburtsdatum").fill("2018-03-01")
     child.get_by_label("Anschrift").fill("Teststraße 1, 44649 Herne")
-    child.get_by_role("group", name="Dolmetscher benötigt").get_by_label("nein").check()
+    child.get_by_role("group", name="Dolmetschung benötigt").get_by_label("nein").check()
 
     mother = school.get_by_role("group", name="Person 1")
     expect(mother.get_by_label("Person")).to_have_value("mother")
     mother.get_by_label("Vorname").fill("Mara")
     mother.get_by_label("Nachname").fill(factories.CHILD_LAST)
-    mother.get_by_label("Verhältnis zum Kind").select_option(label="leiblich")
+    mother.get_by_label("Verhältnis zum Kind").select_option(label="leiblicher Elternteil")
     mother.get_by_role("group", name="Sorgeberechtigt").get_by_label("ja").check()
     mother.get_by_label("Telefon").fill("0170 123456")
 
@@ -146,7 +146,7 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     expect(state_of(office)).to_contain_text("Eingereicht")
     content = office.get_by_role("region", name="Inhalt der Mitteilung")
     expect(content.get_by_role("listitem")).to_have_text([  # parents, then section 4 in the order of the form
-        re.compile(r"^Mutter: Mara Quastenflosser, leiblich, sorgeberechtigt: ja, Tel\. 0170 123456$"),
+        re.compile(r"^Mutter: Mara Quastenflosser, leiblicher Elternteil, sorgeberechtigt: ja, Tel\. 0170 123456$"),
         re.compile(r"^Gespräch mit den Eltern: ja, am .* – Mutter lehnt Hilfe ab\.$"),
         re.compile(r"^Kind einbezogen: ja, am "),
         re.compile(r"^Schulleitung einbezogen: ja, am "),

@@ -34,6 +34,15 @@
     inputs.forEach(function (input) { input.addEventListener("change", update); });
     update();
   });
+  // A second click while the first is on its way would send the referral twice.
+  document.querySelectorAll("form[data-submit-once]").forEach(function (form) {
+    var sent = false;
+    form.addEventListener("submit", function (event) {
+      if (sent) { event.preventDefault(); return; }
+      sent = true;
+      window.setTimeout(function () { sent = false; }, 8000);  // let a stalled request be retried
+    });
+  });
   // After a reload that added a field or found errors, put the keyboard focus where work goes on.
   var main = document.querySelector("[data-focus]");
   var target = main && document.getElementById(main.dataset.focus);
