@@ -7,7 +7,7 @@ from flask import Flask, render_template
 from flask_login import current_user
 
 from . import config
-from .extensions import babel, bootstrap, csrf, db, migrate, security
+from .extensions import babel, bootstrap, csrf, db, migrate, security, talisman
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +40,19 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=lambda: "de_DE", timezone_selector=lambda: "Europe/Berlin")
     bootstrap.init_app(app)
     security.init_app(app, SQLAlchemyUserDatastore(db, User, None))
+    production = app.config["REFERRAL_PRODUCTION"]
+    talisman.init_app(
+        app,
+        content_security_policy=config.CONTENT_SECURITY_POLICY,
+        permissions_policy=config.PERMISSIONS_POLICY,
+        referrer_policy="no-referrer",
+        frame_options="DENY",
+        force_https=production,  # behind the TLS proxy; see README, "Sicherheit"
+        strict_transport_security=production,
+        strict_transport_security_max_age=31536000,
+        session_cookie_secure=production,
+        session_cookie_http_only=True,
+    )
 
 
 def register_blueprints(app: Flask) -> None:

@@ -10,6 +10,24 @@ KNOWN_WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "development
 MIN_SECRET_LENGTH = 32
 
 
+# Scripts and styles only from this site: no inline code, no third parties. Bootstrap's CSS draws
+# its checkbox and select icons as data: images.
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": ["'self'", "data:"],
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+PERMISSIONS_POLICY = {feature: "()" for feature in (
+    "camera", "microphone", "geolocation", "payment", "usb", "interest-cohort", "browsing-topics")}
+
+
 class ConfigError(RuntimeError):
     """Raised when the app is started with a configuration that is not safe to run."""
 
@@ -46,6 +64,10 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
             )
         if not database_url:
             problems.append("DATABASE_URL must point to the production database (postgresql+psycopg://...).")
+        if _bool(env.get("FLASK_DEBUG")):
+            problems.append("FLASK_DEBUG must be off: the debugger runs code for whoever reaches it.")
+        if not _bool(env.get("SESSION_COOKIE_SECURE"), default=True):
+            problems.append("SESSION_COOKIE_SECURE must stay on: session cookies only over HTTPS.")
         if problems:
             raise ConfigError("Refusing to start in production mode:\n- " + "\n- ".join(problems))
     else:

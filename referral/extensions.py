@@ -4,6 +4,7 @@ from flask_bootstrap import Bootstrap5
 from flask_migrate import Migrate
 from flask_security import Security
 from flask_sqlalchemy import SQLAlchemy
+from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -28,3 +29,4 @@ security = Security()
 csrf = CSRFProtect()
 babel = Babel()
 bootstrap = Bootstrap5()
+talisman = Talisman()

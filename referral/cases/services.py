@@ -246,6 +246,8 @@ def add_attachment(referral: Referral, actor: User, filename: str, data: bytes) 
     content_type = sniff_type(data[:16])
     if content_type is None:
         raise ProcessError("Nur PDF-, JPEG- und PNG-Dateien sind erlaubt.")
+    if content_type != "application/pdf":
+        data = without_metadata(data, content_type)
     name = Path(filename).name[:200] or "anhang"
     attachment = Attachment(referral=referral, filename=name, content_type=content_type, size=len(data),
                             storage_key=secrets.token_hex(32), uploaded_by_id=actor.id)
@@ -254,6 +256,35 @@ def add_attachment(referral: Referral, actor: User, filename: str, data: bytes) 
     # Written last: if the commit fails, the caller removes the file again (see routes.upload).
     (upload_folder() / attachment.storage_key).write_bytes(data)
     return attachment
+
+
+MAX_IMAGE_PIXELS = 40_000_000  # a 40-megapixel photo; larger "images" are decompression bombs
+
+
+def without_metadata(data: bytes, content_type: str) -> bytes:
+    """The photo re-encoded without EXIF, GPS, comments or text chunks (who, where, which device)."""
+    from io import BytesIO
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with Image.open(BytesIO(data)) as image:
+            image.load()
+            image = ImageOps.exif_transpose(image)  # keep the orientation the EXIF tag gave
+            if image.mode not in ("RGB", "RGBA", "L", "LA"):
+                image = image.convert("RGBA")
+            # A new image has pixels only: none of the original's info (EXIF, comments, text chunks).
+            clean = Image.new(image.mode, image.size)
+            clean.paste(image)
+            out = BytesIO()
+            if content_type == "image/jpeg":
+                clean.convert("RGB").save(out, format="JPEG", quality=92)
+            else:
+                clean.save(out, format="PNG", optimize=True)
+            return out.getvalue()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
+        raise ProcessError("Das Bild konnte nicht gelesen werden. Bitte als JPEG oder PNG speichern und erneut hochladen.") from error
 
 
 def attachment_path(attachment: Attachment) -> Path:
