@@ -40,6 +40,9 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=lambda: "de_DE", timezone_selector=lambda: "Europe/Berlin")
     bootstrap.init_app(app)
     security.init_app(app, SQLAlchemyUserDatastore(db, User, None))
+    from .accounts.throttling import protect_login
+
+    protect_login(app)
     production = app.config["REFERRAL_PRODUCTION"]
     talisman.init_app(
         app,
@@ -72,6 +75,8 @@ def register_errorhandlers(app: Flask) -> None:
         404: ("Nicht gefunden", "Diese Seite gibt es nicht, oder sie ist für Sie nicht sichtbar."),
         405: ("Nicht erlaubt", "Diese Aktion ist so nicht möglich."),
         413: ("Datei zu groß", "Die gesendeten Daten sind zu groß. Anhänge dürfen höchstens 10 MB groß sein."),
+        429: ("Zu viele Versuche", "Zu viele fehlgeschlagene Anmeldeversuche. Die Anmeldung ist für 15 Minuten "
+              "gesperrt. Bitte warten Sie, oder wenden Sie sich an die Administration."),
         500: ("Interner Fehler", "Es ist ein Fehler aufgetreten. Es wurde nichts gespeichert. Bitte versuchen Sie es erneut."),
     }
 

@@ -122,4 +122,16 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "SECURITY_MSG_GENERIC_AUTHN_FAILED": ("E-Mail-Adresse oder Passwort ist falsch.", "error"),
         "SECURITY_FLASH_MESSAGES": True,
         "SECURITY_EMAIL_VALIDATOR_ARGS": {"check_deliverability": False},
+        # Passwords: at least 12 characters and a strength estimate of 3 of 4 by zxcvbn, whose
+        # dictionaries of common passwords ship with the package (no network calls).
+        "SECURITY_PASSWORD_LENGTH_MIN": 12,
+        "SECURITY_PASSWORD_COMPLEXITY_CHECKER": "zxcvbn",
+        "SECURITY_ZXCVBN_MINIMUM_SCORE": 3,
+        "SECURITY_PASSWORD_CHECK_BREACHED": False,
+        # Throttling (Flask-Limiter): counters in Redis when several instances run, else in memory.
+        "RATELIMIT_STORAGE_URI": env.get("REDIS_URL") or "memory://",
+        "RATELIMIT_STRATEGY": "moving-window",
+        "RATELIMIT_HEADERS_ENABLED": False,
+        "LOGIN_FAILURES_PER_ACCOUNT": env.get("LOGIN_FAILURES_PER_ACCOUNT", "5 per 15 minutes"),
+        "LOGIN_ATTEMPTS_PER_ADDRESS": env.get("LOGIN_ATTEMPTS_PER_ADDRESS", "30 per minute"),
     }

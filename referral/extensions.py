@@ -9,6 +9,8 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from .accounts.passwords import GermanPasswordUtil
+
 
 class Base(DeclarativeBase):
     # Named constraints so that Alembic can alter and drop them on every database.
@@ -25,7 +27,7 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-security = Security()
+security = Security(password_util_cls=GermanPasswordUtil)
 csrf = CSRFProtect()
 babel = Babel()
 bootstrap = Bootstrap5()

@@ -1,6 +1,7 @@
 """Creating users and memberships; used by the CLI and the demo data (later also by the admin pages)."""
 from __future__ import annotations
 
+from flask import current_app
 from flask_security import hash_password
 from sqlalchemy import func, or_, select
 
@@ -11,6 +12,10 @@ from .models import ASD_ROLES, SCHOOL_ROLES, Membership, Role, User
 
 class AccountError(ValueError):
     pass
+
+
+def security_state():
+    return current_app.extensions["security"]
 
 
 def find_scope(role: Role, scope: str | None) -> tuple[School | None, District | None]:
@@ -34,8 +39,9 @@ def create_user(email: str, name: str, password: str, phone: str = "") -> User:
     email = email.strip().lower()
     if db.session.scalar(select(User.id).where(User.email == email)):
         raise AccountError(f"A user with the address {email} exists already.")
-    if len(password) < 12:
-        raise AccountError("The password must have at least 12 characters.")
+    problems, password = security_state().password_util.validate(password, True, email=email, name=name)
+    if problems:
+        raise AccountError(" ".join(str(p) for p in problems))
     user = User(email=email, name=name.strip(), phone=phone, password=hash_password(password), active=True)
     db.session.add(user)
     return user

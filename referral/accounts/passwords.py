@@ -1,0 +1,40 @@
+"""The password policy's messages in German.
+
+Flask-Security-Too checks length and asks zxcvbn for a strength estimate; zxcvbn explains its
+verdict in English only, so its fixed warnings are translated here.
+"""
+from __future__ import annotations
+
+from flask_security import PasswordUtil
+
+TOO_WEAK = ("Das Passwort ist zu leicht zu erraten. Wählen Sie mindestens 12 Zeichen, am besten einige "
+            "Wörter, die nicht zusammengehören (zum Beispiel „Fuchs-Laterne-Mondsichel-47“).")
+
+ZXCVBN_GERMAN = {
+    "This is a top-10 common password.": "Es gehört zu den häufigsten Passwörtern.",
+    "This is a top-100 common password.": "Es gehört zu den häufigsten Passwörtern.",
+    "This is a very common password.": "Es ist ein sehr häufiges Passwort.",
+    "This is similar to a commonly used password.": "Es ähnelt einem häufig verwendeten Passwort.",
+    "A word by itself is easy to guess.": "Ein einzelnes Wort ist leicht zu erraten.",
+    "Names and surnames by themselves are easy to guess.": "Namen allein sind leicht zu erraten.",
+    "Common names and surnames are easy to guess.": "Häufige Namen sind leicht zu erraten.",
+    "Straight rows of keys are easy to guess.": "Tastenreihen sind leicht zu erraten.",
+    "Short keyboard patterns are easy to guess.": "Kurze Tastaturmuster sind leicht zu erraten.",
+    'Repeats like "aaa" are easy to guess.': "Wiederholungen wie „aaa“ sind leicht zu erraten.",
+    'Repeats like "abcabcabc" are only slightly harder to guess than "abc".':
+        "Wiederholungen wie „abcabcabc“ sind kaum schwerer zu erraten als „abc“.",
+    'Sequences like "abc" or "6543" are easy to guess.': "Folgen wie „abc“ oder „6543“ sind leicht zu erraten.",
+    "Recent years are easy to guess.": "Jahreszahlen sind leicht zu erraten.",
+    "Dates are often easy to guess.": "Daten sind oft leicht zu erraten.",
+}
+
+
+class GermanPasswordUtil(PasswordUtil):
+    def validate(self, password: str, is_register: bool, **kwargs):
+        problems, normalized = super().validate(password, is_register, **kwargs)
+        if problems:
+            translated = [ZXCVBN_GERMAN.get(str(p), str(p)) for p in problems]
+            if any(str(p) in ZXCVBN_GERMAN or str(p).isascii() for p in problems):
+                translated = [t for t in translated if not t.isascii()] + [TOO_WEAK]
+            problems = translated
+        return problems, normalized
