@@ -1,6 +1,7 @@
 """Settings from the environment. Production refuses to start without real secrets."""
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -74,6 +75,10 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         secret_key = secret_key or _instance_secret(instance_path)
         database_url = database_url or f"sqlite:///{instance_path / 'referral.db'}"
 
+    # Two-factor authentication is required in production; REQUIRE_2FA=0 switches it off for a demo.
+    require_2fa = _bool(env.get("REQUIRE_2FA"), default=production)
+    totp_secret = env.get("TOTP_SECRET") or hashlib.sha256(("totp:" + secret_key).encode()).hexdigest()
+
     if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
         # psycopg 3 is the only PostgreSQL driver we ship.
         database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
@@ -124,6 +129,15 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "SECURITY_EMAIL_VALIDATOR_ARGS": {"check_deliverability": False},
         # Passwords: at least 12 characters and a strength estimate of 3 of 4 by zxcvbn, whose
         # dictionaries of common passwords ship with the package (no network calls).
+        "SECURITY_TWO_FACTOR": True,
+        "SECURITY_TWO_FACTOR_ENABLED_METHODS": ["authenticator"],
+        "SECURITY_TWO_FACTOR_REQUIRED": require_2fa,
+        "SECURITY_TWO_FACTOR_RESCUE_MAIL": "",
+        "SECURITY_TWO_FACTOR_ALWAYS_VALIDATE": True,
+        "SECURITY_TOTP_SECRETS": {"1": totp_secret},
+        "SECURITY_TOTP_ISSUER": "Mitteilungen Schule-ASD",
+        "SECURITY_MULTI_FACTOR_RECOVERY_CODES": True,
+        "SECURITY_MULTI_FACTOR_RECOVERY_CODES_N": 8,
         "SECURITY_PASSWORD_LENGTH_MIN": 12,
         "SECURITY_PASSWORD_COMPLEXITY_CHECKER": "zxcvbn",
         "SECURITY_ZXCVBN_MINIMUM_SCORE": 3,

@@ -12,7 +12,13 @@ from .organisation.models import School
 blueprint = Blueprint("home", __name__)
 
 # Endpoints reachable without a login; everything else redirects to the login page.
-PUBLIC_ENDPOINTS = {"security.login", "static", "bootstrap.static", "security.static"}
+# The two-factor steps of the login come before the login is complete; Flask-Security guards them
+# by the state it keeps in the session.
+PUBLIC_ENDPOINTS = {
+    "security.login", "static", "bootstrap.static", "security.static",
+    "security.two_factor_setup", "security.two_factor_setup_validate", "security.two_factor_token_validation",
+    "security.two_factor_rescue", "security.mf_recovery", "security.tf_select",
+}
 
 
 @blueprint.before_app_request

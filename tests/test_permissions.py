@@ -181,6 +181,21 @@ ROUTES = [
     Route("security.verify", "GET", EVERYONE),
     Route("security.verify", "POST", EVERYONE),  # empty form: shown again
     Route("security.logout", "POST", NOBODY, others=Outcome.LOGIN),  # everyone lands on the login page
+    # Two-factor authentication (Flask-Security): set-up and recovery codes ask signed-in users to
+    # confirm their password first; the steps of a pending login send everyone else to the login.
+    Route("security.two_factor_setup", "GET", EVERYONE),
+    Route("security.two_factor_setup", "POST", EVERYONE),
+    Route("security.two_factor_setup_validate", "POST", EVERYONE),
+    Route("security.two_factor_token_validation", "GET", NOBODY, others=Outcome.LOGIN),
+    Route("security.two_factor_token_validation", "POST", NOBODY, others=Outcome.LOGIN),
+    Route("security.tf_select", "GET", NOBODY, others=Outcome.LOGIN),
+    Route("security.tf_select", "POST", NOBODY, others=Outcome.LOGIN),
+    Route("security.two_factor_rescue", "GET", EVERYONE),
+    Route("security.two_factor_rescue", "POST", EVERYONE),
+    Route("security.mf_recovery", "GET", EVERYONE),
+    Route("security.mf_recovery", "POST", EVERYONE),
+    Route("security.mf_recovery_codes", "GET", EVERYONE),
+    Route("security.mf_recovery_codes", "POST", EVERYONE),
     # Reading a referral, in every state
     *[Route("cases.show", "GET", readers(state), state=state) for state in State],
     Route("cases.download", "GET", readers(State.DRAFT), state=State.DRAFT, setup=("attachment",)),
@@ -275,7 +290,8 @@ def build_target(world, route: Route) -> Target:
 
 def url(app, route: Route, target: Target, referral_id: int | None = None) -> str:
     (rule,) = [r for r in app.url_map.iter_rules() if r.endpoint == route.endpoint and route.method in r.methods]
-    values = {"referral_id": referral_id or target.referral_id, "attachment_id": target.attachment_id}
+    values = {"referral_id": referral_id or target.referral_id, "attachment_id": target.attachment_id,
+              "token": "no-such-token"}
     return url_for(route.endpoint, _external=False, **{k: v for k, v in values.items() if k in rule.arguments})
 
 
