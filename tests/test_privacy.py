@@ -79,7 +79,8 @@ def versions(referral_ids):
 
 def start_pages(app) -> list[str]:
     """The start page, then every other page without parameters (the forbidden ones are checked too)."""
-    paths = [rule.rule for rule in app.url_map.iter_rules() if "GET" in rule.methods and not rule.arguments]
+    paths = [rule.rule for rule in app.url_map.iter_rules() if "GET" in rule.methods and not rule.arguments
+             and not rule.endpoint.startswith("security.")]  # sign-in steps: a pending-login page ends a login
     return ["/", *sorted(set(paths) - {"/"})]
 
 
@@ -97,8 +98,9 @@ def crawl(client, starts: list[str], limit: int = 200) -> dict[str, tuple[int, s
         targets += re.findall(r'href="([^"#]+)', pages[path][1])
         for target in targets:
             parts = urlsplit(target.replace("&amp;", "&"))
+            # Not assets, and not the sign-in steps (a pending-login page ends a complete login).
             if parts.netloc in ("", "localhost") and parts.path.startswith("/") and not parts.path.startswith(
-                    ("/static/", "/bootstrap/", "/fs-static/")):
+                    ("/static/", "/bootstrap/", "/fs-static/", "/tf-", "/mf-", "/verify", "/login")):
                 queue.append(parts.path + (f"?{parts.query}" if parts.query else ""))
     return pages
 
