@@ -40,9 +40,11 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=lambda: "de_DE", timezone_selector=lambda: "Europe/Berlin")
     bootstrap.init_app(app)
     security.init_app(app, SQLAlchemyUserDatastore(db, User, None))
+    from .accounts import sessions
     from .accounts.throttling import protect_login
 
     protect_login(app)
+    sessions.register(app)
     production = app.config["REFERRAL_PRODUCTION"]
     talisman.init_app(
         app,

@@ -54,6 +54,37 @@ def add_membership(email, role, scope):
     click.echo(f"{user.email} is now also {Role(role).label}.")
 
 
+def _user_by_email(email: str):
+    from sqlalchemy import select
+
+    from .accounts.models import User
+
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"No user with the address {email}.")
+    return user
+
+
+@users.command("end-sessions")
+@click.argument("email")
+def end_sessions(email):
+    """End every session of a user at once (e.g. a lost device)."""
+    user = _user_by_email(email)
+    accounts.end_sessions(user)
+    db.session.commit()
+    click.echo(f"All sessions of {user.email} ended.")
+
+
+@users.command("deactivate")
+@click.argument("email")
+def deactivate(email):
+    """Deactivate a user (e.g. a teacher leaves the school): access ends at once, referrals stay."""
+    user = _user_by_email(email)
+    accounts.deactivate(user)
+    db.session.commit()
+    click.echo(f"{user.email} deactivated; their referrals stay with the school.")
+
+
 def _refuse_in_production():
     if current_app.config["REFERRAL_PRODUCTION"]:
         raise click.ClickException("Demo data is never loaded in production.")

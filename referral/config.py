@@ -105,6 +105,8 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        "SESSION_IDLE_MINUTES": int(env.get("SESSION_IDLE_MINUTES", "30")),
+        "SESSION_ABSOLUTE_HOURS": int(env.get("SESSION_ABSOLUTE_HOURS", "12")),
         # Flask-Security-Too: login by e-mail, argon2, no self-service account features yet.
         "SECURITY_PASSWORD_HASH": "argon2",
         "SECURITY_PASSWORD_SALT": env.get("SECURITY_PASSWORD_SALT") or secret_key,

@@ -1,6 +1,8 @@
 """Creating users and memberships; used by the CLI and the demo data (later also by the admin pages)."""
 from __future__ import annotations
 
+import uuid
+
 from flask import current_app
 from flask_security import hash_password
 from sqlalchemy import func, or_, select
@@ -52,3 +54,13 @@ def add_membership(user: User, role: Role, scope: str | None = None) -> Membersh
     membership = Membership(role=role, school=school, district=district)
     user.memberships.append(membership)
     return membership
+
+
+def end_sessions(user: User) -> None:
+    """Every session cookie names the user by fs_uniquifier; a new one invalidates them all."""
+    user.fs_uniquifier = uuid.uuid4().hex
+
+
+def deactivate(user: User) -> None:
+    user.active = False
+    end_sessions(user)
