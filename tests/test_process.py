@@ -164,14 +164,6 @@ def test_database_refuses_rows_that_break_the_state_rules(world, state, change):
     db.session.rollback()
 
 
-def test_database_refuses_school_action_yes_without_date(world):
-    referral = factories.referral_in(State.DRAFT, world.teacher, world.asd)
-    action = referral.school_actions[0]
-    with pytest.raises(IntegrityError):
-        db.session.execute(text("UPDATE school_action SET done = :t, done_on = NULL WHERE id = :id"), {"t": True, "id": action.id})
-    db.session.rollback()
-
-
 def test_stale_write_is_refused(world):
     """The version column turns a second writer's update into a ConcurrentChange, never an overwrite."""
     referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)

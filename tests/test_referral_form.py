@@ -240,7 +240,7 @@ def test_at_most_twelve_persons_and_the_input_stays(teacher, world):
 
 
 def test_a_double_click_on_submit_sends_one_referral(teacher, world):
-    data = complete_form(submit="1", client_token="form-1234567890")
+    data = complete_form(submit="1", client_token="form-token-1234567890abcd")
     first = teacher.post("/referrals/new", data=data)
     second = teacher.post("/referrals/new", data=data, follow_redirects=True)
     assert referral_count() == 1

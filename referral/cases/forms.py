@@ -78,11 +78,32 @@ class MultiCheckboxField(SelectMultipleField):
         super().__init__(*args, **kwargs)
 
 
+def without_nul(value):
+    """NUL characters have no place in text and PostgreSQL refuses them: they are dropped."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+class CleanInput:
+    """Form meta: every field drops NUL characters from what was sent."""
+
+    def bind_field(self, form, unbound_field, options):
+        if unbound_field.field_class not in (FieldList, FormField):  # those pass the data on to their fields
+            filters = list(unbound_field.kwargs.get("filters") or [])
+            if without_nul not in filters:
+                unbound_field.kwargs["filters"] = [without_nul, *filters]
+        return unbound_field.bind(form=form, **options)
+
+
 class GermanForm(Form):
     """Sub-forms get WTForms' own messages (dates, numbers) in German as well."""
 
-    class Meta:
+    class Meta(CleanInput, Form.Meta):
         locales = ("de_DE", "de")
+
+
+class BaseForm(FlaskForm):
+    class Meta(CleanInput, FlaskForm.Meta):
+        pass
 
 
 def text(label, max_length, **kwargs):
@@ -106,13 +127,21 @@ def today() -> date:
 
 
 class NotInFuture:
-    """Things that already happened (observations, talks, calls) cannot lie in the future."""
+    """Things that already happened (observations, talks, calls) cannot lie in the future, nor in a
+    past no referral is about (a typo like 0202 instead of 2026)."""
+
+    def __init__(self, earliest_year: int = 2000):
+        self.earliest_year = earliest_year
 
     def __call__(self, form, field):
+        if not field.data:
+            return
+        if field.data.year < self.earliest_year:
+            raise ValidationError(f"Bitte das Datum prüfen: es liegt vor {self.earliest_year}.")
         if isinstance(field.data, datetime):
             if field.data > to_local(utcnow()).replace(tzinfo=None):
                 raise ValidationError("Der Zeitpunkt darf nicht in der Zukunft liegen.")
-        elif field.data and field.data > today():
+        elif field.data > today():
             raise ValidationError("Das Datum darf nicht in der Zukunft liegen.")
 
 
@@ -160,7 +189,7 @@ class PersonForm(GermanForm):
     kind = SelectField("Person", choices=options(PersonKind.choices()), invalid_choice_message=CHOICE_ERROR)
     first_name = text("Vorname", 100)
     last_name = text("Nachname", 100)
-    birth_date = DateField("Geburtsdatum", validators=[Optional(), NotInFuture()])
+    birth_date = DateField("Geburtsdatum", validators=[Optional(), NotInFuture(earliest_year=1900)])
     address = text("Anschrift (nur falls abweichend vom Kind)", 300)
     phone = text("Telefon", 40)
     relation = OptionalSelectField("Verhältnis zum Kind", choices=options(PLEASE_CHOOSE + Relation.choices()))
@@ -178,7 +207,7 @@ class SchoolActionForm(GermanForm):
     detail = long_text("Ergänzung", 2000)
 
 
-class ReferralForm(ErrorSummary, FlaskForm):
+class ReferralForm(ErrorSummary, BaseForm):
     # 1. Child
     child_first_name = text("Vorname", 100)
     child_last_name = text("Nachname", 100)
@@ -365,15 +394,15 @@ def _message_body(label):
                                             Length(max=10000, message="Höchstens 10000 Zeichen.")])
 
 
-class QuestionForm(ErrorSummary, FlaskForm):
+class QuestionForm(ErrorSummary, BaseForm):
     body = _message_body("Rückfrage an die Schule")
 
 
-class AnswerForm(ErrorSummary, FlaskForm):
+class AnswerForm(ErrorSummary, BaseForm):
     body = _message_body("Ihre Antwort auf die Rückfrage")
 
 
-class AddendumForm(ErrorSummary, FlaskForm):
+class AddendumForm(ErrorSummary, BaseForm):
     body = _message_body("Nachtrag (neue Beobachtungen, Ergänzungen)")
 
 
@@ -381,21 +410,21 @@ class AddendumForm(ErrorSummary, FlaskForm):
 MESSAGE_FORMS = {"ask": QuestionForm, "answer": AnswerForm, "addendum": AddendumForm}
 
 
-class ActionForm(FlaskForm):
+class ActionForm(BaseForm):
     """An empty form: CSRF protection for the buttons that only take an action."""
 
 
-class TransferForm(ErrorSummary, FlaskForm):
+class TransferForm(ErrorSummary, BaseForm):
     to_district = SelectField("Zuständiger Bezirk", coerce=int, invalid_choice_message=CHOICE_ERROR, validators=[InputRequired("Bitte einen Bezirk wählen.")])
     reason = TextAreaField("Grund der Abgabe (z. B. Wohnort der Eltern, § 86 SGB VIII)",
                            validators=[DataRequired("Bitte den Grund der Abgabe angeben."), Length(max=2000)])
 
 
-class AssignForm(ErrorSummary, FlaskForm):
+class AssignForm(ErrorSummary, BaseForm):
     assignee = SelectField("Fachkraft", coerce=int, invalid_choice_message=CHOICE_ERROR, validators=[InputRequired("Bitte eine Fachkraft wählen.")])
 
 
-class AssessmentForm(ErrorSummary, FlaskForm):
+class AssessmentForm(ErrorSummary, BaseForm):
     result = OptionalRadioField("Ergebnis der Gefährdungseinschätzung", choices=options(AssessmentResult.choices()),
                         validators=[InputRequired("Bitte das Ergebnis wählen.")])
     specialists = MultiCheckboxField("Beteiligte Fachkräfte des ASD", coerce=int)
@@ -413,7 +442,7 @@ class AssessmentForm(ErrorSummary, FlaskForm):
         return [n.strip() for n in (self.other_specialists.data or "").splitlines() if n.strip()]
 
 
-class FeedbackForm(ErrorSummary, FlaskForm):
+class FeedbackForm(ErrorSummary, BaseForm):
     indications_confirmed = OptionalRadioField("Haben sich die gewichtigen Anhaltspunkte bestätigt?", choices=YES_NO,
                                        validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
     asd_became_active = OptionalRadioField("Ist der ASD zum Schutz des Kindes tätig geworden?", choices=YES_NO,
@@ -455,11 +484,11 @@ class FeedbackForm(ErrorSummary, FlaskForm):
         }
 
 
-class AttachmentForm(ErrorSummary, FlaskForm):
+class AttachmentForm(ErrorSummary, BaseForm):
     file = FileField("Datei (PDF, JPEG oder PNG, höchstens 10 MB)", validators=[FileRequired("Bitte eine Datei auswählen.")])
 
 
-class InboxFilterForm(FlaskForm):
+class InboxFilterForm(BaseForm):
     class Meta:
         csrf = False
 

@@ -228,11 +228,8 @@ class SchoolAction(db.Model):
     """What the school already did: yes with a date, or no with the reason."""
 
     __tablename__ = "school_action"
-    __table_args__ = (
-        UniqueConstraint("referral_id", "kind"),
-        CheckConstraint("done IS NULL OR (done AND done_on IS NOT NULL) OR (NOT done AND reason <> '')",
-                        name="yes_has_date_no_has_reason"),
-    )
+    # A draft may hold "ja" without its date yet; submission_problems() requires both before submitting.
+    __table_args__ = (UniqueConstraint("referral_id", "kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), index=True)

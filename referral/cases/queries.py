@@ -1,6 +1,7 @@
 """The lists of referrals. Each page runs a fixed number of queries, filtered by scope in SQL."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select
@@ -109,6 +110,14 @@ def mark_seen(user, referral: Referral) -> datetime | None:
         .on_conflict_do_update(index_elements=["user_id", "referral_id"], set_={"seen_at": now})
     )
     return before
+
+
+TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def plausible_token(token: str | None) -> str | None:
+    """The form token as the page made it (secrets.token_urlsafe), or nothing."""
+    return token if token and TOKEN.fullmatch(token) else None
 
 
 def referral_by_token(user, token: str | None) -> Referral | None:

@@ -120,7 +120,7 @@ def new():
     _require(Role.TEACHER, Role.SCHOOL_LEAD)
     form = ReferralForm()
     if request.method == "POST":
-        earlier = queries.referral_by_token(current_user, form.client_token.data)
+        earlier = queries.referral_by_token(current_user, queries.plausible_token(form.client_token.data))
         if earlier is not None:  # a second click on the same form: don't create a second referral
             flash("Dieses Formular wurde bereits gesendet; hier ist die Mitteilung.", "info")
             return redirect(url_for(".edit" if earlier.state is State.DRAFT else ".show", referral_id=earlier.id))
@@ -148,7 +148,7 @@ def _edit_form(form: ReferralForm, referral: Referral):
         return _render_form(form, referral, invalid=True)
     form.store(referral)
     if referral.id is None:
-        referral.client_token = form.client_token.data or None
+        referral.client_token = queries.plausible_token(form.client_token.data)
     upload = form.attachment.data if form.upload.data else None
     written: list[str] = []
     try:

@@ -248,7 +248,7 @@ def add_attachment(referral: Referral, actor: User, filename: str, data: bytes) 
         raise ProcessError("Nur PDF-, JPEG- und PNG-Dateien sind erlaubt.")
     if content_type != "application/pdf":
         data = without_metadata(data, content_type)
-    name = Path(filename).name[:200] or "anhang"
+    name = Path(filename.replace("\x00", "")).name[:200] or "anhang"
     attachment = Attachment(referral=referral, filename=name, content_type=content_type, size=len(data),
                             storage_key=secrets.token_hex(32), uploaded_by_id=actor.id)
     db.session.add(attachment)
