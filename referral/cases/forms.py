@@ -106,12 +106,16 @@ class BaseForm(FlaskForm):
         pass
 
 
+def at_most(max_length: int) -> Length:
+    return Length(max=max_length, message=f"Höchstens {max_length} Zeichen.")
+
+
 def text(label, max_length, **kwargs):
-    return StringField(label, validators=[Optional(), Length(max=max_length, message=f"Höchstens {max_length} Zeichen.")], **kwargs)
+    return StringField(label, validators=[Optional(), at_most(max_length)], **kwargs)
 
 
 def long_text(label, max_length=10000, **kwargs):
-    return TextAreaField(label, validators=[Optional(), Length(max=max_length, message=f"Höchstens {max_length} Zeichen.")], **kwargs)
+    return TextAreaField(label, validators=[Optional(), at_most(max_length)], **kwargs)
 
 
 def yes_no(value: str | None) -> bool | None:
@@ -391,7 +395,7 @@ class ReferralForm(ErrorSummary, BaseForm):
 
 def _message_body(label):
     return TextAreaField(label, validators=[DataRequired("Bitte einen Text eingeben."),
-                                            Length(max=10000, message="Höchstens 10000 Zeichen.")])
+                                            at_most(10000)])
 
 
 class QuestionForm(ErrorSummary, BaseForm):
@@ -417,7 +421,7 @@ class ActionForm(BaseForm):
 class TransferForm(ErrorSummary, BaseForm):
     to_district = SelectField("Zuständiger Bezirk", coerce=int, invalid_choice_message=CHOICE_ERROR, validators=[InputRequired("Bitte einen Bezirk wählen.")])
     reason = TextAreaField("Grund der Abgabe (z. B. Wohnort der Eltern, § 86 SGB VIII)",
-                           validators=[DataRequired("Bitte den Grund der Abgabe angeben."), Length(max=2000)])
+                           validators=[DataRequired("Bitte den Grund der Abgabe angeben."), at_most(2000)])
 
 
 class AssignForm(ErrorSummary, BaseForm):
@@ -428,7 +432,7 @@ class AssessmentForm(ErrorSummary, BaseForm):
     result = OptionalRadioField("Ergebnis der Gefährdungseinschätzung", choices=options(AssessmentResult.choices()),
                         validators=[InputRequired("Bitte das Ergebnis wählen.")])
     specialists = MultiCheckboxField("Beteiligte Fachkräfte des ASD", coerce=int)
-    other_specialists = TextAreaField("Weitere beteiligte Fachkräfte (eine pro Zeile)", validators=[Optional(), Length(max=2000)])
+    other_specialists = TextAreaField("Weitere beteiligte Fachkräfte (eine pro Zeile)", validators=[Optional(), at_most(2000)])
     school_involved = OptionalRadioField("Schule in die Einschätzung einbezogen?", choices=YES_NO,
                                  validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
     measures = MultiCheckboxField("Maßnahmen", choices=options(Measure.choices()),
@@ -449,12 +453,12 @@ class FeedbackForm(ErrorSummary, BaseForm):
                                    validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
     asd_still_active = OptionalRadioField("Ist der ASD weiterhin tätig?", choices=YES_NO,
                                   validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
-    contact_name = StringField("Ansprechperson im ASD für die Schule", validators=[DataRequired("Bitte die Ansprechperson angeben."), Length(max=120)])
-    contact_phone = StringField("Telefon der Ansprechperson", validators=[DataRequired("Bitte eine Telefonnummer angeben."), Length(max=40)])
+    contact_name = StringField("Ansprechperson im ASD für die Schule", validators=[DataRequired("Bitte die Ansprechperson angeben."), at_most(120)])
+    contact_phone = StringField("Telefon der Ansprechperson", validators=[DataRequired("Bitte eine Telefonnummer angeben."), at_most(40)])
     affected_informed = OptionalRadioField("Wurden die Betroffenen vorab über diese Rückmeldung informiert?", choices=options(InformedStatus.choices()),
                                    validators=[InputRequired("Bitte eine Möglichkeit wählen.")])
     affected_informed_on = DateField("Informiert am", validators=[Optional(), NotInFuture()])
-    affected_informed_reason = TextAreaField("Begründung", validators=[Optional(), Length(max=2000)])
+    affected_informed_reason = TextAreaField("Begründung", validators=[Optional(), at_most(2000)])
     confirm = BooleanField("Mir ist bewusst, dass die Rückmeldung nach § 64 Abs. 4 SGB VIII nur diese Angaben enthält.",
                            validators=[DataRequired("Bitte bestätigen.")])
 
