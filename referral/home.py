@@ -30,11 +30,10 @@ def require_login():
 
 @blueprint.after_app_request
 def no_store(response):
-    # Pages may carry Sozialdaten: never keep them in a browser or proxy cache.
+    # Pages may carry Sozialdaten: never keep them in a browser or proxy cache. (The other security
+    # headers come from Flask-Talisman, see create_app.)
     if request.endpoint not in {"static", "bootstrap.static"}:
         response.headers["Cache-Control"] = "no-store"
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
     return response
 
 

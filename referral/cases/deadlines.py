@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import holidays
 
-from ..timeutil import LOCAL_TZ, local_to_utc, to_local
+from ..timeutil import local_to_utc, to_local
 
 
 @lru_cache(maxsize=64)
@@ -46,5 +46,3 @@ def working_days_between(start_utc: datetime, end_utc: datetime) -> int:
             count += 1
     return count
 
-
-__all__ = ["LOCAL_TZ", "end_of_nth_working_day", "is_working_day", "nth_working_day_after", "working_days_between"]
