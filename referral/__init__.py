@@ -7,7 +7,7 @@ from flask import Flask, render_template
 from flask_login import current_user
 
 from . import config
-from .extensions import babel, bootstrap, csrf, db, migrate, security, talisman
+from .extensions import babel, bootstrap, csrf, db, mail, migrate, security, server_sessions, talisman
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,6 +21,12 @@ def create_app(overrides: dict | None = None, env: dict[str, str] | None = None)
     app.config.update(config.load(Path(app.instance_path), env))
     if overrides:
         app.config.update(overrides)
+    if app.config["TRUSTED_PROXIES"]:
+        # The client's address (for the per-address limits) and scheme as the proxy saw them.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -39,11 +45,18 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=lambda: "de_DE", timezone_selector=lambda: "Europe/Berlin")
     bootstrap.init_app(app)
+    mail.init_app(app)
+    _session_store(app)
+    server_sessions.init_app(app)
     security.init_app(app, SQLAlchemyUserDatastore(db, User, None))
     from .accounts import sessions
+    from .accounts.routes import blueprint as accounts
     from .accounts.throttling import protect_login
+    from .audit import log
 
+    app.register_blueprint(accounts)  # before the throttle wraps its view
     protect_login(app)
+    log.register(app)
     sessions.register(app)
     production = app.config["REFERRAL_PRODUCTION"]
     talisman.init_app(
@@ -58,6 +71,19 @@ def register_extensions(app: Flask) -> None:
         session_cookie_secure=production,
         session_cookie_http_only=True,
     )
+
+
+def _session_store(app: Flask) -> None:
+    """The client object Flask-Session keeps sessions in, unless a test has given one."""
+    if app.config["SESSION_TYPE"] == "redis":
+        import redis
+
+        app.config.setdefault("SESSION_REDIS", redis.Redis.from_url(app.config["SESSION_REDIS_URL"]))
+    elif app.config.get("SESSION_CACHELIB") is None:
+        from cachelib import FileSystemCache
+
+        # 0600 files under instance/; expired ones are removed by cachelib as new ones are written.
+        app.config["SESSION_CACHELIB"] = FileSystemCache(app.config["SESSION_FILE_DIR"], threshold=10000, mode=0o600)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 # Values that must never protect real data.
@@ -65,6 +66,9 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
             )
         if not database_url:
             problems.append("DATABASE_URL must point to the production database (postgresql+psycopg://...).")
+        if not env.get("SERVER_NAME"):
+            problems.append("SERVER_NAME must be the public host name (e.g. mitteilungen.stadt.example): links in "
+                            "e-mails are built from it, never from the Host header a client sends.")
         if _bool(env.get("FLASK_DEBUG")):
             problems.append("FLASK_DEBUG must be off: the debugger runs code for whoever reaches it.")
         if not _bool(env.get("SESSION_COOKIE_SECURE"), default=True):
@@ -79,6 +83,11 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
     require_2fa = _bool(env.get("REQUIRE_2FA"), default=production)
     totp_secret = env.get("TOTP_SECRET") or hashlib.sha256(("totp:" + secret_key).encode()).hexdigest()
 
+    # E-mail: SMTP in production (MAIL_SERVER, default a local relay); without MAIL_SERVER a
+    # development server prints mails to its terminal, so invitation and reset links can be clicked.
+    mail_server = env.get("MAIL_SERVER", "")
+    mail_backend = env.get("MAIL_BACKEND") or ("smtp" if mail_server or production else "console")
+
     if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
         # psycopg 3 is the only PostgreSQL driver we ship.
         database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
@@ -89,6 +98,10 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
 
     return {
         "REFERRAL_PRODUCTION": production,
+        "SERVER_NAME": env.get("SERVER_NAME") or None,
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).
+        "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
+        "PREFERRED_URL_SCHEME": "https" if production else "http",
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
@@ -105,15 +118,45 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        # Sessions live on the server (Flask-Session): the cookie holds a random id only, so logging
+        # out or ending a session on the server makes a copied cookie worthless. Redis when
+        # several instances run; else files in instance/.
+        "SESSION_TYPE": "redis" if env.get("REDIS_URL") else "cachelib",
+        "SESSION_REDIS_URL": env.get("REDIS_URL", ""),
+        "SESSION_FILE_DIR": str(instance_path / "sessions"),
+        "SESSION_KEY_PREFIX": "referral-session:",
+        "SESSION_PERMANENT": True,
         "SESSION_IDLE_MINUTES": int(env.get("SESSION_IDLE_MINUTES", "30")),
         "SESSION_ABSOLUTE_HOURS": int(env.get("SESSION_ABSOLUTE_HOURS", "12")),
-        # Flask-Security-Too: login by e-mail, argon2, no self-service account features yet.
+        "MAIL_BACKEND": mail_backend,
+        "MAIL_SERVER": mail_server or "localhost",
+        "MAIL_PORT": int(env.get("MAIL_PORT", "25")),
+        "MAIL_USE_TLS": _bool(env.get("MAIL_USE_TLS")),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
+        "MAIL_TIMEOUT": 20,
+        "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "Mitteilungen Schule-ASD <no-reply@localhost>"),
+        "INVITATION_VALID_HOURS": 72,
+        # Flask-Security-Too: login by e-mail, argon2; no self-registration. Password reset by
+        # e-mail link (1 hour; the link dies once the password changed) and change of password.
         "SECURITY_PASSWORD_HASH": "argon2",
         "SECURITY_PASSWORD_SALT": env.get("SECURITY_PASSWORD_SALT") or secret_key,
         "SECURITY_USER_IDENTITY_ATTRIBUTES": [{"email": {"mapper": "flask_security.uia_email_mapper", "case_insensitive": True}}],
         "SECURITY_REGISTERABLE": False,
-        "SECURITY_RECOVERABLE": False,
-        "SECURITY_CHANGEABLE": False,
+        "SECURITY_RECOVERABLE": True,
+        "SECURITY_RESET_PASSWORD_WITHIN": timedelta(hours=1),
+        "SECURITY_RESET_URL": "/password/reset",
+        "SECURITY_CHANGEABLE": True,
+        "SECURITY_CHANGE_URL": "/password/change",
+        "SECURITY_POST_CHANGE_VIEW": "/",
+        "SECURITY_AUTO_LOGIN_AFTER_RESET": False,  # the second factor must still be asked
+        "SECURITY_SEND_PASSWORD_CHANGE_EMAIL": True,
+        "SECURITY_SEND_PASSWORD_RESET_NOTICE_EMAIL": True,
+        "SECURITY_EMAIL_HTML": False,
+        "SECURITY_EMAIL_SENDER": env.get("MAIL_DEFAULT_SENDER", "Mitteilungen Schule-ASD <no-reply@localhost>"),
+        "SECURITY_EMAIL_SUBJECT_PASSWORD_RESET": "Passwort zurücksetzen – Mitteilungen Schule-ASD",
+        "SECURITY_EMAIL_SUBJECT_PASSWORD_NOTICE": "Ihr Passwort wurde zurückgesetzt – Mitteilungen Schule-ASD",
+        "SECURITY_EMAIL_SUBJECT_PASSWORD_CHANGE_NOTICE": "Ihr Passwort wurde geändert – Mitteilungen Schule-ASD",
         "SECURITY_CONFIRMABLE": False,
         "SECURITY_TRACKABLE": False,
         "SECURITY_JOIN_USER_ROLES": False,  # roles are scoped memberships, see accounts/models.py
@@ -150,4 +193,6 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "RATELIMIT_HEADERS_ENABLED": False,
         "LOGIN_FAILURES_PER_ACCOUNT": env.get("LOGIN_FAILURES_PER_ACCOUNT", "5 per 15 minutes"),
         "LOGIN_ATTEMPTS_PER_ADDRESS": env.get("LOGIN_ATTEMPTS_PER_ADDRESS", "30 per minute"),
+        # Password reset, invitation and second-factor steps, per network address.
+        "ACCOUNT_STEPS_PER_ADDRESS": env.get("ACCOUNT_STEPS_PER_ADDRESS", "10 per minute"),
     }

@@ -1,8 +1,10 @@
 """Extension objects, unbound; `create_app` binds them to an app."""
 from flask_babel import Babel
 from flask_bootstrap import Bootstrap5
+from flask_mailman import Mail
 from flask_migrate import Migrate
 from flask_security import Security
+from flask_session import Session
 from flask_sqlalchemy import SQLAlchemy
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
@@ -32,3 +34,5 @@ csrf = CSRFProtect()
 babel = Babel()
 bootstrap = Bootstrap5()
 talisman = Talisman()
+mail = Mail()
+server_sessions = Session()

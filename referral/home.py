@@ -18,6 +18,7 @@ PUBLIC_ENDPOINTS = {
     "security.login", "static", "bootstrap.static", "security.static",
     "security.two_factor_setup", "security.two_factor_setup_validate", "security.two_factor_token_validation",
     "security.two_factor_rescue", "security.mf_recovery", "security.tf_select",
+    "security.forgot_password", "security.reset_password", "accounts.accept_invitation",
 }
 
 

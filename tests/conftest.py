@@ -63,7 +63,8 @@ class FreshContextClient(FlaskClient):
 @pytest.fixture
 def app(database_url, tmp_path):
     app = create_app(
-        overrides={"TESTING": True, "UPLOAD_FOLDER": str(tmp_path / "uploads"), "SERVER_NAME": "localhost"},
+        overrides={"TESTING": True, "UPLOAD_FOLDER": str(tmp_path / "uploads"), "SERVER_NAME": "localhost",
+                   "SESSION_FILE_DIR": str(tmp_path / "sessions"), "MAIL_BACKEND": "locmem"},
         env={"DATABASE_URL": database_url, "SECRET_KEY": "test-" + "x" * 40},
     )
     app.test_client_class = FreshContextClient
@@ -83,6 +84,14 @@ def _empty_tables() -> None:
         else:
             for table in tables:
                 connection.execute(table.delete())
+
+
+@pytest.fixture
+def outbox(app) -> list:
+    """E-mails sent by the app during the test (Flask-Mailman's in-memory backend)."""
+    mailman = app.extensions["mailman"]
+    mailman.outbox = []
+    return mailman.outbox
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from . import factories
 from .conftest import csrf_token
 
 STRONG = "k" * 48
-PRODUCTION = {"REFERRAL_ENV": "production", "SECRET_KEY": STRONG, "DATABASE_URL": "postgresql://db/referral"}
+PRODUCTION = {"REFERRAL_ENV": "production", "SECRET_KEY": STRONG, "DATABASE_URL": "postgresql://db/referral",
+              "SERVER_NAME": "referral.example"}
 
 
 def test_security_headers_on_every_page(client, world, login):

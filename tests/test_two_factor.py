@@ -13,7 +13,7 @@ STRONG = "k" * 48
 
 
 def test_required_in_production_and_switchable_for_a_demo():
-    production = {"REFERRAL_ENV": "production", "SECRET_KEY": STRONG, "DATABASE_URL": "postgresql://db/x"}
+    production = {"REFERRAL_ENV": "production", "SECRET_KEY": STRONG, "DATABASE_URL": "postgresql://db/x", "SERVER_NAME": "referral.example"}
     assert create_app(env=production).config["SECURITY_TWO_FACTOR_REQUIRED"] is True
     assert create_app(env={**production, "REQUIRE_2FA": "0"}).config["SECURITY_TWO_FACTOR_REQUIRED"] is False
     assert create_app(env={}).config["SECURITY_TWO_FACTOR_REQUIRED"] is False  # make run: click through

@@ -75,6 +75,12 @@ class User(db.Model, UserMixin):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def status_label(self) -> str:
+        if not self.active:
+            return "deaktiviert"
+        return "eingeladen" if self.password is None else "aktiv"
+
     def has_role_in(self, roles) -> bool:
         return any(m.role in roles for m in self.memberships)
 

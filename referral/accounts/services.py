@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import uuid
 
-from flask import current_app
+from flask import current_app, render_template, url_for
+from flask_mailman import EmailMessage
 from flask_security import hash_password
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, or_, select
 
 from ..extensions import db
@@ -54,6 +56,61 @@ def add_membership(user: User, role: Role, scope: str | None = None) -> Membersh
     membership = Membership(role=role, school=school, district=district)
     user.memberships.append(membership)
     return membership
+
+
+def invite(email: str, name: str, phone: str = "") -> User:
+    """An account without a password: the invitee sets one through the link in the invitation."""
+    email = email.strip().lower()
+    if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
+        raise AccountError("Für diese E-Mail-Adresse gibt es bereits ein Konto.")
+    user = User(email=email, name=name.strip(), phone=phone.strip(), password=None, active=True)
+    db.session.add(user)
+    return user
+
+
+def _invitations() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="invitation")
+
+
+def invitation_token(user: User) -> str:
+    # Bound to fs_uniquifier: a new invitation (or ended sessions) invalidates older links.
+    return _invitations().dumps(user.fs_uniquifier)
+
+
+def send_invitation(user: User) -> None:
+    link = url_for("accounts.accept_invitation", token=invitation_token(user), _external=True)
+    body = render_template("email/invitation.txt", user=user, link=link,
+                           hours=current_app.config["INVITATION_VALID_HOURS"])
+    EmailMessage("Einladung: Mitteilungen Schule-ASD", body, to=[user.email]).send()
+
+
+def invited_user(token: str) -> User | None:
+    """The user a valid, unused invitation link belongs to; None for expired, used or forged links."""
+    try:
+        uniquifier = _invitations().loads(token, max_age=current_app.config["INVITATION_VALID_HOURS"] * 3600)
+    except (SignatureExpired, BadSignature):
+        return None
+    user = db.session.scalar(select(User).where(User.fs_uniquifier == uniquifier))
+    if user is None or user.password is not None or not user.active:
+        return None  # used once already (a password is set), or deactivated since
+    return user
+
+
+def set_first_password(user: User, password: str) -> None:
+    user.password = hash_password(password)
+    end_sessions(user)  # the link is spent: it named the old uniquifier
+
+
+def reset_two_factor(user: User) -> None:
+    """A lost phone: the user sets up the authenticator again at the next login."""
+    user.tf_primary_method = None
+    user.tf_totp_secret = None
+    user.mf_recovery_codes = None
+    end_sessions(user)
+
+
+def reactivate(user: User) -> None:
+    user.active = True
 
 
 def end_sessions(user: User) -> None:

@@ -1,7 +1,7 @@
 """Session lifetime: 30 minutes without a request end a session, and none lasts longer than 12 hours.
 
-The times live in the signed session cookie; a session that ran out is ended before the request
-reaches any view. The page warns a few minutes before the idle limit (static/js/session.js).
+Sessions are kept on the server (Flask-Session; Redis or files, see config.py): the cookie carries
+a random id only. A session that ran out is ended before the request reaches any view. The page warns a few minutes before the idle limit (static/js/session.js).
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 from flask import current_app, flash, redirect, request, session, url_for
 from flask_login import current_user
 from flask_security import logout_user
+from flask_login import user_logged_out
 from flask_security.signals import user_authenticated
 
 # Requests that the page makes by itself do not count as the user being active.
@@ -21,7 +22,14 @@ def _now() -> float:
 
 
 def start(sender, user, **extra) -> None:
+    # A new session id at login: an id planted or seen before the login is worth nothing after it.
+    current_app.session_interface.regenerate(session)
     session["signed_in_at"] = session["seen_at"] = _now()
+
+
+def end(sender, user, **extra) -> None:
+    # The stored session is deleted on logout: a copied cookie no longer names anything.
+    current_app.session_interface.regenerate(session)
 
 
 def enforce():
@@ -41,8 +49,18 @@ def enforce():
     return None
 
 
+def end_with_saved_draft(resume_url: str):
+    """The page saved the draft just before the idle limit (session.js); now the session ends, and
+    the login leads back to the draft."""
+    logout_user()
+    flash("Ihre Sitzung ist wegen Inaktivität abgelaufen. Ihr Entwurf wurde vorher gespeichert; "
+          "nach der Anmeldung geht es dort weiter.", "info")
+    return redirect(url_for("security.login", next=resume_url))
+
+
 def register(app) -> None:
     user_authenticated.connect(start, app)
+    user_logged_out.connect(end, app)
     app.before_request(enforce)
 
     @app.context_processor

@@ -6,7 +6,7 @@ accounts. With REDIS_URL set, the counters are shared by all app instances.
 """
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -16,8 +16,18 @@ def _submitted_address() -> str:
 
 
 def _failed(response) -> bool:
-    # A successful login redirects; a failed one shows the form again.
+    # A successful login (or code) redirects; a failed one shows the form again.
     return response.status_code != 302
+
+
+def _second_factor_account() -> str:
+    # Between password and code, Flask-Security keeps the user's id in the session.
+    return f"tf:{session.get('tf_user_id', '')}"
+
+
+# Steps reachable without a login that mail links or check secrets: limited per network address.
+ACCOUNT_STEPS = ("security.forgot_password", "security.reset_password", "accounts.accept_invitation",
+                 "security.two_factor_token_validation", "security.mf_recovery")
 
 
 def protect_login(app) -> Limiter:
@@ -31,4 +41,14 @@ def protect_login(app) -> Limiter:
     )
     per_address = limiter.limit(lambda: current_app.config["LOGIN_ATTEMPTS_PER_ADDRESS"], methods=["POST"], per_method=True)
     app.view_functions["security.login"] = per_address(per_account(view))
+
+    steps = limiter.limit(lambda: current_app.config["ACCOUNT_STEPS_PER_ADDRESS"], methods=["POST"], per_method=True)
+    for endpoint in ACCOUNT_STEPS:
+        app.view_functions[endpoint] = steps(app.view_functions[endpoint])
+    # Guessing the six-digit code: the same lock as for passwords, per account, from any address.
+    codes = limiter.limit(lambda: current_app.config["LOGIN_FAILURES_PER_ACCOUNT"], key_func=_second_factor_account,
+                          methods=["POST"], deduct_when=_failed, per_method=True,
+                          exempt_when=lambda: not session.get("tf_user_id"))
+    for endpoint in ("security.two_factor_token_validation", "security.mf_recovery"):
+        app.view_functions[endpoint] = codes(app.view_functions[endpoint])
     return limiter
