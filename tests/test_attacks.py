@@ -35,6 +35,9 @@ from wtforms import FieldList, FormField, HiddenField, StringField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import Length
 
+from referral.accounts.models import Membership, Role
+from referral.accounts.routes import InvitationForm
+from referral.administration.forms import DistrictForm, InviteForm, SchoolForm, UserForm, UserSearchForm
 from referral.cases import services
 from referral.cases.forms import (
     AddendumForm,
@@ -59,6 +62,7 @@ from referral.cases.vocabulary import (
     regions_for,
 )
 from referral.extensions import db
+from referral.organisation.models import District
 
 from . import factories
 from .conftest import csrf_token
@@ -332,6 +336,53 @@ def _rescue(s: Situation) -> Post:
                 form_page="/tf-validate", took_effect=lambda r: r.status_code == 302 and "/mf-recovery" in r.location)
 
 
+def _admin(s: Situation, url: str, data: Callable[[], dict] = dict) -> Post:
+    return Post(s.signed_in("admin"), url, data)
+
+
+def _invited(s: Situation, email: str):
+    from referral.accounts import services as accounts
+
+    user = accounts.invite(email, "Ida Eingeladen")
+    user.memberships.append(Membership(role=Role.TEACHER, school=s.world.schools["a"]))
+    db.session.commit()
+    return user
+
+
+def _account(s: Situation, key: str):
+    """A user of their own for a case that changes the account (others' cases log in as world users)."""
+    user = factories.user(f"{key}@test.example", f"Konto {key}", (Role.TEACHER, s.world.schools["a"]))
+    db.session.commit()
+    return user
+
+
+def _on_account(action: str) -> Callable[[Situation], Post]:
+    return lambda s: _admin(s, f"/admin/users/{_account(s, action).id}/{action}")
+
+
+def _accept_invitation(s: Situation) -> Post:
+    from referral.accounts.services import invitation_token
+
+    url = f"/invitation/{invitation_token(_invited(s, 'angenommen@test.example'))}"
+    return Post(s.app.test_client(), url, lambda: {"password": STRONG, "password_confirm": STRONG}, form_page=url)
+
+
+def _reset_password(s: Situation) -> Post:
+    from flask_security.recoverable import generate_reset_password_token
+
+    url = f"/password/reset/{generate_reset_password_token(_account(s, 'vergessen'))}"
+    return Post(s.app.test_client(), url, lambda: {"password": STRONG, "password_confirm": STRONG}, form_page="/login")
+
+
+def _forgot_password(s: Situation) -> Post:
+    outbox = s.app.extensions["mailman"].outbox = []
+    return Post(s.app.test_client(), "/password/reset", lambda: {"email": s.world.teacher_a2.email},
+                form_page="/password/reset", took_effect=lambda r: len(outbox) == 1)
+
+
+STRONG = "Fuchs-Laterne-Mondsichel-47"
+
+
 # For each POST endpoint: a user who may use it, in a situation where it works.
 CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
     "security.login": lambda s: Post(s.app.test_client(), "/login", form_page="/login",
@@ -370,6 +421,31 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
     "cases.assessment": lambda s: _at(s, "asd", "cases.assessment", State.IN_ASSESSMENT,
                                       lambda: _assessment_data(s.world)),
     "cases.feedback": lambda s: _at(s, "asd", "cases.feedback", State.IN_ASSESSMENT, _feedback_data, assessment=True),
+    # Own account
+    "accounts.accept_invitation": _accept_invitation,
+    "security.forgot_password": _forgot_password,
+    "security.reset_password": _reset_password,
+    "security.change_password": lambda s: Post(s.as_user(_account(s, "neues-passwort")), "/password/change", lambda: {
+        "password": factories.PASSWORD, "new_password": STRONG, "new_password_confirm": STRONG}),
+    # Administration
+    "administration.invite": lambda s: _admin(s, "/admin/users/invite", lambda: {
+        "email": "neu@test.example", "name": "Nora Neu", "role": "teacher", "scope": f"school:{s.world.schools['a'].id}"}),
+    "administration.user": lambda s: _admin(s, f"/admin/users/{_account(s, 'umbenannt').id}", lambda: {"name": "Tina Neu"}),
+    "administration.add_membership": lambda s: _admin(s, f"/admin/users/{_account(s, 'mehr').id}/memberships", lambda: {
+        "role": "school_lead", "scope": f"school:{s.world.schools['a'].id}"}),
+    "administration.remove_membership": lambda s: (lambda user: _admin(
+        s, f"/admin/users/{user.id}/memberships/{user.memberships[0].id}/delete"))(_account(s, "weniger")),
+    "administration.deactivate": _on_account("deactivate"),
+    "administration.reactivate": _on_account("reactivate"),
+    "administration.reset_two_factor": _on_account("reset-2fa"),
+    "administration.end_sessions": _on_account("end-sessions"),
+    "administration.invite_again": lambda s: _admin(s, f"/admin/users/{_invited(s, 'nochmal@test.example').id}/invite-again"),
+    "administration.district": lambda s: _admin(s, "/admin/districts/new", lambda: {
+        "name": "Sodingen", "code": "SO", "duty_phone": "02323 333"}),
+    "administration.school": lambda s: _admin(s, "/admin/schools/new", lambda: {
+        "name": "Grundschule Neu", "district_id": s.world.districts["we"].id}),
+    "administration.deadlines": lambda s: _admin(s, "/admin/deadlines", lambda: {
+        "ack_acute_hours": 3, "ack_working_days": 1, "feedback_working_days": 12, "consultation_accept_working_days": 2}),
 }
 
 
@@ -661,6 +737,88 @@ OTHER_FORMS = [
 ]
 
 
+@dataclass(frozen=True)
+class AccountTextForm:
+    """A text field of the admin's and the account forms: where it is posted, and valid other values."""
+    url: Callable[[factories.World], str]
+    field: str
+    limit_from: UnboundField
+    data: Callable[[factories.World], dict] = lambda w: {}
+    who: str = "admin"
+
+
+def _invite_data(w):
+    return {"email": "neu@test.example", "name": "Nora Neu", "role": "teacher", "scope": f"school:{w.schools['a'].id}"}
+
+
+def _district_data(w):
+    return {"name": "Sodingen", "code": "SO", "duty_phone": "02323 333"}
+
+
+def _school_data(w):
+    return {"name": "Grundschule Neu", "district_id": w.districts["we"].id}
+
+
+def _invitation_url(w):
+    from referral.accounts.services import invitation_token, invite
+
+    user = invite(f"eingeladen-{len(w.users)}@test.example", "Ida Eingeladen")
+    db.session.commit()
+    return f"/invitation/{invitation_token(user)}"
+
+
+def _user_url(w):
+    return f"/admin/users/{w.teacher.id}"
+
+
+ACCOUNT_FORMS = [
+    *[AccountTextForm(lambda w: "/admin/users/invite", name, getattr(InviteForm, name), _invite_data)
+      for name in ("email", "name", "phone")],
+    *[AccountTextForm(_user_url, name, getattr(UserForm, name), lambda w: {"name": "Tina", "phone": ""}) for name in ("name", "phone")],
+    *[AccountTextForm(lambda w: "/admin/districts/new", name, getattr(DistrictForm, name), _district_data)
+      for name in ("name", "code", "duty_phone", "duty_hours", "inbox_email")],
+    *[AccountTextForm(lambda w: "/admin/schools/new", name, getattr(SchoolForm, name), _school_data)
+      for name in ("name", "phone", "email", "address")],
+    *[AccountTextForm(_invitation_url, name, getattr(InvitationForm, name), lambda w: {"password": STRONG, "password_confirm": STRONG},
+                      who="") for name in ("password", "password_confirm")],
+]
+
+
+@pytest.mark.parametrize("form", ACCOUNT_FORMS, ids=lambda f: f"{f.limit_from.field_class.__name__}:{f.field}")
+def test_overlong_values_in_the_account_forms_get_a_german_error_and_nothing_is_written(app, world, as_user, form):
+    app.config["WTF_CSRF_ENABLED"] = False
+    limit = limit_of(form.limit_from)
+    url = form.url(world)
+    before = database_rows()
+    browser = as_user(world.users[form.who]) if form.who else app.test_client()
+    response = browser.post(url, data={**form.data(world), form.field: "ä" * (limit + 1)})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422, response.status_code
+    assert f"{limit} Zeichen" in error_for(html, form.field), error_for(html, form.field)
+    assert database_rows() == before
+
+
+def test_an_overlong_search_in_the_account_list_gets_a_german_error(app, world, as_user):
+    response = as_user(world.admin).get("/admin/users", query_string={"q": "ä" * 101})
+    assert response.status_code == 200 and "100 Zeichen" in error_for(response.get_data(as_text=True), "q")
+
+
+def test_xss_in_account_district_and_school_fields_is_escaped(app, world, as_user):
+    app.config["WTF_CSRF_ENABLED"] = False
+    admin = as_user(world.admin)
+    names = {"user": payload(1, 120), "district": payload(2, 120), "school": payload(3, 200), "hours": payload(4, 200)}
+    admin.post("/admin/users/invite", data={**_invite_data(world), "name": names["user"]})
+    admin.post("/admin/districts/new", data={**_district_data(world), "name": names["district"], "duty_hours": names["hours"]})
+    district_id = db.session.scalar(select(func.max(District.id)))
+    admin.post("/admin/schools/new", data={"name": names["school"], "district_id": district_id})
+    shown_on = {"/admin/users": ("user",), "/admin/districts": ("district", "hours"),
+                "/admin/schools": ("school", "district"), "/admin/": ("district", "school", "hours")}
+    problems = []
+    for url, keys in shown_on.items():
+        problems += check_page(admin.get(url), url, {k: names[k] for k in keys}, names)
+    assert not problems, "\n".join(problems)
+
+
 def _all_form_classes(base=FlaskForm):
     for cls in base.__subclasses__():
         yield cls
@@ -669,7 +827,7 @@ def _all_form_classes(base=FlaskForm):
 
 def test_every_text_field_of_every_form_is_in_the_over_long_tests(app):
     """A new form with a text field must get a row in OTHER_FORMS (the referral form is introspected)."""
-    covered = {id(form.limit_from) for form in OTHER_FORMS}
+    covered = {id(form.limit_from) for form in [*OTHER_FORMS, *ACCOUNT_FORMS]} | {id(UserSearchForm.q)}
     missing = []
     for cls in set(_all_form_classes()):
         if not cls.__module__.startswith("referral.") or issubclass(cls, ReferralForm):

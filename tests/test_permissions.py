@@ -32,11 +32,14 @@ import pytest
 from flask import url_for
 from sqlalchemy import func, select
 
+from referral.accounts.models import Membership, User
+from referral.audit.models import AuditEntry
 from referral.cases import services
-from referral.cases.models import Assessment, Attachment, Feedback, Message, Referral, StateChange
+from referral.cases.models import Assessment, Attachment, Feedback, Message, Referral, Setting, StateChange
 from referral.cases.process import State
 from referral.cases.vocabulary import AssessmentResult, SchoolActionKind
 from referral.extensions import db
+from referral.organisation.models import District, School
 
 from . import factories
 
@@ -126,6 +129,32 @@ def feedback_form(world) -> dict:
             "affected_informed_on": (date.today() - timedelta(days=2)).isoformat(), "confirm": "y"}
 
 
+def recorded(action: str) -> Callable:
+    """The effect of an admin change: it happened and was recorded (who, what) in the same transaction."""
+    def effect(referral, user, world) -> bool:
+        return db.session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == action, AuditEntry.actor_id == user.id)) == 1
+    return effect
+
+
+def invite_form(world) -> dict:
+    return {"email": "neu@schule-a.example", "name": "Nora Neu", "role": "teacher", "scope": f"school:{world.schools['a'].id}"}
+
+
+def district_form(world) -> dict:
+    return {"name": "Herne-Mitte Neu", "code": "HMN", "duty_phone": "02323 999"}
+
+
+def school_form(world) -> dict:
+    return {"name": "Schule B neu", "district_id": world.districts["hm"].id}
+
+
+def deadlines_form(world) -> dict:
+    return {"ack_acute_hours": 3, "ack_working_days": 1, "feedback_working_days": 12, "consultation_accept_working_days": 2}
+
+
+ADMIN = frozenset({"admin"})
+
 # --- The table ------------------------------------------------------------------------------
 
 Effect = Callable[[Referral | None, object, object], bool]  # (referral after the request, user, world)
@@ -174,7 +203,41 @@ ROUTES = [
                                                               Referral.state == State.DRAFT)) == 1),
     Route("cases.inbox", "GET", ASD_STAFF),
     Route("coordination.referrals", "GET", frozenset({"coordinator"})),
-    Route("administration.overview", "GET", frozenset({"admin"})),
+    # Administration: only the admin; another user's account, districts and schools of the other district
+    Route("administration.overview", "GET", ADMIN),
+    Route("administration.users", "GET", ADMIN),
+    Route("administration.users_csv", "GET", ADMIN, effect=recorded("export.users")),
+    Route("administration.invite", "GET", ADMIN),
+    Route("administration.invite", "POST", ADMIN, data=invite_form, effect=recorded("user.invite")),
+    Route("administration.user", "GET", ADMIN),
+    Route("administration.user", "POST", ADMIN, data=lambda w: {"name": "Tina Umbenannt", "phone": ""},
+          effect=recorded("user.update")),
+    Route("administration.add_membership", "POST", ADMIN, data=lambda w: {"role": "school_lead", "scope": f"school:{w.schools['a'].id}"},
+          effect=recorded("membership.add")),
+    Route("administration.remove_membership", "POST", ADMIN, effect=recorded("membership.remove")),
+    Route("administration.deactivate", "POST", ADMIN, effect=recorded("user.deactivate")),
+    Route("administration.reactivate", "POST", ADMIN, effect=recorded("user.reactivate")),
+    Route("administration.reset_two_factor", "POST", ADMIN, effect=recorded("user.reset_two_factor")),
+    Route("administration.end_sessions", "POST", ADMIN, effect=recorded("user.end_sessions")),
+    Route("administration.invite_again", "POST", ADMIN),  # the account has a password: told, nothing sent
+    Route("administration.districts", "GET", ADMIN),
+    Route("administration.district", "GET", ADMIN),
+    Route("administration.district", "POST", ADMIN, data=district_form, effect=recorded("district.update")),
+    Route("administration.schools", "GET", ADMIN),
+    Route("administration.school", "GET", ADMIN),
+    Route("administration.school", "POST", ADMIN, data=school_form, effect=recorded("school.update")),
+    Route("administration.deadlines", "GET", ADMIN),
+    Route("administration.deadlines", "POST", ADMIN, data=deadlines_form, effect=recorded("settings.update")),
+    Route("administration.changes", "GET", ADMIN),
+    # Own account: invitation links (a wrong token is 404 for everyone), reset and change of password
+    Route("accounts.accept_invitation", "GET", NOBODY, others=Outcome.NOT_FOUND, anonymous=Outcome.NOT_FOUND),
+    Route("accounts.accept_invitation", "POST", NOBODY, others=Outcome.NOT_FOUND, anonymous=Outcome.NOT_FOUND),
+    Route("security.forgot_password", "GET", EVERYONE, anonymous=Outcome.ALLOW),
+    Route("security.forgot_password", "POST", EVERYONE, anonymous=Outcome.ALLOW),  # empty form: shown again
+    Route("security.reset_password", "GET", EVERYONE, anonymous=Outcome.ALLOW),  # wrong token: sent to ask again
+    Route("security.reset_password", "POST", EVERYONE, anonymous=Outcome.ALLOW),
+    Route("security.change_password", "GET", EVERYONE),
+    Route("security.change_password", "POST", EVERYONE),  # empty form: shown again
     # Login and logout (Flask-Security)
     Route("security.login", "GET", EVERYONE, anonymous=Outcome.ALLOW),
     Route("security.login", "POST", EVERYONE, anonymous=Outcome.ALLOW),  # empty form: shown again
@@ -289,9 +352,17 @@ def build_target(world, route: Route) -> Target:
 
 
 def url(app, route: Route, target: Target, referral_id: int | None = None) -> str:
-    (rule,) = [r for r in app.url_map.iter_rules() if r.endpoint == route.endpoint and route.method in r.methods]
+    # Where a route has a "new" and an "edit" rule, the edit rule (with an id) is the one tested.
+    rule = max((r for r in app.url_map.iter_rules() if r.endpoint == route.endpoint and route.method in r.methods),
+               key=lambda r: len(r.arguments))
+    world_teacher = db.session.scalar(select(User).where(User.email == "teacher@test.example"))
     values = {"referral_id": referral_id or target.referral_id, "attachment_id": target.attachment_id,
-              "token": "no-such-token"}
+              "token": "no-such-token",
+              # Admin routes act on another user's account and on the other district's records.
+              "user_id": world_teacher.id if world_teacher else None,
+              "membership_id": world_teacher.memberships[0].id if world_teacher and world_teacher.memberships else MISSING_ID,
+              "district_id": db.session.scalar(select(District.id).where(District.code == "HM")),
+              "school_id": db.session.scalar(select(School.id).where(School.name == "Schule B"))}
     return url_for(route.endpoint, _external=False, **{k: v for k, v in values.items() if k in rule.arguments})
 
 
@@ -307,7 +378,13 @@ def snapshot(referral_id: int | None) -> tuple:
 
     total = select(func.count()).select_from(Referral).scalar_subquery()
     if referral_id is None:
-        return (db.session.scalar(select(total)),)
+        # Routes not about one referral: accounts, districts, schools, settings and the record of changes.
+        counts = [select(func.count()).select_from(m).scalar_subquery()
+                  for m in (Referral, User, Membership, District, School, Setting, AuditEntry)]
+        accounts = select(func.group_concat(User.name + User.fs_uniquifier + func.cast(User.active, db.String))
+                          if db.engine.dialect.name == "sqlite" else
+                          func.string_agg(User.name + User.fs_uniquifier + func.cast(User.active, db.String), ",")).scalar_subquery()
+        return tuple(db.session.execute(select(*counts, accounts)).one())
     row = db.session.execute(
         select(total, Referral.state, Referral.version, Referral.district_id, Referral.assignee_id,
                Referral.child_first_name, *(rows_of(m) for m in (Message, Attachment, StateChange, Assessment, Feedback)))
@@ -323,6 +400,7 @@ def without_csrf_tokens(html: bytes) -> bytes:
 @pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.id)
 def test_route_permissions(app, world, as_user, route):
     app.config["WTF_CSRF_ENABLED"] = False  # CSRF has its own test below
+    app.config["ACCOUNT_STEPS_PER_ADDRESS"] = "1000 per minute"  # all users come from one address here
     clients = {key: app.test_client() if key == ANONYMOUS else as_user(world.users[key]) for key in USERS}
     problems = []
     target = None

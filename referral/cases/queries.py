@@ -11,12 +11,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .. import policy
 from ..extensions import db
+from ..pagination import paginate
 from ..timeutil import utcnow
 from .models import Message, Referral, ReferralReading, StateChange
 from .process import OPEN_STATES, State
 from .vocabulary import MessageKind, Urgency
 
-PER_PAGE = 25
 EPOCH = datetime(2000, 1, 1)
 
 
@@ -44,7 +44,7 @@ def school_list(user, page: int):
         .where(policy.referral_scope(user))
         .order_by(case((Referral.state == State.DRAFT, 0), else_=1), Referral.updated_at.desc(), Referral.id.desc())
     )
-    return _paginate(statement, page)
+    return paginate(statement, page, scalars=False)
 
 
 URGENCY_ORDER = case({u.value: u.rank for u in Urgency}, value=Referral.urgency, else_=9)
@@ -68,7 +68,7 @@ def inbox(user, state: str, overdue_only: bool, page: int):
     statement = statement.order_by(
         case((Referral.state.in_(OPEN_STATES), 0), else_=1), URGENCY_ORDER, next_due, Referral.id
     )
-    return _paginate(statement, page)
+    return paginate(statement, page, scalars=False)
 
 
 def coordination_list(user, page: int):
@@ -78,23 +78,7 @@ def coordination_list(user, page: int):
         .options(selectinload(Referral.assignee))  # the acting staff member is shown per row
         .order_by(Referral.submitted_at.desc(), Referral.id.desc())
     )
-    return _paginate(statement, page)
-
-
-class Page:
-    """One page of (referral, has_news) rows with what the template needs to link the others."""
-
-    def __init__(self, rows, page: int, total: int):
-        self.rows, self.page, self.total = rows, page, total
-        self.pages = max(1, -(-total // PER_PAGE))
-        self.has_prev, self.has_next = page > 1, page < self.pages
-
-
-def _paginate(statement, page: int) -> Page:
-    page = max(1, page)
-    total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
-    rows = db.session.execute(statement.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
-    return Page(rows, page, total)
+    return paginate(statement, page, scalars=False)
 
 
 def mark_seen(user, referral: Referral) -> datetime | None:

@@ -31,6 +31,10 @@ class School(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     district_id: Mapped[int] = mapped_column(ForeignKey("district.id"), index=True)
+    # The school office, for the ASD and the directory; the people come with the contact directory.
+    phone: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    email: Mapped[str] = mapped_column(String(254), default="", server_default="")
+    address: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     district: Mapped[District] = relationship(back_populates="schools")
 
