@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from .. import policy
+from ..accounts import sessions
 from ..accounts.models import ASD_ROLES, Role
 from ..extensions import db
 from ..organisation.models import District, School
@@ -182,6 +183,8 @@ def _edit_form(form: ReferralForm, referral: Referral):
     if upload:
         flash("Der Entwurf wurde gespeichert und der Anhang hinzugefügt.", "success")
         return redirect(url_for(".edit", referral_id=referral.id) + "#anhaenge")
+    if request.form.get("session_ending") == "1":
+        return sessions.end_with_saved_draft(url_for(".edit", referral_id=referral.id))
     flash("Der Entwurf wurde gespeichert. Sie können ihn später fortsetzen.", "success")
     return redirect(url_for(".edit", referral_id=referral.id))
 

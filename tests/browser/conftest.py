@@ -34,6 +34,7 @@ LOOPBACK = "127.0.0.1"
 @dataclass
 class LiveServer:
     url: str
+    app: object = None  # the served app, for a test that changes a setting (e.g. a short idle limit)
     errors: list[str] = field(default_factory=list)  # tracebacks of exceptions raised in requests
 
 
@@ -44,13 +45,14 @@ def live_server(app, database_url, tmp_path):
     Depends on `app`, so that it is shut down before `app` empties the tables.
     """
     server_app = create_app(
-        overrides={"UPLOAD_FOLDER": str(tmp_path / "live-uploads"), "SERVER_NAME": None},
+        overrides={"UPLOAD_FOLDER": str(tmp_path / "live-uploads"), "SERVER_NAME": None,
+                   "SESSION_FILE_DIR": str(tmp_path / "live-sessions"), "MAIL_BACKEND": "locmem"},
         # Same SECRET_KEY as the `app` fixture: it also salts the password hashes of the `world` users.
         env={"DATABASE_URL": database_url, "SECRET_KEY": app.config["SECRET_KEY"]},
     )
     assert not server_app.config.get("SERVER_NAME"), "the live server must answer to whatever host it is called by"
     server = make_server(LOOPBACK, 0, server_app, threaded=True)
-    live = LiveServer(url=f"http://{LOOPBACK}:{server.server_port}")
+    live = LiveServer(url=f"http://{LOOPBACK}:{server.server_port}", app=server_app)
 
     def record(sender, exception, **extra):
         live.errors.append("".join(traceback.format_exception(exception)))

@@ -1,5 +1,6 @@
 // Warn five minutes before the idle limit ends the session; "Angemeldet bleiben" asks the server
-// for a page, which counts as activity.
+// for a page, which counts as activity. On a referral form, what was typed is saved as a draft
+// shortly before the limit; the server then ends the session and the login leads back to the draft.
 (function () {
   "use strict";
   var idle = parseInt(document.body.dataset.sessionIdle || "0", 10);
@@ -7,6 +8,9 @@
   if (!idle || !box) { return; }
   var warnAfter = Math.max(idle - 300, 0) * 1000;
   var countdown = box.querySelector("[data-session-countdown]");
+  var draftForm = document.querySelector("form[data-save-before-logout]");
+  var saveAt = Math.min(20, Math.floor(idle / 2));  // seconds before the end
+  if (draftForm) { box.querySelector("[data-session-draft-note]").hidden = false; }
   var timer;
   function schedule() {
     window.clearTimeout(timer);
@@ -21,8 +25,20 @@
       left -= 1;
       if (box.hidden) { window.clearInterval(tick); return; }
       countdown.textContent = Math.floor(left / 60) + ":" + ("0" + (left % 60)).slice(-2) + " Minuten";
+      if (draftForm && left === saveAt) { window.clearInterval(tick); saveDraftAndLeave(); return; }
       if (left <= 0) { window.clearInterval(tick); window.location.reload(); }
     }, 1000);
+  }
+  function saveDraftAndLeave() {
+    ["save", "session_ending"].forEach(function (name) {
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = name;
+      input.value = "1";
+      draftForm.appendChild(input);
+    });
+    // The form has a button named "submit", which hides the form's own submit() method.
+    HTMLFormElement.prototype.submit.call(draftForm);
   }
   box.querySelector("[data-session-extend]").addEventListener("click", function () {
     fetch("/", { credentials: "same-origin", headers: { "Accept": "text/html" } })
