@@ -27,6 +27,12 @@ def create_app(overrides: dict | None = None, env: dict[str, str] | None = None)
 
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+    from .crypto import DataKeyError, Vault, parse_keys
+
+    try:
+        app.extensions["referral_vault"] = Vault(parse_keys(app.config["REFERRAL_DATA_KEYS"]))
+    except DataKeyError as error:
+        raise config.ConfigError(str(error)) from error
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -39,6 +45,7 @@ def register_extensions(app: Flask) -> None:
     from flask_security import SQLAlchemyUserDatastore
 
     from .accounts.models import User
+    from .accounts.passwords import forgot_password_form
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
@@ -48,7 +55,7 @@ def register_extensions(app: Flask) -> None:
     mail.init_app(app)
     _session_store(app)
     server_sessions.init_app(app)
-    security.init_app(app, SQLAlchemyUserDatastore(db, User, None))
+    security.init_app(app, SQLAlchemyUserDatastore(db, User, None), forgot_password_form=forgot_password_form())
     from .accounts import sessions
     from .accounts.routes import blueprint as accounts
     from .accounts.throttling import protect_login
@@ -88,11 +95,12 @@ def _session_store(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .administration.routes import blueprint as administration
+    from .audit.routes import blueprint as audit
     from .cases.routes import blueprint as cases
     from .coordination.routes import blueprint as coordination
     from .home import blueprint as home
 
-    for blueprint in (home, cases, coordination, administration):
+    for blueprint in (home, cases, coordination, administration, audit):
         app.register_blueprint(blueprint)
 
 
@@ -112,6 +120,11 @@ def register_errorhandlers(app: Flask) -> None:
         def handle(error):
             if code == 500:
                 db.session.rollback()  # nothing half-written reaches the database
+            if code in (403, 404):
+                from .audit.log import denied
+
+                db.session.rollback()
+                denied(code)
             title, text = messages[code]
             return render_template("errors/error.html", code=code, title=title, text=text), code
 

@@ -11,6 +11,29 @@ from .extensions import db
 
 users = AppGroup("users", help="Manage user accounts.")
 demo_cli = AppGroup("demo", help="Fictional demo data (never in production).")
+audit_cli = AppGroup("audit", help="The audit log.")
+keys_cli = AppGroup("keys", help="The data keys (encryption at rest).")
+
+
+@keys_cli.command("rotate")
+@click.option("--batch", default=500, show_default=True, help="Rows per transaction.")
+def rotate_keys(batch):
+    """Re-encrypt all data and files under the newest key of REFERRAL_DATA_KEYS (safe to re-run)."""
+    from .keys import rotate
+
+    rotate(batch, report=click.echo)
+
+
+@audit_cli.command("verify")
+def verify_audit():
+    """Walk the whole hash chain; exit status 1 and the first broken entry if it was tampered with."""
+    from .audit import chain
+
+    verdict = chain.verify()
+    db.session.rollback()
+    click.echo(str(verdict))
+    if not verdict.ok:
+        raise SystemExit(1)
 
 
 @users.command("create")
@@ -119,3 +142,5 @@ def print_logins():
 def register(app) -> None:
     app.cli.add_command(users)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(audit_cli)
+    app.cli.add_command(keys_cli)

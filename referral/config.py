@@ -50,6 +50,18 @@ def _instance_secret(instance_path: Path) -> str:
     return key_file.read_text().strip()
 
 
+def _instance_data_keys(instance_path: Path) -> str:
+    """A local data key for development and the demo, kept in instance/ (never used in production)."""
+    from cryptography.fernet import Fernet
+
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key_file = instance_path / "data_keys"
+    if not key_file.exists():
+        key_file.write_text(Fernet.generate_key().decode())
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
 def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
     """Build the Flask config from environment variables."""
     env = dict(os.environ if env is None else env)
@@ -66,6 +78,9 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
             )
         if not database_url:
             problems.append("DATABASE_URL must point to the production database (postgresql+psycopg://...).")
+        if not env.get("REFERRAL_DATA_KEYS", "").strip():
+            problems.append("REFERRAL_DATA_KEYS must hold at least one data key (newest first, comma-separated): "
+                            "case data is stored encrypted with it.")
         if not env.get("SERVER_NAME"):
             problems.append("SERVER_NAME must be the public host name (e.g. mitteilungen.stadt.example): links in "
                             "e-mails are built from it, never from the Host header a client sends.")
@@ -77,6 +92,7 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
             raise ConfigError("Refusing to start in production mode:\n- " + "\n- ".join(problems))
     else:
         secret_key = secret_key or _instance_secret(instance_path)
+        env.setdefault("REFERRAL_DATA_KEYS", _instance_data_keys(instance_path))
         database_url = database_url or f"sqlite:///{instance_path / 'referral.db'}"
 
     # Two-factor authentication is required in production; REQUIRE_2FA=0 switches it off for a demo.
@@ -98,6 +114,7 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
 
     return {
         "REFERRAL_PRODUCTION": production,
+        "REFERRAL_DATA_KEYS": env.get("REFERRAL_DATA_KEYS", ""),
         "SERVER_NAME": env.get("SERVER_NAME") or None,
         # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
@@ -171,6 +188,21 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         # One message for every failed login, so that it does not tell whether an address has an account.
         "SECURITY_MSG_GENERIC_AUTHN_FAILED": ("E-Mail-Adresse oder Passwort ist falsch.", "error"),
         "SECURITY_FLASH_MESSAGES": True,
+        # The password pages in plain German, and never telling whether an address has an account.
+        "SECURITY_MSG_PASSWORD_RESET_REQUEST": ("Wenn es ein Konto mit dieser Adresse gibt, ist eine E-Mail mit "
+                                                "einem Link unterwegs. Der Link gilt eine Stunde.", "info"),
+        "SECURITY_MSG_PASSWORD_RESET_EXPIRED": ("Der Link ist abgelaufen (er gilt %(within)s). Bitte fordern Sie hier "
+                                                "einen neuen an.", "error"),
+        "SECURITY_MSG_INVALID_RESET_PASSWORD_TOKEN": ("Dieser Link wurde schon benutzt oder ist ungültig. Bitte fordern "
+                                                      "Sie hier einen neuen an.", "error"),
+        "SECURITY_MSG_PASSWORD_RESET": ("Ihr neues Passwort ist gespeichert. Bitte melden Sie sich damit an.", "success"),
+        "SECURITY_MSG_PASSWORD_CHANGE": ("Ihr Passwort wurde geändert.", "success"),
+        "SECURITY_MSG_PASSWORD_NOT_PROVIDED": ("Bitte ein Passwort angeben.", "error"),
+        "SECURITY_MSG_INVALID_PASSWORD": ("Das Passwort ist nicht richtig.", "error"),
+        "SECURITY_MSG_RETYPE_PASSWORD_MISMATCH": ("Die beiden Passwörter stimmen nicht überein.", "error"),
+        "SECURITY_MSG_PASSWORD_IS_THE_SAME": ("Das neue Passwort muss sich vom bisherigen unterscheiden.", "error"),
+        "SECURITY_MSG_EMAIL_NOT_PROVIDED": ("Bitte die E-Mail-Adresse angeben.", "error"),
+        "SECURITY_MSG_INVALID_EMAIL_ADDRESS": ("Bitte eine gültige E-Mail-Adresse angeben, z. B. name@schule.example.", "error"),
         "SECURITY_EMAIL_VALIDATOR_ARGS": {"check_deliverability": False},
         # Passwords: at least 12 characters and a strength estimate of 3 of 4 by zxcvbn, whose
         # dictionaries of common passwords ship with the package (no network calls).

@@ -32,12 +32,27 @@ def yes_no(value: bool | None) -> str:
     return {True: "ja", False: "nein"}.get(value, "keine Angabe")
 
 
+FIELD_LABELS = {
+    "name": "Name", "phone": "Telefon", "email": "E-Mail-Adresse", "active": "aktiv", "password": "Passwort",
+    "fs_uniquifier": "Sitzungen", "tf_primary_method": "Zwei-Faktor", "tf_totp_secret": "Zwei-Faktor-Schlüssel",
+    "mf_recovery_codes": "Wiederherstellungscodes", "code": "Kürzel", "duty_phone": "Bereitschaftstelefon",
+    "duty_hours": "Erreichbarkeit", "inbox_email": "Posteingang", "district_id": "Bezirk", "address": "Anschrift",
+    "ack_acute_hours": "Eingangsbestätigung akut", "ack_working_days": "Eingangsbestätigung",
+    "feedback_working_days": "Rückmeldung", "consultation_accept_working_days": "Annahme Fachberatung",
+}
+
+
+def field_label(name: str) -> str:
+    return FIELD_LABELS.get(name, name)
+
+
 def register(app) -> None:
     from .cases.process import RULES, Action, State
     from .cases.vocabulary import BodySide, Category, SchoolActionKind, regions_for
 
     body_labels = {f"{s.value}:{r.value}": f"{s.label}: {r.label}" for s in BodySide for r in regions_for(s)}
-    app.jinja_env.filters.update(local_datetime=local_datetime, local_date=local_date, deadline=deadline, yes_no=yes_no, reject_page=reject_page, filesize=filesize)
+    app.jinja_env.filters.update(local_datetime=local_datetime, local_date=local_date, deadline=deadline, yes_no=yes_no, reject_page=reject_page, filesize=filesize,
+                               field_label=field_label)
     app.jinja_env.globals.update(
         utcnow=utcnow, Action=Action, State=State, RULES=RULES,
         category_help=lambda code: Category(code).help,

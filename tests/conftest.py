@@ -57,6 +57,8 @@ class FreshContextClient(FlaskClient):
     """
 
     def open(self, *args, **kwargs):
+        # Buffered: a streamed response (CSV exports) is read while its context still exists.
+        kwargs.setdefault("buffered", True)
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 
@@ -76,14 +78,21 @@ def app(database_url, tmp_path):
 
 
 def _empty_tables() -> None:
-    tables = [t for t in reversed(db.metadata.sorted_tables)]
+    """Empty every table; the audit log's append-only guard is lifted for it and put back."""
+    from referral.audit.chain import GENESIS, set_guard
+
+    tables = [t for t in reversed(db.metadata.sorted_tables) if t.name != "audit_head"]
     with db.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SET LOCAL lock_timeout = '30s'"))
+        set_guard(connection, False)
+        if connection.dialect.name == "postgresql":
             connection.execute(text("TRUNCATE " + ", ".join(t.name for t in tables) + " RESTART IDENTITY CASCADE"))
         else:
             for table in tables:
                 connection.execute(table.delete())
+        connection.execute(text("UPDATE audit_head SET seq = 0, last_hash = :genesis"), {"genesis": GENESIS})
+        set_guard(connection, True)
 
 
 @pytest.fixture

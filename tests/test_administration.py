@@ -20,6 +20,7 @@ from referral.organisation.models import District, School
 
 from . import factories
 from .conftest import csrf_token
+from .test_attacks import error_for
 
 STRONG_PASSWORD = "Fuchs-Laterne-Mondsichel-47"
 
@@ -217,9 +218,15 @@ def test_districts_and_schools_are_maintained(as_user, world):
     assert new.status_code == 302
     district = db.session.scalar(select(District).where(District.name == "Sodingen"))
     assert district.code == "SO"
-    duplicate = admin.post("/admin/districts/new", data={"name": "Sodingen", "code": "SX", "duty_phone": "1",
+    duplicate = admin.post("/admin/districts/new", data={"name": "Sodingen", "code": "SX", "duty_phone": "02323 444",
                                                          "csrf_token": csrf_token(admin, "/admin/districts/new")})
-    assert duplicate.status_code == 422 and "gibt es bereits" in duplicate.get_data(as_text=True)
+    assert duplicate.status_code == 422 and "Einen Bezirk mit diesem Namen gibt es bereits" in duplicate.get_data(as_text=True)
+    same_code = admin.post("/admin/districts/new", data={"name": "Crange", "code": "SO", "duty_phone": "02323 444",
+                                                         "csrf_token": csrf_token(admin, "/admin/districts/new")})
+    assert "Einen Bezirk mit diesem Kürzel gibt es bereits" in error_for(same_code.get_data(as_text=True), "code")
+    short = admin.post("/admin/districts/new", data={"name": "Crange", "code": "CR", "duty_phone": "---",
+                                                     "csrf_token": csrf_token(admin, "/admin/districts/new")})
+    assert "mindestens 6 Ziffern" in short.get_data(as_text=True)
     bad = admin.post(f"/admin/districts/{district.id}", data={"name": "Sodingen", "code": "S1", "duty_phone": "ruf an",
                                                               "csrf_token": csrf_token(admin, "/admin/districts/new")})
     html = bad.get_data(as_text=True)
@@ -271,5 +278,5 @@ def test_the_change_record_lists_who_did_what(as_user, world):
     url = f"/admin/users/{world.teacher.id}"
     admin.post(url, data={"name": "Tina Umbenannt", "phone": "", "csrf_token": csrf_token(admin, url)})
     page = admin.get("/admin/changes").get_data(as_text=True)
-    assert "Benutzer geändert" in page and "Adam Admin" in page and "name, phone" in page
+    assert "Konto geändert" in page and "Adam Admin" in page and "Name, Telefon" in page
     assert "Tina Umbenannt" not in page and "0123 456" not in page, "field names only, never values"

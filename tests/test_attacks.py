@@ -38,6 +38,7 @@ from wtforms.validators import Length
 from referral.accounts.models import Membership, Role
 from referral.accounts.routes import InvitationForm
 from referral.administration.forms import DistrictForm, InviteForm, SchoolForm, UserForm, UserSearchForm
+from referral.audit.forms import AuditSearchForm
 from referral.cases import services
 from referral.cases.forms import (
     AddendumForm,
@@ -99,14 +100,19 @@ def new_referral(world, state: State, *, attachment: bool = False, assessment: b
     return referral
 
 
+# The audit log records attempts too (failed logins, views, refusals): it is checked in test_audit.py.
+AUDIT_TABLES = {"audit_entry", "audit_head"}
+
+
 def database_rows(*, except_reading: bool = False) -> dict[str, list[tuple]]:
-    """Every row of every table, read on a connection of its own (no cached objects).
+    """Every row of every table but the audit log, read on a connection of its own (no cached objects).
 
     `except_reading`: without referral_reading, which every rendered referral page updates ("seen at").
     """
     with db.engine.connect() as connection:
         return {table.name: sorted((tuple(row) for row in connection.execute(table.select())), key=repr)
-                for table in db.metadata.sorted_tables if not (except_reading and table.name == "referral_reading")}
+                for table in db.metadata.sorted_tables
+                if table.name not in AUDIT_TABLES and not (except_reading and table.name == "referral_reading")}
 
 
 def stored_files(app) -> list[str]:
@@ -421,6 +427,7 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
     "cases.assessment": lambda s: _at(s, "asd", "cases.assessment", State.IN_ASSESSMENT,
                                       lambda: _assessment_data(s.world)),
     "cases.feedback": lambda s: _at(s, "asd", "cases.feedback", State.IN_ASSESSMENT, _feedback_data, assessment=True),
+    "audit.verify": lambda s: Post(s.signed_in("coordinator"), "/coordination/audit/verify"),
     # Own account
     "accounts.accept_invitation": _accept_invitation,
     "security.forgot_password": _forgot_password,
@@ -798,9 +805,12 @@ def test_overlong_values_in_the_account_forms_get_a_german_error_and_nothing_is_
     assert database_rows() == before
 
 
-def test_an_overlong_search_in_the_account_list_gets_a_german_error(app, world, as_user):
+def test_overlong_searches_get_a_german_error(app, world, as_user):
     response = as_user(world.admin).get("/admin/users", query_string={"q": "ä" * 101})
     assert response.status_code == 200 and "100 Zeichen" in error_for(response.get_data(as_text=True), "q")
+    for name, limit in (("actor", 100), ("case_number", 20)):
+        response = as_user(world.coordinator).get("/coordination/audit", query_string={name: "ä" * (limit + 1)})
+        assert response.status_code == 200 and f"{limit} Zeichen" in error_for(response.get_data(as_text=True), name)
 
 
 def test_xss_in_account_district_and_school_fields_is_escaped(app, world, as_user):
@@ -827,7 +837,8 @@ def _all_form_classes(base=FlaskForm):
 
 def test_every_text_field_of_every_form_is_in_the_over_long_tests(app):
     """A new form with a text field must get a row in OTHER_FORMS (the referral form is introspected)."""
-    covered = {id(form.limit_from) for form in [*OTHER_FORMS, *ACCOUNT_FORMS]} | {id(UserSearchForm.q)}
+    covered = {id(form.limit_from) for form in [*OTHER_FORMS, *ACCOUNT_FORMS]} | {
+        id(UserSearchForm.q), id(AuditSearchForm.actor), id(AuditSearchForm.case_number)}
     missing = []
     for cls in set(_all_form_classes()):
         if not cls.__module__.startswith("referral.") or issubclass(cls, ReferralForm):

@@ -30,7 +30,8 @@ def test_production_refuses_to_start_without_secret_or_database(env, complaint):
 
 def test_production_starts_with_both_and_uses_secure_cookies():
     app = create_app(env={"REFERRAL_ENV": "production", "SECRET_KEY": STRONG, "DATABASE_URL": "postgresql://db/referral",
-                          "SERVER_NAME": "referral.example"})
+                          "SERVER_NAME": "referral.example",
+              "REFERRAL_DATA_KEYS": "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg="})
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REFERRAL_PRODUCTION"]
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://db/referral"
 

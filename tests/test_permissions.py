@@ -229,6 +229,12 @@ ROUTES = [
     Route("administration.deadlines", "GET", ADMIN),
     Route("administration.deadlines", "POST", ADMIN, data=deadlines_form, effect=recorded("settings.update")),
     Route("administration.changes", "GET", ADMIN),
+    # The audit log: the coordinator's search, export and check; each referral's access history
+    Route("audit.search", "GET", frozenset({"coordinator"})),
+    Route("audit.export", "GET", frozenset({"coordinator"}), effect=recorded("export.audit")),
+    Route("audit.verify", "POST", frozenset({"coordinator"}), effect=recorded("audit.verify")),
+    *[Route("audit.access_history", "GET", frozenset({"asd_lead", "coordinator"}) if state is not State.DRAFT else NOBODY,
+            state=state, others=Outcome.NOT_FOUND) for state in (State.DRAFT, State.SUBMITTED, State.CLOSED)],
     # Own account: invitation links (a wrong token is 404 for everyone), reset and change of password
     Route("accounts.accept_invitation", "GET", NOBODY, others=Outcome.NOT_FOUND, anonymous=Outcome.NOT_FOUND),
     Route("accounts.accept_invitation", "POST", NOBODY, others=Outcome.NOT_FOUND, anonymous=Outcome.NOT_FOUND),
@@ -380,7 +386,7 @@ def snapshot(referral_id: int | None) -> tuple:
     if referral_id is None:
         # Routes not about one referral: accounts, districts, schools, settings and the record of changes.
         counts = [select(func.count()).select_from(m).scalar_subquery()
-                  for m in (Referral, User, Membership, District, School, Setting, AuditEntry)]
+                  for m in (Referral, User, Membership, District, School, Setting)]
         accounts = select(func.group_concat(User.name + User.fs_uniquifier + func.cast(User.active, db.String))
                           if db.engine.dialect.name == "sqlite" else
                           func.string_agg(User.name + User.fs_uniquifier + func.cast(User.active, db.String), ",")).scalar_subquery()

@@ -5,6 +5,8 @@ verdict in English only, so its fixed warnings are translated here.
 """
 from __future__ import annotations
 
+import re
+
 from flask_security import PasswordUtil
 
 TOO_WEAK = ("Das Passwort ist zu leicht zu erraten. Wählen Sie mindestens 12 Zeichen, am besten einige "
@@ -29,12 +31,52 @@ ZXCVBN_GERMAN = {
 }
 
 
+def personal_words(is_register: bool, kwargs: dict) -> dict[str, str]:
+    """The person's name, e-mail address and phone, whole and in parts ("nora", "neumann"), so that
+    zxcvbn treats a password built from them as easy to guess."""
+    user = kwargs.get("user")
+    if not is_register and user is not None:
+        values = [user.name, user.email, getattr(user, "phone", "")]
+    else:
+        values = [v for v in kwargs.values() if isinstance(v, str)]
+    words = set()
+    for value in filter(None, values):
+        value = value.strip().lower()
+        words.add(value)
+        words.add(re.sub(r"[^a-zäöüß0-9]+", "", value.split("@")[0]))  # "adamadler"
+        words.update(part for part in re.split(r"[^a-zäöüß0-9]+", value.split("@")[0]) if len(part) >= 3)
+        if "@" in value:
+            words.update(part for part in re.split(r"[^a-z0-9]+", value.split("@")[1]) if len(part) >= 4)
+    return {f"info{i}": word for i, word in enumerate(sorted(words))}
+
+
 class GermanPasswordUtil(PasswordUtil):
     def validate(self, password: str, is_register: bool, **kwargs):
-        problems, normalized = super().validate(password, is_register, **kwargs)
+        problems, normalized = super().validate(password, True, **personal_words(is_register, kwargs))
         if problems:
             translated = [ZXCVBN_GERMAN.get(str(p), str(p)) for p in problems]
             if any(str(p) in ZXCVBN_GERMAN or str(p).isascii() for p in problems):
                 translated = [t for t in translated if not t.isascii()] + [TOO_WEAK]
             problems = translated
         return problems, normalized
+
+
+def forgot_password_form():
+    """Flask-Security's "forgot password" form, telling a typing mistake apart from an unknown address.
+
+    Errors of the e-mail field are suppressed by Flask-Security (so as not to reveal accounts); a
+    missing or malformed address says nothing about accounts, so it comes back as a form error."""
+    from flask_security.forms import ForgotPasswordForm
+
+    class GermanForgotPasswordForm(ForgotPasswordForm):
+        def validate(self, **kwargs):
+            value = (self.email.data or "").strip()
+            if not value:
+                self.form_errors.append("Bitte die E-Mail-Adresse angeben.")
+                return False
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+                self.form_errors.append("Bitte eine gültige E-Mail-Adresse angeben, z. B. name@schule.example.")
+                return False
+            return super().validate(**kwargs)
+
+    return GermanForgotPasswordForm

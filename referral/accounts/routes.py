@@ -17,7 +17,7 @@ blueprint = Blueprint("accounts", __name__)
 
 class InvitationForm(ErrorSummary, BaseForm):
     password = PasswordField("Neues Passwort", validators=[DataRequired("Bitte ein Passwort angeben."), at_most(256)],
-                             render_kw={"autocomplete": "new-password", "aria-describedby": "passwortregeln"})
+                             render_kw={"autocomplete": "new-password"})
     password_confirm = PasswordField("Passwort wiederholen", validators=[
         DataRequired("Bitte das Passwort wiederholen."), at_most(256),
         EqualTo("password", "Die beiden Passwörter stimmen nicht überein.")], render_kw={"autocomplete": "new-password"})

@@ -21,11 +21,18 @@ def scope_choices(schools, districts) -> list:
     )
 
 
-class MembershipFields:
-    role = SelectField("Rolle", choices=options(ROLE_CHOICES), invalid_choice_message=CHOICE_ERROR,
+def role_field():
+    return SelectField("Rolle", choices=options(ROLE_CHOICES), invalid_choice_message=CHOICE_ERROR,
                        validators=[InputRequired("Bitte eine Rolle wählen.")])
-    scope = SelectField("Zuständigkeit", invalid_choice_message=CHOICE_ERROR,
-                        validators=[InputRequired("Bitte eine Schule, einen Bezirk oder die ganze Stadt wählen.")])
+
+
+def scope_field():
+    return SelectField("Zuständigkeit", invalid_choice_message=CHOICE_ERROR,
+                       validators=[InputRequired("Bitte eine Schule, einen Bezirk oder die ganze Stadt wählen.")])
+
+
+class MembershipFields:
+    """Role and scope, checked against each other. The fields are declared by each form, in its order."""
 
     def validate_scope(self, field):
         if self.role.data not in {r.value for r in Role} or not field.data:
@@ -50,10 +57,13 @@ class InviteForm(MembershipFields, ErrorSummary, BaseForm):
         DataRequired("Bitte die E-Mail-Adresse angeben."), Email(EMAIL_ERROR), at_most(254)])
     name = StringField("Name", validators=[DataRequired("Bitte den Namen angeben."), at_most(120)])
     phone = StringField("Telefon (dienstlich, freiwillig)", validators=[Optional(), at_most(40)])
+    role = role_field()
+    scope = scope_field()
 
 
 class MembershipForm(MembershipFields, ErrorSummary, BaseForm):
-    pass
+    role = role_field()
+    scope = scope_field()
 
 
 class UserForm(ErrorSummary, BaseForm):
@@ -73,21 +83,31 @@ class UserSearchForm(BaseForm):
 PHONE = Regexp(r"^[0-9 +()/\-]*$", message="Bitte nur Ziffern, Leerzeichen und + ( ) / - verwenden.")
 
 
+def dialable(form, field):
+    # Schools call this number in acute danger: it must at least look like one.
+    if field.data and sum(c.isdigit() for c in field.data) < 6:
+        raise ValidationError("Bitte eine vollständige Telefonnummer mit Vorwahl angeben (mindestens 6 Ziffern).")
+
+
+def optional_int(value):
+    return int(value) if value not in (None, "") else None
+
+
 class DistrictForm(ErrorSummary, BaseForm):
     name = StringField("Name des Bezirks", validators=[DataRequired("Bitte den Namen angeben."), at_most(120)])
     code = StringField("Kürzel (für Vorgangsnummern, 2–4 Großbuchstaben)", filters=[lambda v: (v or "").strip().upper()],
                        validators=[DataRequired("Bitte das Kürzel angeben."),
                                    at_most(4), Regexp(r"^[A-ZÄÖÜ]{2,4}$", message="2 bis 4 Großbuchstaben, z. B. WE.")])
     duty_phone = StringField("Telefon des Bereitschaftsdienstes", validators=[
-        DataRequired("Bitte die Telefonnummer angeben."), at_most(40), PHONE])
+        DataRequired("Bitte die Telefonnummer angeben."), at_most(40), PHONE, dialable])
     duty_hours = StringField("Erreichbarkeit (z. B. Mo–Fr 8–16 Uhr)", validators=[Optional(), at_most(200)])
     inbox_email = EmailField("E-Mail-Adresse des Posteingangs", validators=[Optional(), Email(EMAIL_ERROR), at_most(254)])
 
 
 class SchoolForm(ErrorSummary, BaseForm):
     name = StringField("Name der Schule", validators=[DataRequired("Bitte den Namen angeben."), at_most(200)])
-    district_id = SelectField("ASD-Bezirk", coerce=int, invalid_choice_message=CHOICE_ERROR,
-                              validators=[InputRequired("Bitte einen Bezirk wählen.")])
+    district_id = SelectField("ASD-Bezirk", coerce=optional_int, invalid_choice_message=CHOICE_ERROR,
+                              validators=[DataRequired("Bitte einen Bezirk wählen.")])
     phone = StringField("Telefon (Sekretariat)", validators=[Optional(), at_most(40), PHONE])
     email = EmailField("E-Mail-Adresse (Sekretariat)", validators=[Optional(), Email(EMAIL_ERROR), at_most(254)])
     address = StringField("Anschrift", validators=[Optional(), at_most(200)])

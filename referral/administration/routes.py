@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from ..accounts import services as accounts
 from ..accounts.models import Membership, Role, User
-from ..audit.log import ACTION_LABELS, changed_fields, record
+from ..audit.log import ACTION_LABELS, ADMIN_ACTIONS, changed_fields, record
 from ..audit.models import AuditEntry
 from ..cases.forms import ActionForm
 from ..cases.models import Setting
@@ -91,12 +91,13 @@ def users():
 @blueprint.get("/users.csv")
 def users_csv():
     """The account list for a periodic access review (who may see what), as German Excel opens it."""
-    rows = db.session.scalars(select(User).order_by(func.lower(User.name), User.id)).all()
+    users = db.session.scalars(select(User).order_by(func.lower(User.name), User.id)).all()
+    # Read before the commit: the file is written after the view has returned.
+    rows = [[u.name, u.email, u.status_label, ", ".join(f"{m.role.label} ({m.scope_label})" for m in u.memberships),
+             bool(u.tf_primary_method), u.created_at.date().isoformat()] for u in users]
     audit("export.users", object_type="user_account", object_id="*")
     db.session.commit()
-    return csv_response("konten.csv", ["Name", "E-Mail", "Status", "Rollen", "Zwei-Faktor eingerichtet", "Angelegt am"], (
-        [u.name, u.email, u.status_label, ", ".join(f"{m.role.label} ({m.scope_label})" for m in u.memberships),
-         bool(u.tf_primary_method), u.created_at.date().isoformat()] for u in rows))
+    return csv_response("konten.csv", ["Name", "E-Mail", "Status", "Rollen", "Zwei-Faktor eingerichtet", "Angelegt am"], rows)
 
 
 def _scoped(form):
@@ -113,19 +114,36 @@ def invite():
         try:
             user = accounts.invite(form.email.data, form.name.data, form.phone.data or "")
             school_id, district_id = form.scope_ids()
-            user.memberships.append(Membership(role=Role(form.role.data), school_id=school_id, district_id=district_id))
+            membership = Membership(role=Role(form.role.data), school_id=school_id, district_id=district_id)
+            user.memberships.append(membership)
             audit("user.invite", user, fields=["email", "name", "phone"])
-            audit("membership.add", object_type="user_account", object_id=user.id, fields=["role", "scope"])
             db.session.flush()
+            audit("membership.add", user, fields=[_membership_label(membership)])
+            db.session.commit()
         except accounts.AccountError as error:
             db.session.rollback()
             form.email.errors.append(str(error))
         else:
-            accounts.send_invitation(user)
-            db.session.commit()
-            flash(f"Die Einladung an {user.email} ist versandt. Der Link gilt 72 Stunden.", "success")
+            # Sent after the commit: a link is never mailed for an account that was not stored.
+            _send_invitation(user)
             return redirect(url_for(".user", user_id=user.id))
     return form_page("administration/invite.html", form=form)
+
+
+def _send_invitation(user: User) -> None:
+    try:
+        accounts.send_invitation(user)
+    except OSError:
+        flash(f"Das Konto ist angelegt, aber die E-Mail an {user.email} konnte nicht gesendet werden. "
+              "Bitte später „Einladung erneut senden“.", "danger")
+    else:
+        flash(f"Die Einladung an {user.email} ist versandt. Der Link gilt 72 Stunden.", "success")
+
+
+def _membership_label(membership: Membership) -> str:
+    scope = (membership.school.name if membership.school else f"Bezirk {membership.district.name}" if membership.district
+             else "Stadt")
+    return f"{membership.role.label} – {scope}"[:120]
 
 
 def _user_or_404(user_id: int) -> User:
@@ -144,11 +162,15 @@ def user(user_id: int):
             db.session.commit()
             flash("Die Angaben sind gespeichert.", "success")
         return redirect(url_for(".user", user_id=account.id))
-    changes = db.session.scalars(
-        select(AuditEntry).where(AuditEntry.object_type == "user_account", AuditEntry.object_id == str(account.id))
-        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(20)).all()
     return form_page("administration/user.html", account=account, form=form, membership_form=_scoped(MembershipForm()),
-                     changes=changes, action_labels=ACTION_LABELS)
+                     changes=_changes_of(account), action_labels=ACTION_LABELS)
+
+
+def _changes_of(account: User) -> list[AuditEntry]:
+    return db.session.scalars(
+        select(AuditEntry).where(AuditEntry.object_type == "user_account", AuditEntry.object_id == str(account.id),
+                                 AuditEntry.action.in_(ADMIN_ACTIONS | {"login.success", "login.failure", "logout"}))
+        .order_by(AuditEntry.seq.desc()).limit(20)).all()
 
 
 @blueprint.post("/users/<int:user_id>/memberships")
@@ -162,8 +184,10 @@ def add_membership(user_id: int):
         if exists:
             flash("Diese Rolle hat das Konto bereits.", "info")
             return redirect(url_for(".user", user_id=account.id))
-        account.memberships.append(Membership(role=role, school_id=school_id, district_id=district_id))
-        audit("membership.add", account, fields=["role", "scope"])
+        membership = Membership(role=role, school_id=school_id, district_id=district_id)
+        account.memberships.append(membership)
+        db.session.flush()
+        audit("membership.add", account, fields=[_membership_label(membership)])
         try:
             db.session.commit()
         except IntegrityError:  # the same role was added at the same moment by another request
@@ -173,7 +197,7 @@ def add_membership(user_id: int):
             flash(f"Rolle „{role.label}“ hinzugefügt.", "success")
         return redirect(url_for(".user", user_id=account.id))
     return form_page("administration/user.html", account=account, form=UserForm(obj=account), membership_form=form,
-                     changes=[], action_labels=ACTION_LABELS)
+                     changes=_changes_of(account), action_labels=ACTION_LABELS)
 
 
 @blueprint.post("/users/<int:user_id>/memberships/<int:membership_id>/delete")
@@ -184,8 +208,9 @@ def remove_membership(user_id: int, membership_id: int):
     if account.id == current_user.id and membership.role is Role.ADMIN:
         flash("Die eigene Administrationsrolle kann nicht entfernt werden (sonst verwaltet niemand mehr die Konten).", "danger")
         return redirect(url_for(".user", user_id=account.id))
+    label = _membership_label(membership)
     account.memberships.remove(membership)
-    audit("membership.remove", account, fields=["role", "scope"])
+    audit("membership.remove", account, fields=[label])
     db.session.commit()
     flash(f"Rolle „{membership.role.label}“ ({membership.scope_label}) entfernt.", "success")
     return redirect(url_for(".user", user_id=account.id))
@@ -237,9 +262,8 @@ def invite_again(user_id: int):
         return redirect(url_for(".user", user_id=account.id))
     accounts.end_sessions(account)  # earlier links die: the token names the uniquifier
     audit("user.invite_again", account, fields=[])
-    accounts.send_invitation(account)
     db.session.commit()
-    flash(f"Eine neue Einladung an {account.email} ist versandt; frühere Links gelten nicht mehr.", "success")
+    _send_invitation(account)
     return redirect(url_for(".user", user_id=account.id))
 
 
@@ -252,6 +276,21 @@ def districts():
     return render_template("administration/districts.html", rows=rows)
 
 
+UNIQUE_WORDS = {"name": "Namen", "code": "Kürzel"}
+
+
+def _taken(model, obj, form, names: tuple[str, ...], article: str) -> bool:
+    """Names and codes are unique: say so at the field, before the database has to refuse."""
+    taken = False
+    for name in names:
+        value = getattr(form, name).data
+        clash = db.session.scalar(select(model.id).where(getattr(model, name) == value, model.id != (obj.id or 0)))
+        if clash is not None:
+            getattr(form, name).errors.append(f"{article} mit diesem {UNIQUE_WORDS[name]} gibt es bereits.")
+            taken = True
+    return taken
+
+
 def _save(form, obj, kind: str, label: str):
     """Store the form in `obj`; a name or code that exists already goes back to the form."""
     is_new = obj.id is None
@@ -261,14 +300,14 @@ def _save(form, obj, kind: str, label: str):
     fields = changed_fields(obj)
     try:
         db.session.flush()
-    except IntegrityError:
+    except IntegrityError:  # the same name, typed at the same moment by someone else
         db.session.rollback()
-        form.name.errors.append(f"{label} mit diesem Namen{' oder Kürzel' if kind == 'district' else ''} gibt es bereits.")
+        form.name.errors.append(f"{label} mit diesem Namen gibt es bereits.")
         return False
     if fields:
         audit(f"{kind}.{'create' if is_new else 'update'}", obj, fields=fields)
     db.session.commit()
-    flash(f"{label} „{obj.name}“ ist gespeichert.", "success")
+    flash(f"„{obj.name}“ ist gespeichert.", "success")
     return True
 
 
@@ -280,7 +319,7 @@ def district(district_id: int | None):
     if form.validate_on_submit():
         for name in ("duty_hours", "inbox_email"):
             getattr(form, name).data = getattr(form, name).data or ""
-        if _save(form, obj, "district", "Der Bezirk"):
+        if not _taken(District, obj, form, ("name", "code"), "Einen Bezirk") and _save(form, obj, "district", "Einen Bezirk"):
             return redirect(url_for(".districts"))
     return form_page("administration/district.html", form=form, district=obj)
 
@@ -296,11 +335,12 @@ def schools():
 def school(school_id: int | None):
     obj = School() if school_id is None else (db.session.get(School, school_id) or abort(404))
     form = SchoolForm(obj=obj)
-    form.district_id.choices = [(d.id, d.name) for d in db.session.scalars(select(District).order_by(District.name))]
+    form.district_id.choices = [("", "– bitte wählen –")] + [
+        (d.id, d.name) for d in db.session.scalars(select(District).order_by(District.name))]
     if form.validate_on_submit():
         for name in ("phone", "email", "address"):
             getattr(form, name).data = getattr(form, name).data or ""
-        if _save(form, obj, "school", "Die Schule"):
+        if not _taken(School, obj, form, ("name",), "Eine Schule") and _save(form, obj, "school", "Eine Schule"):
             return redirect(url_for(".schools"))
     return form_page("administration/school.html", form=form, school=obj)
 
@@ -329,7 +369,7 @@ def deadlines():
 
 @blueprint.get("/changes")
 def changes():
-    statement = (select(AuditEntry).where(AuditEntry.action.in_(ACTION_LABELS))
+    statement = (select(AuditEntry).where(AuditEntry.action.in_(ADMIN_ACTIONS))
                  .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()))
     page = paginate(statement, request.args.get("page", 1, type=int))
     return render_template("administration/changes.html", page=page, action_labels=ACTION_LABELS)

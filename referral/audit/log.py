@@ -1,25 +1,59 @@
-"""Writing audit entries. `record()` adds the entry to the current transaction: if the change is
-rolled back, so is its entry, and if the entry cannot be written, the change fails."""
+"""Writing audit entries. `record()` appends to the chain inside the current transaction: if the
+event's change is rolled back, so is its entry, and if the entry cannot be written, the change fails.
+
+What is recorded (PROCESS.md, "Audit log"): logins (success, failure), logouts, every view of a
+referral, downloads and exports, every change and transition of a referral, permission denials, and
+every change to users, schools, districts and settings. Field names only, never their values.
+"""
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
 
 from flask import g, has_request_context, request
-from flask_login import current_user
-from sqlalchemy import inspect
+from flask_login import current_user, user_logged_out
+from flask_security.signals import user_authenticated
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session
 
 from ..extensions import db
+from ..timeutil import utcnow
+from . import chain
 from .models import AuditEntry
 
-# Human-readable names of the recorded actions (for the admin's list of changes).
+# Readable names of the recorded actions (admin's change list, coordinator's search).
 ACTION_LABELS = {
-    "user.invite": "Benutzer eingeladen",
+    "login.success": "Anmeldung",
+    "login.failure": "Fehlgeschlagene Anmeldung",
+    "logout": "Abmeldung",
+    "access.denied": "Zugriff verweigert",
+    "referral.view": "Mitteilung angesehen",
+    "referral.edit": "Entwurf gespeichert",
+    "referral.submit": "Mitteilung eingereicht",
+    "referral.delete": "Entwurf gelöscht",
+    "referral.acknowledge": "Eingang bestätigt",
+    "referral.transfer": "An anderen Bezirk abgegeben",
+    "referral.take_over": "Übernommen",
+    "referral.assign": "Zugewiesen",
+    "referral.ask": "Rückfrage gestellt",
+    "referral.answer": "Rückfrage beantwortet",
+    "referral.addendum": "Nachtrag",
+    "referral.reassign": "Neu zugewiesen",
+    "referral.record_assessment": "Gefährdungseinschätzung erfasst",
+    "referral.give_feedback": "Rückmeldung gegeben",
+    "referral.close": "Abgeschlossen",
+    "referral.access_history": "Zugriffsprotokoll angesehen",
+    "attachment.add": "Anhang hinzugefügt",
+    "attachment.delete": "Anhang entfernt",
+    "attachment.download": "Anhang heruntergeladen",
+    "referral.export_pdf": "PDF exportiert",
+    "referral.purge": "Daten gelöscht (Aufbewahrungsfrist)",
+    "user.invite": "Person eingeladen",
     "user.invite_again": "Einladung erneut gesendet",
     "user.accept_invitation": "Einladung angenommen (Passwort gesetzt)",
-    "user.update": "Benutzer geändert",
-    "user.deactivate": "Benutzer deaktiviert",
-    "user.reactivate": "Benutzer reaktiviert",
+    "user.update": "Konto geändert",
+    "user.deactivate": "Konto deaktiviert",
+    "user.reactivate": "Konto reaktiviert",
     "user.reset_two_factor": "Zwei-Faktor-Anmeldung zurückgesetzt",
     "user.end_sessions": "Sitzungen beendet",
     "membership.add": "Rolle hinzugefügt",
@@ -29,8 +63,13 @@ ACTION_LABELS = {
     "school.create": "Schule angelegt",
     "school.update": "Schule geändert",
     "settings.update": "Fristen geändert",
-    "export.users": "Benutzerliste exportiert",
+    "export.users": "Kontenliste exportiert",
+    "export.audit": "Protokoll exportiert",
+    "audit.verify": "Protokollkette geprüft",
 }
+# The admin's change list shows these: changes to accounts, organisation and settings.
+ADMIN_ACTIONS = {a for a in ACTION_LABELS if a.split(".")[0] in {"user", "membership", "district", "school", "settings"}
+                 or a == "export.users"}
 
 
 def request_id() -> str:
@@ -47,26 +86,137 @@ def changed_fields(obj) -> list[str]:
     return sorted(attr.key for attr in state.attrs if attr.history.has_changes())
 
 
+def _where(obj) -> tuple[int | None, int | None]:
+    """The school and district an object belongs to, for the coordinator's search."""
+    school_id = getattr(obj, "school_id", None)
+    district_id = getattr(obj, "district_id", None)
+    if obj is not None and obj.__tablename__ == "school":
+        school_id = obj.id
+    if obj is not None and obj.__tablename__ == "district":
+        district_id = obj.id
+    return school_id, district_id
+
+
+def role_used(user, obj=None) -> tuple[str, str]:
+    """The membership that let `user` act on `obj`: its role and scope."""
+    if user is None:
+        return "", ""
+    school_id, district_id = _where(obj)
+    memberships = list(user.memberships)
+    for m in memberships:
+        if (school_id and m.school_id == school_id) or (district_id and m.district_id == district_id and m.school_id is None):
+            return m.role.value, m.scope_label[:60]
+    if memberships:
+        return memberships[0].role.value, memberships[0].scope_label[:60]
+    return "", ""
+
+
 def record(action: str, obj=None, *, object_type: str = "", object_id=None, fields: Iterable[str] = (),
-           role: str = "", scope: str = "", actor=None) -> AuditEntry:
+           role: str | None = None, scope: str | None = None, actor=None,
+           school_id: int | None = None, district_id: int | None = None) -> AuditEntry:
     if obj is not None:
         object_type = object_type or obj.__tablename__
         if object_id is None:
             if inspect(obj).pending:
                 db.session.flush([obj])  # a new object needs its id for the entry
             object_id = inspect(obj).identity[0]
-    if actor is None and has_request_context() and current_user.is_authenticated:
+        found_school, found_district = _where(obj)
+        school_id, district_id = school_id or found_school, district_id or found_district
+    if actor is None and has_request_context() and current_user and current_user.is_authenticated:
         actor = current_user._get_current_object()
+    if role is None:
+        role, used_scope = role_used(actor, obj)
+        scope = used_scope if scope is None else scope
     entry = AuditEntry(
-        actor_id=actor.id if actor is not None else None, actor_role=role, actor_scope=scope,
-        action=action, object_type=object_type, object_id="" if object_id is None else str(object_id),
-        fields=sorted(set(fields)), request_id=request_id(),
+        at=utcnow(), actor_id=actor.id if actor is not None else None, actor_role=role or "", actor_scope=scope or "",
+        action=action, object_type=object_type, object_id="" if object_id is None else str(object_id)[:40],
+        school_id=school_id, district_id=district_id, fields=sorted(set(fields)), request_id=request_id(),
     )
-    db.session.add(entry)
-    return entry
+    return chain.append(entry)
+
+
+# --- Hooks: logins, logouts, referral changes, denials --------------------------------------------
+
+def _login_succeeded(sender, user, **extra) -> None:
+    record("login.success", user, actor=user, object_type="user_account")
+    db.session.commit()
+
+
+def _logged_out(sender, user, **extra) -> None:
+    if user is not None and getattr(user, "is_authenticated", False):
+        record("logout", user, actor=user, object_type="user_account")
+        db.session.commit()
+
+
+def _collect_changes(session, flush_context, instances) -> None:
+    """Before each flush: the names of what changes on referrals and their parts, kept until the
+    referral's action is recorded (autoflush may write parts of an action before the action itself)."""
+    from ..cases.models import Referral, StateChange
+
+    pending = session.info.setdefault("audit_changes", {})
+    for kind, objects in (("new", session.new), ("dirty", session.dirty), ("deleted", session.deleted)):
+        for obj in objects:
+            if isinstance(obj, StateChange):
+                continue
+            if isinstance(obj, Referral):
+                key, names = id(obj), {n for n in changed_fields(obj) if n not in {"version", "updated_at"}}
+            else:
+                owner = inspect(obj).dict.get("referral")
+                if owner is None and getattr(obj, "referral_id", None) is None:
+                    continue
+                key = id(owner) if owner is not None else ("id", obj.referral_id)
+                table = obj.__tablename__
+                names = ({f"{table}.{n}" for n in changed_fields(obj)} if kind == "dirty"
+                         else {f"{table} ({'neu' if kind == 'new' else 'entfernt'})"})
+            pending.setdefault(key, set()).update(names)
+
+
+def _forget_changes(session, *args) -> None:
+    session.info.pop("audit_changes", None)
+
+
+def _referral_changed(referral, action, change=None, **extra) -> None:
+    pending = db.session.info.get("audit_changes", {})
+    fields = pending.pop(id(referral), set()) | pending.pop(("id", referral.id), set())
+    record(f"referral.{action.value}", referral, object_type="referral", fields=fields,
+           actor=change.actor if change is not None else None)
+
+
+def denied(status: int) -> None:
+    """A 403 or 404 for a signed-in user: what they asked for, recorded with the refusal."""
+    if not (has_request_context() and current_user and current_user.is_authenticated):
+        return
+    args = request.view_args or {}
+    kind, ident = next(((k.removesuffix("_id"), v) for k, v in args.items() if k.endswith("_id")), ("page", request.path))
+    record("access.denied", object_type=kind, object_id=ident, fields=[str(status), request.endpoint or ""])
+    db.session.commit()
+
+
+def _login_failed(response):
+    if request.endpoint == "security.login" and request.method == "POST" and response.status_code == 200:
+        from ..accounts.models import User
+
+        email = (request.form.get("email") or "").strip().lower()
+        user_id = db.session.scalar(select(User.id).where(User.email == email)) if email else None
+        # An unknown address is not stored: it may be a mistyped real name.
+        record("login.failure", object_type="user_account", object_id=user_id or "unbekannt", role="", scope="")
+        db.session.commit()
+    return response
 
 
 def register(app) -> None:
+    from ..cases.process import referral_changed
+
+    if not event.contains(Session, "before_flush", _collect_changes):
+        event.listen(Session, "before_flush", _collect_changes)
+        event.listen(Session, "after_commit", _forget_changes)
+        event.listen(Session, "after_rollback", _forget_changes)
+
+    user_authenticated.connect(_login_succeeded, app)
+    user_logged_out.connect(_logged_out, app)
+    referral_changed.connect(_referral_changed)
+    app.after_request(_login_failed)
+
     @app.after_request
     def tell_request_id(response):
         # The id lets support find a request's audit entries without any case data in a ticket.

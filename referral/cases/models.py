@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
+from ..crypto import EncryptedDate, EncryptedText
 from ..extensions import db
 from ..organisation.models import District, School
 from ..timeutil import utcnow
@@ -107,37 +108,40 @@ class Referral(db.Model):
     feedback_due_at: Mapped[datetime | None]
 
     # 1. Child
-    child_first_name: Mapped[str] = mapped_column(String(100), default="")
-    child_last_name: Mapped[str] = mapped_column(String(100), default="")
-    child_birth_date: Mapped[date | None] = mapped_column(Date)
+    child_first_name: Mapped[str] = mapped_column(EncryptedText, default="")
+    child_last_name: Mapped[str] = mapped_column(EncryptedText, default="")
+    child_birth_date: Mapped[date | None] = mapped_column(EncryptedDate)
+    # Keyed hash of last name, first name and date of birth: finds earlier referrals about the same
+    # child without any name in clear (crypto.child_key).
+    child_key: Mapped[str | None] = mapped_column(String(64), index=True)
     child_gender: Mapped[str] = mapped_column(String(40), default="")
     child_class: Mapped[str] = mapped_column(String(20), default="")
-    child_address: Mapped[str] = mapped_column(String(300), default="")
+    child_address: Mapped[str] = mapped_column(EncryptedText, default="")
     child_language: Mapped[str] = mapped_column(String(100), default="")
     interpreter_needed: Mapped[bool | None] = mapped_column(Boolean)
 
     # 3. Observations
     observed_on: Mapped[date | None] = mapped_column(Date)
-    observed_by: Mapped[str] = mapped_column(String(200), default="")
-    observation_source: Mapped[str] = mapped_column(String(200), default="")
-    observation: Mapped[str] = mapped_column(Text, default="")
-    child_words: Mapped[str] = mapped_column(Text, default="")
+    observed_by: Mapped[str] = mapped_column(EncryptedText, default="")
+    observation_source: Mapped[str] = mapped_column(EncryptedText, default="")
+    observation: Mapped[str] = mapped_column(EncryptedText, default="")
+    child_words: Mapped[str] = mapped_column(EncryptedText, default="")
 
     # 5. Those affected told beforehand
     affected_informed: Mapped[InformedStatus | None] = mapped_column(enum_column(InformedStatus))
     affected_informed_on: Mapped[date | None] = mapped_column(Date)
-    affected_informed_reason: Mapped[str] = mapped_column(Text, default="")
+    affected_informed_reason: Mapped[str] = mapped_column(EncryptedText, default="")
 
     # 6. Urgency; akut documents the phone call to the ASD
     urgency: Mapped[Urgency | None] = mapped_column(enum_column(Urgency))
     phone_call_at: Mapped[datetime | None]
-    phone_call_with: Mapped[str | None] = mapped_column(String(200))
+    phone_call_with: Mapped[str | None] = mapped_column(EncryptedText)
 
     # 7. Reporter
     reporter_name: Mapped[str] = mapped_column(String(120), default="")
     reporter_function: Mapped[ReporterFunction | None] = mapped_column(enum_column(ReporterFunction))
-    reporter_phone: Mapped[str] = mapped_column(String(40), default="")
-    reporter_reachable: Mapped[str] = mapped_column(String(200), default="")
+    reporter_phone: Mapped[str] = mapped_column(EncryptedText, default="")
+    reporter_reachable: Mapped[str] = mapped_column(EncryptedText, default="")
 
     school: Mapped[School] = relationship(lazy="joined", innerjoin=True)
     district: Mapped[District] = relationship(lazy="joined", innerjoin=True)
@@ -215,11 +219,11 @@ class Person(db.Model):
     referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(default=0)
     kind: Mapped[PersonKind] = mapped_column(enum_column(PersonKind))
-    first_name: Mapped[str] = mapped_column(String(100), default="")
-    last_name: Mapped[str] = mapped_column(String(100), default="")
+    first_name: Mapped[str] = mapped_column(EncryptedText, default="")
+    last_name: Mapped[str] = mapped_column(EncryptedText, default="")
     birth_date: Mapped[date | None] = mapped_column(Date)
-    address: Mapped[str] = mapped_column(String(300), default="")  # only if different from the child's
-    phone: Mapped[str] = mapped_column(String(40), default="")
+    address: Mapped[str] = mapped_column(EncryptedText, default="")  # only if different from the child's
+    phone: Mapped[str] = mapped_column(EncryptedText, default="")
     relation: Mapped[Relation | None] = mapped_column(enum_column(Relation))
     custody: Mapped[bool | None] = mapped_column(Boolean)
 
@@ -236,8 +240,8 @@ class SchoolAction(db.Model):
     kind: Mapped[SchoolActionKind] = mapped_column(enum_column(SchoolActionKind))
     done: Mapped[bool | None] = mapped_column(Boolean)
     done_on: Mapped[date | None] = mapped_column(Date)
-    reason: Mapped[str] = mapped_column(Text, default="")
-    detail: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(EncryptedText, default="")
+    detail: Mapped[str] = mapped_column(EncryptedText, default="")
 
 
 class BodyMark(db.Model):
@@ -261,7 +265,7 @@ class Attachment(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), index=True)
-    filename: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(EncryptedText)
     content_type: Mapped[str] = mapped_column(String(40))
     size: Mapped[int]
     storage_key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -279,7 +283,7 @@ class Message(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), index=True)
     kind: Mapped[MessageKind] = mapped_column(enum_column(MessageKind))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(EncryptedText)
     author_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -310,7 +314,7 @@ class Assessment(db.Model):
     referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), unique=True)
     result: Mapped[AssessmentResult] = mapped_column(enum_column(AssessmentResult))
     # Internal specialists are users; external ones are named in text (Zusammenwirken mehrerer Fachkräfte).
-    other_specialists: Mapped[str] = mapped_column(Text, default="")
+    other_specialists: Mapped[str] = mapped_column(EncryptedText, default="")
     school_involved: Mapped[bool] = mapped_column(Boolean)
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -354,7 +358,7 @@ class Feedback(db.Model):
     contact_phone: Mapped[str] = mapped_column(String(40))
     affected_informed: Mapped[InformedStatus] = mapped_column(enum_column(InformedStatus))
     affected_informed_on: Mapped[date | None] = mapped_column(Date)
-    affected_informed_reason: Mapped[str] = mapped_column(Text, default="")
+    affected_informed_reason: Mapped[str] = mapped_column(EncryptedText, default="")
     given_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     given_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -371,7 +375,7 @@ class StateChange(db.Model):
     to_state: Mapped[State] = mapped_column(enum_column(State, name="to_state"))
     actor_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(EncryptedText)
     from_district_id: Mapped[int | None] = mapped_column(ForeignKey("district.id"))
     to_district_id: Mapped[int | None] = mapped_column(ForeignKey("district.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

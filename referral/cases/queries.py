@@ -127,3 +127,19 @@ def transferred_away_from(user, referral_id: int) -> str | None:
         return None
     return (f"Die Mitteilung {change.referral.number} wurde inzwischen von {change.actor.name} an den Bezirk "
             f"{change.to_district.name} abgegeben. Ihre Aktion wurde nicht ausgeführt.")
+
+
+def earlier_about_the_same_child(referral: Referral) -> list:
+    """Other referrals in the referral's district whose child has the same keyed hash of name and date
+    of birth (no name is compared in clear): number, date, state and assessment result, in one query."""
+    from .models import Assessment
+
+    if not referral.child_key:
+        return []
+    return db.session.execute(
+        select(Referral.id, Referral.number, Referral.submitted_at, Referral.state, Assessment.result)
+        .outerjoin(Assessment, Assessment.referral_id == Referral.id)
+        .where(Referral.child_key == referral.child_key, Referral.id != referral.id,
+               Referral.district_id == referral.district_id, Referral.state != State.DRAFT)
+        .order_by(Referral.submitted_at.desc())
+    ).all()

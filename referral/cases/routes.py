@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+from io import BytesIO
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from .. import policy
 from ..accounts import sessions
 from ..accounts.models import ASD_ROLES, Role
+from ..audit.log import record
 from ..extensions import db
 from ..organisation.models import District, School
 from . import queries, services
@@ -192,10 +194,14 @@ def _edit_form(form: ReferralForm, referral: Referral):
 def _render_form(form: ReferralForm, referral: Referral, invalid: bool = False, focus: str | None = None):
     if invalid and referral.id is not None:
         db.session.rollback()  # nothing typed reaches the database; show the draft as stored
-    return render_template(
+    page = render_template(
         "cases/form.html", form=form, referral=referral, school=referral.school, invalid=invalid, focus=focus,
         action_form=ActionForm(),
-    ), (422 if invalid else 200)
+    )
+    if referral.id is not None and request.method == "GET":
+        record("referral.view", referral)
+        db.session.commit()
+    return page, (422 if invalid else 200)
 
 
 @blueprint.post("/referrals/<int:referral_id>/delete")
@@ -222,7 +228,9 @@ def upload(referral_id: int):
         return show(referral_id, forms={"attachment": form})
     written = []
     try:
-        written.append(services.add_attachment(referral, current_user, form.file.data.filename or "", form.file.data.read()).storage_key)
+        added = services.add_attachment(referral, current_user, form.file.data.filename or "", form.file.data.read())
+        written.append(added.storage_key)
+        record("attachment.add", referral, fields=[f"attachment {added.id}"])
         db.session.commit()
     except ProcessError as error:
         db.session.rollback()
@@ -243,7 +251,9 @@ def download(referral_id: int, attachment_id: int):
     attachment = db.session.scalar(select(Attachment).where(Attachment.id == attachment_id, Attachment.referral_id == referral.id))
     if attachment is None:
         abort(404)
-    return send_file(services.attachment_path(attachment), mimetype=attachment.content_type,
+    record("attachment.download", referral, fields=[f"attachment {attachment.id}"])
+    db.session.commit()
+    return send_file(BytesIO(services.attachment_bytes(attachment)), mimetype=attachment.content_type,
                      as_attachment=True, download_name=attachment.filename)
 
 
@@ -302,10 +312,12 @@ def show(referral_id: int, forms: dict | None = None):
         context["transfer_form"].to_district.choices = _other_districts(referral)
         context["assign_form"] = forms.get("assign") or AssignForm(formdata=None)
         context["assign_form"].assignee.choices = options((u.id, u.name) for u in services.district_staff(referral.district_id))
+        context["same_child"] = queries.earlier_about_the_same_child(referral)
     hidden = HIDDEN_FROM_ASD if asd_side else HIDDEN_FROM_SCHOOL
     context["history"] = [change for change in referral.history if change.action not in hidden]
     context["new_since"] = queries.mark_seen(current_user, referral)
     page = render_template("cases/show.html", **context)
+    record("referral.view", referral)  # after rendering: the log's lock is held only until the commit
     db.session.commit()  # after rendering, so that the loaded referral is not expired and read again
     return page, (422 if forms else 200)
 
@@ -408,7 +420,7 @@ def assessment(referral_id: int):
         else:
             flash(RULES[Action.RECORD_ASSESSMENT].done, "success")
             return redirect(url_for(".show", referral_id=referral_id))
-    return render_template("cases/assessment.html", referral=referral, form=form), (422 if form.errors else 200)
+    return _viewed(render_template("cases/assessment.html", referral=referral, form=form), referral, form)
 
 
 @blueprint.route("/referrals/<int:referral_id>/feedback", methods=["GET", "POST"])
@@ -420,4 +432,12 @@ def feedback(referral_id: int):
         form.contact_phone.data = (referral.assignee or current_user).phone
     if form.validate_on_submit():
         return _done(referral, Action.GIVE_FEEDBACK, services.give_feedback, **form.values())
-    return render_template("cases/feedback.html", referral=referral, form=form), (422 if form.errors else 200)
+    return _viewed(render_template("cases/feedback.html", referral=referral, form=form), referral, form)
+
+
+def _viewed(page: str, referral: Referral, form):
+    """A page showing the referral's content: the view is recorded, also when a form comes back."""
+    db.session.rollback()  # a refused form leaves nothing behind
+    record("referral.view", referral, fields=[request.endpoint or ""])
+    db.session.commit()
+    return page, (422 if form.errors else 200)

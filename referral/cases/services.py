@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..accounts.models import ASD_ROLES, Membership, User
+from ..crypto import child_key, vault
 from ..extensions import db
 from ..organisation.models import District
 from ..timeutil import to_local, utcnow
@@ -54,7 +55,12 @@ def _school_action(kind):
     return SchoolAction(kind=kind)
 
 
+def _match_key(referral: Referral) -> None:
+    referral.child_key = child_key(referral.child_last_name, referral.child_first_name, referral.child_birth_date)
+
+
 def save_draft(referral: Referral, actor: User) -> None:
+    _match_key(referral)
     if referral.id is None:
         db.session.add(referral)
         db.session.flush()
@@ -65,6 +71,7 @@ def submit(referral: Referral, actor: User, now: datetime | None = None) -> None
     problems = process.submission_problems(referral)
     if problems:
         raise IncompleteReferral(problems)
+    _match_key(referral)
     if referral.id is None:
         db.session.add(referral)
     now = now or utcnow()
@@ -254,7 +261,8 @@ def add_attachment(referral: Referral, actor: User, filename: str, data: bytes) 
     db.session.add(attachment)
     process.apply(referral, action, actor, reason=f"Anhang: {name}")
     # Written last: if the commit fails, the caller removes the file again (see routes.upload).
-    (upload_folder() / attachment.storage_key).write_bytes(data)
+    # Encrypted like the rest of the case data: the file system never holds the content in clear.
+    (upload_folder() / attachment.storage_key).write_bytes(vault().encrypt(data))
     return attachment
 
 
@@ -289,6 +297,10 @@ def without_metadata(data: bytes, content_type: str) -> bytes:
 
 def attachment_path(attachment: Attachment) -> Path:
     return upload_folder() / attachment.storage_key
+
+
+def attachment_bytes(attachment: Attachment) -> bytes:
+    return vault().decrypt(attachment_path(attachment).read_bytes())
 
 
 def remove_files(keys: list[str]) -> None:

@@ -1,0 +1,255 @@
+"""The audit log: each audited event writes its entry; the chain shows tampering; writers never fork it."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select, text
+
+from referral.audit import chain
+from referral.audit.log import record
+from referral.audit.models import AuditEntry
+from referral.cases.process import State
+from referral.extensions import db
+
+from . import factories
+from .conftest import csrf_token
+
+
+def log(action: str | None = None) -> list[AuditEntry]:
+    db.session.expire_all()
+    statement = select(AuditEntry).order_by(AuditEntry.seq)
+    if action:
+        statement = statement.where(AuditEntry.action == action)
+    return db.session.scalars(statement).all()
+
+
+def test_logins_failures_and_logouts_are_recorded(client, world, login):
+    client.post("/login", data={"email": world.teacher.email, "password": "falsch", "csrf_token": csrf_token(client, "/login")})
+    client.post("/login", data={"email": "niemand@test.example", "password": "x", "csrf_token": csrf_token(client, "/login")})
+    login(world.teacher)
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/school")})
+    failures = log("login.failure")
+    assert [f.object_id for f in failures] == [str(world.teacher.id), "unbekannt"]
+    assert all(f.actor_id is None for f in failures)
+    assert "niemand" not in str([(f.object_id, f.fields) for f in failures]), "an unknown address is not stored"
+    [success] = log("login.success")
+    assert success.actor_id == world.teacher.id and success.request_id
+    assert log("logout")[0].actor_id == world.teacher.id
+
+
+def test_views_downloads_and_changes_are_recorded_with_role_and_scope(as_user, world):
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+    attachment = factories.services.add_attachment(referral, world.teacher, "a.pdf", b"%PDF-1.4 x")
+    db.session.commit()
+    asd = as_user(world.asd)
+    asd.get(f"/referrals/{referral.id}")
+    asd.get(f"/referrals/{referral.id}/attachments/{attachment.id}")
+    asd.post(f"/referrals/{referral.id}/acknowledge", data={"csrf_token": csrf_token(asd, f"/referrals/{referral.id}")})
+
+    views = [e for e in log("referral.view") if e.actor_id == world.asd.id]
+    assert views and views[0].object_type == "referral" and views[0].object_id == str(referral.id)
+    assert views[0].actor_role == "asd_worker" and views[0].actor_scope == "Bezirk Wanne-Eickel"
+    assert views[0].school_id == world.schools["a"].id and views[0].district_id == world.districts["we"].id
+    assert log("attachment.download")[0].fields == [f"attachment {attachment.id}"]
+    [acknowledged] = log("referral.acknowledge")
+    assert acknowledged.actor_id == world.asd.id and {"state", "acknowledged_at"} <= set(acknowledged.fields)
+
+
+def test_changed_fields_are_named_never_their_values(as_user, world):
+    from .test_permissions import draft_form
+
+    teacher = as_user(world.teacher)
+    teacher.post("/referrals/new", data={**draft_form(world), "child_last_name": "Quastenflosser",
+                                         "csrf_token": csrf_token(teacher, "/referrals/new")})
+    [saved] = log("referral.edit")
+    assert "child_last_name" in saved.fields and "child_first_name" in saved.fields
+    raw = db.session.execute(text("SELECT * FROM audit_entry")).all()
+    assert "Quastenflosser" not in str(raw) and "Geändert" not in str(raw)
+
+
+def test_denials_are_recorded(as_user, world):
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+    assert as_user(world.teacher_b).get(f"/referrals/{referral.id}").status_code == 404
+    assert as_user(world.teacher).get("/inbox").status_code == 403
+    denials = log("access.denied")
+    assert [(d.actor_id, d.object_type, d.object_id, d.fields[0]) for d in denials] == [
+        (world.teacher_b.id, "referral", str(referral.id), "404"), (world.teacher.id, "page", "/inbox", "403")]
+
+
+def test_if_the_log_cannot_be_written_the_action_fails(as_user, world, app, monkeypatch):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+    before = len(log())
+
+    def broken(entry):
+        raise RuntimeError("log disk full")
+
+    monkeypatch.setattr(chain, "append", broken)
+    asd = as_user(world.asd)
+    token = csrf_token(asd, "/inbox")
+    response = asd.post(f"/referrals/{referral.id}/acknowledge", data={"csrf_token": token})
+    assert response.status_code == 500
+    db.session.expire_all()
+    assert db.session.get(type(referral), referral.id).state is State.SUBMITTED and len(log()) == before
+
+
+# --- The chain -------------------------------------------------------------------------------
+
+def some_entries(n: int = 5) -> list[AuditEntry]:
+    for i in range(n):
+        record("settings.update", object_type="setting", object_id=f"test-{i}", fields=["x"], role="admin", scope="Stadt")
+    db.session.commit()
+    return log()
+
+
+def tamper(*statements: str, **params) -> None:
+    """An attacker with the database owner's rights: lifts the guard, changes rows, puts it back."""
+    db.session.rollback()  # the test's own reads must not hold a lock the attacker waits for
+    with db.engine.begin() as connection:
+        chain.set_guard(connection, False)
+        for statement in statements:
+            connection.execute(text(statement), params)
+        chain.set_guard(connection, True)
+
+
+def verify(runner):
+    return runner.invoke(args=["audit", "verify"])
+
+
+def test_an_intact_chain_verifies(app, runner):
+    some_entries()
+    result = verify(runner)
+    assert result.exit_code == 0 and "intact: 5 entries" in result.output
+
+
+def test_changed_content_is_detected(app, runner):
+    some_entries()
+    tamper("UPDATE audit_entry SET object_id = 'harmlos' WHERE seq = 3")
+    result = verify(runner)
+    assert result.exit_code == 1 and "BROKEN at entry 3" in result.output and "content changed" in result.output
+
+
+def test_a_deleted_entry_is_detected(app, runner):
+    some_entries()
+    tamper("DELETE FROM audit_entry WHERE seq = 2")
+    result = verify(runner)
+    assert result.exit_code == 1 and "BROKEN at entry 2" in result.output
+
+
+def test_a_deleted_entry_with_renumbered_successors_is_detected(app, runner):
+    some_entries()
+    tamper("DELETE FROM audit_entry WHERE seq = 2", "UPDATE audit_entry SET seq = seq - 1 WHERE seq > 2")
+    result = verify(runner)
+    assert result.exit_code == 1 and "BROKEN at entry 2" in result.output and "does not follow" in result.output
+
+
+def test_two_reordered_entries_are_detected(app, runner):
+    some_entries()
+    tamper("UPDATE audit_entry SET seq = -3 WHERE seq = 3", "UPDATE audit_entry SET seq = 3 WHERE seq = 4",
+           "UPDATE audit_entry SET seq = 4 WHERE seq = -3")
+    result = verify(runner)
+    assert result.exit_code == 1 and "BROKEN at entry 3" in result.output
+
+
+def test_cutting_off_the_newest_entries_is_detected(app, runner):
+    some_entries()
+    tamper("DELETE FROM audit_entry WHERE seq = 5")
+    result = verify(runner)
+    assert result.exit_code == 1 and "newest entries are missing" in result.output
+
+
+@pytest.mark.parametrize("statement", ["UPDATE audit_entry SET action = 'x'", "DELETE FROM audit_entry"])
+def test_the_database_refuses_to_change_or_delete_entries(app, statement):
+    some_entries(1)
+    db.session.rollback()
+    with pytest.raises(Exception, match="append-only"):
+        with db.engine.begin() as connection:
+            connection.execute(text(statement))
+    assert len(log()) == 1
+
+
+def test_concurrent_writers_never_fork_the_chain(app, runner):
+    """Two threads, each with its own connection and transaction, append at the same moments."""
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def writer(n: int):
+        try:
+            with app.app_context():
+                for i in range(15):
+                    barrier.wait(timeout=30)
+                    record("settings.update", object_type="setting", object_id=f"{n}-{i}", role="admin", scope="Stadt")
+                    db.session.commit()
+                db.session.remove()
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(repr(error))
+            barrier.abort()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    entries = log()
+    assert [e.seq for e in entries] == list(range(1, 31))
+    assert len({e.prev_hash for e in entries}) == 30, "no two entries follow the same one"
+    assert verify(runner).exit_code == 0
+
+
+# --- The coordinator's pages -------------------------------------------------------------------
+
+def test_the_coordinator_searches_the_log(as_user, world):
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+    other = factories.referral_in(State.SUBMITTED, world.teacher_b, world.asd_hm)
+    as_user(world.asd).get(f"/referrals/{referral.id}")
+    as_user(world.asd_hm).get(f"/referrals/{other.id}")
+    coordinator = as_user(world.coordinator)
+
+    def rows(**query):
+        html = coordinator.get("/coordination/audit", query_string=query).get_data(as_text=True)
+        return html.split("<tbody>")[1].split("</tbody>")[0]
+
+    by_number = rows(case_number=referral.number)
+    assert "Anna ASD" in by_number and "Mira HM" not in by_number and referral.number in by_number
+    assert "Mira HM" in rows(district=str(world.districts["hm"].id), action="referral.view")
+    assert "Anna ASD" not in rows(school=str(world.schools["b"].id))
+    assert "Anna ASD" in rows(actor="anna")
+    assert "Keine Einträge" in rows(date_from="2000-01-01", date_to="2000-01-02")
+    assert "vor seinem Anfang" in coordinator.get("/coordination/audit?date_from=2026-02-01&date_to=2026-01-01").get_data(as_text=True)
+    assert factories.CHILD_LAST not in coordinator.get("/coordination/audit").get_data(as_text=True)
+
+
+def test_the_log_exports_as_csv_and_the_export_is_logged(as_user, world):
+    factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+    response = as_user(world.coordinator).get("/coordination/audit.csv?action=referral.submit")
+    body = response.get_data(as_text=True)
+    assert response.mimetype == "text/csv" and body.startswith("\ufeffZeit;Person;")
+    assert len(body.strip().splitlines()) == 2 and "Mitteilung eingereicht" in body
+    assert log("export.audit")[0].fields == ["action"]
+
+
+def test_the_coordinator_checks_the_chain_from_the_page(as_user, world):
+    some_entries(3)
+    coordinator = as_user(world.coordinator)
+    ok = coordinator.post("/coordination/audit/verify", data={"csrf_token": csrf_token(coordinator, "/coordination/audit")},
+                          follow_redirects=True)
+    assert "Das Protokoll ist unverändert" in ok.get_data(as_text=True)
+    tamper("UPDATE audit_entry SET fields = '[]' WHERE seq = 2")
+    broken = coordinator.post("/coordination/audit/verify", data={"csrf_token": csrf_token(coordinator, "/coordination/audit")},
+                              follow_redirects=True)
+    assert "Eintrag Nr. 2" in broken.get_data(as_text=True)
+
+
+def test_access_history_for_the_district_lead_and_the_coordinator(as_user, world):
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+    as_user(world.asd).get(f"/referrals/{referral.id}")
+    as_user(world.teacher_b).get(f"/referrals/{referral.id}")  # refused, and recorded
+    for user in (world.asd_lead, world.coordinator):
+        page = as_user(user).get(f"/referrals/{referral.id}/access")
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200 and "Anna ASD" in html and "Bernd B" in html and "Zugriff verweigert" in html
+    for user in (world.asd, world.teacher, world.school_lead, world.asd_lead_hm, world.admin):
+        assert as_user(user).get(f"/referrals/{referral.id}/access").status_code == 404
+    assert "Zugriffsprotokoll dieser Mitteilung" in as_user(world.asd_lead).get(f"/referrals/{referral.id}").get_data(as_text=True)
