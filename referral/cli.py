@@ -13,6 +13,16 @@ users = AppGroup("users", help="Manage user accounts.")
 demo_cli = AppGroup("demo", help="Fictional demo data (never in production).")
 audit_cli = AppGroup("audit", help="The audit log.")
 keys_cli = AppGroup("keys", help="The data keys (encryption at rest).")
+retention_cli = AppGroup("retention", help="Deleting data whose purpose has ended (run daily).")
+
+
+@retention_cli.command("run")
+@click.option("--dry-run", is_flag=True, help="Only list what would be purged.")
+def run_retention(dry_run):
+    """Purge closed referrals past the retention period and drafts untouched too long."""
+    from .cases import retention
+
+    retention.run(dry_run=dry_run, report=click.echo)
 
 
 @keys_cli.command("rotate")
@@ -144,3 +154,4 @@ def register(app) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(retention_cli)

@@ -39,6 +39,7 @@ FIELD_LABELS = {
     "duty_hours": "Erreichbarkeit", "inbox_email": "Posteingang", "district_id": "Bezirk", "address": "Anschrift",
     "ack_acute_hours": "Eingangsbestätigung akut", "ack_working_days": "Eingangsbestätigung",
     "feedback_working_days": "Rückmeldung", "consultation_accept_working_days": "Annahme Fachberatung",
+    "retention_days": "Löschfrist", "draft_retention_days": "Löschfrist Entwürfe",
 }
 
 
@@ -53,7 +54,10 @@ def register(app) -> None:
     body_labels = {f"{s.value}:{r.value}": f"{s.label}: {r.label}" for s in BodySide for r in regions_for(s)}
     app.jinja_env.filters.update(local_datetime=local_datetime, local_date=local_date, deadline=deadline, yes_no=yes_no, reject_page=reject_page, filesize=filesize,
                                field_label=field_label)
+    from .cases.retention import purge_date
+
     app.jinja_env.globals.update(
+        purge_date=purge_date,
         utcnow=utcnow, Action=Action, State=State, RULES=RULES,
         category_help=lambda code: Category(code).help,
         body_labels=body_labels, allowed_marks=set(body_labels),

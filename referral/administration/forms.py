@@ -118,6 +118,8 @@ DEADLINE_LABELS = {
     "ack_working_days": ("Eingangsbestätigung sonst (Arbeitstage, bis Tagesende)", 1, 10),
     "feedback_working_days": ("Rückmeldung an die Schule (Arbeitstage nach Eingang)", 1, 60),
     "consultation_accept_working_days": ("Annahme einer Fachberatung durch die InsoFa (Arbeitstage)", 1, 10),
+    "retention_days": ("Löschung von Namen, Texten und Anhängen nach Abschluss (Kalendertage)", 30, 3650),
+    "draft_retention_days": ("Löschung unbearbeiteter Entwürfe (Kalendertage)", 14, 365),
 }
 
 

@@ -104,6 +104,8 @@ class Referral(db.Model):
     acknowledged_at: Mapped[datetime | None]
     feedback_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # When the retention run removed identity, free text, messages and files (metadata stays).
+    purged_at: Mapped[datetime | None]
     acknowledge_due_at: Mapped[datetime | None]
     feedback_due_at: Mapped[datetime | None]
 

@@ -145,6 +145,9 @@ DEADLINE_DEFAULTS = {
     "ack_working_days": 1,
     "feedback_working_days": 10,
     "consultation_accept_working_days": 2,
+    # Data protection: the tool is a channel, not an archive (PROCESS.md, "Data protection").
+    "retention_days": 180,
+    "draft_retention_days": 90,
 }
 
 

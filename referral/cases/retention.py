@@ -1,0 +1,108 @@
+"""Retention (PROCESS.md, "Data protection"): the tool is a secure channel, not an archive.
+
+A set time after a referral is closed (default 180 days) its identifying data, free text, messages,
+body map and attachments are removed; the process metadata the evaluation needs stays (dates,
+states, urgency, categories, school, district, assessment result, the three feedback answers).
+Drafts nobody touched for 90 days are deleted. Each purge is recorded in the audit log. Running it
+again changes nothing; `--dry-run` only reports.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from ..audit.log import record
+from ..extensions import db
+from ..timeutil import utcnow
+from . import services
+from .models import Referral
+from .process import State
+
+PURGED = "(gelöscht)"  # where the database requires a text (a reason for "nicht informiert")
+
+
+@dataclass
+class Plan:
+    closed: list[Referral] = field(default_factory=list)
+    drafts: list[Referral] = field(default_factory=list)
+
+
+def due(now: datetime | None = None) -> Plan:
+    now = now or utcnow()
+    settings = services.deadline_settings()
+    closed_before = now - timedelta(days=settings["retention_days"])
+    drafts_before = now - timedelta(days=settings["draft_retention_days"])
+    return Plan(
+        closed=db.session.scalars(select(Referral).where(
+            Referral.state == State.CLOSED, Referral.closed_at < closed_before, Referral.purged_at.is_(None))
+            .order_by(Referral.id)).all(),
+        drafts=db.session.scalars(select(Referral).where(
+            Referral.state == State.DRAFT, Referral.updated_at < drafts_before).order_by(Referral.id)).all(),
+    )
+
+
+def purge_date(referral: Referral) -> datetime | None:
+    """When the retention run will remove this referral's data (shown on its page)."""
+    settings = services.deadline_settings()
+    if referral.purged_at:
+        return None
+    if referral.state is State.CLOSED and referral.closed_at:
+        return referral.closed_at + timedelta(days=settings["retention_days"])
+    if referral.state is State.DRAFT and referral.updated_at:
+        return referral.updated_at + timedelta(days=settings["draft_retention_days"])
+    return None
+
+
+def _purge_closed(referral: Referral, now: datetime) -> list[str]:
+    files = [a.storage_key for a in referral.attachments]
+    for name in ("child_first_name", "child_last_name", "child_address", "child_language", "child_gender", "child_class",
+                 "observed_by", "observation_source", "observation", "child_words", "affected_informed_reason",
+                 "reporter_name", "reporter_phone", "reporter_reachable"):
+        setattr(referral, name, "")
+    referral.child_birth_date = None
+    referral.child_key = None
+    referral.phone_call_with = PURGED if referral.phone_call_with else None  # the CHECK for akut keeps its shape
+    referral.persons.clear()
+    referral.messages.clear()
+    referral.attachments.clear()
+    referral.body_marks.clear()
+    for action in referral.school_actions:
+        action.reason = PURGED if action.reason else ""
+        action.detail = ""
+    if referral.assessment is not None:
+        referral.assessment.other_specialists = ""
+    if referral.feedback is not None and referral.feedback.affected_informed_reason:
+        referral.feedback.affected_informed_reason = PURGED
+    for change in referral.history:
+        change.reason = None
+    referral.purged_at = now
+    return files
+
+
+def run(dry_run: bool = False, now: datetime | None = None, report=print) -> Plan:
+    now = now or utcnow()
+    plan = due(now)
+    for referral in plan.closed:
+        report(f"{'would purge' if dry_run else 'purged'}: {referral.number} (closed {referral.closed_at:%Y-%m-%d})")
+    for referral in plan.drafts:
+        report(f"{'would delete' if dry_run else 'deleted'}: draft {referral.id} (last changed {referral.updated_at:%Y-%m-%d})")
+    if dry_run:
+        db.session.rollback()
+        return plan
+    for referral in plan.closed:
+        files = _purge_closed(referral, now)
+        # Not an action of the process: no new version, no history entry; the audit log has it.
+        record("referral.purge", referral, fields=["identity", "free text", "messages", "attachments", "body map"],
+               role="system", scope="Aufbewahrungsfrist", actor=None)
+        db.session.commit()  # one referral at a time: an interrupted run leaves each whole
+        services.remove_files(files)
+    for referral in plan.drafts:
+        files = [a.storage_key for a in referral.attachments]
+        record("referral.purge", referral, fields=["draft"], role="system", scope="Aufbewahrungsfrist", actor=None)
+        db.session.delete(referral)
+        db.session.commit()
+        services.remove_files(files)
+    report(f"{len(plan.closed)} closed referrals purged, {len(plan.drafts)} drafts deleted.")
+    return plan

@@ -1,0 +1,107 @@
+"""Retention: travelling in time by setting when referrals were closed or last changed."""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select, text
+
+from referral.audit.models import AuditEntry
+from referral.cases.models import Assessment, Attachment, Feedback, Message, Person, Referral
+from referral.cases.process import State
+from referral.cases.vocabulary import MessageKind
+from referral.extensions import db
+from referral.timeutil import utcnow
+
+from . import factories
+
+
+def closed_case(world, days_ago: int) -> Referral:
+    referral = factories.referral_in(State.CLOSED, world.teacher, world.asd)
+    db.session.execute(text("UPDATE referral SET closed_at = :at WHERE id = :id"),
+                       {"at": utcnow() - timedelta(days=days_ago), "id": referral.id})
+    db.session.commit()
+    return referral
+
+
+def with_file(referral, world) -> Path:
+    attachment = Attachment(referral=referral, filename="befund.pdf", content_type="application/pdf", size=4,
+                            storage_key="k" * 64, uploaded_by_id=world.teacher.id)
+    db.session.add(attachment)
+    db.session.commit()
+    path = factories.services.upload_folder() / attachment.storage_key
+    path.write_bytes(b"data")
+    return path
+
+
+def test_closed_referrals_lose_identity_and_text_after_180_days_and_keep_their_metadata(app, world, runner):
+    old = closed_case(world, 181)
+    recent = closed_case(world, 179)
+    old_id, recent_id, number = old.id, recent.id, old.number
+    file = with_file(old, world)
+    db.session.add(Message(referral=old, kind=MessageKind.ADDENDUM, body="Nachtrag mit Namen", author_id=world.teacher.id))
+    db.session.commit()
+    messages_before = db.session.scalar(select(db.func.count()).select_from(Message).where(Message.referral_id == old_id))
+    assert messages_before and old.persons
+
+    dry = runner.invoke(args=["retention", "run", "--dry-run"])
+    assert dry.exit_code == 0 and f"would purge: {number}" in dry.output
+    db.session.expire_all()
+    assert db.session.get(Referral, old_id).child_last_name == factories.CHILD_LAST and file.exists(), "dry run changes nothing"
+
+    result = runner.invoke(args=["retention", "run"])
+    assert result.exit_code == 0 and f"purged: {number}" in result.output and "1 closed referrals purged" in result.output
+    db.session.expire_all()
+    purged = db.session.get(Referral, old_id)
+    assert purged.purged_at and purged.child_last_name == "" and purged.child_birth_date is None and purged.observation == ""
+    assert purged.child_key is None and not purged.persons and not purged.messages and not purged.attachments
+    assert not file.exists()
+    # What the evaluation needs stays.
+    assert purged.number == number and purged.state is State.CLOSED and purged.urgency and purged.categories
+    assert purged.submitted_at and purged.acknowledged_at and purged.feedback_at and purged.closed_at
+    assert db.session.scalar(select(Assessment.result).where(Assessment.referral_id == old_id)) is not None
+    assert db.session.scalar(select(Feedback.indications_confirmed).where(Feedback.referral_id == old_id)) is not None
+    assert db.session.get(Referral, recent_id).child_last_name == factories.CHILD_LAST, "179 days: not yet"
+    [entry] = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "referral.purge")).all()
+    assert entry.object_id == str(old_id) and entry.actor_id is None and entry.actor_role == "system"
+    assert db.session.execute(text("SELECT count(*) FROM person WHERE referral_id = :id"), {"id": old_id}).scalar() == 0
+
+    again = runner.invoke(args=["retention", "run"])
+    assert "0 closed referrals purged, 0 drafts deleted" in again.output, "idempotent"
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+
+
+def test_untouched_drafts_are_deleted_after_90_days(app, world, runner):
+    old = factories.referral_in(State.DRAFT, world.teacher, world.asd)
+    fresh = factories.referral_in(State.DRAFT, world.teacher, world.asd)
+    db.session.execute(text("UPDATE referral SET updated_at = :at WHERE id = :id"),
+                       {"at": utcnow() - timedelta(days=91), "id": old.id})
+    db.session.commit()
+    old_id, fresh_id = old.id, fresh.id
+    result = runner.invoke(args=["retention", "run"])
+    assert f"deleted: draft {old_id}" in result.output
+    db.session.expire_all()
+    assert db.session.get(Referral, old_id) is None and db.session.get(Referral, fresh_id) is not None
+    assert db.session.scalar(select(db.func.count()).select_from(Person).where(Person.referral_id == old_id)) == 0
+
+
+def test_the_admin_sets_the_retention_period(app, world, runner, as_user):
+    from .conftest import csrf_token
+
+    closed_case(world, 40)
+    admin = as_user(world.admin)
+    form = {"ack_acute_hours": 2, "ack_working_days": 1, "feedback_working_days": 10, "consultation_accept_working_days": 2,
+            "retention_days": 30, "draft_retention_days": 90, "csrf_token": csrf_token(admin, "/admin/deadlines")}
+    assert admin.post("/admin/deadlines", data=form).status_code == 302
+    assert "1 closed referrals purged" in runner.invoke(args=["retention", "run"]).output
+
+
+def test_referral_pages_say_when_the_data_will_be_purged(world, as_user):
+    referral = closed_case(world, 10)
+    html = as_user(world.asd).get(f"/referrals/{referral.id}").get_data(as_text=True)
+    expected = (referral.closed_at + timedelta(days=180))
+    from referral.templating import local_date
+
+    assert f"am {local_date(expected)}: Namen, Texte, Nachrichten und Anhänge" in html
+    draft = factories.referral_in(State.DRAFT, world.teacher, world.asd)
+    assert "wird am" in as_user(world.teacher).get(f"/referrals/{draft.id}/edit").get_data(as_text=True)
