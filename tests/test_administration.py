@@ -252,7 +252,7 @@ def test_districts_and_schools_are_maintained(as_user, world):
 def test_deadlines_apply_to_referrals_submitted_afterwards(as_user, world):
     admin = as_user(world.admin)
     form = {"ack_acute_hours": "4", "ack_working_days": "1", "feedback_working_days": "15",
-            "consultation_accept_working_days": "2", "csrf_token": csrf_token(admin, "/admin/deadlines")}
+            "consultation_accept_working_days": "2", "retention_days": "180", "draft_retention_days": "90", "csrf_token": csrf_token(admin, "/admin/deadlines")}
     assert admin.post("/admin/deadlines", data=form).status_code == 302
     assert db.session.get(Setting, "feedback_working_days").value == 15
     assert entries("settings.update")[0].fields == ["ack_acute_hours", "feedback_working_days"]

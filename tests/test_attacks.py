@@ -362,6 +362,13 @@ def _account(s: Situation, key: str):
     return user
 
 
+def _inactive(s: Situation):
+    user = _account(s, "reaktiviert")
+    user.active = False
+    db.session.commit()
+    return user
+
+
 def _on_account(action: str) -> Callable[[Situation], Post]:
     return lambda s: _admin(s, f"/admin/users/{_account(s, action).id}/{action}")
 
@@ -427,7 +434,8 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
     "cases.assessment": lambda s: _at(s, "asd", "cases.assessment", State.IN_ASSESSMENT,
                                       lambda: _assessment_data(s.world)),
     "cases.feedback": lambda s: _at(s, "asd", "cases.feedback", State.IN_ASSESSMENT, _feedback_data, assessment=True),
-    "audit.verify": lambda s: Post(s.signed_in("coordinator"), "/coordination/audit/verify"),
+    "audit.verify": lambda s: Post(s.signed_in("coordinator"), "/coordination/audit/verify",
+                                   took_effect=lambda r: r.status_code == 302 and r.location.endswith("/coordination/audit")),
     # Own account
     "accounts.accept_invitation": _accept_invitation,
     "security.forgot_password": _forgot_password,
@@ -443,7 +451,7 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
     "administration.remove_membership": lambda s: (lambda user: _admin(
         s, f"/admin/users/{user.id}/memberships/{user.memberships[0].id}/delete"))(_account(s, "weniger")),
     "administration.deactivate": _on_account("deactivate"),
-    "administration.reactivate": _on_account("reactivate"),
+    "administration.reactivate": lambda s: _admin(s, f"/admin/users/{_inactive(s).id}/reactivate"),
     "administration.reset_two_factor": _on_account("reset-2fa"),
     "administration.end_sessions": _on_account("end-sessions"),
     "administration.invite_again": lambda s: _admin(s, f"/admin/users/{_invited(s, 'nochmal@test.example').id}/invite-again"),
@@ -452,7 +460,8 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
     "administration.school": lambda s: _admin(s, "/admin/schools/new", lambda: {
         "name": "Grundschule Neu", "district_id": s.world.districts["we"].id}),
     "administration.deadlines": lambda s: _admin(s, "/admin/deadlines", lambda: {
-        "ack_acute_hours": 3, "ack_working_days": 1, "feedback_working_days": 12, "consultation_accept_working_days": 2}),
+        "ack_acute_hours": 3, "ack_working_days": 1, "feedback_working_days": 12, "consultation_accept_working_days": 2,
+        "retention_days": 180, "draft_retention_days": 90}),
 }
 
 

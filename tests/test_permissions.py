@@ -150,7 +150,8 @@ def school_form(world) -> dict:
 
 
 def deadlines_form(world) -> dict:
-    return {"ack_acute_hours": 3, "ack_working_days": 1, "feedback_working_days": 12, "consultation_accept_working_days": 2}
+    return {"ack_acute_hours": 3, "ack_working_days": 1, "feedback_working_days": 12, "consultation_accept_working_days": 2,
+            "retention_days": 180, "draft_retention_days": 90}
 
 
 ADMIN = frozenset({"admin"})
@@ -268,6 +269,10 @@ ROUTES = [
     # Reading a referral, in every state
     *[Route("cases.show", "GET", readers(state), state=state) for state in State],
     Route("cases.download", "GET", readers(State.DRAFT), state=State.DRAFT, setup=("attachment",)),
+    # The PDF for one's own files: whoever may read the submitted referral; a draft has none.
+    Route("cases.pdf", "GET", NOBODY, state=State.DRAFT, others=Outcome.NOT_FOUND),
+    Route("cases.pdf", "GET", readers(State.SUBMITTED), state=State.SUBMITTED),
+    Route("cases.pdf", "GET", readers(State.CLOSED), state=State.CLOSED),
     Route("cases.download", "GET", readers(State.SUBMITTED), state=State.SUBMITTED, setup=("attachment",)),
     # Drafts: only their author
     Route("cases.edit", "GET", AUTHOR, state=State.DRAFT),

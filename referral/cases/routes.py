@@ -257,6 +257,24 @@ def download(referral_id: int, attachment_id: int):
                      as_attachment=True, download_name=attachment.filename)
 
 
+@blueprint.get("/referrals/<int:referral_id>/pdf")
+def pdf(referral_id: int):
+    """The referral for the reader's own files: the ASD's case software, the school's records."""
+    from .pdf import render
+
+    referral = policy.referral_or_404(referral_id)
+    if referral.state is State.DRAFT:
+        abort(404)
+    asd_side = policy.is_asd_side(current_user, referral)
+    hidden = HIDDEN_FROM_ASD if asd_side else HIDDEN_FROM_SCHOOL
+    data = render(referral, asd_side=asd_side, may_read_feedback=policy.may_read_feedback(current_user, referral),
+                  history=[change for change in referral.history if change.action not in hidden])
+    record("referral.export_pdf", referral)
+    db.session.commit()
+    return send_file(BytesIO(data), mimetype="application/pdf", as_attachment=True,
+                     download_name=f"Mitteilung-{referral.number}.pdf")
+
+
 @blueprint.post("/referrals/<int:referral_id>/attachments/<int:attachment_id>/delete")
 def delete_attachment(referral_id: int, attachment_id: int):
     referral = _for_action(referral_id, Action.EDIT)
