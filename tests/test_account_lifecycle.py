@@ -190,3 +190,16 @@ def test_behind_a_trusted_proxy_the_limits_apply_to_the_client_address(database_
     direct = instance("0")
     assert attempts(direct, "203.0.113.8") == [200, 200, 429]
     assert attempts(direct, "198.51.100.10")[0] == 429, "without a trusted proxy the header is ignored"
+
+
+@pytest.mark.parametrize("password", ["nora neumann", "noraneumann2026", "Neumann-Nora-2026", "nora.neumann@schule"])
+def test_a_password_made_of_ones_own_name_or_address_is_refused(app, client, world, password):
+    from referral.accounts.services import invitation_token, invite
+
+    user = invite("nora.neumann@schule-a.example", "Nora Neumann")
+    db.session.commit()
+    link = f"/invitation/{invitation_token(user)}"
+    response = client.post(link, data={"password": password, "password_confirm": password,
+                                       "csrf_token": csrf_token(client, link)})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and ("zu leicht zu erraten" in html or "aus Ihrem Namen" in html)

@@ -65,6 +65,8 @@ def test_development_cookies_are_httponly_and_samesite(client):
         ({"FLASK_DEBUG": "1"}, "FLASK_DEBUG must be off"),
         ({"SESSION_COOKIE_SECURE": "false"}, "SESSION_COOKIE_SECURE must stay on"),
         ({"SECRET_KEY": "dev"}, "SECRET_KEY"),
+        ({"SERVER_NAME": ""}, "SERVER_NAME must be the public host name"),
+        ({"REFERRAL_DATA_KEYS": ""}, "REFERRAL_DATA_KEYS must hold"),
     ],
 )
 def test_production_refuses_unsafe_settings(env, complaint):

@@ -50,9 +50,25 @@ def personal_words(is_register: bool, kwargs: dict) -> dict[str, str]:
     return {f"info{i}": word for i, word in enumerate(sorted(words))}
 
 
+OWN_NAME = ("Das Passwort besteht im Wesentlichen aus Ihrem Namen oder Ihrer E-Mail-Adresse. Wählen Sie "
+            "bitte Wörter, die nichts mit Ihnen zu tun haben.")
+
+
+def mostly_personal(password: str, words: dict[str, str]) -> bool:
+    """What is left of the password without the person's own words, digits and separators is tiny."""
+    rest = password.lower()
+    for word in sorted(words.values(), key=len, reverse=True):
+        if len(word) >= 3:
+            rest = rest.replace(word, "")
+    return len(re.sub(r"[^a-zäöüß]", "", rest)) < 4
+
+
 class GermanPasswordUtil(PasswordUtil):
     def validate(self, password: str, is_register: bool, **kwargs):
-        problems, normalized = super().validate(password, True, **personal_words(is_register, kwargs))
+        words = personal_words(is_register, kwargs)
+        problems, normalized = super().validate(password, True, **words)
+        if not problems and normalized and words and mostly_personal(normalized, words):
+            return [OWN_NAME], normalized
         if problems:
             translated = [ZXCVBN_GERMAN.get(str(p), str(p)) for p in problems]
             if any(str(p) in ZXCVBN_GERMAN or str(p).isascii() for p in problems):
