@@ -202,6 +202,10 @@ ROUTES = [
           effect=lambda r, user, world: db.session.scalar(
               select(func.count()).select_from(Referral).where(Referral.author_id == user.id,
                                                               Referral.state == State.DRAFT)) == 1),
+    Route("cases.autosave_new", "POST", SCHOOL_STAFF, data=draft_form,
+          effect=lambda r, user, world: db.session.scalar(
+              select(func.count()).select_from(Referral).where(Referral.author_id == user.id,
+                                                              Referral.state == State.DRAFT)) == 1),
     Route("cases.inbox", "GET", ASD_STAFF),
     Route("coordination.referrals", "GET", frozenset({"coordinator"})),
     # Administration: only the admin; another user's account, districts and schools of the other district
@@ -279,6 +283,9 @@ ROUTES = [
     Route("cases.edit", "POST", AUTHOR, state=State.DRAFT, data=draft_form,
           effect=lambda r, user, world: r.child_first_name == "Geändert" and r.state is State.DRAFT),
     Route("cases.edit", "POST", NOBODY, state=State.SUBMITTED, data=draft_form, refused=AUTHOR),  # submitted: frozen
+    Route("cases.autosave", "POST", AUTHOR, state=State.DRAFT, data=draft_form,
+          effect=lambda r, user, world: r.child_first_name == "Geändert" and r.state is State.DRAFT),
+    Route("cases.autosave", "POST", NOBODY, state=State.SUBMITTED, data=draft_form, refused=AUTHOR),
     Route("cases.delete", "POST", AUTHOR, state=State.DRAFT, effect=lambda r, user, world: r is None),
     Route("cases.delete", "POST", NOBODY, state=State.SUBMITTED, refused=AUTHOR),  # submitted: cannot be deleted
     # Drafts take their attachments with the form (cases.edit); this route is for submitted referrals.

@@ -11,6 +11,8 @@ from referral.cases.process import State
 from referral.cases.vocabulary import SchoolActionKind
 from referral.extensions import db
 
+from . import factories
+
 
 @pytest.fixture
 def teacher(world, login, app):
@@ -280,3 +282,61 @@ def test_ogs_referrals_have_a_feedback_deadline_too(teacher, world):
     teacher.post("/referrals/new", data=complete_form(submit="1", reporter_function="ogs"))
     referral = db.session.scalars(select(Referral)).one()
     assert referral.feedback_due_at is not None and not referral.feedback_owed
+
+
+# --- Saving while typing (referral-form.js posts the form every few seconds) -------------------
+
+def test_autosave_creates_the_draft_once_and_then_updates_it(world, as_user):
+    from sqlalchemy import func, select
+
+    from referral.cases.models import Referral, StateChange
+
+    from .conftest import csrf_token
+    from .test_permissions import draft_form
+
+    client = as_user(world.teacher)
+    page = client.get("/referrals/new").get_data(as_text=True)
+    token = re.search(r'name="client_token"[^>]*value="([^"]+)"', page).group(1)
+    data = {**draft_form(world), "client_token": token, "csrf_token": csrf_token(client, "/referrals/new")}
+    data.pop("save")
+    first = client.post(f"/referrals/new/autosave?school={world.schools['a'].id}", data={**data, "child_first_name": "Ha"})
+    assert first.status_code == 200 and first.json["saved"] is True
+    again = client.post(f"/referrals/new/autosave?school={world.schools['a'].id}", data={**data, "child_first_name": "Han"})
+    assert again.json["edit_url"] == first.json["edit_url"], "the same form never makes a second draft"
+    referral_id = int(first.json["edit_url"].split("/")[2])
+    later = client.post(first.json["autosave_url"], data={**data, "child_first_name": "Hannah"})
+    assert later.json["saved"] is True
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Referral)) == 1
+    assert db.session.get(Referral, referral_id).child_first_name == "Hannah"
+    edits = db.session.scalar(select(func.count()).select_from(StateChange).where(StateChange.referral_id == referral_id))
+    assert edits == 1, "one history entry per sitting, not one per automatic save"
+
+    too_long = client.post(first.json["autosave_url"], data={**data, "child_first_name": "ä" * 101})
+    assert too_long.status_code == 422 and too_long.json["saved"] is False and "pausiert" in too_long.json["message"]
+    db.session.expire_all()
+    assert db.session.get(Referral, referral_id).child_first_name == "Hannah", "an invalid form is not saved"
+
+
+def test_autosave_does_not_touch_a_submitted_referral(world, as_user):
+    from .conftest import csrf_token
+    from .test_permissions import draft_form
+
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+    client = as_user(world.teacher)
+    response = client.post(f"/referrals/{referral.id}/autosave",
+                           data={**draft_form(world), "child_first_name": "Anders", "csrf_token": csrf_token(client, "/referrals")})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(type(referral), referral.id).child_first_name == factories.CHILD_FIRST
+
+
+def test_submitting_the_new_form_after_an_autosave_submits_that_draft(teacher, world):
+    token = "form-token-autosave-123456"
+    saved = teacher.post(f"/referrals/new/autosave?school={world.schools['a'].id}",
+                         data=complete_form(client_token=token, child_first_name="Zuerst"))
+    assert saved.json["saved"] is True
+    submitted = teacher.post("/referrals/new", data=complete_form(submit="1", client_token=token))
+    referral = db.session.scalars(select(Referral)).one()
+    assert submitted.status_code == 302 and submitted.headers["Location"].endswith(f"/referrals/{referral.id}")
+    assert referral.state is State.SUBMITTED and referral_count() == 1

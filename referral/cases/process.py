@@ -203,19 +203,23 @@ def apply(referral, action: Action, actor, *, reason: str = "", to_district=None
     if isinstance(rule.target, State):
         referral.state = rule.target
     referral.updated_at = now
-    change = StateChange(
-        referral=referral,
-        action=action,
-        from_state=before,
-        to_state=referral.state,
-        actor=actor,
-        at=now,
-        reason=reason or None,
-        from_district_id=from_district_id if to_district is not None else None,
-        to_district_id=to_district.id if to_district is not None else None,
-        assignee=assignee,
-    )
-    db.session.add(change)
+    change = _recent_edit(referral, actor, now) if action is Action.EDIT and not reason else None
+    if change is not None:
+        change.at = now  # drafts save themselves while typed: one history entry per sitting, not per save
+    else:
+        change = StateChange(
+            referral=referral,
+            action=action,
+            from_state=before,
+            to_state=referral.state,
+            actor=actor,
+            at=now,
+            reason=reason or None,
+            from_district_id=from_district_id if to_district is not None else None,
+            to_district_id=to_district.id if to_district is not None else None,
+            assignee=assignee,
+        )
+        db.session.add(change)
     action_checked.send(referral, action=action)
     try:
         db.session.flush()
@@ -227,6 +231,25 @@ def apply(referral, action: Action, actor, *, reason: str = "", to_district=None
         ) from exc
     referral_changed.send(referral, action=action, change=change)
     return change
+
+
+EDIT_SITTING = timedelta(minutes=10)
+
+
+def _recent_edit(referral, actor, now):
+    """The author's last save of this draft, if it was a moment ago (autosave): that entry is reused."""
+    from sqlalchemy import select
+
+    from .models import StateChange
+
+    if referral.id is None:
+        return None
+    last = db.session.scalar(select(StateChange).where(StateChange.referral_id == referral.id)
+                             .order_by(StateChange.id.desc()).limit(1))
+    if last is not None and last.action is Action.EDIT and last.actor_id == actor.id and last.reason is None \
+            and now - last.at < EDIT_SITTING:
+        return last
+    return None
 
 
 def _delete(referral, action: Action) -> None:

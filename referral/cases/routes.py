@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from io import BytesIO
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -12,6 +12,7 @@ from .. import policy
 from ..accounts import sessions
 from ..accounts.models import ASD_ROLES, Role
 from ..audit.log import record
+from ..timeutil import to_local, utcnow
 from ..extensions import db
 from ..organisation.models import District, School
 from . import queries, services
@@ -124,11 +125,50 @@ def new():
     form = ReferralForm()
     if request.method == "POST":
         earlier = queries.referral_by_token(current_user, queries.plausible_token(form.client_token.data))
+        if earlier is not None and earlier.state is State.DRAFT:
+            # Saved automatically a moment ago (or a second click): this form continues that draft.
+            return _edit_form(form, earlier)
         if earlier is not None:  # a second click on the same form: don't create a second referral
             flash("Dieses Formular wurde bereits gesendet; hier ist die Mitteilung.", "info")
-            return redirect(url_for(".edit" if earlier.state is State.DRAFT else ".show", referral_id=earlier.id))
+            return redirect(url_for(".show", referral_id=earlier.id))
     referral = services.new_draft(current_user, _school_for_new_referral())
     return _edit_form(form, referral)
+
+
+@blueprint.post("/referrals/new/autosave")
+def autosave_new():
+    """The first automatic save of a new referral creates the draft (once, thanks to the form token)."""
+    _require(Role.TEACHER, Role.SCHOOL_LEAD)
+    form = ReferralForm()
+    earlier = queries.referral_by_token(current_user, queries.plausible_token(form.client_token.data))
+    if earlier is not None and earlier.state is not State.DRAFT:
+        return jsonify(saved=False, message="Diese Mitteilung ist bereits eingereicht."), 409
+    return _autosave(form, earlier or services.new_draft(current_user, _school_for_new_referral()))
+
+
+@blueprint.post("/referrals/<int:referral_id>/autosave")
+def autosave(referral_id: int):
+    return _autosave(ReferralForm(), _for_action(referral_id, Action.EDIT))
+
+
+def _autosave(form: ReferralForm, referral: Referral):
+    """Save the draft as typed, without a page load; the answer is JSON for referral-form.js."""
+    if not form.validate():
+        db.session.rollback()
+        count = len(form.error_items())
+        return jsonify(saved=False, message=f"Automatisches Speichern pausiert: {count} Angabe{'n' if count != 1 else ''} "
+                                            "bitte prüfen (erscheint beim Speichern an den Feldern)."), 422
+    form.store(referral)
+    if referral.id is None:
+        referral.client_token = queries.plausible_token(form.client_token.data)
+    try:
+        services.save_draft(referral, current_user)
+        db.session.commit()
+    except ProcessError as error:
+        db.session.rollback()
+        return jsonify(saved=False, message=str(error)), 409
+    return jsonify(saved=True, at=to_local(utcnow()).strftime("%H:%M:%S"),
+                   edit_url=url_for(".edit", referral_id=referral.id), autosave_url=url_for(".autosave", referral_id=referral.id))
 
 
 @blueprint.route("/referrals/<int:referral_id>/edit", methods=["GET", "POST"])

@@ -43,6 +43,55 @@
       window.setTimeout(function () { sent = false; }, 8000);  // let a stalled request be retried
     });
   });
+  // Drafts save themselves a few seconds after typing stops being new, without a page load: nothing
+  // moves, the focus stays. The first save of a new referral creates the draft; the form then
+  // points at it. Leaving the page sends what is unsaved with sendBeacon.
+  document.querySelectorAll("form[data-autosave]").forEach(function (form) {
+    var url = form.dataset.autosave;
+    var status = form.querySelector("[data-autosave-status]");
+    var dirty = false, busy = false;
+    function body() {
+      var data = new FormData(form);
+      data.delete("attachment");  // files go with an explicit save
+      return data;
+    }
+    function save() {
+      if (!dirty || busy) { return; }
+      dirty = false;
+      busy = true;
+      fetch(url, { method: "POST", body: body(), credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) {
+          if (!(response.headers.get("Content-Type") || "").startsWith("application/json")) {
+            throw new Error("no json");
+          }
+          return response.json();
+        })
+        .then(function (answer) {
+          if (answer.saved) {
+            status.textContent = "Automatisch gespeichert um " + answer.at + " Uhr.";
+            if (url !== answer.autosave_url) {
+              url = answer.autosave_url;
+              form.action = answer.edit_url;
+              window.history.replaceState(null, "", answer.edit_url);
+            }
+          } else {
+            status.textContent = answer.message;
+          }
+        })
+        .catch(function () {
+          dirty = true;  // try again with the next round
+          status.textContent = "Automatisches Speichern gerade nicht möglich; bitte „Entwurf speichern“ nutzen.";
+        })
+        .finally(function () { busy = false; });
+    }
+    form.addEventListener("input", function () { dirty = true; });
+    form.addEventListener("change", function () { dirty = true; });
+    form.addEventListener("submit", function () { dirty = false; });
+    window.setInterval(save, 3000);
+    window.addEventListener("pagehide", function () {
+      if (dirty && navigator.sendBeacon) { navigator.sendBeacon(url, body()); }
+    });
+  });
   // After a reload that added a field or found errors, put the keyboard focus where work goes on.
   var main = document.querySelector("[data-focus]");
   var target = main && document.getElementById(main.dataset.focus);
