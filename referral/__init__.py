@@ -96,11 +96,12 @@ def _session_store(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from .administration.routes import blueprint as administration
     from .audit.routes import blueprint as audit
+    from .directory.routes import blueprint as directory
     from .cases.routes import blueprint as cases
     from .coordination.routes import blueprint as coordination
     from .home import blueprint as home
 
-    for blueprint in (home, cases, coordination, administration, audit):
+    for blueprint in (home, cases, coordination, administration, audit, directory):
         app.register_blueprint(blueprint)
 
 

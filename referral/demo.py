@@ -83,7 +83,30 @@ def load() -> None:
         accounts.add_membership(user, role, scope)
         people[role if role not in people else email] = user
     db.session.flush()
+    _contacts()
     _referrals(people)
+
+
+def _contacts() -> None:
+    """Fictional directory entries: the ASD contact of each Wanne-Eickel school, one school's people, the pool."""
+    from .directory.models import Contact, ContactKind
+
+    asd_people = [("Anna Albers", "02325 16-1201"), ("Ben Brandt", "02325 16-1202")]
+    schools = db.session.scalars(select(School).order_by(School.name)).all()
+    for index, school in enumerate(s for s in schools if s.district.code == "WE"):
+        name, phone = asd_people[index % 2]
+        db.session.add(Contact(kind=ContactKind.ASD_CONTACT, school=school, name=name, phone=phone,
+                               email="asd-wanne-eickel@demo.example", reachable="Mo–Fr 8–16 Uhr"))
+    lindenhof = next(s for s in schools if s.name == "Grundschule Am Lindenhof")
+    db.session.add_all([
+        Contact(kind=ContactKind.SCHOOL_LEAD, school=lindenhof, name="Sabine Schulz", phone="02325 555-100"),
+        Contact(kind=ContactKind.SCHOOL_SOCIAL_WORK, school=lindenhof, name="Sami Sozial", phone="02325 555-120",
+                reachable="Di und Do 8–13 Uhr"),
+        Contact(kind=ContactKind.CHILD_PROTECTION, school=lindenhof, name="Laura Lehmann", phone="02325 555-101"),
+        Contact(kind=ContactKind.INSOFA, name="Ines Ivanović", phone="02323 16-4000", email="insofa@demo.example",
+                reachable="Mo–Fr 9–15 Uhr"),
+        Contact(kind=ContactKind.INSOFA, name="Olaf Oberst", phone="02323 16-4001", reachable="Mo, Mi 9–12 Uhr"),
+    ])
 
 
 def _draft(author: User, child, urgency: Urgency, categories, reporter=ReporterFunction.TEACHER, days_ago: int = 0) -> Referral:

@@ -55,9 +55,11 @@ def register(app) -> None:
     app.jinja_env.filters.update(local_datetime=local_datetime, local_date=local_date, deadline=deadline, yes_no=yes_no, reject_page=reject_page, filesize=filesize,
                                field_label=field_label)
     from .cases.retention import purge_date
+    from .directory.routes import asd_contacts
 
     app.jinja_env.globals.update(
         purge_date=purge_date,
+        asd_contacts=asd_contacts,
         utcnow=utcnow, Action=Action, State=State, RULES=RULES,
         category_help=lambda code: Category(code).help,
         body_labels=body_labels, allowed_marks=set(body_labels),

@@ -39,6 +39,7 @@ from referral.accounts.models import Membership, Role
 from referral.accounts.routes import InvitationForm
 from referral.administration.forms import DistrictForm, InviteForm, SchoolForm, UserForm, UserSearchForm
 from referral.audit.forms import AuditSearchForm
+from referral.directory.forms import ContactForm
 from referral.cases import services
 from referral.cases.forms import (
     AddendumForm,
@@ -362,6 +363,15 @@ def _account(s: Situation, key: str):
     return user
 
 
+def _contact(s: Situation):
+    from referral.directory.models import Contact, ContactKind
+
+    contact = Contact(kind=ContactKind.INSOFA, name="Ines Pool")
+    db.session.add(contact)
+    db.session.commit()
+    return contact
+
+
 def _inactive(s: Situation):
     user = _account(s, "reaktiviert")
     user.active = False
@@ -437,6 +447,9 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
     "cases.assessment": lambda s: _at(s, "asd", "cases.assessment", State.IN_ASSESSMENT,
                                       lambda: _assessment_data(s.world)),
     "cases.feedback": lambda s: _at(s, "asd", "cases.feedback", State.IN_ASSESSMENT, _feedback_data, assessment=True),
+    "directory.new": lambda s: _admin(s, f"/contacts/new/insofa", lambda: {"name": "Olaf Oberst"}),
+    "directory.edit": lambda s: _admin(s, f"/contacts/{_contact(s).id}/edit", lambda: {"name": "Neuer Name"}),
+    "directory.delete": lambda s: _admin(s, f"/contacts/{_contact(s).id}/delete"),
     "audit.verify": lambda s: Post(s.signed_in("coordinator"), "/coordination/audit/verify",
                                    took_effect=lambda r: r.status_code == 302 and r.location.endswith("/coordination/audit")),
     # Own account
@@ -798,6 +811,8 @@ ACCOUNT_FORMS = [
       for name in ("name", "code", "duty_phone", "duty_hours", "inbox_email")],
     *[AccountTextForm(lambda w: "/admin/schools/new", name, getattr(SchoolForm, name), _school_data)
       for name in ("name", "phone", "email", "address")],
+    *[AccountTextForm(lambda w: "/contacts/new/insofa", name, getattr(ContactForm, name), lambda w: {"name": "Olaf Oberst"})
+      for name in ("name", "phone", "email", "reachable")],
     *[AccountTextForm(_invitation_url, name, getattr(InvitationForm, name), lambda w: {"password": STRONG, "password_confirm": STRONG},
                       who="") for name in ("password", "password_confirm")],
 ]

@@ -155,6 +155,12 @@ def deadlines_form(world) -> dict:
 
 
 ADMIN = frozenset({"admin"})
+# Who sees school B's and district HM's directory pages: its people, the other district's ASD, the city.
+SEE_B = frozenset({"teacher_b", "asd_hm", "asd_lead_hm", "coordinator", "admin"})
+
+
+def contact_form(world) -> dict:
+    return {"name": "Bea Beraterin", "phone": "02323 1234"}
 
 # --- The table ------------------------------------------------------------------------------
 
@@ -173,6 +179,7 @@ class Route:
     anonymous: Outcome = Outcome.LOGIN
     others: Outcome | None = None  # outcome for users not allowed, if not derived from scope
     refused: frozenset[str] = frozenset()  # users sent back with an explanation instead
+    not_found: frozenset[str] = frozenset()  # users for whom the object is out of scope (404)
 
     @property
     def id(self) -> str:
@@ -185,6 +192,8 @@ class Route:
             return Outcome.ALLOW
         if key in self.refused:
             return Outcome.REFUSED
+        if key in self.not_found:
+            return Outcome.NOT_FOUND
         if self.others is not None:
             return self.others
         if self.state is None:
@@ -240,6 +249,17 @@ ROUTES = [
     Route("audit.verify", "POST", frozenset({"coordinator"}), effect=recorded("audit.verify")),
     *[Route("audit.access_history", "GET", frozenset({"asd_lead", "coordinator"}) if state is not State.DRAFT else NOBODY,
             state=state, others=Outcome.NOT_FOUND) for state in (State.DRAFT, State.SUBMITTED, State.CLOSED)],
+    # Contact directory (school B, district HM, the pool): read by scope, maintained by the admin
+    Route("directory.index", "GET", EVERYONE),
+    Route("directory.pool", "GET", EVERYONE),
+    Route("directory.school", "GET", SEE_B, others=Outcome.NOT_FOUND),
+    Route("directory.district", "GET", SEE_B, others=Outcome.NOT_FOUND),
+    Route("directory.new", "GET", ADMIN),
+    Route("directory.new", "POST", ADMIN, data=contact_form, effect=recorded("contact.create")),
+    Route("directory.edit", "GET", ADMIN, setup=("contact",), not_found=EVERYONE - SEE_B),
+    Route("directory.edit", "POST", ADMIN, setup=("contact",), not_found=EVERYONE - SEE_B, data=contact_form,
+          effect=recorded("contact.update")),
+    Route("directory.delete", "POST", ADMIN, setup=("contact",), not_found=EVERYONE - SEE_B, effect=recorded("contact.delete")),
     # Own account: invitation links (a wrong token is 404 for everyone), reset and change of password
     Route("accounts.accept_invitation", "GET", NOBODY, others=Outcome.NOT_FOUND, anonymous=Outcome.NOT_FOUND),
     Route("accounts.accept_invitation", "POST", NOBODY, others=Outcome.NOT_FOUND, anonymous=Outcome.NOT_FOUND),
@@ -354,9 +374,17 @@ def test_table_rows_are_unique():
 class Target:
     referral_id: int | None = None
     attachment_id: int | None = None
+    contact_id: int | None = None
 
 
 def build_target(world, route: Route) -> Target:
+    if "contact" in route.setup:
+        from referral.directory.models import Contact, ContactKind
+
+        contact = Contact(kind=ContactKind.SCHOOL_SOCIAL_WORK, school=world.schools["b"], name="Sina Sozial")
+        db.session.add(contact)
+        db.session.commit()
+        return Target(contact_id=contact.id)
     if route.state is None:
         return Target()
     referral = factories.referral_in(route.state, world.teacher, world.asd, lead=world.asd_lead)
@@ -380,8 +408,12 @@ def url(app, route: Route, target: Target, referral_id: int | None = None) -> st
               "user_id": world_teacher.id if world_teacher else None,
               "membership_id": world_teacher.memberships[0].id if world_teacher and world_teacher.memberships else MISSING_ID,
               "district_id": db.session.scalar(select(District.id).where(District.code == "HM")),
-              "school_id": db.session.scalar(select(School.id).where(School.name == "Schule B"))}
-    return url_for(route.endpoint, _external=False, **{k: v for k, v in values.items() if k in rule.arguments})
+              "school_id": db.session.scalar(select(School.id).where(School.name == "Schule B")),
+              "contact_id": target.contact_id, "kind": "school_social_work"}
+    path = url_for(route.endpoint, _external=False, **{k: v for k, v in values.items() if k in rule.arguments})
+    if route.endpoint == "directory.new":  # an entry for school B
+        path += f"?school={values['school_id']}"
+    return path
 
 
 def reload(referral_id: int | None) -> Referral | None:

@@ -64,11 +64,15 @@ ACTION_LABELS = {
     "school.update": "Schule geändert",
     "settings.update": "Fristen geändert",
     "export.users": "Kontenliste exportiert",
+    "contact.create": "Ansprechperson eingetragen",
+    "contact.update": "Ansprechperson geändert",
+    "contact.delete": "Ansprechperson entfernt",
     "export.audit": "Protokoll exportiert",
     "audit.verify": "Protokollkette geprüft",
 }
 # The admin's change list shows these: changes to accounts, organisation and settings.
-ADMIN_ACTIONS = {a for a in ACTION_LABELS if a.split(".")[0] in {"user", "membership", "district", "school", "settings"}
+ADMIN_ACTIONS = {a for a in ACTION_LABELS if a.split(".")[0] in {"user", "membership", "district", "school", "settings",
+                                                                  "contact"}
                  or a == "export.users"}
 
 
