@@ -103,6 +103,9 @@ def register_blueprints(app: Flask) -> None:
 
     for blueprint in (home, cases, coordination, administration, audit, directory):
         app.register_blueprint(blueprint)
+    from .notifications.routes import register as notifications
+
+    notifications(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

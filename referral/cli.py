@@ -13,6 +13,27 @@ users = AppGroup("users", help="Manage user accounts.")
 demo_cli = AppGroup("demo", help="Fictional demo data (never in production).")
 audit_cli = AppGroup("audit", help="The audit log.")
 keys_cli = AppGroup("keys", help="The data keys (encryption at rest).")
+notifications_cli = AppGroup("notifications", help="E-mail notifications (the outbox).")
+
+
+@notifications_cli.command("deliver")
+@click.option("--loop", is_flag=True, help="Keep running, checking every --interval seconds.")
+@click.option("--interval", default=15, show_default=True)
+def deliver_notifications(loop, interval):
+    """Send the e-mails waiting in the outbox; failed ones are retried later."""
+    import time
+
+    from .notifications.delivery import deliver
+
+    while True:
+        sent, failed = deliver()
+        if sent or failed or not loop:
+            click.echo(f"{sent} sent, {failed} failed (kept for a later attempt).")
+        if not loop:
+            return
+        time.sleep(interval)
+
+
 retention_cli = AppGroup("retention", help="Deleting data whose purpose has ended (run daily).")
 
 
@@ -155,3 +176,4 @@ def register(app) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(retention_cli)
+    app.cli.add_command(notifications_cli)

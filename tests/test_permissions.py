@@ -260,6 +260,9 @@ ROUTES = [
     Route("directory.edit", "POST", ADMIN, setup=("contact",), not_found=EVERYONE - SEE_B, data=contact_form,
           effect=recorded("contact.update")),
     Route("directory.delete", "POST", ADMIN, setup=("contact",), not_found=EVERYONE - SEE_B, effect=recorded("contact.delete")),
+    # Notifications: one's own list; an entry only for its addressee
+    Route("notifications.index", "GET", EVERYONE),
+    Route("notifications.open_", "GET", AUTHOR, setup=("notification",), others=Outcome.NOT_FOUND),
     # Own account: invitation links (a wrong token is 404 for everyone), reset and change of password
     Route("accounts.accept_invitation", "GET", NOBODY, others=Outcome.NOT_FOUND, anonymous=Outcome.NOT_FOUND),
     Route("accounts.accept_invitation", "POST", NOBODY, others=Outcome.NOT_FOUND, anonymous=Outcome.NOT_FOUND),
@@ -375,9 +378,17 @@ class Target:
     referral_id: int | None = None
     attachment_id: int | None = None
     contact_id: int | None = None
+    notification_id: int | None = None
 
 
 def build_target(world, route: Route) -> Target:
+    if "notification" in route.setup:
+        from referral.notifications.models import Notification
+
+        entry = Notification(user_id=world.teacher.id, text="WE-2026-0001: Rückmeldung des ASD")
+        db.session.add(entry)
+        db.session.commit()
+        return Target(notification_id=entry.id)
     if "contact" in route.setup:
         from referral.directory.models import Contact, ContactKind
 
@@ -409,7 +420,7 @@ def url(app, route: Route, target: Target, referral_id: int | None = None) -> st
               "membership_id": world_teacher.memberships[0].id if world_teacher and world_teacher.memberships else MISSING_ID,
               "district_id": db.session.scalar(select(District.id).where(District.code == "HM")),
               "school_id": db.session.scalar(select(School.id).where(School.name == "Schule B")),
-              "contact_id": target.contact_id, "kind": "school_social_work"}
+              "contact_id": target.contact_id, "kind": "school_social_work", "notification_id": target.notification_id}
     path = url_for(route.endpoint, _external=False, **{k: v for k, v in values.items() if k in rule.arguments})
     if route.endpoint == "directory.new":  # an entry for school B
         path += f"?school={values['school_id']}"
