@@ -17,6 +17,12 @@ class Page:
         self.has_prev, self.has_next = page > 1, page < self.pages
 
 
+def contains(text: str) -> str:
+    """A LIKE pattern that finds `text` literally (% and _ typed by a user are not wildcards); use escape="\\"."""
+    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def paginate(statement, page: int, *, scalars: bool = True, per_page: int = PER_PAGE) -> Page:
     page = max(1, page)
     total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))

@@ -21,7 +21,7 @@ from ..cases.services import deadline_settings
 from ..exports import csv_response
 from ..extensions import db
 from ..organisation.models import District, School
-from ..pagination import paginate
+from ..pagination import contains, paginate
 from .forms import (
     DEADLINE_LABELS,
     DeadlinesForm,
@@ -67,7 +67,7 @@ def overview():
 def _user_query(form: UserSearchForm):
     statement = select(User).order_by(func.lower(User.name), User.id)
     if form.q.data and not form.q.errors:
-        pattern = "%" + form.q.data.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = contains(form.q.data)
         statement = statement.where(or_(func.lower(User.name).like(pattern, escape="\\"),
                                         func.lower(User.email).like(pattern, escape="\\")))
     status = form.status.data
@@ -141,9 +141,7 @@ def _send_invitation(user: User) -> None:
 
 
 def _membership_label(membership: Membership) -> str:
-    scope = (membership.school.name if membership.school else f"Bezirk {membership.district.name}" if membership.district
-             else "Stadt")
-    return f"{membership.role.label} – {scope}"[:120]
+    return f"{membership.role.label} – {membership.scope_label}"[:120]
 
 
 def _user_or_404(user_id: int) -> User:

@@ -9,6 +9,7 @@ from ..accounts.models import User
 from ..cases.models import Referral
 from ..extensions import db
 from ..organisation.models import District, School
+from ..pagination import contains
 from ..timeutil import local_to_utc
 from .models import AuditEntry
 
@@ -23,7 +24,7 @@ def search(form) -> "select":
         end = datetime.combine(form.date_to.data + timedelta(days=1), time())
         statement = statement.where(AuditEntry.at < local_to_utc(end))
     if form.actor.data:
-        pattern = "%" + form.actor.data.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = contains(form.actor.data)
         statement = statement.where(AuditEntry.actor_id.in_(select(User.id).where(or_(
             func.lower(User.name).like(pattern, escape="\\"), func.lower(User.email).like(pattern, escape="\\")))))
     if form.action.data:

@@ -6,10 +6,9 @@ maintains everything, a school lead the school's own contacts (not the ASD's).
 """
 from __future__ import annotations
 
-from ..accounts.models import ASD_ROLES, Role
+from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
 from .models import SCHOOL_KINDS, ContactKind
 
-SCHOOL_SIDE = (Role.TEACHER, Role.SCHOOL_LEAD)
 EVERYTHING = {Role.COORDINATOR, Role.ADMIN}
 
 
@@ -18,14 +17,14 @@ def sees_all(user) -> bool:
 
 
 def may_see_school(user, school) -> bool:
-    return (sees_all(user) or school.id in user.school_ids(*SCHOOL_SIDE)
+    return (sees_all(user) or school.id in user.school_ids(*SCHOOL_ROLES)
             or school.district_id in user.district_ids(*ASD_ROLES))
 
 
 def may_see_district(user, district) -> bool:
     if sees_all(user) or district.id in user.district_ids(*ASD_ROLES):
         return True
-    return any(m.school and m.school.district_id == district.id for m in user.memberships if m.role in SCHOOL_SIDE)
+    return any(m.school and m.school.district_id == district.id for m in user.memberships if m.role in SCHOOL_ROLES)
 
 
 def may_see_pool(user) -> bool:

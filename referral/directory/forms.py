@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 from wtforms import EmailField, StringField
-from wtforms.validators import DataRequired, Email, Optional, Regexp
+from wtforms.validators import DataRequired, Email, Optional
 
+from ..administration.forms import PHONE
 from ..cases.forms import BaseForm, ErrorSummary, at_most
-
-PHONE = Regexp(r"^[0-9 +()/\-]*$", message="Bitte nur Ziffern, Leerzeichen und + ( ) / - verwenden.")
 
 
 class ContactForm(ErrorSummary, BaseForm):

@@ -6,13 +6,12 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ..accounts.models import ASD_ROLES
+from ..accounts.models import ASD_ROLES, SCHOOL_ROLES
 from ..audit.log import changed_fields, record
 from ..cases.forms import ActionForm
 from ..extensions import db
 from ..organisation.models import District, School
 from . import access
-from .access import SCHOOL_SIDE
 from .forms import ContactForm
 from .models import SCHOOL_KINDS, Contact, ContactKind
 
@@ -30,7 +29,7 @@ def index():
     user = current_user
     districts = db.session.scalars(select(District).options(selectinload(District.schools)).order_by(District.name)).all()
     visible = [d for d in districts if access.may_see_district(user, d)]
-    own_schools = user.school_ids(*SCHOOL_SIDE)
+    own_schools = user.school_ids(*SCHOOL_ROLES)
     return render_template("directory/index.html", districts=visible, own_schools=own_schools,
                            sees_schools_of=lambda d: access.sees_all(user) or d.id in user.district_ids(*ASD_ROLES),
                            pool=access.may_see_pool(user))
@@ -70,7 +69,7 @@ def pool():
                            may_maintain=access.may_maintain(current_user, ContactKind.INSOFA, None))
 
 
-def _after(contact_or_kind, school) -> str:
+def _after(school) -> str:
     return url_for(".school", school_id=school.id) if school is not None else url_for(".pool")
 
 
@@ -98,7 +97,7 @@ def new(kind: str):
         record("contact.create", contact, fields=changed_fields(contact), school_id=school.id if school else None)
         db.session.commit()
         flash(f"„{contact.name}“ ist eingetragen.", "success")
-        return redirect(_after(kind, school))
+        return redirect(_after(school))
     return _form_page(form, kind, school)
 
 
@@ -122,7 +121,7 @@ def edit(contact_id: int):
             record("contact.update", contact, fields=fields)
             db.session.commit()
             flash(f"„{contact.name}“ ist gespeichert.", "success")
-        return redirect(_after(contact, contact.school))
+        return redirect(_after(contact.school))
     return _form_page(form, contact.kind, contact.school, contact)
 
 
@@ -135,4 +134,4 @@ def delete(contact_id: int):
     db.session.delete(contact)
     db.session.commit()
     flash("Der Eintrag ist entfernt.", "success")
-    return redirect(_after(contact, school))
+    return redirect(_after(school))

@@ -50,10 +50,10 @@ def recipients(referral, action: Action) -> tuple[list[User], list[str]]:
 
 
 def _link(referral) -> str:
-    path = url_for("cases.show", referral_id=referral.id, _external=False) if has_request_context() else f"/referrals/{referral.id}"
+    # A full address when the host is known (a request, or SERVER_NAME in production); else the path.
     if has_request_context() or current_app.config.get("SERVER_NAME"):
         return url_for("cases.show", referral_id=referral.id, _external=True)
-    return path
+    return f"/referrals/{referral.id}"
 
 
 def notify(referral, action: Action, change=None, **extra) -> None:
