@@ -101,7 +101,9 @@ def register_blueprints(app: Flask) -> None:
     from .coordination.routes import blueprint as coordination
     from .home import blueprint as home
 
-    for blueprint in (home, cases, coordination, administration, audit, directory):
+    from .consultations.routes import blueprint as consultations
+
+    for blueprint in (home, cases, consultations, coordination, administration, audit, directory):
         app.register_blueprint(blueprint)
     from .notifications.routes import register as notifications
 

@@ -34,6 +34,18 @@ def deliver_notifications(loop, interval):
         time.sleep(interval)
 
 
+reminders_cli = AppGroup("reminders", help="Reminders of overdue deadlines (run from cron).")
+
+
+@reminders_cli.command("send")
+def send_reminders():
+    """Remind district leads of overdue acknowledgements and feedback, and the InsoFa pool of
+    consultations not accepted in time; each item once a day."""
+    from .notifications.reminders import send
+
+    click.echo(f"{send()} overdue item(s) reminded.")
+
+
 retention_cli = AppGroup("retention", help="Deleting data whose purpose has ended (run daily).")
 
 
@@ -177,3 +189,4 @@ def register(app) -> None:
     app.cli.add_command(keys_cli)
     app.cli.add_command(retention_cli)
     app.cli.add_command(notifications_cli)
+    app.cli.add_command(reminders_cli)

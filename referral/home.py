@@ -44,6 +44,8 @@ def index():
         return redirect(url_for(".school_start"))
     if current_user.has_role_in(ASD_ROLES):
         return redirect(url_for("cases.inbox"))
+    if current_user.has_role_in({Role.INSOFA}):
+        return redirect(url_for("consultations.index"))
     if current_user.has_role_in({Role.COORDINATOR}):
         return redirect(url_for("coordination.referrals"))
     if current_user.has_role_in({Role.ADMIN}):

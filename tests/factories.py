@@ -80,6 +80,7 @@ def build_world() -> World:
         "asd_hm": ("Mira HM", [(Role.ASD_WORKER, hm)]),
         "asd_lead_hm": ("Hans HMLead", [(Role.ASD_LEAD, hm)]),
         "insofa": ("Ines Insofa", [(Role.INSOFA, None)]),
+        "insofa2": ("Igor Insofa", [(Role.INSOFA, None)]),
         "coordinator": ("Klara Koord", [(Role.COORDINATOR, None)]),
         "admin": ("Adam Admin", [(Role.ADMIN, None)]),
     }
@@ -159,3 +160,29 @@ def feedback_values(asd: User) -> dict:
     return {"indications_confirmed": True, "asd_became_active": True, "asd_still_active": False,
             "contact_name": asd.name, "contact_phone": "0234 999", "affected_informed": InformedStatus.YES,
             "affected_informed_on": date(2026, 11, 6), "affected_informed_reason": ""}
+
+
+OBSERVATIONS = "Kommt oft hungrig; Beratungstext-5521."
+
+
+def consultation_in(state, author: User, insofa: User | None = None, *, now: datetime | None = None, **fields):
+    """A consultation of `author`'s school driven through the real operations into `state`, committed."""
+    from referral.consultations import services as consult
+    from referral.consultations.process import ConsultationState as S
+    from referral.consultations.vocabulary import ConsultationUrgency, ContactWay, Recommendation
+
+    now = now or datetime(2026, 11, 5, 9, 0)
+    values = dict(child_age=8, class_level="2", observations=OBSERVATIONS, question="Reicht das für eine Mitteilung?",
+                  urgency=ConsultationUrgency.NORMAL, contact_way=ContactWay.PHONE, contact_phone="0123 777",
+                  reachable="Mo–Do 13–15 Uhr", categories=[Category.NEGLECT])
+    values.update(fields)
+    consultation = consult.request(author, author.memberships[0].school, now=now, **values)
+    if state is S.CANCELLED:
+        consult.cancel(consultation, author, now=now + timedelta(hours=1))
+    if state in (S.ACCEPTED, S.ANSWERED):
+        consult.accept(consultation, insofa, now=now + timedelta(hours=2))
+    if state is S.ANSWERED:
+        consult.answer(consultation, insofa, recommendation=Recommendation.INFORM_ASD, note="Bitte ASD informieren.",
+                       now=now + timedelta(days=1))
+    db.session.commit()
+    return consultation

@@ -39,6 +39,8 @@ from referral.accounts.models import Membership, Role
 from referral.accounts.routes import InvitationForm
 from referral.administration.forms import DistrictForm, InviteForm, SchoolForm, UserForm, UserSearchForm
 from referral.audit.forms import AuditSearchForm
+from referral.consultations.forms import ConsultationForm, RecommendationForm
+from referral.consultations.process import ConsultationState
 from referral.directory.forms import ContactForm
 from referral.cases import services
 from referral.cases.forms import (
@@ -363,6 +365,20 @@ def _account(s: Situation, key: str):
     return user
 
 
+def _consultation_data() -> dict:
+    return {"child_age": "8", "class_level": "2", "observations": "Kommt ohne Frühstück.", "question": "Was tun?",
+            "urgency": "normal", "contact_way": "phone", "contact_phone": "0234 5678", "pseudonymised": "y"}
+
+
+def _consultation(s: Situation, key: str, state, action: str, data: Callable[[], dict] = dict) -> Post:
+    consultation = factories.consultation_in(state, s.world.teacher, s.world.insofa)
+    return Post(s.signed_in(key), f"/consultations/{consultation.id}/{action}", data)
+
+
+def _accepted_consultation_url(w) -> str:
+    return f"/consultations/{factories.consultation_in(ConsultationState.ACCEPTED, w.teacher, w.insofa).id}/answer"
+
+
 def _contact(s: Situation):
     from referral.directory.models import Contact, ContactKind
 
@@ -447,6 +463,15 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
     "cases.assessment": lambda s: _at(s, "asd", "cases.assessment", State.IN_ASSESSMENT,
                                       lambda: _assessment_data(s.world)),
     "cases.feedback": lambda s: _at(s, "asd", "cases.feedback", State.IN_ASSESSMENT, _feedback_data, assessment=True),
+    "consultations.new": lambda s: Post(s.signed_in("teacher"), "/consultations/new", _consultation_data),
+    "consultations.cancel": lambda s: _consultation(s, "teacher", ConsultationState.REQUESTED, "cancel"),
+    "consultations.accept": lambda s: _consultation(s, "insofa", ConsultationState.REQUESTED, "accept"),
+    "consultations.appointment": lambda s: _consultation(s, "insofa", ConsultationState.ACCEPTED, "appointment", lambda: {
+        "at": (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"), "way": "phone"}),
+    "consultations.answer": lambda s: _consultation(s, "insofa", ConsultationState.ACCEPTED, "answer",
+                                                    lambda: {"recommendation": "talk_to_parents"}),
+    "consultations.start_referral": lambda s: _consultation(s, "teacher", ConsultationState.ANSWERED, "referral"),
+    "notifications.email_choices": lambda s: Post(s.signed_in("teacher"), "/notifications/email", lambda: {"wanted": ["feedback"]}),
     "directory.new": lambda s: _admin(s, f"/contacts/new/insofa", lambda: {"name": "Olaf Oberst"}),
     "directory.edit": lambda s: _admin(s, f"/contacts/{_contact(s).id}/edit", lambda: {"name": "Neuer Name"}),
     "directory.delete": lambda s: _admin(s, f"/contacts/{_contact(s).id}/delete"),
@@ -813,6 +838,10 @@ ACCOUNT_FORMS = [
       for name in ("name", "phone", "email", "address")],
     *[AccountTextForm(lambda w: "/contacts/new/insofa", name, getattr(ContactForm, name), lambda w: {"name": "Olaf Oberst"})
       for name in ("name", "phone", "email", "reachable")],
+    *[AccountTextForm(lambda w: "/consultations/new", name, getattr(ConsultationForm, name), lambda w: _consultation_data(),
+                      who="teacher") for name in ("observations", "question", "contact_phone", "reachable")],
+    AccountTextForm(_accepted_consultation_url, "note", RecommendationForm.note, lambda w: {"recommendation": "inform_asd"},
+                    who="insofa"),
     *[AccountTextForm(_invitation_url, name, getattr(InvitationForm, name), lambda w: {"password": STRONG, "password_confirm": STRONG},
                       who="") for name in ("password", "password_confirm")],
 ]

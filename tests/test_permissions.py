@@ -38,6 +38,8 @@ from referral.cases import services
 from referral.cases.models import Assessment, Attachment, Feedback, Message, Referral, Setting, StateChange
 from referral.cases.process import State
 from referral.cases.vocabulary import AssessmentResult, SchoolActionKind
+from referral.consultations.models import Consultation
+from referral.consultations.process import ConsultationState
 from referral.extensions import db
 from referral.organisation.models import District, School
 
@@ -62,7 +64,8 @@ USERS = {  # world user key → role and scope, relative to the referral of `tea
     "asd_lead": "asd_lead, district WE",
     "asd_hm": "asd_worker, other district HM",
     "asd_lead_hm": "asd_lead, other district HM",
-    "insofa": "insofa, city",
+    "insofa": "insofa, city (accepts the consultation a row is about)",
+    "insofa2": "insofa, city, another one of the pool",
     "coordinator": "coordinator, city",
     "admin": "admin, city",
     ANONYMOUS: "not signed in",
@@ -76,6 +79,18 @@ ASD_WE = frozenset({"asd", "asd2", "asd_lead"})  # ASD staff of the referral's d
 CASE_OWNERS = frozenset({"asd", "asd_lead"})  # the assignee and the district's lead
 OTHER_ASD_WE = ASD_WE - CASE_OWNERS  # ASD staff of the district whose colleague has the case
 NOBODY: frozenset[str] = frozenset()
+
+
+INSOFAS = frozenset({"insofa", "insofa2"})
+
+
+def consultation_readers(state: ConsultationState) -> frozenset[str]:
+    """The consultation of `teacher`: its author and school lead; the whole pool while it is open, then the InsoFa who accepted."""
+    if state is ConsultationState.REQUESTED:
+        return SCHOOL_SIDE | INSOFAS
+    if state is ConsultationState.CANCELLED:
+        return SCHOOL_SIDE
+    return SCHOOL_SIDE | {"insofa"}
 
 
 def readers(state: State) -> frozenset[str]:
@@ -159,6 +174,17 @@ ADMIN = frozenset({"admin"})
 SEE_B = frozenset({"teacher_b", "asd_hm", "asd_lead_hm", "coordinator", "admin"})
 
 
+def consultation_form(world) -> dict:
+    return {"child_age": "8", "class_level": "2", "observations": "Kommt ohne Frühstück.", "question": "Was tun?",
+            "urgency": "normal", "contact_way": "phone", "contact_phone": "0234 5678", "pseudonymised": "y"}
+
+
+def appointment_form(world) -> dict:
+    from referral.timeutil import to_local, utcnow
+
+    return {"at": (to_local(utcnow()) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"), "way": "phone"}
+
+
 def contact_form(world) -> dict:
     return {"name": "Bea Beraterin", "phone": "02323 1234"}
 
@@ -180,10 +206,12 @@ class Route:
     others: Outcome | None = None  # outcome for users not allowed, if not derived from scope
     refused: frozenset[str] = frozenset()  # users sent back with an explanation instead
     not_found: frozenset[str] = frozenset()  # users for whom the object is out of scope (404)
+    consultation: ConsultationState | None = None  # state of the consultation the route is about
 
     @property
     def id(self) -> str:
-        return f"{self.endpoint}:{self.method}" + (f":{self.state.value}" if self.state else "")
+        about = self.state or self.consultation
+        return f"{self.endpoint}:{self.method}" + (f":{about.value}" if about else "")
 
     def expected(self, key: str) -> Outcome:
         if key == ANONYMOUS:
@@ -196,6 +224,8 @@ class Route:
             return Outcome.NOT_FOUND
         if self.others is not None:
             return self.others
+        if self.consultation is not None:
+            return Outcome.FORBIDDEN if key in consultation_readers(self.consultation) else Outcome.NOT_FOUND
         if self.state is None:
             return Outcome.FORBIDDEN
         return Outcome.FORBIDDEN if key in readers(self.state) else Outcome.NOT_FOUND
@@ -260,8 +290,10 @@ ROUTES = [
     Route("directory.edit", "POST", ADMIN, setup=("contact",), not_found=EVERYONE - SEE_B, data=contact_form,
           effect=recorded("contact.update")),
     Route("directory.delete", "POST", ADMIN, setup=("contact",), not_found=EVERYONE - SEE_B, effect=recorded("contact.delete")),
-    # Notifications: one's own list; an entry only for its addressee
+    # Notifications: one's own list and e-mail choices; an entry only for its addressee
     Route("notifications.index", "GET", EVERYONE),
+    Route("notifications.email_choices", "GET", EVERYONE),
+    Route("notifications.email_choices", "POST", EVERYONE),
     Route("notifications.open_", "GET", AUTHOR, setup=("notification",), others=Outcome.NOT_FOUND),
     # Own account: invitation links (a wrong token is 404 for everyone), reset and change of password
     Route("accounts.accept_invitation", "GET", NOBODY, others=Outcome.NOT_FOUND, anonymous=Outcome.NOT_FOUND),
@@ -293,6 +325,31 @@ ROUTES = [
     Route("security.mf_recovery", "POST", EVERYONE),
     Route("security.mf_recovery_codes", "GET", EVERYONE),
     Route("security.mf_recovery_codes", "POST", EVERYONE),
+    # Fachberatung: the school side asks; the pool sees open requests; the InsoFa who accepted advises
+    Route("consultations.index", "GET", SCHOOL_STAFF | INSOFAS),
+    Route("consultations.new", "GET", SCHOOL_STAFF),
+    Route("consultations.new", "POST", SCHOOL_STAFF, data=consultation_form,
+          effect=lambda c, user, world: db.session.scalar(select(func.count()).select_from(Consultation).where(
+              Consultation.author_id == user.id)) == 1),
+    *[Route("consultations.show", "GET", consultation_readers(state), consultation=state) for state in ConsultationState],
+    Route("consultations.cancel", "POST", SCHOOL_SIDE, consultation=ConsultationState.REQUESTED,
+          effect=lambda c, user, world: c.state is ConsultationState.CANCELLED),
+    Route("consultations.cancel", "POST", NOBODY, refused=SCHOOL_SIDE, consultation=ConsultationState.ACCEPTED),
+    Route("consultations.accept", "POST", INSOFAS, consultation=ConsultationState.REQUESTED,
+          effect=lambda c, user, world: c.state is ConsultationState.ACCEPTED and c.insofa_id == user.id),
+    Route("consultations.accept", "POST", NOBODY, refused=frozenset({"insofa"}), consultation=ConsultationState.ACCEPTED),
+    Route("consultations.appointment", "POST", frozenset({"insofa"}), consultation=ConsultationState.ACCEPTED,
+          data=appointment_form, effect=lambda c, user, world: c.appointment_at is not None),
+    Route("consultations.appointment", "POST", NOBODY, consultation=ConsultationState.REQUESTED, data=appointment_form),
+    Route("consultations.answer", "POST", frozenset({"insofa"}), consultation=ConsultationState.ACCEPTED,
+          data=lambda w: {"recommendation": "talk_to_parents"},
+          effect=lambda c, user, world: c.state is ConsultationState.ANSWERED),
+    Route("consultations.answer", "POST", NOBODY, refused=frozenset({"insofa"}), consultation=ConsultationState.ANSWERED,
+          data=lambda w: {"recommendation": "talk_to_parents"}),
+    Route("consultations.start_referral", "POST", SCHOOL_SIDE, consultation=ConsultationState.ANSWERED,
+          effect=lambda c, user, world: db.session.scalar(select(Referral.author_id).where(
+              Referral.consultation_id == c.id)) == user.id),
+    Route("consultations.start_referral", "POST", NOBODY, refused=SCHOOL_SIDE, consultation=ConsultationState.REQUESTED),
     # Reading a referral, in every state
     *[Route("cases.show", "GET", readers(state), state=state) for state in State],
     Route("cases.download", "GET", readers(State.DRAFT), state=State.DRAFT, setup=("attachment",)),
@@ -379,6 +436,7 @@ class Target:
     attachment_id: int | None = None
     contact_id: int | None = None
     notification_id: int | None = None
+    consultation_id: int | None = None
 
 
 def build_target(world, route: Route) -> Target:
@@ -396,6 +454,8 @@ def build_target(world, route: Route) -> Target:
         db.session.add(contact)
         db.session.commit()
         return Target(contact_id=contact.id)
+    if route.consultation is not None:
+        return Target(consultation_id=factories.consultation_in(route.consultation, world.teacher, world.insofa).id)
     if route.state is None:
         return Target()
     referral = factories.referral_in(route.state, world.teacher, world.asd, lead=world.asd_lead)
@@ -420,11 +480,28 @@ def url(app, route: Route, target: Target, referral_id: int | None = None) -> st
               "membership_id": world_teacher.memberships[0].id if world_teacher and world_teacher.memberships else MISSING_ID,
               "district_id": db.session.scalar(select(District.id).where(District.code == "HM")),
               "school_id": db.session.scalar(select(School.id).where(School.name == "Schule B")),
-              "contact_id": target.contact_id, "kind": "school_social_work", "notification_id": target.notification_id}
+              "contact_id": target.contact_id, "kind": "school_social_work", "notification_id": target.notification_id,
+              "consultation_id": (MISSING_ID if referral_id else target.consultation_id)}
     path = url_for(route.endpoint, _external=False, **{k: v for k, v in values.items() if k in rule.arguments})
     if route.endpoint == "directory.new":  # an entry for school B
         path += f"?school={values['school_id']}"
     return path
+
+
+def reload_target(target: Target):
+    if target.consultation_id is not None:
+        db.session.expire_all()
+        return db.session.get(Consultation, target.consultation_id)
+    return reload(target.referral_id)
+
+
+def consultation_snapshot(consultation_id: int) -> tuple:
+    row = db.session.execute(select(
+        select(func.count()).select_from(Consultation).scalar_subquery(),
+        select(func.count()).select_from(Referral).scalar_subquery(),
+        Consultation.state, Consultation.version, Consultation.insofa_id, Consultation.appointment_at)
+        .where(Consultation.id == consultation_id)).one_or_none()
+    return tuple(row) if row else ("deleted",)
 
 
 def reload(referral_id: int | None) -> Referral | None:
@@ -441,7 +518,7 @@ def snapshot(referral_id: int | None) -> tuple:
     if referral_id is None:
         # Routes not about one referral: accounts, districts, schools, settings and the record of changes.
         counts = [select(func.count()).select_from(m).scalar_subquery()
-                  for m in (Referral, User, Membership, District, School, Setting)]
+                  for m in (Referral, Consultation, User, Membership, District, School, Setting)]
         accounts = select(func.group_concat(User.name + User.fs_uniquifier + func.cast(User.active, db.String))
                           if db.engine.dialect.name == "sqlite" else
                           func.string_agg(User.name + User.fs_uniquifier + func.cast(User.active, db.String), ",")).scalar_subquery()
@@ -473,7 +550,9 @@ def test_route_permissions(app, world, as_user, route):
         expected = route.expected(key)
         where = f"{route.id} as {key} ({who})"
 
-        before = snapshot(target.referral_id)
+        state_of = (lambda t: consultation_snapshot(t.consultation_id)) if target.consultation_id else (
+            lambda t: snapshot(t.referral_id))
+        before = state_of(target)
         data = route.data(world) if route.data else None
         response = clients[key].open(url(app, route, target), method=route.method, data=data)
         actual = outcome_of(response)
@@ -485,10 +564,10 @@ def test_route_permissions(app, world, as_user, route):
             continue
 
         if expected is Outcome.ALLOW and route.effect is not None:
-            if not route.effect(reload(target.referral_id), user, world):
+            if not route.effect(reload_target(target), user, world):
                 problems.append(f"{where}: allowed, but the change did not happen")
             target = None  # the referral moved on; the next user gets a fresh one
-        elif snapshot(target.referral_id) != before:
+        elif state_of(target) != before:
             problems.append(f"{where}: {expected.value}, but the database changed")
             target = None
 

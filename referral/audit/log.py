@@ -56,6 +56,7 @@ ACTION_LABELS = {
     "user.reactivate": "Konto reaktiviert",
     "user.reset_two_factor": "Zwei-Faktor-Anmeldung zurückgesetzt",
     "user.end_sessions": "Sitzungen beendet",
+    "user.email_choices": "E-Mail-Benachrichtigungen geändert",
     "membership.add": "Rolle hinzugefügt",
     "membership.remove": "Rolle entfernt",
     "district.create": "Bezirk angelegt",
@@ -69,6 +70,14 @@ ACTION_LABELS = {
     "contact.delete": "Ansprechperson entfernt",
     "export.audit": "Protokoll exportiert",
     "audit.verify": "Protokollkette geprüft",
+    "consultation.view": "Fachberatung angesehen",
+    "consultation.request": "Fachberatung angefragt",
+    "consultation.cancel": "Fachberatung zurückgezogen",
+    "consultation.accept": "Fachberatung angenommen",
+    "consultation.arrange": "Beratungstermin vereinbart",
+    "consultation.answer": "Empfehlung erfasst",
+    "consultation.start_referral": "Mitteilung aus Fachberatung begonnen",
+    "consultation.purge": "Fachberatung gelöscht (Aufbewahrungsfrist)",
 }
 # The admin's change list shows these: changes to accounts, organisation and settings.
 ADMIN_ACTIONS = {a for a in ACTION_LABELS if a.split(".")[0] in {"user", "membership", "district", "school", "settings",
@@ -186,6 +195,10 @@ def _referral_changed(referral, action, change=None, **extra) -> None:
            actor=change.actor if change is not None else None)
 
 
+def _consultation_changed(consultation, action, actor=None, fields=(), **extra) -> None:
+    record(f"consultation.{action.value}", consultation, object_type="consultation", fields=fields, actor=actor)
+
+
 def denied(status: int) -> None:
     """A 403 or 404 for a signed-in user: what they asked for, recorded with the refusal."""
     if not (has_request_context() and current_user and current_user.is_authenticated):
@@ -219,6 +232,9 @@ def register(app) -> None:
     user_authenticated.connect(_login_succeeded, app)
     user_logged_out.connect(_logged_out, app)
     referral_changed.connect(_referral_changed)
+    from ..consultations.process import consultation_changed
+
+    consultation_changed.connect(_consultation_changed)
     app.after_request(_login_failed)
 
     @app.after_request

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Boolean,
@@ -38,6 +39,9 @@ from .vocabulary import (
     SchoolActionKind,
     Urgency,
 )
+
+if TYPE_CHECKING:
+    from ..consultations.models import Consultation
 
 
 def enum_column(enum_cls, **kwargs):
@@ -96,6 +100,8 @@ class Referral(db.Model):
     author_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # The Fachberatung this referral was started from (one referral per consultation).
+    consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultation.id", ondelete="SET NULL"), unique=True)
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -150,6 +156,7 @@ class Referral(db.Model):
     author: Mapped[User] = relationship(foreign_keys=[author_id])
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
     acknowledged_by: Mapped[User | None] = relationship(foreign_keys=[acknowledged_by_id])
+    consultation: Mapped[Consultation | None] = relationship()
 
     categories: Mapped[list[ReferralCategory]] = relationship(
         cascade="all, delete-orphan", order_by="ReferralCategory.category", lazy="selectin"

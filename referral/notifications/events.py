@@ -8,7 +8,8 @@ from sqlalchemy import select
 from ..accounts.models import ASD_ROLES, Membership, Role, User
 from ..cases.process import Action
 from ..extensions import db
-from .models import Notification, OutboxMail
+from .kinds import EventKind, mandatory_for
+from .models import EmailChoice, Notification, OutboxMail
 
 WHAT = {
     Action.SUBMIT: "Neue Mitteilung im Eingang",
@@ -19,65 +20,114 @@ WHAT = {
     Action.ANSWER: "Antwort der Schule auf die Rückfrage",
     Action.ADDENDUM: "Nachtrag der Schule",
 }
+SCHOOL_KIND = {Action.ACKNOWLEDGE: EventKind.ACKNOWLEDGED, Action.ASK: EventKind.QUESTION,
+               Action.GIVE_FEEDBACK: EventKind.FEEDBACK, Action.TRANSFER: EventKind.TRANSFER}
 
 
-def _district_staff(district_id: int) -> list[User]:
-    members = select(Membership.user_id).where(Membership.district_id == district_id, Membership.role.in_(ASD_ROLES))
+def active_members(*, roles, district_id: int | None = None, school_id: int | None = None) -> list[User]:
+    members = select(Membership.user_id).where(Membership.role.in_(roles))
+    if district_id is not None:
+        members = members.where(Membership.district_id == district_id)
+    if school_id is not None:
+        members = members.where(Membership.school_id == school_id)
     return db.session.scalars(select(User).where(User.id.in_(members), User.active.is_(True)).order_by(User.id)).all()
 
 
 def _school_side(referral) -> list[User]:
-    members = select(Membership.user_id).where(Membership.school_id == referral.school_id, Membership.role == Role.SCHOOL_LEAD)
-    leads = db.session.scalars(select(User).where(User.id.in_(members), User.active.is_(True)).order_by(User.id)).all()
+    leads = active_members(roles=[Role.SCHOOL_LEAD], school_id=referral.school_id)
     author = [referral.author] if referral.author and referral.author.active else []
     return author + leads
 
 
-def recipients(referral, action: Action) -> tuple[list[User], list[str]]:
-    """Users to notify, and extra addresses (the district's inbox) to mail."""
+def recipients(referral, action: Action) -> tuple[list[tuple[User, EventKind]], list[str]]:
+    """Users to notify with the kind of event it is for them, and extra addresses (the district's inbox)."""
+    staff = active_members(roles=ASD_ROLES, district_id=referral.district_id)
+    inbox = [referral.district.inbox_email] if referral.district.inbox_email else []
     if action is Action.SUBMIT:
-        inbox = [referral.district.inbox_email] if referral.district.inbox_email else []
         leads = [u for u in _school_side(referral) if u is not referral.author]
-        return _district_staff(referral.district_id) + leads, inbox
+        return [(u, EventKind.NEW_REFERRAL) for u in staff] + [(u, EventKind.SCHOOL_SUBMISSION) for u in leads], inbox
     if action is Action.TRANSFER:
-        inbox = [referral.district.inbox_email] if referral.district.inbox_email else []
-        return _school_side(referral) + _district_staff(referral.district_id), inbox
-    if action in (Action.ACKNOWLEDGE, Action.ASK, Action.GIVE_FEEDBACK):
-        return _school_side(referral), []
+        return ([(u, EventKind.TRANSFER) for u in _school_side(referral)]
+                + [(u, EventKind.NEW_REFERRAL) for u in staff]), inbox
+    if action in SCHOOL_KIND:
+        return [(u, SCHOOL_KIND[action]) for u in _school_side(referral)], []
     if action in (Action.ANSWER, Action.ADDENDUM):
-        return ([referral.assignee] if referral.assignee else _district_staff(referral.district_id)), []
+        return [(u, EventKind.SCHOOL_REPLY) for u in ([referral.assignee] if referral.assignee else staff)], []
     return [], []
 
 
-def _link(referral) -> str:
+def link(endpoint: str, **values) -> str:
     # A full address when the host is known (a request, or SERVER_NAME in production); else the path.
     if has_request_context() or current_app.config.get("SERVER_NAME"):
-        return url_for("cases.show", referral_id=referral.id, _external=True)
-    return f"/referrals/{referral.id}"
+        return url_for(endpoint, _external=True, **values)
+    with current_app.test_request_context():
+        return url_for(endpoint, **values)
+
+
+def wants_email(users: list[User], kind: EventKind) -> set[int]:
+    """Ids of `users` who get e-mail of `kind`: all but those who switched it off where they may."""
+    off = set(db.session.scalars(select(EmailChoice.user_id).where(
+        EmailChoice.kind == kind.value, EmailChoice.user_id.in_([u.id for u in users])))) if users else set()
+    return {u.id for u in users if u.id not in off or kind in mandatory_for(u)}
+
+
+def deliver_to(targets: list[tuple[User, EventKind]], addresses: list[str], *, text: str, subject: str, body: str,
+               actor_id: int | None = None, referral_id: int | None = None, consultation_id: int | None = None) -> None:
+    """An entry in the app for each user (never to the actor), and one e-mail per address, in the outbox."""
+    seen: set[int] = set()
+    chosen: list[tuple[User, EventKind]] = []
+    for user, kind in targets:
+        if user.id != actor_id and user.id not in seen:
+            seen.add(user.id)
+            chosen.append((user, kind))
+    mails = set(addresses)
+    for kind in {k for _, k in chosen}:
+        users = [u for u, k in chosen if k is kind]
+        allowed = wants_email(users, kind)
+        mails |= {u.email for u in users if u.id in allowed}
+    for user, _ in chosen:
+        db.session.add(Notification(user_id=user.id, referral_id=referral_id, consultation_id=consultation_id,
+                                    text=text[:300]))
+    for address in sorted(mails):
+        db.session.add(OutboxMail(recipient=address, subject=subject[:200], body=body))
 
 
 def notify(referral, action: Action, change=None, **extra) -> None:
     if action not in WHAT or not referral.number:
         return
-    users, addresses = recipients(referral, action)
-    actor_id = change.actor_id if change is not None else None
-    seen: set[int] = set()
-    text = f"{referral.number}: {WHAT[action]} – {referral.school.name}, {referral.urgency.short if referral.urgency else ''}"
-    link = _link(referral)
-    mails = set(addresses)
-    for user in users:
-        if user.id == actor_id or user.id in seen:
-            continue
-        seen.add(user.id)
-        db.session.add(Notification(user_id=user.id, referral_id=referral.id, text=text[:300]))
-        mails.add(user.email)
+    targets, addresses = recipients(referral, action)
+    urgency = referral.urgency.short if referral.urgency else ""
     body = render_template("email/referral_event.txt", number=referral.number, what=WHAT[action],
-                           school=referral.school.name, urgency=referral.urgency.label if referral.urgency else "", link=link)
-    for address in sorted(mails):
-        db.session.add(OutboxMail(recipient=address, subject=f"{referral.number}: {WHAT[action]}", body=body))
+                           school=referral.school.name, urgency=referral.urgency.label if referral.urgency else "",
+                           link=link("cases.show", referral_id=referral.id))
+    deliver_to(targets, addresses, text=f"{referral.number}: {WHAT[action]} – {referral.school.name}, {urgency}",
+               subject=f"{referral.number}: {WHAT[action]}", body=body,
+               actor_id=change.actor_id if change is not None else None, referral_id=referral.id)
+
+
+def notify_consultation(consultation, action, actor=None, **extra) -> None:
+    from ..consultations.process import ConsultationAction as A
+
+    what = {A.REQUEST: "Neue Anfrage zur Fachberatung", A.ACCEPT: "Ihre Anfrage wurde angenommen",
+            A.ARRANGE: "Termin für Ihre Fachberatung", A.ANSWER: "Empfehlung zu Ihrer Fachberatung"}.get(action)
+    if what is None:
+        return
+    if action is A.REQUEST:
+        targets = [(u, EventKind.NEW_CONSULTATION) for u in active_members(roles=[Role.INSOFA])]
+    else:
+        author = consultation.author
+        targets = [(author, EventKind.CONSULTATION_UPDATE)] if author.active else []
+    body = render_template("email/consultation_event.txt", number=consultation.number, what=what,
+                           school=consultation.school.name, urgency=consultation.urgency.short,
+                           link=link("consultations.show", consultation_id=consultation.id))
+    deliver_to(targets, [], text=f"{consultation.number}: {what} – {consultation.school.name}, {consultation.urgency.short}",
+               subject=f"{consultation.number}: {what}", body=body, actor_id=actor.id if actor else None,
+               consultation_id=consultation.id)
 
 
 def register(app) -> None:
     from ..cases.process import referral_changed
+    from ..consultations.process import consultation_changed
 
     referral_changed.connect(notify)
+    consultation_changed.connect(notify_consultation)

@@ -1,13 +1,21 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+
+from ..audit.log import record
+from ..cases.forms import BaseForm, ErrorSummary, MultiCheckboxField, options
 
 from ..extensions import db
 from ..pagination import paginate
 from ..timeutil import utcnow
-from .models import Notification
+from .kinds import kinds_for, mandatory_for
+from .models import EmailChoice, Notification
+
+
+class EmailChoiceForm(ErrorSummary, BaseForm):
+    wanted = MultiCheckboxField("E-Mail erhalten bei")
 
 blueprint = Blueprint("notifications", __name__, url_prefix="/notifications")
 
@@ -21,16 +29,43 @@ def index():
 
 @blueprint.get("/<int:notification_id>")
 def open_(notification_id: int):
-    """Opening an entry marks it read and leads to its referral (whose page checks access again)."""
+    """Opening an entry marks it read and leads to its referral or consultation (whose page checks access again)."""
     entry = db.session.get(Notification, notification_id)
     if entry is None or entry.user_id != current_user.id:
         abort(404)
     if entry.read_at is None:
         entry.read_at = utcnow()
         db.session.commit()
-    if entry.referral_id is None:
-        return redirect(url_for(".index"))
-    return redirect(url_for("cases.show", referral_id=entry.referral_id))
+    if entry.referral_id is not None:
+        return redirect(url_for("cases.show", referral_id=entry.referral_id))
+    if entry.consultation_id is not None:
+        return redirect(url_for("consultations.show", consultation_id=entry.consultation_id))
+    return redirect(url_for(".index"))
+
+
+@blueprint.route("/email", methods=["GET", "POST"])
+def email_choices():
+    """Which e-mails one receives; in the app every notification is shown regardless."""
+    kinds = kinds_for(current_user)
+    mandatory = mandatory_for(current_user)
+    optional = [k for k in kinds if k not in mandatory]
+    form = EmailChoiceForm()
+    form.wanted.choices = options([(k.value, k.label) for k in optional])
+    off = set(db.session.scalars(select(EmailChoice.kind).where(EmailChoice.user_id == current_user.id)))
+    if request.method == "GET":
+        form.wanted.data = [k.value for k in optional if k.value not in off]
+    elif form.validate():
+        wanted = set(form.wanted.data or [])
+        switched_off = {k.value for k in optional if k.value not in wanted}
+        if switched_off != off & {k.value for k in optional}:
+            db.session.execute(delete(EmailChoice).where(EmailChoice.user_id == current_user.id))
+            db.session.add_all(EmailChoice(user_id=current_user.id, kind=k) for k in sorted(switched_off))
+            record("user.email_choices", current_user, object_type="user_account", fields=sorted(switched_off))
+            db.session.commit()
+        flash("Ihre Auswahl wurde gespeichert.", "success")
+        return redirect(url_for(".email_choices"))
+    return render_template("notifications/email.html", form=form, mandatory=[k for k in kinds if k in mandatory],
+                           has_kinds=bool(kinds))
 
 
 def register(app) -> None:

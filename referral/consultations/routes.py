@@ -1,0 +1,184 @@
+"""Pages of the Fachberatung: the school's request and list, the InsoFa's pool, and the actions."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import case, select
+from sqlalchemy.exc import IntegrityError
+
+from ..accounts.models import Role
+from ..audit.log import record
+from ..cases.models import Referral
+from ..cases.forms import ActionForm
+from ..cases.process import ConcurrentChange, ProcessError
+from ..extensions import db
+from ..organisation.models import School
+from ..pagination import paginate
+from ..policy import referral_scope
+from ..timeutil import local_to_utc, utcnow
+from . import access, services
+from .forms import AppointmentForm, ConsultationForm, RecommendationForm
+from .models import Consultation
+from .process import RULES, ConsultationAction, ConsultationState, refusal
+
+blueprint = Blueprint("consultations", __name__, url_prefix="/consultations")
+SCHOOL_SIDE = {Role.TEACHER, Role.SCHOOL_LEAD}
+
+
+def _require(*roles: Role) -> None:
+    if not current_user.has_role_in(set(roles)):
+        abort(403)
+
+
+@blueprint.get("/")
+def index():
+    _require(Role.TEACHER, Role.SCHOOL_LEAD, Role.INSOFA)
+    S = Consultation.state
+    # Open requests first (the earliest due on top), then one's own open work, then what is done.
+    order = case((S == ConsultationState.REQUESTED, 0), (S == ConsultationState.ACCEPTED, 1), else_=2)
+    statement = (select(Consultation).where(access.consultation_scope(current_user))
+                 .order_by(order, case((S == ConsultationState.REQUESTED, Consultation.accept_due_at), else_=None),
+                           Consultation.requested_at.desc(), Consultation.id.desc()))
+    page = paginate(statement, request.args.get("page", 1, type=int))
+    return render_template("consultations/index.html", page=page, now=utcnow(), insofa=access.is_insofa(current_user))
+
+
+def _school_for_new() -> School:
+    schools = sorted(current_user.school_ids(Role.TEACHER, Role.SCHOOL_LEAD))
+    if not schools:
+        abort(403)
+    wanted = request.values.get("school", type=int)
+    return db.session.get(School, wanted if wanted in schools else schools[0])
+
+
+@blueprint.route("/new", methods=["GET", "POST"])
+def new():
+    _require(Role.TEACHER, Role.SCHOOL_LEAD)
+    school = _school_for_new()
+    form = ConsultationForm()
+    if request.method == "GET":
+        form.contact_phone.data = current_user.phone
+    elif form.validate():
+        consultation = services.request(current_user, school, **form.values())
+        db.session.commit()
+        flash("Ihre Anfrage wurde an den Pool der insoweit erfahrenen Fachkräfte gesendet. Sie werden "
+              "benachrichtigt, sobald eine Fachkraft sie annimmt.", "success")
+        return redirect(url_for(".show", consultation_id=consultation.id))
+    return render_template("consultations/form.html", form=form, school=school,
+                           invalid=request.method == "POST"), 422 if request.method == "POST" else 200
+
+
+@blueprint.get("/<int:consultation_id>")
+def show(consultation_id: int):
+    consultation = access.consultation_or_404(consultation_id)
+    return _page(consultation)
+
+
+def _page(consultation: Consultation, appointment_form=None, recommendation_form=None, status: int = 200):
+    record("consultation.view", consultation)
+    db.session.commit()
+    referral = services.referral_from(consultation)
+    visible_referral = referral if referral is not None and db.session.scalar(
+        select(Referral.id).where(Referral.id == referral.id, referral_scope(current_user))) else None
+    return render_template(
+        "consultations/show.html", c=consultation, now=utcnow(), action_form=ActionForm(),
+        appointment_form=appointment_form or AppointmentForm(formdata=None),
+        recommendation_form=recommendation_form or RecommendationForm(formdata=None),
+        may=lambda action: access.may(current_user, ConsultationAction(action), consultation),
+        school_side=access.is_school_side(current_user, consultation), referral=visible_referral,
+        referral_started=referral is not None), status
+
+
+def _for_action(consultation_id: int, action: ConsultationAction) -> Consultation:
+    """The consultation if `current_user` may take `action` now; 404 if out of sight, 403 outside the
+    role, and back to the page with an explanation when someone else acted first."""
+    consultation = access.consultation_or_404(consultation_id)
+    if not access.may_by_role(current_user, action, consultation):
+        abort(403)
+    if consultation.state not in RULES[action].sources:
+        raise Moved(consultation, refusal(action, consultation.state))
+    return consultation
+
+
+class Moved(Exception):
+    def __init__(self, consultation: Consultation, message: str):
+        super().__init__(message)
+        self.consultation_id = consultation.id
+        self.state = consultation.state
+
+
+@blueprint.errorhandler(Moved)
+def moved(error: Moved):
+    db.session.rollback()
+    flash(f"{error} Aktueller Status: „{error.state.label}“.", "danger")
+    return redirect(url_for(".show", consultation_id=error.consultation_id))
+
+
+def _done(consultation: Consultation, action: ConsultationAction, operation, **kwargs):
+    consultation_id = consultation.id
+    try:
+        operation(consultation, current_user, **kwargs)
+        db.session.commit()
+    except ConcurrentChange as error:
+        db.session.rollback()
+        state = db.session.scalar(select(Consultation.state).where(Consultation.id == consultation_id))
+        flash(f"{error} Aktueller Status: „{state.label}“.", "danger")
+    except ProcessError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+    else:
+        flash(RULES[action].done, "success")
+    visible = db.session.scalar(select(Consultation.id).where(Consultation.id == consultation_id,
+                                                              access.consultation_scope(current_user)))
+    return redirect(url_for(".show", consultation_id=consultation_id) if visible else url_for(".index"))
+
+
+@blueprint.post("/<int:consultation_id>/cancel")
+def cancel(consultation_id: int):
+    consultation = _for_action(consultation_id, ConsultationAction.CANCEL)
+    return _done(consultation, ConsultationAction.CANCEL, services.cancel)
+
+
+@blueprint.post("/<int:consultation_id>/accept")
+def accept(consultation_id: int):
+    consultation = _for_action(consultation_id, ConsultationAction.ACCEPT)
+    return _done(consultation, ConsultationAction.ACCEPT, services.accept)
+
+
+@blueprint.post("/<int:consultation_id>/appointment")
+def appointment(consultation_id: int):
+    consultation = _for_action(consultation_id, ConsultationAction.ARRANGE)
+    form = AppointmentForm()
+    if not form.validate():
+        return _page(consultation, appointment_form=form, status=422)
+    return _done(consultation, ConsultationAction.ARRANGE, services.arrange, at=local_to_utc(form.at.data),
+                 way=form.way.data)
+
+
+@blueprint.post("/<int:consultation_id>/answer")
+def answer(consultation_id: int):
+    consultation = _for_action(consultation_id, ConsultationAction.ANSWER)
+    form = RecommendationForm()
+    if not form.validate():
+        return _page(consultation, recommendation_form=form, status=422)
+    return _done(consultation, ConsultationAction.ANSWER, services.answer, recommendation=form.recommendation.data,
+                 note=(form.note.data or "").strip())
+
+
+@blueprint.post("/<int:consultation_id>/referral")
+def start_referral(consultation_id: int):
+    consultation = _for_action(consultation_id, ConsultationAction.START_REFERRAL)
+    try:
+        referral = services.start_referral(consultation, current_user)
+        db.session.commit()
+    except IntegrityError:  # a second click at the same moment: the first one's draft wins
+        db.session.rollback()
+        referral = services.referral_from(db.session.get(Consultation, consultation_id))
+    if referral.author_id != current_user.id:
+        flash("Aus dieser Fachberatung wurde bereits eine Mitteilung begonnen.", "info")
+        return redirect(url_for(".show", consultation_id=consultation_id))
+    flash("Der Entwurf der Mitteilung wurde angelegt; die Beobachtungen aus der Fachberatung sind übernommen. "
+          "Bitte ergänzen Sie die Angaben zum Kind und zur Familie.", "success")
+    return redirect(url_for("cases.edit", referral_id=referral.id) if referral.state.value == "draft"
+                    else url_for("cases.show", referral_id=referral.id))
+
