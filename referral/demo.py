@@ -85,6 +85,7 @@ def load() -> None:
     db.session.flush()
     _contacts()
     _referrals(people)
+    _consultations(people)
 
 
 def _contacts() -> None:
@@ -210,3 +211,43 @@ def _referrals(people) -> None:
     services.submit(moved, teacher, now=days(3))
     services.transfer(moved, worker, db.session.scalar(select(District).where(District.code == "HM")),
                       "Die Eltern wohnen in Herne-Mitte (§ 86 SGB VIII).", now=days(2))
+
+
+def _consultations(people) -> None:
+    """One consultation in each state; the answered one recommends informing the ASD."""
+    from .consultations import services as consult
+    from .consultations.vocabulary import ConsultationUrgency, ContactWay, Recommendation
+
+    teacher, lead, insofa = people[Role.TEACHER], people[Role.SCHOOL_LEAD], people[Role.INSOFA]
+    now = utcnow()
+    days = lambda n: now - timedelta(days=n)  # noqa: E731
+    common = dict(contact_way=ContactWay.PHONE, contact_phone=teacher.phone, reachable="Mo–Do 13–15 Uhr")
+    school = teacher.memberships[0].school
+
+    consult.request(teacher, school, now=days(1), child_age=7, class_level="1", categories=[Category.NEGLECT],
+                    observations="Das Kind trägt seit Wochen dieselbe Kleidung und hat oft kein Frühstück dabei.",
+                    question="Sind das gewichtige Anhaltspunkte? Wie spreche ich die Eltern an?",
+                    urgency=ConsultationUrgency.NORMAL, **common)
+    overdue = consult.request(lead, school, now=days(6), child_age=9, class_level="3",
+                              categories=[Category.PSYCHOLOGICAL_ABUSE],
+                              observations="Das Kind wirkt verängstigt, wenn es abgeholt wird, und weint oft.",
+                              question="Sollen wir den ASD informieren?", urgency=ConsultationUrgency.URGENT,
+                              contact_way=ContactWay.IN_PERSON, contact_phone=lead.phone, reachable="vormittags")
+    accepted = consult.request(teacher, school, now=days(3), child_age=8, class_level="2",
+                               categories=[Category.DOMESTIC_VIOLENCE],
+                               observations="Das Kind erzählt von lautem Streit zu Hause und schläft im Unterricht ein.",
+                               question="Wie gehen wir weiter vor?", urgency=ConsultationUrgency.URGENT, **common)
+    consult.accept(accepted, insofa, now=days(2))
+    consult.arrange(accepted, insofa, at=now + timedelta(days=1, hours=2), way=ContactWay.PHONE, now=days(2))
+    answered = consult.request(teacher, school, now=days(9), child_age=10, class_level="4",
+                               categories=[Category.PHYSICAL_ABUSE],
+                               observations="Wiederholt blaue Flecken an den Oberarmen, das Kind weicht Fragen aus.",
+                               question="Reicht das für eine Mitteilung an den ASD?",
+                               urgency=ConsultationUrgency.URGENT, **common)
+    consult.accept(answered, insofa, now=days(9))
+    consult.answer(answered, insofa, recommendation=Recommendation.INFORM_ASD,
+                   note="Bitte den ASD informieren und die Beobachtungen mit Datum festhalten.", now=days(8))
+    withdrawn = consult.request(teacher, school, now=days(12), child_age=6, class_level="other", categories=[],
+                                observations="Das Kind kommt oft zu spät.", question="Ist das schon ein Thema für Sie?",
+                                urgency=ConsultationUrgency.NORMAL, **common)
+    consult.cancel(withdrawn, teacher, now=days(11))

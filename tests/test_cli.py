@@ -2,6 +2,7 @@
 from sqlalchemy import func, select
 
 from referral import demo
+from referral.timeutil import utcnow
 from referral.accounts.models import Role, User
 from referral.cases.models import Referral
 from referral.cases.process import State
@@ -36,6 +37,11 @@ def test_demo_data_has_one_user_per_role_and_referrals_in_every_state(runner):
     assert result.exit_code == 0, result.output
     states = set(db.session.scalars(select(Referral.state)))
     assert states == set(State)
+    from referral.consultations.models import Consultation
+    from referral.consultations.process import ConsultationState
+
+    assert set(db.session.scalars(select(Consultation.state))) == set(ConsultationState)
+    assert any(c.overdue(utcnow()) for c in db.session.scalars(select(Consultation)))
     roles = {m.role for u in db.session.scalars(select(User)) for m in u.memberships}
     assert roles == set(Role)
     again = runner.invoke(args=["demo", "load", "--if-empty"])

@@ -105,3 +105,31 @@ def test_referral_pages_say_when_the_data_will_be_purged(world, as_user):
     assert f"am {local_date(expected)}: Namen, Texte, Nachrichten und Anhänge" in html
     draft = factories.referral_in(State.DRAFT, world.teacher, world.asd)
     assert "wird am" in as_user(world.teacher).get(f"/referrals/{draft.id}/edit").get_data(as_text=True)
+
+
+def test_finished_consultations_lose_their_free_text_after_the_retention_period(app, world, runner, as_user):
+    from referral.consultations.models import Consultation
+    from referral.consultations.process import ConsultationState as C
+    from referral.timeutil import utcnow
+
+    now = utcnow()
+    old = factories.consultation_in(C.ANSWERED, world.teacher, world.insofa, now=now - timedelta(days=182))
+    withdrawn = factories.consultation_in(C.CANCELLED, world.teacher, now=now - timedelta(days=190))
+    recent = factories.consultation_in(C.ANSWERED, world.teacher, world.insofa, now=now - timedelta(days=100))
+    still_open = factories.consultation_in(C.ACCEPTED, world.teacher, world.insofa, now=now - timedelta(days=300))
+
+
+    result = runner.invoke(args=["retention", "run"])
+    assert result.exit_code == 0 and "2 consultations purged" in result.output, result.output
+    db.session.expire_all()
+    purged = {c.id for c in db.session.scalars(select(Consultation).where(Consultation.purged_at.is_not(None)))}
+    assert purged == {old.id, withdrawn.id}
+    gone = db.session.get(Consultation, old.id)
+    assert gone.observations == gone.question == gone.recommendation_note == gone.contact_phone == ""
+    # What the evaluation counts stays: state, dates, school, age, class, categories, urgency, recommendation.
+    assert gone.state is C.ANSWERED and gone.recommendation and gone.answered_at and gone.categories and gone.child_age
+    assert db.session.get(Consultation, recent.id).observations == factories.OBSERVATIONS
+    assert db.session.get(Consultation, still_open.id).observations == factories.OBSERVATIONS
+    assert len(db.session.scalars(select(AuditEntry).where(AuditEntry.action == "consultation.purge")).all()) == 2
+    assert "0 consultations purged" in runner.invoke(args=["retention", "run"]).output
+    assert as_user(world.teacher).get(f"/consultations/{old.id}").status_code == 200

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from ..audit.log import record
 from ..extensions import db
@@ -27,6 +27,7 @@ PURGED = "(gelöscht)"  # where the database requires a text (a reason for "nich
 class Plan:
     closed: list[Referral] = field(default_factory=list)
     drafts: list[Referral] = field(default_factory=list)
+    consultations: list = field(default_factory=list)
 
 
 def due(now: datetime | None = None) -> Plan:
@@ -40,7 +41,20 @@ def due(now: datetime | None = None) -> Plan:
             .order_by(Referral.id)).all(),
         drafts=db.session.scalars(select(Referral).where(
             Referral.state == State.DRAFT, Referral.updated_at < drafts_before).order_by(Referral.id)).all(),
+        consultations=_finished_consultations(closed_before),
     )
+
+
+def _finished_consultations(before: datetime) -> list:
+    """Consultations answered or withdrawn before `before`: their free text has served its purpose
+    (a referral started from one carries its own copy, under the referral's retention)."""
+    from ..consultations.models import Consultation
+    from ..consultations.process import ConsultationState
+
+    return db.session.scalars(select(Consultation).where(Consultation.purged_at.is_(None), or_(
+        and_(Consultation.state == ConsultationState.ANSWERED, Consultation.answered_at < before),
+        and_(Consultation.state == ConsultationState.CANCELLED, Consultation.cancelled_at < before)))
+        .order_by(Consultation.id)).all()
 
 
 def purge_date(referral: Referral) -> datetime | None:
@@ -88,6 +102,8 @@ def run(dry_run: bool = False, now: datetime | None = None, report=print) -> Pla
         report(f"{'would purge' if dry_run else 'purged'}: {referral.number} (closed {referral.closed_at:%Y-%m-%d})")
     for referral in plan.drafts:
         report(f"{'would delete' if dry_run else 'deleted'}: draft {referral.id} (last changed {referral.updated_at:%Y-%m-%d})")
+    for consultation in plan.consultations:
+        report(f"{'would purge' if dry_run else 'purged'}: consultation {consultation.number}")
     if dry_run:
         db.session.rollback()
         return plan
@@ -104,5 +120,13 @@ def run(dry_run: bool = False, now: datetime | None = None, report=print) -> Pla
         db.session.delete(referral)
         db.session.commit()
         services.remove_files(files)
-    report(f"{len(plan.closed)} closed referrals purged, {len(plan.drafts)} drafts deleted.")
+    for consultation in plan.consultations:
+        consultation.observations = consultation.question = consultation.recommendation_note = ""
+        consultation.contact_phone = consultation.reachable = ""
+        consultation.purged_at = now
+        record("consultation.purge", consultation, fields=["free text", "contact"], role="system",
+               scope="Aufbewahrungsfrist", actor=None)
+        db.session.commit()
+    report(f"{len(plan.closed)} closed referrals purged, {len(plan.drafts)} drafts deleted, "
+           f"{len(plan.consultations)} consultations purged.")
     return plan
