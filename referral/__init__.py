@@ -102,8 +102,9 @@ def register_blueprints(app: Flask) -> None:
     from .home import blueprint as home
 
     from .consultations.routes import blueprint as consultations
+    from .evaluation.routes import blueprint as evaluation
 
-    for blueprint in (home, cases, consultations, coordination, administration, audit, directory):
+    for blueprint in (home, cases, consultations, evaluation, coordination, administration, audit, directory):
         app.register_blueprint(blueprint)
     from .notifications.routes import register as notifications
 

@@ -72,7 +72,8 @@ def logins_text() -> str:
 
 def load() -> None:
     for code, name, phone, hours, inbox in DISTRICTS:
-        district = District(code=code, name=name, duty_phone=phone, duty_hours=hours, inbox_email=inbox)
+        district = District(code=code, name=name, duty_phone=phone, duty_hours=hours, inbox_email=inbox,
+                            model_project=code == "WE")
         db.session.add(district)
         for school_name in SCHOOLS[code]:
             db.session.add(School(name=school_name, district=district))

@@ -47,6 +47,14 @@ def field_label(name: str) -> str:
     return FIELD_LABELS.get(name, name)
 
 
+def age(since: datetime) -> str:
+    """'3 Tage', '5 Std.': how long ago, for the district overview."""
+    from .timeutil import utcnow
+
+    hours = max(0, int((utcnow() - since).total_seconds() // 3600))
+    return f"{hours // 24} Tag{'e' if hours // 24 != 1 else ''}" if hours >= 48 else f"{hours} Std."
+
+
 def register(app) -> None:
     from .cases.process import RULES, Action, State
     from .cases.vocabulary import BodySide, Category, SchoolActionKind, regions_for
@@ -58,6 +66,7 @@ def register(app) -> None:
     from .directory.routes import asd_contacts
 
     app.jinja_env.globals.update(
+        age=age,
         purge_date=purge_date,
         asd_contacts=asd_contacts,
         utcnow=utcnow, Action=Action, State=State, RULES=RULES,

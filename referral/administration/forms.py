@@ -1,7 +1,7 @@
 """The admin's forms: accounts, districts, schools, deadlines."""
 from __future__ import annotations
 
-from wtforms import EmailField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
@@ -102,6 +102,7 @@ class DistrictForm(ErrorSummary, BaseForm):
         DataRequired("Bitte die Telefonnummer angeben."), at_most(40), PHONE, dialable])
     duty_hours = StringField("Erreichbarkeit (z. B. Mo–Fr 8–16 Uhr)", validators=[Optional(), at_most(200)])
     inbox_email = EmailField("E-Mail-Adresse des Posteingangs", validators=[Optional(), Email(EMAIL_ERROR), at_most(254)])
+    model_project = BooleanField("Bezirk des Modellprojekts (die Auswertung vergleicht ihn mit den anderen Bezirken)")
 
 
 class SchoolForm(ErrorSummary, BaseForm):

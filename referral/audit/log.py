@@ -70,6 +70,8 @@ ACTION_LABELS = {
     "contact.delete": "Ansprechperson entfernt",
     "export.audit": "Protokoll exportiert",
     "audit.verify": "Protokollkette geprüft",
+    "export.evaluation": "Auswertung exportiert (CSV)",
+    "evaluation.print": "Auswertung gedruckt",
     "consultation.view": "Fachberatung angesehen",
     "consultation.request": "Fachberatung angefragt",
     "consultation.cancel": "Fachberatung zurückgezogen",

@@ -46,3 +46,22 @@ def working_days_between(start_utc: datetime, end_utc: datetime) -> int:
             count += 1
     return count
 
+
+
+def working_minutes_between(start_utc: datetime, end_utc: datetime) -> int:
+    """Minutes from `start_utc` to `end_utc` that fall on working days (local time; weekends and NRW
+    public holidays do not count, every hour of a working day does). The evaluation's "working time"."""
+    if end_utc <= start_utc:
+        return 0
+    total = 0
+    day, last = to_local(start_utc).date(), to_local(end_utc).date()
+    while day <= last:
+        if is_working_day(day):
+            # Aware datetimes in UTC for the subtraction: DST days have 23 or 25 hours.
+            day_start = local_to_utc(datetime.combine(day, time.min))
+            day_end = local_to_utc(datetime.combine(day + timedelta(days=1), time.min))
+            lo, hi = max(start_utc, day_start), min(end_utc, day_end)
+            if hi > lo:
+                total += int((hi - lo).total_seconds() // 60)
+        day += timedelta(days=1)
+    return total

@@ -84,6 +84,7 @@ class Referral(db.Model):
         ),
         Index("ix_referral_district_state", "district_id", "state"),
         Index("ix_referral_school_state", "school_id", "state"),
+        Index("ix_referral_submitted_at", "submitted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -114,6 +115,12 @@ class Referral(db.Model):
     purged_at: Mapped[datetime | None]
     acknowledge_due_at: Mapped[datetime | None]
     feedback_due_at: Mapped[datetime | None]
+    # Durations for the evaluation, fixed when the step happens (calendar and working-day minutes):
+    # arrival in the district → acknowledgement, submission → feedback.
+    ack_minutes: Mapped[int | None]
+    ack_working_minutes: Mapped[int | None]
+    feedback_minutes: Mapped[int | None]
+    feedback_working_minutes: Mapped[int | None]
 
     # 1. Child
     child_first_name: Mapped[str] = mapped_column(EncryptedText, default="")

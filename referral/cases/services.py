@@ -16,6 +16,7 @@ from ..extensions import db
 from ..organisation.models import District
 from ..timeutil import to_local, utcnow
 from . import process
+from .deadlines import working_minutes_between
 from .models import Assessment, AssessmentMeasure, Attachment, CaseCounter, Feedback, Message, Referral, Setting
 from .process import Action, ProcessError
 from .vocabulary import MessageKind, SchoolActionKind
@@ -103,6 +104,7 @@ def acknowledge(referral: Referral, actor: User, now: datetime | None = None) ->
     _check(Action.ACKNOWLEDGE, referral)
     referral.acknowledged_at = now
     referral.acknowledged_by = actor
+    referral.ack_minutes, referral.ack_working_minutes = durations(referral.received_at, now)
     process.apply(referral, Action.ACKNOWLEDGE, actor, now=now)
 
 
@@ -118,6 +120,7 @@ def transfer(referral: Referral, actor: User, to_district: District, reason: str
     referral.district = to_district
     referral.received_at = now
     referral.acknowledged_at = None
+    referral.ack_minutes = referral.ack_working_minutes = None
     referral.acknowledged_by = None
     referral.assignee = None
     referral.acknowledge_due_at = acknowledge_due
@@ -186,6 +189,7 @@ def give_feedback(referral: Referral, actor: User, now: datetime | None = None, 
         raise ProcessError("Bitte zuerst die Gefährdungseinschätzung erfassen.")
     referral.feedback = Feedback(given_by_id=actor.id, given_at=now, **fields)
     referral.feedback_at = now
+    referral.feedback_minutes, referral.feedback_working_minutes = durations(referral.submitted_at, now)
     process.apply(referral, Action.GIVE_FEEDBACK, actor, now=now)
     return referral.feedback
 
@@ -195,6 +199,11 @@ def close(referral: Referral, actor: User, now: datetime | None = None) -> None:
     _check(Action.CLOSE, referral)
     referral.closed_at = now
     process.apply(referral, Action.CLOSE, actor, now=now)
+
+
+def durations(start: datetime, end: datetime) -> tuple[int, int]:
+    """Calendar and working-day minutes from `start` to `end`, for the evaluation."""
+    return max(0, int((end - start).total_seconds() // 60)), working_minutes_between(start, end)
 
 
 def _check(action: Action, referral: Referral) -> None:

@@ -18,6 +18,8 @@ class District(db.Model):
     duty_phone: Mapped[str] = mapped_column(String(40))
     duty_hours: Mapped[str] = mapped_column(String(200), default="")
     inbox_email: Mapped[str] = mapped_column(String(254), default="")
+    # The district of the model project: the evaluation compares it with the others.
+    model_project: Mapped[bool] = mapped_column(default=False)
 
     schools: Mapped[list[School]] = relationship(back_populates="district", order_by="School.name")
 

@@ -1,0 +1,1 @@
+"""The evaluation of the model project (coordinator) and the district overview (ASD lead)."""

@@ -1,0 +1,42 @@
+"""The ASD lead's district overview: what is open, what is late, who carries how much (all in SQL)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from ..accounts.models import ASD_ROLES, Membership, User
+from ..cases.models import Referral
+from ..cases.process import OPEN_STATES, State
+from ..extensions import db
+
+
+@dataclass
+class DistrictOverview:
+    by_state: list[tuple[State, int]]
+    overdue_ack: int
+    overdue_feedback: int
+    oldest_unacknowledged: datetime | None
+    workload: list[tuple[int, str, int]]  # (user id, name, open referrals assigned)
+
+
+def for_district(district_id: int, now: datetime) -> DistrictOverview:
+    in_district = Referral.district_id == district_id
+    counts = dict(db.session.execute(select(Referral.state, func.count()).where(in_district, Referral.state.in_(OPEN_STATES))
+                                     .group_by(Referral.state)).all())
+    overdue_ack, overdue_feedback, oldest = db.session.execute(select(
+        func.count().filter(Referral.state == State.SUBMITTED, Referral.acknowledge_due_at < now),
+        func.count().filter(Referral.state.in_(OPEN_STATES), Referral.feedback_due_at < now),
+        func.min(Referral.received_at).filter(Referral.state == State.SUBMITTED),
+    ).where(in_district)).one()
+    open_cases = (select(Referral.assignee_id, func.count().label("n")).where(in_district, Referral.state.in_(OPEN_STATES))
+                  .group_by(Referral.assignee_id).subquery())
+    staff = select(Membership.user_id).where(Membership.district_id == district_id, Membership.role.in_(ASD_ROLES))
+    workload = db.session.execute(select(User.id, User.name, func.coalesce(open_cases.c.n, 0))
+                                  .outerjoin(open_cases, open_cases.c.assignee_id == User.id)
+                                  .where(User.id.in_(staff), User.active.is_(True)).order_by(User.name)).all()
+    return DistrictOverview(
+        by_state=[(state, counts.get(state, 0)) for state in State if state in OPEN_STATES],
+        overdue_ack=overdue_ack or 0, overdue_feedback=overdue_feedback or 0, oldest_unacknowledged=oldest,
+        workload=[tuple(row) for row in workload])
