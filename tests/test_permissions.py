@@ -247,6 +247,11 @@ ROUTES = [
                                                               Referral.state == State.DRAFT)) == 1),
     Route("cases.inbox", "GET", ASD_STAFF),
     Route("coordination.referrals", "GET", frozenset({"coordinator"})),
+    # Evaluation: the coordinator's figures (export and print recorded); each ASD lead's own district
+    Route("evaluation.index", "GET", frozenset({"coordinator"})),
+    Route("evaluation.printable", "GET", frozenset({"coordinator"}), effect=recorded("evaluation.print")),
+    Route("evaluation.export", "GET", frozenset({"coordinator"}), effect=recorded("export.evaluation")),
+    Route("evaluation.district_overview", "GET", frozenset({"asd_lead", "asd_lead_hm"})),
     # Administration: only the admin; another user's account, districts and schools of the other district
     Route("administration.overview", "GET", ADMIN),
     Route("administration.users", "GET", ADMIN),

@@ -3,6 +3,7 @@ third-party request. Each chart repeats numbers that the page also shows in a ta
 from __future__ import annotations
 
 import base64
+import re
 
 import pygal
 from pygal.style import Style
@@ -18,7 +19,9 @@ COMMON = dict(style=STYLE, js=[], disable_xml_declaration=False, width=800, heig
 
 
 def _as_image(chart) -> str:
-    svg = chart.render()
+    # pygal adds a configuration script even without its JavaScript; an image never runs it, but
+    # nothing executable belongs in the page.
+    svg = re.sub(rb"<script.*?</script>", b"", chart.render(), flags=re.S)
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
 
 

@@ -210,7 +210,9 @@ def key_figures(scope: Scope, now: datetime) -> KeyFigures:
         func.sum(case((consulted, one), else_=0)),
         func.sum(case((Referral.affected_informed == "yes", one), else_=0)),
     ).select_from(Referral).outerjoin(Feedback, Feedback.referral_id == Referral.id).where(_referrals(scope))).one()
-    figures = KeyFigures(*[int(v or 0) for v in row])
+    names = ("referrals", "ack_due", "ack_in_time", "feedback_due", "feedback_in_time", "with_feedback", "confirmed",
+             "consulted", "informed")
+    figures = KeyFigures(**{name: int(v or 0) for name, v in zip(names, row)})
     figures.consultations = db.session.scalar(select(func.count()).select_from(Consultation).where(_consultations(scope)))
     figures.ack_n, ack, ack_w = _percentiles(scope, Referral.ack_minutes, Referral.ack_working_minutes)
     figures.ack_hours, figures.ack_working_hours = _scaled(ack, 60), _scaled(ack_w, 60)

@@ -83,8 +83,8 @@ def build(scope: figures.Scope, previous: figures.Scope, now: datetime, period_l
         columns["übrige Bezirke"] = figures.key_figures(
             figures.Scope(scope.start, scope.end, exclude_districts=model_ids), now)
     key = Table("kennzahlen", "Kennzahlen und Vergleich",
-                "Jede Zeile: wie sie berechnet wird, steht unter der Tabelle. Modellbezirk und übrige Bezirke: "
-                "derselbe Zeitraum, ohne Bezirks- und Schulfilter.",
+                "Wie jede Zeile berechnet wird, steht unter der Tabelle."
+                + (" Modellbezirk und übrige Bezirke: derselbe Zeitraum, ohne Bezirksfilter." if len(columns) > 2 else ""),
                 ["Kennzahl", *columns])
     key.rows = [[label, *(fn(k) for k in columns.values())] for label, fn, _ in KEY_ROWS]
     key.explanations = [(label, text) for label, _, text in KEY_ROWS if text]

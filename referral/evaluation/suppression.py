@@ -27,7 +27,7 @@ def share(part: int, whole: int) -> str:
 def value(v, n: int, unit: str) -> str:
     if v is None or n < MIN_COUNT:
         return "– (<3 Fälle)"
-    return f"{v:.1f} {unit}".replace(".", ",")
+    return f"{v:.1f}".replace(".", ",") + f" {unit}"
 
 
 def cross_table(cells: dict[tuple[str, str], int], rows: list[str], columns: list[str]) -> dict[tuple[str, str], int | str]:

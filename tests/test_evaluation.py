@@ -1,0 +1,250 @@
+"""The evaluation against values computed by hand on a small fixed data set (March 2026), the hiding
+of small numbers on the page and in the CSV, the permissions and the district overview."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from referral.audit.models import AuditEntry
+from referral.cases import services
+from referral.cases.vocabulary import AssessmentResult, InformedStatus, Measure, SchoolActionKind, Urgency
+from referral.consultations.process import ConsultationState as C
+from referral.evaluation.suppression import cross_table
+from referral.extensions import db
+from referral.timeutil import local_to_utc
+
+from . import factories
+from .test_workflow import QueryCounter
+
+MARCH = "period=free&first=2026-03-01&last=2026-03-31"
+
+
+def at(day: int, hour: int, month: int = 3) -> datetime:
+    return local_to_utc(datetime(2026, month, day, hour, 0))
+
+
+def submitted(author, day, hour, *, urgency=Urgency.URGENT, consulted=False, informed=True, month=3):
+    referral = factories.complete_draft(author, urgency=urgency)
+    for action in referral.school_actions:
+        if action.kind is SchoolActionKind.INSOFA_CONSULTED and not consulted:
+            action.done, action.done_on, action.reason = False, None, "Keine InsoFa erreichbar."
+    if not informed:
+        referral.affected_informed, referral.affected_informed_on = InformedStatus.NO_ENDANGERS, None
+        referral.affected_informed_reason = "Würde das Kind gefährden."
+    services.submit(referral, author, now=at(day, hour, month))
+    return referral
+
+
+def feedback(referral, asd, lead, when, *, result, confirmed):
+    services.take_over(referral, asd, now=when - timedelta(hours=2))
+    services.record_assessment(referral, asd, result=result, specialists=[asd, lead], other_specialists="",
+                               school_involved=True, measures=[Measure.HELP_OFFER], now=when - timedelta(hours=1))
+    values = factories.feedback_values(asd) | {"indications_confirmed": confirmed}
+    services.give_feedback(referral, asd, now=when, **values)
+
+
+@pytest.fixture
+def march(world):
+    """Four referrals and two consultations in March 2026 (hand-computed figures in the tests), one
+    referral in February. District WE is the model district."""
+    w = world
+    w.districts["we"].model_project = True
+    asd, lead = w.asd, w.asd_lead
+    # R1, school A: Monday 2 March 9:00, acknowledged after 1 hour, feedback Friday 9:00 (in time), confirmed.
+    r1 = submitted(w.teacher, 2, 9, consulted=True)
+    services.acknowledge(r1, asd, now=at(2, 10))
+    feedback(r1, asd, lead, at(6, 9), result=AssessmentResult.LATENT, confirmed=True)
+    # R2, school A: Friday 6 March 15:00, acknowledged Monday 9:00 (66 h; 18 h on working days; in time), no feedback.
+    r2 = submitted(w.teacher, 6, 15)
+    services.acknowledge(r2, asd, now=at(9, 9))
+    # R3, school A2: Tuesday 10 March 9:00, acknowledged Thursday 9:00 (48 h, late), feedback 31 March 9:00 (late).
+    r3 = submitted(w.teacher_a2, 10, 9, urgency=Urgency.CLARIFY)
+    services.acknowledge(r3, asd, now=at(12, 9))
+    feedback(r3, asd, lead, at(31, 9), result=AssessmentResult.NO_RISK, confirmed=False)
+    # R4, school A2: Wednesday 11 March, passed on to Herne-Mitte, never acknowledged there; not told beforehand.
+    r4 = submitted(w.teacher_a2, 11, 9, informed=False)
+    services.transfer(r4, asd, w.districts["hm"], "Eltern wohnen in Herne-Mitte", now=at(11, 10))
+    # Outside the period: February.
+    submitted(w.teacher, 16, 9, month=2)
+    db.session.commit()
+    factories.consultation_in(C.REQUESTED, w.teacher, now=at(3, 9))
+    factories.consultation_in(C.ANSWERED, w.teacher, w.insofa, now=at(4, 9))
+    return {"r1": r1.number, "r2": r2.number, "r3": r3.number, "r4": r4.number}
+
+
+def cells(html: str, row_label: str) -> list[str]:
+    """The cells of the first table row whose header is `row_label` (text only)."""
+    match = re.search(r"<tr><th scope=\"row\">" + re.escape(row_label) + r"</th>(.*?)</tr>", html, re.S)
+    assert match, f"no row {row_label!r}"
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", match.group(1), re.S)]
+
+
+def section(html: str, key: str) -> str:
+    start = html.index(f'id="t-{key}"')
+    end = html.find("evaluation-section", start)
+    return html[start:end if end > 0 else None]
+
+
+def test_key_figures_match_the_hand_computed_values(march, world, as_user):
+    html = as_user(world.coordinator).get(f"/coordination/evaluation?{MARCH}").text
+    key = section(html, "kennzahlen")
+    # Columns: the period, the period before (February: 1 referral), model district WE, the other districts.
+    assert cells(key, "Mitteilungen") == ["4", "&lt;3", "3", "&lt;3"]
+    assert cells(key, "Fachberatungen")[0] == "&lt;3"
+    # Acknowledged in time: R1, R2 of R1–R4 (R4's deadline in HM has passed) → 2/4.
+    assert cells(key, "Eingang fristgerecht bestätigt")[0] == "50 %"
+    # Feedback in time: R1 only; R2 and R4 are past their deadline, R3 was late → 1/4.
+    assert cells(key, "Rückmeldung fristgerecht")[0] == "25 %"
+    assert cells(key, "Rückmeldung überhaupt gegeben")[0] == "50 %"
+    assert cells(key, "Anhaltspunkte bestätigt")[0] == "– (&lt;3 Fälle)", "2 feedbacks: too few to show a share"
+    assert cells(key, "Vorab Fachberatung durch eine InsoFa")[0] == "25 %"
+    assert cells(key, "Betroffene vorab informiert")[0] == "75 %"
+    # Acknowledgement: 60, 2880, 3960 minutes → median (rank 2) 48 h, 90 % (rank 3) 66 h.
+    assert cells(key, "Zeit bis Eingangsbestätigung, Median")[0] == "48,0 Std."
+    assert cells(key, "Zeit bis Eingangsbestätigung, 90 %")[0] == "66,0 Std."
+    # Working time: 60 min, 18 h (Fri 15–24 + Mon 0–9), 48 h → median 18 h, 90 % 48 h.
+    assert cells(key, "… in Arbeitszeit, Median")[0] == "18,0 Std."
+    assert cells(key, "… in Arbeitszeit, 90 %")[0] == "48,0 Std."
+    assert cells(key, "Zeit bis Rückmeldung, Median")[0] == "– (&lt;3 Fälle)"
+    # Model district WE (R1–R3): acknowledged in time 2/3.
+    assert cells(key, "Eingang fristgerecht bestätigt")[2] == "67 %"
+
+
+def test_durations_are_fixed_at_the_step(march):
+    from referral.cases.models import Referral
+
+    r3 = db.session.scalar(select(Referral).where(Referral.number == march["r3"]))
+    assert (r3.ack_minutes, r3.ack_working_minutes) == (48 * 60, 48 * 60)
+    # 10 March 9:00 to 31 March 9:00 (summer time from 29 March): 503 calendar hours; on working days
+    # 15 h + 14 full days + 9 h = 360 h.
+    assert (r3.feedback_minutes, r3.feedback_working_minutes) == (503 * 60, 360 * 60)
+
+
+def test_tables_count_by_month_school_district_category_and_result(march, world, as_user):
+    html = as_user(world.coordinator).get(f"/coordination/evaluation?{MARCH}").text
+    assert cells(section(html, "monate"), "2026-03") == ["4", "&lt;3"]
+    assert "2026-02" not in section(html, "monate")
+    districts = section(html, "bezirke")
+    assert cells(districts, "Wanne-Eickel") == ["3", "&lt;3"] and cells(districts, "Herne-Mitte") == ["&lt;3", "&lt;3"]
+    assert cells(section(html, "schulen"), "Schule A (Wanne-Eickel)") == ["&lt;3", "&lt;3"]
+    assert cells(section(html, "dringlichkeit"), "dringend") == ["3", "–"]
+    assert cells(section(html, "kategorien"), "Vernachlässigung") == ["4", "&lt;3"]
+    assert cells(section(html, "einschaetzung"), "Latente Kindeswohlgefährdung") == ["&lt;3"]
+    assert cells(section(html, "abgaben"), "Wanne-Eickel → Herne-Mitte") == ["&lt;3"]
+    overdue = section(html, "ueberfaellig")
+    assert march["r4"] in overdue and march["r2"] in overdue  # R2: feedback overdue; R4: acknowledgement
+    assert "Schule A" not in overdue and factories.CHILD_LAST not in html
+
+
+def test_filters_by_district_and_school(march, world, as_user):
+    coordinator = as_user(world.coordinator)
+    html = coordinator.get(f"/coordination/evaluation?{MARCH}&district={world.districts['we'].id}").text
+    assert cells(section(html, "kennzahlen"), "Mitteilungen")[0] == "3"
+    html = coordinator.get(f"/coordination/evaluation?{MARCH}&school={world.schools['a'].id}").text
+    assert cells(section(html, "kennzahlen"), "Mitteilungen")[0] == "&lt;3"
+    assert "Modellbezirk" not in section(html, "kennzahlen"), "no district comparison for one school"
+
+
+def test_the_period_can_be_a_month_quarter_or_school_year(march, world, as_user):
+    coordinator = as_user(world.coordinator)
+    for query, label, count in (("period=month&day=2026-03-15", "März 2026", "4"),
+                                ("period=quarter&day=2026-03-15", "1. Quartal 2026", "5"),
+                                ("period=school_year&day=2026-03-15", "Schuljahr 2025/26", "5")):
+        html = coordinator.get(f"/coordination/evaluation?{query}").text
+        assert f'<p class="lead">{label}' in html
+        assert cells(section(html, "kennzahlen"), "Mitteilungen")[0] == count, query
+    bad = coordinator.get("/coordination/evaluation?period=free&first=2026-03-31&last=2026-03-01")
+    assert bad.status_code == 200 and "Das Ende liegt vor dem Beginn." in bad.text
+
+
+def test_no_count_below_3_in_the_csv_and_the_export_is_logged(march, world, as_user):
+    response = as_user(world.coordinator).get(f"/coordination/evaluation.csv?{MARCH}")
+    assert response.status_code == 200 and response.data.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == ["Tabelle", "Zeile", "Spalte", "Wert"]
+    counts = [r for r in rows[1:] if not r[0].startswith("Zurzeit überfällig")]
+    small = [r for r in counts if re.fullmatch(r"[0-2]", r[3])]
+    assert not small, f"counts below 3 in the export: {small}"
+    assert ["Je Bezirk", "Herne-Mitte", "Mitteilungen", "<3"] in rows
+    assert ["Kennzahlen und Vergleich", "Mitteilungen", "01.03.2026–31.03.2026", "4"] in rows
+    entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "export.evaluation")).one()
+    assert entry.actor_id == world.coordinator.id
+
+
+def test_no_count_below_3_on_the_page_or_the_print(march, world, as_user):
+    coordinator = as_user(world.coordinator)
+    for url in (f"/coordination/evaluation?{MARCH}", f"/coordination/evaluation/print?{MARCH}"):
+        html = coordinator.get(url).text
+        tds = [re.sub(r"<[^>]+>", "", td).strip() for td in re.findall(r"<td[^>]*>(.*?)</td>", html, re.S)]
+        overdue_days = set(cells(section(html, "ueberfaellig"), march["r4"])[1:])
+        assert not [t for t in tds if re.fullmatch(r"[0-2]", t) and t not in overdue_days], url
+    assert db.session.scalars(select(AuditEntry.action).where(AuditEntry.action == "evaluation.print")).one()
+
+
+def test_secondary_suppression_hides_a_second_cell_where_one_would_follow_from_the_total():
+    table = cross_table({("A", "Jan"): 2, ("A", "Feb"): 7, ("A", "Mär"): 9, ("B", "Jan"): 5, ("B", "Feb"): 6,
+                         ("B", "Mär"): 8}, ["A", "B"], ["Jan", "Feb", "Mär"])
+    assert table["A", "Jan"] == "<3"
+    assert table["A", "Feb"] == "x", "the next-smallest of the row"
+    assert table["B", "Jan"] == "x" and table["B", "Feb"] == "x", "and then of the columns, until none stands alone"
+    assert [table[k] for k in (("A", "Mär"), ("B", "Mär"))] == [9, 8]
+    # A lone hidden zero gives nothing away.
+    assert cross_table({("A", "Jan"): 0, ("A", "Feb"): 5}, ["A"], ["Jan", "Feb"]) == {("A", "Jan"): "<3", ("A", "Feb"): 5}
+
+
+def test_the_page_runs_the_same_number_of_queries_for_more_data(march, world, as_user):
+    coordinator = as_user(world.coordinator)
+    url = "/coordination/evaluation?period=free&first=2026-01-01&last=2026-12-31"
+    with QueryCounter(db.engine) as few:
+        coordinator.get(url)
+    for day in range(16, 28):
+        submitted(world.teacher, day, 9)
+    factories.consultation_in(C.CANCELLED, world.teacher_b, now=at(20, 9))
+    db.session.commit()
+    with QueryCounter(db.engine) as many:
+        coordinator.get(url)
+    assert many.count == few.count
+
+
+def test_charts_are_images_without_requests_and_tables_carry_the_numbers(march, world, as_user):
+    html = as_user(world.coordinator).get(f"/coordination/evaluation?{MARCH}").text
+    images = re.findall(r'<img class="img-fluid chart" src="(data:image/svg\+xml;base64,[^"]+)" alt="([^"]+)"', html)
+    assert len(images) >= 4 and all(alt for _, alt in images)
+    import base64
+
+    for src, _ in images:
+        svg = base64.b64decode(src.split(",", 1)[1]).decode()
+        assert "<script" not in svg and not re.search(r'(?:href|src)="https?://', svg)
+
+
+def test_only_the_coordinator_sees_the_evaluation(world, as_user):
+    for key in ("teacher", "school_lead", "asd", "asd_lead", "insofa", "admin"):
+        for url in ("/coordination/evaluation", "/coordination/evaluation.csv", "/coordination/evaluation/print"):
+            assert as_user(world.users[key]).get(url).status_code == 403, (key, url)
+
+
+def test_the_district_overview_shows_the_leads_own_district(march, world, as_user):
+    html = as_user(world.asd_lead).get("/district-overview").text
+    assert "Bezirksübersicht Wanne-Eickel" in html
+    # Open in WE: R2 acknowledged, February's referral not yet (both with feedback overdue); R4 went to HM.
+    assert cells(html, '<a href="/inbox?state=acknowledged">Eingang bestätigt</a>') == ["1"]
+    assert cells(html, '<a href="/inbox?state=submitted">Eingereicht</a>') == ["1"]
+    assert re.search(r"Rückmeldung überfällig</h2>\s*<p class=\"display-6 mb-1\">2</p>", html)
+    assert cells(html, f'<a href="/inbox?state=open&amp;assignee={world.asd.id}">Anna ASD</a>') == ["0"]
+    hm = as_user(world.asd_lead_hm).get("/district-overview").text
+    assert re.search(r"Eingangsbestätigung überfällig</h2>\s*<p class=\"display-6 mb-1\">1</p>", hm)
+    assert "Älteste unbestätigte Mitteilung" in hm and "eingegangen 11.03.2026" in hm
+    assert as_user(world.asd).get("/district-overview").status_code == 403
+
+
+def test_the_inbox_filters_by_a_colleague_of_the_own_district_only(march, world, as_user):
+    asd_lead = as_user(world.asd_lead)
+    page = asd_lead.get(f"/inbox?state=all&assignee={world.asd.id}").text
+    assert "Nur Fälle von <strong>Anna ASD</strong>" in page
+    foreign = asd_lead.get(f"/inbox?state=all&assignee={world.asd_hm.id}").text
+    assert "Mira HM" not in foreign and "Nur Fälle von" not in foreign
