@@ -173,6 +173,25 @@ def load_demo(if_empty):
     click.echo("Demo data loaded.")
 
 
+@demo_cli.command("generate")
+@click.option("--referrals", default=1000, show_default=True, help="Number of referrals (consultations: a quarter).")
+@click.option("--years", default=3, show_default=True, help="Spread over this many years up to today.")
+@click.option("--districts", default=6, show_default=True)
+@click.option("--schools", default=8, show_default=True, help="Schools per district.")
+@click.option("--seed", default=1, show_default=True, help="The same seed gives the same data.")
+def generate_demo(referrals, years, districts, schools, seed):
+    """Generate fictional data at a city's scale (benchmarks, trying the evaluation)."""
+    import time
+
+    from .generator import generate
+
+    _refuse_in_production()
+    started = time.perf_counter()
+    made = generate(referrals, years=years, districts=districts, schools=schools, seed=seed, report=click.echo)
+    click.echo(f"{made['referrals']} referrals ({made['transfers']} transferred) and {made['consultations']} "
+               f"consultations generated in {time.perf_counter() - started:.0f} s.")
+
+
 @demo_cli.command("logins")
 def print_logins():
     """Print the demo logins."""

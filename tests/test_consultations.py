@@ -59,7 +59,7 @@ def test_from_request_to_recommendation_to_referral(app, world, as_user, outbox)
     show = f"/consultations/{consultation.id}"
     assert post(insofa, f"{show}/accept", form_page=show).status_code == 302
     assert reload(consultation.id).state is S.ACCEPTED and reload(consultation.id).insofa_id == world.insofa.id
-    assert as_user(world.insofa2).get(show).status_code == 404
+    assert as_user(world.insofa2).get(show).status_code == 302, "sent to the list: another InsoFa has it"
     assert consultation.number not in as_user(world.insofa2).get("/consultations/").text
 
     # Appointment and recommendation; the school sees both.
@@ -123,10 +123,11 @@ def test_the_form_keeps_what_was_typed_and_refuses_names_dates_and_addresses(app
     assert 'aria-invalid="true"' in text and 'id="fehleruebersicht"' in text
     assert db.session.scalar(select(func.count()).select_from(Consultation)) == 0
 
-    address_only = {**REQUEST, "observations": "Die Familie wohnt Am Ring 5 a."}
+    address_only = {**REQUEST, "observations": "Die Familie wohnt im Lindenring 5 a."}
     assert "sieht nach einer Anschrift aus" in post(teacher, "/consultations/new", address_only).text
     # A date of an observation is fine; only dates that can be birth dates are refused.
-    this_year = {**REQUEST, "observations": f"Am 12.11.{to_local(utcnow()).year} kam das Kind ohne Jacke."}
+    this_year = {**REQUEST, "observations": f"Am 12.11.{to_local(utcnow()).year} kam das Kind ohne Jacke. Seit der "
+                 f"Einschulung am 10.08.{to_local(utcnow()).year - 3} fällt es auf; beim Sportfest belegte es Platz 1."}
     assert post(teacher, "/consultations/new", this_year).status_code == 302
 
 
@@ -144,16 +145,22 @@ def test_the_school_may_withdraw_only_before_acceptance(app, world, as_user):
     assert reload(accepted.id).state is S.ACCEPTED
 
 
-def test_the_second_insofa_to_accept_is_told_and_changes_nothing(app, world, as_user):
+def test_the_second_insofa_to_accept_is_told_and_changes_nothing(app, world, as_user):  
     consultation = factories.consultation_in(S.REQUESTED, world.teacher)
     show = f"/consultations/{consultation.id}"
     first, second = as_user(world.insofa), as_user(world.insofa2)
     token = csrf_token(second, show)  # both have the page open
     assert post(first, f"{show}/accept", form_page=show).status_code == 302
     late = second.post(f"{show}/accept", data={"csrf_token": token})
-    # The request left the pool with the first acceptance: for the second it is gone.
-    assert late.status_code == 404
+    # The request left the pool with the first acceptance: the second is told so, on the list.
+    assert late.status_code == 302 and late.location.endswith("/consultations/")
+    assert "hat inzwischen eine andere Fachkraft des Pools angenommen" in second.get(late.location).text
     assert reload(consultation.id).insofa_id == world.insofa.id
+    # So is an InsoFa following the notification of a request the school withdrew.
+    withdrawn = factories.consultation_in(S.CANCELLED, world.teacher)
+    opened = second.get(f"/consultations/{withdrawn.id}")
+    assert opened.status_code == 302 and "von der Schule zurückgezogen" in second.get(opened.location).text
+    assert as_user(world.asd).get(f"/consultations/{withdrawn.id}").status_code == 404, "others learn nothing"
 
 
 def test_concurrent_acceptance_lets_only_one_win(app, world):

@@ -248,3 +248,31 @@ def test_the_inbox_filters_by_a_colleague_of_the_own_district_only(march, world,
     assert "Nur Fälle von <strong>Anna ASD</strong>" in page
     foreign = asd_lead.get(f"/inbox?state=all&assignee={world.asd_hm.id}").text
     assert "Mira HM" not in foreign and "Nur Fälle von" not in foreign
+
+
+def test_generated_data_covers_every_state_and_feeds_the_evaluation(app, runner, world, as_user):
+    from referral.cases.models import Referral, StateChange
+    from referral.cases.process import Action, State
+    from referral.consultations.models import Consultation
+    from sqlalchemy import func
+
+    result = runner.invoke(args=["demo", "generate", "--referrals", "400", "--districts", "3", "--schools", "2"])
+    assert result.exit_code == 0, result.output
+    assert "400 referrals" in result.output and "100 consultations" in result.output
+    assert set(db.session.scalars(select(Referral.state).distinct())) == set(State) - {State.DRAFT}
+    assert db.session.scalar(select(func.count()).select_from(StateChange).where(StateChange.action == Action.TRANSFER)) > 0
+    assert db.session.scalar(select(func.count(func.distinct(Referral.number)))) == 400
+    assert db.session.scalar(select(func.count()).select_from(Referral).where(
+        Referral.acknowledged_at.is_not(None), Referral.ack_working_minutes.is_(None))) == 0
+    assert set(db.session.scalars(select(Consultation.state).distinct())) == set(C)
+    page = as_user(world.coordinator).get("/coordination/evaluation?period=free&first=2023-01-01&last=2026-12-31")
+    assert page.status_code == 200
+    assert int(cells(section(page.text, "kennzahlen"), "Mitteilungen")[0]) == 400
+    # A second run adds another city part beside the first (new district codes).
+    assert runner.invoke(args=["demo", "generate", "--referrals", "10", "--districts", "1"]).exit_code == 0
+
+
+def test_generating_is_refused_in_production(app, runner):
+    app.config["REFERRAL_PRODUCTION"] = True
+    result = runner.invoke(args=["demo", "generate", "--referrals", "10"])
+    assert result.exit_code != 0 and "never loaded in production" in result.output

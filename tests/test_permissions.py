@@ -225,7 +225,10 @@ class Route:
         if self.others is not None:
             return self.others
         if self.consultation is not None:
-            return Outcome.FORBIDDEN if key in consultation_readers(self.consultation) else Outcome.NOT_FOUND
+            if key in consultation_readers(self.consultation):
+                return Outcome.FORBIDDEN
+            # An InsoFa of the pool who had the request open is told where it went (on the list).
+            return Outcome.REFUSED if key in INSOFAS else Outcome.NOT_FOUND
         if self.state is None:
             return Outcome.FORBIDDEN
         return Outcome.FORBIDDEN if key in readers(self.state) else Outcome.NOT_FOUND

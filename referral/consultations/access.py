@@ -63,3 +63,15 @@ def may_by_role(user, action: ConsultationAction, consultation: Consultation) ->
 
 def may(user, action: ConsultationAction, consultation: Consultation) -> bool:
     return consultation.state in RULES[action].sources and may_by_role(user, action, consultation)
+
+
+def left_the_pool(user, consultation_id: int) -> str | None:
+    """For an InsoFa who had the request open: why it is no longer theirs to see (the pool saw it once)."""
+    if not is_insofa(user):
+        return None
+    state = db.session.scalar(select(Consultation.state).where(Consultation.id == consultation_id))
+    if state is ConsultationState.CANCELLED:
+        return "Diese Anfrage wurde von der Schule zurückgezogen."
+    if state in (ConsultationState.ACCEPTED, ConsultationState.ANSWERED):
+        return "Diese Anfrage hat inzwischen eine andere Fachkraft des Pools angenommen."
+    return None

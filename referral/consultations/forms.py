@@ -17,12 +17,14 @@ from ..cases.forms import (
     text,
     today,
 )
+from ..administration.forms import PHONE
 from ..cases.vocabulary import Category
 from ..timeutil import to_local, utcnow
 from .vocabulary import CLASS_LEVELS, ConsultationUrgency, ContactWay, Recommendation
 
 BIRTH_DATE = re.compile(r"\b\d{1,2}\.\s?\d{1,2}\.\s?((?:19|20)\d{2})\b")
-STREET = re.compile(r"\b[\wäöüÄÖÜß-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm)\s+\d+\s?[a-z]?\b",
+# A street name ending in -straße, -weg, … (not the bare word: "Platz 1" in a race is no address).
+STREET = re.compile(r"\b[\wäöüÄÖÜß-]{2,}(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm)\s+\d+\s?[a-z]?\b",
                     re.IGNORECASE)
 
 
@@ -35,13 +37,14 @@ class Pseudonymised:
     def __call__(self, form, field):
         value = field.data or ""
         for match in BIRTH_DATE.finditer(value):
-            if int(match.group(1)) <= today().year - 3:
+            # A year in which a primary school child can have been born (4 to 15 years ago).
+            if today().year - 15 <= int(match.group(1)) <= today().year - 4:
                 raise ValidationError(f"„{match.group(0)}“ sieht nach einem Geburtsdatum aus. Bitte nur das Alter "
-                                      "angeben: die Anfrage muss ohne Namen, Geburtsdaten und Anschriften auskommen.")
+                                      "angeben: hier gehören keine Namen, Geburtsdaten und Anschriften hin.")
         match = STREET.search(value)
         if match:
-            raise ValidationError(f"„{match.group(0)}“ sieht nach einer Anschrift aus. Bitte weglassen: die Anfrage "
-                                  "muss ohne Namen, Geburtsdaten und Anschriften auskommen.")
+            raise ValidationError(f"„{match.group(0)}“ sieht nach einer Anschrift aus. Bitte weglassen: hier gehören "
+                                  "keine Namen, Geburtsdaten und Anschriften hin.")
 
 
 def required_text(label, max_length, message, **kwargs):
@@ -62,9 +65,9 @@ class ConsultationForm(ErrorSummary, BaseForm):
     contact_way = OptionalRadioField("Wie möchten Sie beraten werden?", choices=options(ContactWay.choices()),
                              validators=[InputRequired("Bitte wählen, wie Sie beraten werden möchten.")])
     contact_phone = StringField("Ihre Telefonnummer für die InsoFa", validators=[
-        DataRequired("Bitte eine Telefonnummer angeben, unter der die InsoFa Sie erreicht."), at_most(40)])
+        DataRequired("Bitte eine Telefonnummer angeben, unter der die InsoFa Sie erreicht."), at_most(40), PHONE])
     reachable = text("Wann sind Sie gut erreichbar?", 200)
-    pseudonymised = BooleanField("Ich habe keine Namen, Geburtsdaten oder Anschriften eingetragen.",
+    pseudonymised = BooleanField("Ich habe keine Namen, Geburtsdaten oder Anschriften eingetragen",
                                  validators=[DataRequired("Bitte bestätigen Sie, dass die Anfrage keine Namen, "
                                                           "Geburtsdaten oder Anschriften enthält.")])
 

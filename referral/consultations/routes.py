@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import case, select
+from sqlalchemy import and_, case, select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts.models import Role
@@ -15,11 +15,12 @@ from ..extensions import db
 from ..organisation.models import School
 from ..pagination import paginate
 from ..policy import referral_scope
-from ..timeutil import local_to_utc, utcnow
+from ..timeutil import local_to_utc, to_local, utcnow
 from . import access, services
 from .forms import AppointmentForm, ConsultationForm, RecommendationForm
 from .models import Consultation
 from .process import RULES, ConsultationAction, ConsultationState, refusal
+from .vocabulary import ConsultationUrgency
 
 blueprint = Blueprint("consultations", __name__, url_prefix="/consultations")
 SCHOOL_SIDE = {Role.TEACHER, Role.SCHOOL_LEAD}
@@ -36,8 +37,11 @@ def index():
     S = Consultation.state
     # Open requests first (the earliest due on top), then one's own open work, then what is done.
     order = case((S == ConsultationState.REQUESTED, 0), (S == ConsultationState.ACCEPTED, 1), else_=2)
+    urgent_first = case((and_(S == ConsultationState.REQUESTED, Consultation.urgency == ConsultationUrgency.URGENT), 0),
+                        else_=1)
     statement = (select(Consultation).where(access.consultation_scope(current_user))
-                 .order_by(order, case((S == ConsultationState.REQUESTED, Consultation.accept_due_at), else_=None),
+                 .order_by(order, urgent_first,
+                           case((S == ConsultationState.REQUESTED, Consultation.accept_due_at), else_=None),
                            Consultation.requested_at.desc(), Consultation.id.desc()))
     page = paginate(statement, request.args.get("page", 1, type=int))
     return render_template("consultations/index.html", page=page, now=utcnow(), insofa=access.is_insofa(current_user))
@@ -68,10 +72,33 @@ def new():
                            invalid=request.method == "POST"), 422 if request.method == "POST" else 200
 
 
+def _visible(consultation_id: int) -> Consultation:
+    """The consultation if `current_user` may see it; an InsoFa whose pool request went elsewhere is
+    told so on the list; everyone else gets 404 whether it exists or not."""
+    found = db.session.scalar(select(Consultation).where(Consultation.id == consultation_id,
+                                                         access.consultation_scope(current_user)))
+    if found is None:
+        reason = access.left_the_pool(current_user, consultation_id)
+        if reason:
+            raise LeftThePool(reason)
+        abort(404)
+    return found
+
+
+class LeftThePool(Exception):
+    pass
+
+
+@blueprint.errorhandler(LeftThePool)
+def left_the_pool(error: LeftThePool):
+    db.session.rollback()
+    flash(str(error), "info")
+    return redirect(url_for(".index"))
+
+
 @blueprint.get("/<int:consultation_id>")
 def show(consultation_id: int):
-    consultation = access.consultation_or_404(consultation_id)
-    return _page(consultation)
+    return _page(_visible(consultation_id))
 
 
 def _page(consultation: Consultation, appointment_form=None, recommendation_form=None, status: int = 200):
@@ -82,17 +109,24 @@ def _page(consultation: Consultation, appointment_form=None, recommendation_form
         select(Referral.id).where(Referral.id == referral.id, referral_scope(current_user))) else None
     return render_template(
         "consultations/show.html", c=consultation, now=utcnow(), action_form=ActionForm(),
-        appointment_form=appointment_form or AppointmentForm(formdata=None),
+        appointment_form=appointment_form or AppointmentForm(formdata=None, data=_appointment(consultation)),
         recommendation_form=recommendation_form or RecommendationForm(formdata=None),
         may=lambda action: access.may(current_user, ConsultationAction(action), consultation),
         school_side=access.is_school_side(current_user, consultation), referral=visible_referral,
         referral_started=referral is not None), status
 
 
+def _appointment(consultation: Consultation) -> dict:
+    if consultation.appointment_at is None:
+        return {}
+    return {"at": to_local(consultation.appointment_at).replace(tzinfo=None),
+            "way": consultation.appointment_way.value if consultation.appointment_way else None}
+
+
 def _for_action(consultation_id: int, action: ConsultationAction) -> Consultation:
     """The consultation if `current_user` may take `action` now; 404 if out of sight, 403 outside the
     role, and back to the page with an explanation when someone else acted first."""
-    consultation = access.consultation_or_404(consultation_id)
+    consultation = _visible(consultation_id)
     if not access.may_by_role(current_user, action, consultation):
         abort(403)
     if consultation.state not in RULES[action].sources:
@@ -110,7 +144,7 @@ class Moved(Exception):
 @blueprint.errorhandler(Moved)
 def moved(error: Moved):
     db.session.rollback()
-    flash(f"{error} Aktueller Status: „{error.state.label}“.", "danger")
+    flash(str(error), "danger")
     return redirect(url_for(".show", consultation_id=error.consultation_id))
 
 

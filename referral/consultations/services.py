@@ -86,8 +86,9 @@ def start_referral(consultation: Consultation, actor: User) -> Referral:
         if action.kind is SchoolActionKind.INSOFA_CONSULTED:
             action.done = True
             action.done_on = to_local(consultation.answered_at).date()
-            action.detail = f"Fachberatung {consultation.number}" + (
-                f", {consultation.insofa.name}" if consultation.insofa else "")
+            # The field asks for the InsoFa's name; the pseudonymised consultation's number stays out of
+            # the referral the ASD reads.
+            action.detail = consultation.insofa.name if consultation.insofa else ""
     case_services.save_draft(referral, actor)
     process.consultation_changed.send(consultation, action=A.START_REFERRAL, actor=actor, now=utcnow(), fields=[])
     return referral

@@ -12,8 +12,8 @@ class ConsultationUrgency(Labelled):
     @classmethod
     def _labels(cls):
         return {
-            cls.URGENT: "dringend – Beratung möglichst heute oder morgen",
-            cls.NORMAL: "normal – Beratung innerhalb der Frist (2 Arbeitstage bis zur Annahme)",
+            cls.URGENT: "dringend – steht im Pool oben und wird vorrangig angenommen",
+            cls.NORMAL: "normal – Annahme innerhalb von 2 Arbeitstagen",
         }
 
     @property

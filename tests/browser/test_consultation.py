@@ -41,10 +41,10 @@ def test_consultation_from_question_to_referral(world, live_server, browsers):
     school.get_by_role("radio", name=re.compile("^normal")).check()
     school.get_by_role("group", name="Wie möchten Sie beraten werden?").get_by_label("Telefon").check()
     school.get_by_label("Wann sind Sie gut erreichbar?").fill("Mo–Do 13–15 Uhr")
-    school.get_by_label("Ich habe keine Namen, Geburtsdaten oder Anschriften eingetragen.").check()
+    school.get_by_label("Ich habe keine Namen, Geburtsdaten oder Anschriften eingetragen").check()
     school.get_by_role("button", name="Anfrage an den InsoFa-Pool senden").click()
 
-    expect(school.get_by_role("alert").filter(has_text="Bitte prüfen Sie Ihre Angaben")).to_be_visible()
+    expect(school.get_by_role("alert").filter(has_text="Bitte prüfen Sie Ihre Angaben")).to_be_focused()
     expect(observations).to_have_attribute("aria-invalid", "true")
     expect(observations).to_have_accessible_description(re.compile("sieht nach einer Anschrift aus"))
     expect(school.get_by_label("Wann sind Sie gut erreichbar?")).to_have_value("Mo–Do 13–15 Uhr")  # kept
@@ -68,6 +68,9 @@ def test_consultation_from_question_to_referral(world, live_server, browsers):
     insofa.get_by_role("group", name="Form des Gesprächs").get_by_label("Telefon").check()
     insofa.get_by_role("button", name="Termin speichern").click()
     flash(insofa, "Der Termin wurde gespeichert")
+    expect(insofa.get_by_label("Datum und Uhrzeit")).to_have_value(when.strftime("%Y-%m-%dT%H:%M"))  # shown again
+    insofa.get_by_role("button", name="Empfehlung speichern und Beratung abschließen").click()  # nothing chosen
+    expect(insofa.get_by_role("radio", name=re.compile("^Keine gewichtigen Anhaltspunkte"))).to_be_focused()
     insofa.get_by_role("radio", name=re.compile("^Den ASD informieren")).check()
     insofa.get_by_label("Hinweise für die Schule (optional, ohne Namen)").fill("Bitte heute noch den ASD informieren.")
     insofa.get_by_role("button", name="Empfehlung speichern und Beratung abschließen").click()

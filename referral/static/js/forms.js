@@ -2,10 +2,11 @@
 // invalid field), and buttons marked data-confirm ask before they act.
 (function () {
   "use strict";
-  if (!document.querySelector("[data-focus]")) {
-    var target = document.getElementById("fehleruebersicht") || document.querySelector("[aria-invalid=true]");
-    if (target) { target.focus(); }
-  }
+  // A page may name the element to focus (data-focus on <main>): the error list, or a field.
+  var main = document.querySelector("[data-focus]");
+  var target = (main && document.getElementById(main.dataset.focus)) ||
+    document.getElementById("fehleruebersicht") || document.querySelector("[aria-invalid=true]");
+  if (target) { target.focus(); }
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
