@@ -125,7 +125,9 @@ def test_coordinator_and_admin_never_receive_case_content(app, world, cases, log
     client = login(world.users[role])  # the real login form, CSRF token included
     pages = crawl(client, start_pages(app))
     assert LIST_PAGES[role] in pages and pages[LIST_PAGES[role]][0] == 200, f"the crawl did not reach the {role}'s list"
-    found = [f"{path}: {leak}" for path, (status, html) in pages.items() for leak in leaks(html)]
+    found = [f"{path}: {leak}" for path, (status, html) in pages.items() for leak in leaks(html)
+             # The evaluation names the four result categories to count them ("except as counts", PROCESS.md).
+             if not (path.startswith("/coordination/evaluation") and leak.startswith("assessment result"))]
     assert not found, f"{role} received case content:\n" + "\n".join(found)
 
     # Typing the URLs: every route about a referral, for every referral, answers 404 and nothing else;

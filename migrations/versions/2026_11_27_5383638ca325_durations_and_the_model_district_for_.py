@@ -25,7 +25,10 @@ def upgrade():
         batch_op.add_column(sa.Column('ack_working_minutes', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('feedback_minutes', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('feedback_working_minutes', sa.Integer(), nullable=True))
-        batch_op.create_index('ix_referral_submitted_at', ['submitted_at'], unique=False)
+        batch_op.create_index('ix_referral_evaluation', [
+            'submitted_at', 'state', 'district_id', 'school_id', 'urgency', 'acknowledged_at', 'acknowledge_due_at',
+            'feedback_at', 'feedback_due_at', 'consultation_id', 'affected_informed', 'ack_minutes', 'ack_working_minutes',
+            'feedback_minutes', 'feedback_working_minutes', 'id'], unique=False)
 
     # Existing referrals get their durations computed once, as new ones get them at the step itself.
     from referral.cases.deadlines import working_minutes_between
@@ -55,7 +58,7 @@ def _dt(value):
 
 def downgrade():
     with op.batch_alter_table('referral', schema=None) as batch_op:
-        batch_op.drop_index('ix_referral_submitted_at')
+        batch_op.drop_index('ix_referral_evaluation')
         batch_op.drop_column('feedback_working_minutes')
         batch_op.drop_column('feedback_minutes')
         batch_op.drop_column('ack_working_minutes')

@@ -84,7 +84,10 @@ class Referral(db.Model):
         ),
         Index("ix_referral_district_state", "district_id", "state"),
         Index("ix_referral_school_state", "school_id", "state"),
-        Index("ix_referral_submitted_at", "submitted_at"),
+        # The evaluation filters by submission time and reads only these columns: answered from the index.
+        Index("ix_referral_evaluation", "submitted_at", "state", "district_id", "school_id", "urgency", "acknowledged_at",
+              "acknowledge_due_at", "feedback_at", "feedback_due_at", "consultation_id", "affected_informed",
+              "ack_minutes", "ack_working_minutes", "feedback_minutes", "feedback_working_minutes", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
