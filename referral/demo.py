@@ -229,7 +229,7 @@ def _consultations(people) -> None:
                     observations="Das Kind trägt seit Wochen dieselbe Kleidung und hat oft kein Frühstück dabei.",
                     question="Sind das gewichtige Anhaltspunkte? Wie spreche ich die Eltern an?",
                     urgency=ConsultationUrgency.NORMAL, **common)
-    overdue = consult.request(lead, school, now=days(6), child_age=9, class_level="3",
+    consult.request(lead, school, now=days(6), child_age=9, class_level="3",
                               categories=[Category.PSYCHOLOGICAL_ABUSE],
                               observations="Das Kind wirkt verängstigt, wenn es abgeholt wird, und weint oft.",
                               question="Sollen wir den ASD informieren?", urgency=ConsultationUrgency.URGENT,

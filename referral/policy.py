@@ -97,3 +97,14 @@ def may_read_feedback(user, referral: Referral) -> bool:
 
 def may_see_assessment(user, referral: Referral) -> bool:
     return is_asd_side(user, referral)
+
+
+def own_school(user, wanted: int | None):
+    """The school a teacher or school lead writes for: the one asked for if it is theirs, else their
+    first; 403 for users of no school. (A referral or consultation never lands in another school.)"""
+    from .organisation.models import School
+
+    schools = sorted(user.school_ids(*SCHOOL_SIDE))
+    if not schools:
+        abort(403)
+    return db.session.get(School, wanted if wanted in schools else schools[0])

@@ -10,7 +10,7 @@ import pytest
 from itsdangerous.timed import TimestampSigner
 from sqlalchemy import select
 
-from referral.accounts.models import Membership, Role, User
+from referral.accounts.models import Role, User
 from referral.audit.models import AuditEntry
 from referral.cases.models import Setting
 from referral.cases.process import State

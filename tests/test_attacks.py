@@ -472,7 +472,7 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
                                                     lambda: {"recommendation": "talk_to_parents"}),
     "consultations.start_referral": lambda s: _consultation(s, "teacher", ConsultationState.ANSWERED, "referral"),
     "notifications.email_choices": lambda s: Post(s.signed_in("teacher"), "/notifications/email", lambda: {"wanted": ["feedback"]}),
-    "directory.new": lambda s: _admin(s, f"/contacts/new/insofa", lambda: {"name": "Olaf Oberst"}),
+    "directory.new": lambda s: _admin(s, "/contacts/new/insofa", lambda: {"name": "Olaf Oberst"}),
     "directory.edit": lambda s: _admin(s, f"/contacts/{_contact(s).id}/edit", lambda: {"name": "Neuer Name"}),
     "directory.delete": lambda s: _admin(s, f"/contacts/{_contact(s).id}/delete"),
     "audit.verify": lambda s: Post(s.signed_in("coordinator"), "/coordination/audit/verify",

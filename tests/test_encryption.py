@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from referral import create_app
 from referral.cases.models import Referral

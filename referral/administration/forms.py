@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, Email, InputRequired, NumberRange, Optional, Regexp, ValidationError
 
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
 from ..cases.forms import CHOICE_ERROR, BaseForm, ErrorSummary, at_most, options

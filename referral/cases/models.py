@@ -12,7 +12,6 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
     UniqueConstraint,
     and_,
     or_,
@@ -72,14 +71,14 @@ class Referral(db.Model):
     __tablename__ = "referral"
     __table_args__ = (
         # What each state requires, enforced by the database as the last line of defence.
-        CheckConstraint(f"state = 'draft' OR (number IS NOT NULL AND submitted_at IS NOT NULL "
+        CheckConstraint("state = 'draft' OR (number IS NOT NULL AND submitted_at IS NOT NULL "
                         "AND urgency IS NOT NULL AND acknowledge_due_at IS NOT NULL)", name="submitted_complete"),
         CheckConstraint(f"state NOT IN {AFTER_ACK} OR acknowledged_at IS NOT NULL", name="acknowledged_has_time"),
         CheckConstraint(f"state NOT IN {ASSIGNED} OR assignee_id IS NOT NULL", name="assessment_has_assignee"),
         CheckConstraint(f"state NOT IN {FEEDBACK_DONE} OR feedback_at IS NOT NULL", name="feedback_has_time"),
-        CheckConstraint(f"state <> 'closed' OR closed_at IS NOT NULL", name="closed_has_time"),
+        CheckConstraint("state <> 'closed' OR closed_at IS NOT NULL", name="closed_has_time"),
         CheckConstraint(
-            f"state = 'draft' OR urgency <> 'acute' OR (phone_call_at IS NOT NULL AND phone_call_with IS NOT NULL)",
+            "state = 'draft' OR urgency <> 'acute' OR (phone_call_at IS NOT NULL AND phone_call_with IS NOT NULL)",
             name="acute_has_phone_call",
         ),
         Index("ix_referral_district_state", "district_id", "state"),

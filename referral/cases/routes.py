@@ -112,11 +112,7 @@ def my_referrals():
 
 
 def _school_for_new_referral() -> School:
-    schools = sorted(current_user.school_ids(Role.TEACHER, Role.SCHOOL_LEAD))
-    if not schools:
-        abort(403)
-    wanted = request.values.get("school", type=int)
-    return db.session.get(School, wanted if wanted in schools else schools[0])
+    return policy.own_school(current_user, request.values.get("school", type=int))
 
 
 @blueprint.route("/referrals/new", methods=["GET", "POST"])

@@ -12,9 +12,8 @@ from ..cases.models import Referral
 from ..cases.forms import ActionForm
 from ..cases.process import ConcurrentChange, ProcessError
 from ..extensions import db
-from ..organisation.models import School
 from ..pagination import paginate
-from ..policy import referral_scope
+from ..policy import own_school, referral_scope
 from ..timeutil import local_to_utc, to_local, utcnow
 from . import access, services
 from .forms import AppointmentForm, ConsultationForm, RecommendationForm
@@ -47,18 +46,10 @@ def index():
     return render_template("consultations/index.html", page=page, now=utcnow(), insofa=access.is_insofa(current_user))
 
 
-def _school_for_new() -> School:
-    schools = sorted(current_user.school_ids(Role.TEACHER, Role.SCHOOL_LEAD))
-    if not schools:
-        abort(403)
-    wanted = request.values.get("school", type=int)
-    return db.session.get(School, wanted if wanted in schools else schools[0])
-
-
 @blueprint.route("/new", methods=["GET", "POST"])
 def new():
     _require(Role.TEACHER, Role.SCHOOL_LEAD)
-    school = _school_for_new()
+    school = own_school(current_user, request.values.get("school", type=int))
     form = ConsultationForm()
     if request.method == "GET":
         form.contact_phone.data = current_user.phone
