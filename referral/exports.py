@@ -39,5 +39,5 @@ def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> 
                 buffer.truncate()
         yield buffer.getvalue()
 
-    return Response(stream_with_context(lines()), mimetype="text/csv; charset=utf-8",
+    return Response(stream_with_context(lines()), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

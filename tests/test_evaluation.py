@@ -14,7 +14,7 @@ from referral.audit.models import AuditEntry
 from referral.cases import services
 from referral.cases.vocabulary import AssessmentResult, InformedStatus, Measure, SchoolActionKind, Urgency
 from referral.consultations.process import ConsultationState as C
-from referral.evaluation.suppression import cross_table
+from referral.evaluation.suppression import column, cross_table
 from referral.extensions import db
 from referral.timeutil import local_to_utc
 
@@ -90,29 +90,51 @@ def section(html: str, key: str) -> str:
     return html[start:end if end > 0 else None]
 
 
-def test_key_figures_match_the_hand_computed_values(march, world, as_user):
-    html = as_user(world.coordinator).get(f"/coordination/evaluation?{MARCH}").text
-    key = section(html, "kennzahlen")
+def test_key_figures_match_the_hand_computed_values(march, world):
+    from referral.evaluation import figures
+    from referral.timeutil import utcnow
+
+    k = figures.key_figures(figures.Scope(at(1, 0), at(1, 0, month=4)), utcnow())
+    assert (k.referrals, k.consultations) == (4, 2)
+    # Acknowledged in time: R1, R2 of R1–R4 (R4's deadline in HM has passed).
+    assert (k.ack_in_time, k.ack_due) == (2, 4)
+    # Feedback in time: R1 only; R2 and R4 are past their deadline, R3 was late.
+    assert (k.feedback_in_time, k.feedback_due, k.with_feedback, k.confirmed) == (1, 4, 2, 1)
+    assert (k.consulted, k.informed) == (1, 3)
+    # Acknowledgement: 60, 2880, 3960 minutes → median (rank ⌈1.5⌉ = 2) 48 h, 90th percentile (rank 3) 66 h;
+    # on working days: 60 min, 18 h (Fri 15–24 + Mon 0–9), 48 h → 18 h and 48 h.
+    assert (k.ack_n, k.ack_hours, k.ack_working_hours) == (3, (48.0, 66.0), (18.0, 48.0))
+    # Feedback: R1 Mon 9:00 → Fri 9:00 (4 days, all working days), R3 503 h (20.96 days; 15 working days).
+    assert (k.feedback_n, k.feedback_days, k.feedback_working_days) == (2, (4.0, 21.0), (4.0, 15.0))
+    model = figures.key_figures(figures.Scope(at(1, 0), at(1, 0, month=4), district_ids=(world.districts["we"].id,)),
+                                utcnow())
+    assert (model.referrals, model.ack_in_time, model.ack_due) == (3, 2, 3)
+
+
+def test_the_page_hides_what_rests_on_too_few_cases(march, world, as_user):
+    key = section(as_user(world.coordinator).get(f"/coordination/evaluation?{MARCH}").text, "kennzahlen")
     # Columns: the period, the period before (February: 1 referral), model district WE, the other districts.
     assert cells(key, "Mitteilungen") == ["4", "&lt;3", "3", "&lt;3"]
     assert cells(key, "Fachberatungen")[0] == "&lt;3"
-    # Acknowledged in time: R1, R2 of R1–R4 (R4's deadline in HM has passed) → 2/4.
-    assert cells(key, "Eingang fristgerecht bestätigt")[0] == "50 %"
-    # Feedback in time: R1 only; R2 and R4 are past their deadline, R3 was late → 1/4.
-    assert cells(key, "Rückmeldung fristgerecht")[0] == "25 %"
-    assert cells(key, "Rückmeldung überhaupt gegeben")[0] == "50 %"
-    assert cells(key, "Anhaltspunkte bestätigt")[0] == "– (&lt;3 Fälle)", "2 feedbacks: too few to show a share"
-    assert cells(key, "Vorab Fachberatung durch eine InsoFa")[0] == "25 %"
-    assert cells(key, "Betroffene vorab informiert")[0] == "75 %"
-    # Acknowledgement: 60, 2880, 3960 minutes → median (rank 2) 48 h, 90 % (rank 3) 66 h.
-    assert cells(key, "Zeit bis Eingangsbestätigung, Median")[0] == "48,0 Std."
-    assert cells(key, "Zeit bis Eingangsbestätigung, 90 %")[0] == "66,0 Std."
-    # Working time: 60 min, 18 h (Fri 15–24 + Mon 0–9), 48 h → median 18 h, 90 % 48 h.
-    assert cells(key, "… in Arbeitszeit, Median")[0] == "18,0 Std."
-    assert cells(key, "… in Arbeitszeit, 90 %")[0] == "48,0 Std."
-    assert cells(key, "Zeit bis Rückmeldung, Median")[0] == "– (&lt;3 Fälle)"
-    # Model district WE (R1–R3): acknowledged in time 2/3.
-    assert cells(key, "Eingang fristgerecht bestätigt")[2] == "67 %"
+    too_few = "– (zu wenige Fälle)"
+    assert cells(key, "Eingang fristgerecht bestätigt")[0] == too_few, "2 of 4: the part is 2"
+    assert cells(key, "Betroffene vorab informiert")[0] == too_few, "3 of 4: the rest is 1"
+    assert cells(key, "Zeit bis Eingangsbestätigung: Median")[0] == too_few, "times from 10 cases on"
+
+
+def test_shares_and_times_are_shown_with_enough_cases(world, as_user):
+    # Twelve referrals in April 2026, each acknowledged after exactly 2 hours (a Tuesday, 9:00 → 11:00).
+    for _ in range(12):
+        referral = submitted(world.teacher, 14, 9, month=4)
+        services.acknowledge(referral, world.asd, now=at(14, 11, month=4))
+    db.session.commit()
+    key = section(as_user(world.coordinator).get(
+        "/coordination/evaluation?period=month&day=2026-04-10").text, "kennzahlen")
+    assert cells(key, "Mitteilungen")[0] == "12"
+    assert cells(key, "Eingang fristgerecht bestätigt")[0] == "100 %"
+    assert cells(key, "Zeit bis Eingangsbestätigung: Median")[0] == "2,0 Std."
+    assert cells(key, "… nur Arbeitstage gezählt: 90. Perzentil")[0] == "2,0 Std."
+    assert cells(key, "Betroffene vorab informiert")[0] == "100 %"
 
 
 def test_durations_are_fixed_at_the_step(march):
@@ -127,12 +149,13 @@ def test_durations_are_fixed_at_the_step(march):
 
 def test_tables_count_by_month_school_district_category_and_result(march, world, as_user):
     html = as_user(world.coordinator).get(f"/coordination/evaluation?{MARCH}").text
-    assert cells(section(html, "monate"), "2026-03") == ["4", "&lt;3"]
-    assert "2026-02" not in section(html, "monate")
+    assert cells(section(html, "monate"), "März 2026") == ["4", "&lt;3"]
+    assert "Februar 2026" not in section(html, "monate")
     districts = section(html, "bezirke")
-    assert cells(districts, "Wanne-Eickel") == ["3", "&lt;3"] and cells(districts, "Herne-Mitte") == ["&lt;3", "&lt;3"]
+    # WE 3 and HM 1 of 4: HM's 1 would follow from the total, so WE's 3 is hidden as well.
+    assert cells(districts, "Wanne-Eickel") == ["x", "&lt;3"] and cells(districts, "Herne-Mitte") == ["&lt;3", "&lt;3"]
     assert cells(section(html, "schulen"), "Schule A (Wanne-Eickel)") == ["&lt;3", "&lt;3"]
-    assert cells(section(html, "dringlichkeit"), "dringend") == ["3", "–"]
+    assert cells(section(html, "dringlichkeit"), "dringend") == ["x", "–"], "3 urgent, 1 Klärung of 4"
     assert cells(section(html, "kategorien"), "Vernachlässigung") == ["4", "&lt;3"]
     assert cells(section(html, "einschaetzung"), "Latente Kindeswohlgefährdung") == ["&lt;3"]
     assert cells(section(html, "abgaben"), "Wanne-Eickel → Herne-Mitte") == ["&lt;3"]
@@ -166,12 +189,14 @@ def test_no_count_below_3_in_the_csv_and_the_export_is_logged(march, world, as_u
     response = as_user(world.coordinator).get(f"/coordination/evaluation.csv?{MARCH}")
     assert response.status_code == 200 and response.data.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0] == ["Tabelle", "Zeile", "Spalte", "Wert"]
-    counts = [r for r in rows[1:] if not r[0].startswith("Zurzeit überfällig")]
+    assert rows[0] == ["Tabelle", "Zeile", "Spalte", "Wert", "Einheit"]
+    assert ["Auswertung", "Zeitraum", "01.03.2026–31.03.2026", "01.03.2026–31.03.2026", ""] in rows
+    assert not [r for r in rows if r[0].startswith("Zurzeit überfällige")], "the work list is not exported"
+    counts = rows[5:]
     small = [r for r in counts if re.fullmatch(r"[0-2]", r[3])]
     assert not small, f"counts below 3 in the export: {small}"
-    assert ["Je Bezirk", "Herne-Mitte", "Mitteilungen", "<3"] in rows
-    assert ["Kennzahlen und Vergleich", "Mitteilungen", "01.03.2026–31.03.2026", "4"] in rows
+    assert ["Je Bezirk", "Herne-Mitte", "Mitteilungen", "<3", ""] in rows
+    assert ["Kennzahlen und Vergleich", "Mitteilungen", "01.03.2026–31.03.2026", "4", ""] in rows
     entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "export.evaluation")).one()
     assert entry.actor_id == world.coordinator.id
 
@@ -190,11 +215,16 @@ def test_secondary_suppression_hides_a_second_cell_where_one_would_follow_from_t
     table = cross_table({("A", "Jan"): 2, ("A", "Feb"): 7, ("A", "Mär"): 9, ("B", "Jan"): 5, ("B", "Feb"): 6,
                          ("B", "Mär"): 8}, ["A", "B"], ["Jan", "Feb", "Mär"])
     assert table["A", "Jan"] == "<3"
-    assert table["A", "Feb"] == "x", "the next-smallest of the row"
-    assert table["B", "Jan"] == "x" and table["B", "Feb"] == "x", "and then of the columns, until none stands alone"
-    assert [table[k] for k in (("A", "Mär"), ("B", "Mär"))] == [9, 8]
-    # A lone hidden zero gives nothing away.
+    assert table["A", "Feb"] == "x", "the smallest visible cell of the row"
+    assert table["B", "Jan"] == "x", "and of the column"
+    assert [table[k] for k in (("A", "Mär"), ("B", "Feb"), ("B", "Mär"))] == [9, 6, 8]
+    # Hidden cells that together hold 1 or 2 would follow from the total: one more is hidden.
+    pair = cross_table({("A", "Jan"): 1, ("A", "Feb"): 0, ("A", "Mär"): 9, ("A", "Apr"): 12}, ["A"], ["Jan", "Feb", "Mär", "Apr"])
+    assert pair == {("A", "Jan"): "<3", ("A", "Feb"): "<3", ("A", "Mär"): "x", ("A", "Apr"): 12}
+    # Hidden zeros give nothing away.
     assert cross_table({("A", "Jan"): 0, ("A", "Feb"): 5}, ["A"], ["Jan", "Feb"]) == {("A", "Jan"): "<3", ("A", "Feb"): 5}
+    # One-way tables: a column whose total is shown elsewhere.
+    assert column([40, 2, 30, 5]) == [40, "<3", 30, "x"]
 
 
 def test_the_page_runs_the_same_number_of_queries_for_more_data(march, world, as_user):
@@ -232,10 +262,12 @@ def test_the_district_overview_shows_the_leads_own_district(march, world, as_use
     html = as_user(world.asd_lead).get("/district-overview").text
     assert "Bezirksübersicht Wanne-Eickel" in html
     # Open in WE: R2 acknowledged, February's referral not yet (both with feedback overdue); R4 went to HM.
-    assert cells(html, '<a href="/inbox?state=acknowledged">Eingang bestätigt</a>') == ["1"]
-    assert cells(html, '<a href="/inbox?state=submitted">Eingereicht</a>') == ["1"]
-    assert re.search(r"Rückmeldung überfällig</h2>\s*<p class=\"display-6 mb-1\">2</p>", html)
-    assert cells(html, f'<a href="/inbox?state=open&amp;assignee={world.asd.id}">Anna ASD</a>') == ["0"]
+    we = world.districts["we"].id
+    assert cells(html, f'<a href="/inbox?state=acknowledged&amp;district={we}">Eingang bestätigt</a>') == ["1"]
+    assert cells(html, f'<a href="/inbox?state=submitted&amp;district={we}">Eingereicht</a>') == ["1"]
+    assert re.search(r"Frist überschritten \(Eingang oder Rückmeldung\)</h2>\s*<p class=\"display-6 mb-1\">2</p>", html)
+    assert cells(html, f'<a href="/inbox?state=open&amp;assignee={world.asd.id}&amp;district={we}">Anna ASD</a>') == ["0"]
+    assert cells(html, "noch niemandem zugewiesen (eingereicht oder bestätigt)") == ["2"]
     hm = as_user(world.asd_lead_hm).get("/district-overview").text
     assert re.search(r"Eingangsbestätigung überfällig</h2>\s*<p class=\"display-6 mb-1\">1</p>", hm)
     assert "Älteste unbestätigte Mitteilung" in hm and "eingegangen 11.03.2026" in hm

@@ -50,7 +50,8 @@ def school_list(user, page: int):
 URGENCY_ORDER = case({u.value: u.rank for u in Urgency}, value=Referral.urgency, else_=9)
 
 
-def inbox(user, state: str, overdue_only: bool, page: int, assignee_id: int | None = None):
+def inbox(user, state: str, overdue_only: bool, page: int, assignee_id: int | None = None,
+          district_id: int | None = None):
     now = utcnow()
     news = _news_for(user, [MessageKind.ANSWER, MessageKind.ADDENDUM])
     statement = select(Referral, news.label("news")).where(policy.referral_scope(user))
@@ -63,6 +64,8 @@ def inbox(user, state: str, overdue_only: bool, page: int, assignee_id: int | No
         statement = statement.where(Referral.overdue_clause(now))
     if assignee_id:
         statement = statement.where(Referral.assignee_id == assignee_id)
+    if district_id:
+        statement = statement.where(Referral.district_id == district_id)
     next_due = case(
         (Referral.state == State.SUBMITTED, Referral.acknowledge_due_at),
         else_=func.coalesce(Referral.feedback_due_at, Referral.acknowledge_due_at),

@@ -389,12 +389,16 @@ def inbox():
     filters = InboxFilterForm(request.args)
     filters.state.choices = options([("open", "alle offenen"), ("all", "alle")] + [(s.value, s.label) for s in State if s is not State.DRAFT])
     assignee_id = request.args.get("assignee", type=int)
+    # A lead of several districts comes from one district's overview: only that district's referrals.
+    wanted = request.args.get("district", type=int)
+    district = db.session.get(District, wanted) if wanted in current_user.district_ids(*ASD_ROLES) else None
     staff = {u.id: u for d in current_user.district_ids(*ASD_ROLES) for u in services.district_staff(d)} if assignee_id else {}
     assignee_id = assignee_id if assignee_id in staff else None  # only colleagues of one's own district
     page = queries.inbox(current_user, state=filters.state.data or "open", overdue_only=bool(filters.overdue.data),
-                         page=request.args.get("page", 1, type=int), assignee_id=assignee_id)
+                         page=request.args.get("page", 1, type=int), assignee_id=assignee_id,
+                         district_id=district.id if district else None)
     assignee = staff.get(assignee_id)
-    return render_template("cases/inbox.html", page=page, filters=filters, assignee=assignee)
+    return render_template("cases/inbox.html", page=page, filters=filters, assignee=assignee, district=district)
 
 
 @blueprint.post("/referrals/<int:referral_id>/acknowledge")

@@ -15,7 +15,7 @@ STYLE = Style(background="white", plot_background="white", foreground="#212529",
               major_label_font_size=13, legend_font_size=13, value_font_size=12)
 COMMON = dict(style=STYLE, js=[], disable_xml_declaration=False, width=800, height=360, show_legend=True,
               legend_at_bottom=True, print_values=False, no_data_text="Keine Daten", truncate_label=-1,
-              x_label_rotation=0)
+              truncate_legend=-1, x_label_rotation=0, include_x_axis=True, min_scale=4, max_scale=8)
 
 
 def _as_image(chart) -> str:
@@ -39,7 +39,9 @@ def bars(title: str, labels: list[str], series: dict[str, list[int | float | Non
     options = dict(COMMON, height=max(240, 60 + 34 * len(labels) * max(1, len(series))) if horizontal else 360)
     if percent:
         options.update(range=(0, 100), value_formatter=lambda v: f"{v:.0f} %")
-    chart = kind(title=title, x_labels=labels, **options)
+    # pygal draws horizontal bars from the bottom up; reversed, they read in the order of the table.
+    order = list(reversed(range(len(labels)))) if horizontal else list(range(len(labels)))
+    chart = kind(title=title, x_labels=[labels[i] for i in order], **options)
     for name, values in series.items():
-        chart.add(name, values)
+        chart.add(name, [values[i] for i in order])
     return _as_image(chart)

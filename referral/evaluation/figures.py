@@ -35,10 +35,14 @@ class Scope:
 
 
 def month_of(column):
-    """'2026-11' from a timestamp (UTC), in the database's own dialect."""
+    """'2026-11': the local (Berlin) month of a UTC timestamp, in the database's own dialect."""
     if db.session.get_bind().dialect.name == "postgresql":
-        return func.to_char(column, "YYYY-MM")
-    return func.strftime("%Y-%m", column)
+        return func.to_char(func.timezone("Europe/Berlin", func.timezone("UTC", column)), "YYYY-MM")
+    # SQLite knows no time zones. Months start at local midnight, +2 h from April to October (summer
+    # time) and +1 h otherwise; the clock changes never fall near a month's end, so the month of
+    # "UTC + 2 h" tells which offset applies at that boundary.
+    offset = case((func.strftime("%m", column, "+2 hours").between("04", "10"), "+2 hours"), else_="+1 hours")
+    return func.strftime("%Y-%m", column, offset)
 
 
 def _referrals(scope: Scope):

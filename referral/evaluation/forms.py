@@ -13,8 +13,7 @@ class EvaluationFilterForm(ErrorSummary, BaseForm):
         csrf = False  # a GET filter: bookmarkable, changes nothing
 
     period = SelectField("Zeitraum", choices=PERIOD_KINDS, default="school_year")
-    day = DateField("mit dem Tag", validators=[Optional()],
-                    description="Monat, Quartal oder Schuljahr, in dem dieser Tag liegt (leer: heute).")
+    day = DateField("Tag im Zeitraum", validators=[Optional()])
     first = DateField("von", validators=[Optional()])
     last = DateField("bis", validators=[Optional()])
     # 0: all. The choices are set by the view from the database.
@@ -23,7 +22,11 @@ class EvaluationFilterForm(ErrorSummary, BaseForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
-        if self.period.data != "free":
+        for field in (self.day, self.first, self.last):
+            if field.data and not 2000 <= field.data.year <= 2100:
+                field.errors = [*field.errors, "Bitte ein Datum zwischen 2000 und 2100 angeben."]
+                valid = False
+        if self.period.data != "free" or not valid:
             return valid
         # Checked here: the date fields are Optional(), which ends their own validation when empty.
         first, last = self.first.data, self.last.data

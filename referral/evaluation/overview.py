@@ -16,18 +16,19 @@ from ..extensions import db
 class DistrictOverview:
     by_state: list[tuple[State, int]]
     overdue_ack: int
-    overdue_feedback: int
+    overdue_any: int  # acknowledgement or feedback (as the inbox's "nur überfällige")
     oldest_unacknowledged: datetime | None
     workload: list[tuple[int, str, int]]  # (user id, name, open referrals assigned)
+    unassigned: int  # open and nobody's yet: submitted or acknowledged
 
 
 def for_district(district_id: int, now: datetime) -> DistrictOverview:
     in_district = Referral.district_id == district_id
     counts = dict(db.session.execute(select(Referral.state, func.count()).where(in_district, Referral.state.in_(OPEN_STATES))
                                      .group_by(Referral.state)).all())
-    overdue_ack, overdue_feedback, oldest = db.session.execute(select(
+    overdue_ack, overdue_any, oldest = db.session.execute(select(
         func.count().filter(Referral.state == State.SUBMITTED, Referral.acknowledge_due_at < now),
-        func.count().filter(Referral.state.in_(OPEN_STATES), Referral.feedback_due_at < now),
+        func.count().filter(Referral.overdue_clause(now)),
         func.min(Referral.received_at).filter(Referral.state == State.SUBMITTED),
     ).where(in_district)).one()
     open_cases = (select(Referral.assignee_id, func.count().label("n")).where(in_district, Referral.state.in_(OPEN_STATES))
@@ -38,5 +39,5 @@ def for_district(district_id: int, now: datetime) -> DistrictOverview:
                                   .where(User.id.in_(staff), User.active.is_(True)).order_by(User.name)).all()
     return DistrictOverview(
         by_state=[(state, counts.get(state, 0)) for state in State if state in OPEN_STATES],
-        overdue_ack=overdue_ack or 0, overdue_feedback=overdue_feedback or 0, oldest_unacknowledged=oldest,
-        workload=[tuple(row) for row in workload])
+        overdue_ack=overdue_ack or 0, overdue_any=overdue_any or 0, oldest_unacknowledged=oldest,
+        workload=[tuple(row) for row in workload], unassigned=counts.get(State.SUBMITTED, 0) + counts.get(State.ACKNOWLEDGED, 0))

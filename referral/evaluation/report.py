@@ -12,7 +12,17 @@ from ..consultations.vocabulary import ConsultationUrgency, Recommendation
 from ..extensions import db
 from ..organisation.models import District
 from . import charts, figures
-from .suppression import HIDDEN, count, cross_table, share, value
+from .suppression import HIDDEN, SECONDARY, TOO_FEW, column, count, cross_table, share, value
+
+
+MONTHS = ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November",
+          "Dezember"]
+
+
+def month_label(key: str) -> str:
+    """'2026-08' → 'August 2026' (spreadsheets would read the former as a date)."""
+    year, month = key.split("-")
+    return f"{MONTHS[int(month) - 1]} {year}"
 
 
 @dataclass
@@ -25,11 +35,12 @@ class Table:
     chart: str | None = None  # data: URL of an SVG image
     chart_alt: str = ""
     explanations: list[tuple[str, str]] = field(default_factory=list)
+    in_csv: bool = True  # the list of overdue case numbers is for the page, not for statistics
 
 
 def _n(v):
     """A count for a chart: hidden counts are left out (no bar)."""
-    return None if v == HIDDEN or v == "x" else v
+    return None if v in (HIDDEN, SECONDARY) else v
 
 
 KEY_ROWS = [
@@ -42,8 +53,8 @@ KEY_ROWS = [
     ("Rückmeldung fristgerecht", lambda k: share(k.feedback_in_time, k.feedback_due),
      "Anteil mit Rückmeldung innerhalb von 10 Arbeitstagen nach Einreichung, an allen mit Rückmeldung oder "
      "abgelaufener Frist."),
-    ("Rückmeldung überhaupt gegeben", lambda k: share(k.with_feedback, k.referrals),
-     "Anteil der Mitteilungen des Zeitraums mit Rückmeldung an die Schule (bis heute)."),
+    ("Rückmeldung überhaupt gegeben", lambda k: share(k.with_feedback, k.feedback_due),
+     "Anteil mit Rückmeldung (bis heute, auch verspätet) an allen mit Rückmeldung oder abgelaufener Frist."),
     ("Anhaltspunkte bestätigt", lambda k: share(k.confirmed, k.with_feedback),
      "Anteil der Rückmeldungen, in denen der ASD die gewichtigen Anhaltspunkte bestätigt hat."),
     ("Vorab Fachberatung durch eine InsoFa", lambda k: share(k.consulted, k.referrals),
@@ -51,26 +62,43 @@ KEY_ROWS = [
      "beraten: ja“ angegeben hat."),
     ("Betroffene vorab informiert", lambda k: share(k.informed, k.referrals),
      "Anteil der Mitteilungen, in denen die Schule die Betroffenen vorab über die Mitteilung informiert hat."),
-    ("Zeit bis Eingangsbestätigung, Median", lambda k: value(k.ack_hours[0], k.ack_n, "Std."),
-     "Stunden vom Eingang im zuständigen Bezirk bis zur Bestätigung (Kalenderzeit); Median: die Hälfte war schneller."),
-    ("Zeit bis Eingangsbestätigung, 90 %", lambda k: value(k.ack_hours[1], k.ack_n, "Std."),
-     "90. Perzentil (Rangmethode): 9 von 10 Mitteilungen waren höchstens so lange unbestätigt."),
-    ("… in Arbeitszeit, Median", lambda k: value(k.ack_working_hours[0], k.ack_n, "Std."),
-     "Wie oben, aber nur Stunden an Arbeitstagen (ohne Wochenenden und Feiertage in NRW)."),
-    ("… in Arbeitszeit, 90 %", lambda k: value(k.ack_working_hours[1], k.ack_n, "Std."), ""),
-    ("Zeit bis Rückmeldung, Median", lambda k: value(k.feedback_days[0], k.feedback_n, "Tage"),
-     "Kalendertage von der Einreichung bis zur Rückmeldung an die Schule."),
-    ("Zeit bis Rückmeldung, 90 %", lambda k: value(k.feedback_days[1], k.feedback_n, "Tage"), ""),
-    ("… in Arbeitstagen, Median", lambda k: value(k.feedback_working_days[0], k.feedback_n, "Arbeitstage"),
+    ("Zeit bis Eingangsbestätigung: Median", lambda k: value(k.ack_hours[0], k.ack_n, "Std."),
+     "Stunden vom Eingang im zuständigen Bezirk bis zur Bestätigung, nur bestätigte Mitteilungen (noch "
+     "unbestätigte zählen in „Eingang fristgerecht“ und in der Liste der überfälligen). Median: die Hälfte war schneller."),
+    ("Zeit bis Eingangsbestätigung: 90. Perzentil", lambda k: value(k.ack_hours[1], k.ack_n, "Std."),
+     "9 von 10 bestätigten Mitteilungen waren höchstens so lange unbestätigt (Rangmethode). Zeiten erst ab 10 Fällen."),
+    ("… nur Arbeitstage gezählt: Median", lambda k: value(k.ack_working_hours[0], k.ack_n, "Std."),
+     "Wie oben, aber nur die Stunden von Arbeitstagen (ganze Tage, ohne Wochenenden und Feiertage in NRW)."),
+    ("… nur Arbeitstage gezählt: 90. Perzentil", lambda k: value(k.ack_working_hours[1], k.ack_n, "Std."), ""),
+    ("Zeit bis Rückmeldung: Median", lambda k: value(k.feedback_days[0], k.feedback_n, "Tage"),
+     "Kalendertage von der Einreichung bis zur Rückmeldung an die Schule, nur Mitteilungen mit Rückmeldung."),
+    ("Zeit bis Rückmeldung: 90. Perzentil", lambda k: value(k.feedback_days[1], k.feedback_n, "Tage"), ""),
+    ("… nur Arbeitstage gezählt: Median ", lambda k: value(k.feedback_working_days[0], k.feedback_n, "Arbeitstage"),
      "Wie oben, gezählt nur an Arbeitstagen."),
-    ("… in Arbeitstagen, 90 %", lambda k: value(k.feedback_working_days[1], k.feedback_n, "Arbeitstage"), ""),
+    ("… nur Arbeitstage gezählt: 90. Perzentil ", lambda k: value(k.feedback_working_days[1], k.feedback_n, "Arbeitstage"), ""),
 ]
-SHARE_ROWS = {1: "ack_in_time/ack_due", 2: "feedback_in_time/feedback_due", 3: "with_feedback/referrals",
-              5: "consulted/referrals", 6: "informed/referrals"}
+# The shares in the chart: label, part, whole.
+SHARES = [("Eingang fristgerecht bestätigt", "ack_in_time", "ack_due"),
+          ("Rückmeldung fristgerecht", "feedback_in_time", "feedback_due"),
+          ("Rückmeldung überhaupt gegeben", "with_feedback", "feedback_due"),
+          ("Anhaltspunkte bestätigt", "confirmed", "with_feedback"),
+          ("Vorab Fachberatung durch eine InsoFa", "consulted", "referrals"),
+          ("Betroffene vorab informiert", "informed", "referrals")]
+
+
+def _columns(rows: list[list], first_value: int = 1) -> list[list]:
+    """Protect each value column of a one-way table (its total is shown elsewhere)."""
+    if not rows:
+        return rows
+    protected = [column([row[i] for row in rows]) if all(isinstance(row[i], int) for row in rows)
+                 else [row[i] for row in rows] for i in range(first_value, len(rows[0]))]
+    return [[*row[:first_value], *(col[n] for col in protected)] for n, row in enumerate(rows)]
 
 
 def build(scope: figures.Scope, previous: figures.Scope, now: datetime, period_label: str,
           previous_label: str, with_charts: bool = True) -> list[Table]:
+    if scope.end > now:
+        period_label += " (bis heute)"
     tables: list[Table] = []
     model_ids = tuple(db.session.scalars(select(District.id).where(District.model_project.is_(True))))
 
@@ -89,51 +117,50 @@ def build(scope: figures.Scope, previous: figures.Scope, now: datetime, period_l
     key.rows = [[label, *(fn(k) for k in columns.values())] for label, fn, _ in KEY_ROWS]
     key.explanations = [(label, text) for label, _, text in KEY_ROWS if text]
     if with_charts:
-        labels = [KEY_ROWS[i][0] for i in SHARE_ROWS]
-        series = {}
-        for name, k in columns.items():
-            values = []
-            for path in SHARE_ROWS.values():
-                part, whole = (getattr(k, a) for a in path.split("/"))
-                values.append(round(100 * part / whole) if whole >= 3 else None)
-            series[name] = values
+        labels = [label for label, _, _ in SHARES]
+        series = {name: [None if share(getattr(k, part), getattr(k, whole)) == TOO_FEW
+                         else round(100 * getattr(k, part) / getattr(k, whole)) for _, part, whole in SHARES]
+                  for name, k in columns.items()}
         key.chart = charts.bars("Anteile in Prozent", labels, series, percent=True)
         key.chart_alt = "Balkendiagramm der Anteile je Spalte; die Zahlen stehen in der Tabelle."
     tables.append(key)
 
     months = figures.per_month(scope)
     month_table = Table("monate", "Mitteilungen und Fachberatungen je Monat",
-                        "Nach Monat der Einreichung bzw. Anfrage (UTC). Werte unter 3 als „<3“.",
+                        "Nach Monat der Einreichung bzw. Anfrage.",
                         ["Monat", "Mitteilungen", "Fachberatungen"],
-                        [[m, count(r), count(c)] for m, (r, c) in months.items()])
+                        _columns([[month_label(m), r, c] for m, (r, c) in months.items()]))
     if with_charts:
-        month_table.chart = charts.line("Je Monat", list(months), {
+        month_table.chart = charts.line("Je Monat", [r[0] for r in month_table.rows], {
             "Mitteilungen": [_n(row[1]) for row in month_table.rows],
             "Fachberatungen": [_n(row[2]) for row in month_table.rows]})
         month_table.chart_alt = "Liniendiagramm: Mitteilungen und Fachberatungen je Monat; Monate mit weniger als 3 ohne Punkt."
     tables.append(month_table)
 
-    tables.append(Table("bezirke", "Je Bezirk", "Zuständiger Bezirk (nach einer Abgabe: der aufnehmende).",
-                        ["Bezirk", "Mitteilungen", "Fachberatungen"],
-                        [[d, count(r), count(c)] for d, r, c in figures.per_district(scope)]))
-    tables.append(Table("schulen", "Je Schule", "Alle Schulen im Filter, auch ohne Fälle.",
+    if scope.school_id is None:  # for one school, districts and transfers would tell where a family moved
+        tables.append(Table("bezirke", "Je Bezirk", "Zuständiger Bezirk (nach einer Abgabe: der aufnehmende).",
+                            ["Bezirk", "Mitteilungen", "Fachberatungen"],
+                            _columns([[d, r, c] for d, r, c in figures.per_district(scope)])))
+    tables.append(Table("schulen", "Je Schule",
+                        "Alle Schulen im Filter, auch ohne Fälle. Mit Bezirksfilter: die Schulen des Bezirks; Mitteilungen "
+                        "aus Schulen anderer Bezirke, die an ihn abgegeben wurden, zählen beim Bezirk, nicht hier.",
                         ["Schule (Bezirk)", "Mitteilungen", "Fachberatungen"],
-                        [[f"{s} ({d})", count(r), count(c)] for d, s, r, c in figures.per_school(scope)]))
+                        _columns([[f"{s} ({d})", r, c] for d, s, r, c in figures.per_school(scope)])))
 
     urgency = figures.per_urgency(scope)
     consult_urgency = figures.consultations_per_urgency(scope)
     tables.append(Table("dringlichkeit", "Je Dringlichkeit",
                         "Dringlichkeit aus Sicht der Schule; Fachberatungen kennen nur „dringend“ und „normal“.",
                         ["Dringlichkeit", "Mitteilungen", "Fachberatungen"],
-                        [[u.short, count(urgency.get(u.value)), "–"] for u in Urgency]
-                        + [[f"Fachberatung {u.short}", "–", count(consult_urgency.get(u.value))] for u in ConsultationUrgency]))
+                        [[u.short, n, "–"] for u, n in zip(Urgency, column([urgency.get(u.value, 0) for u in Urgency]))]
+                        + [[f"Fachberatung {u.short}", "–", n] for u, n in zip(
+                            ConsultationUrgency, column([consult_urgency.get(u.value, 0) for u in ConsultationUrgency]))]))
 
     categories = figures.per_category(scope)
     category_table = Table("kategorien", "Je Kategorie",
                            "Mehrfachnennung möglich: eine Mitteilung mit zwei Kategorien zählt in beiden.",
                            ["Kategorie", "Mitteilungen", "Fachberatungen"],
-                           [[c.label, count(categories.get(c.value, (0, 0))[0]), count(categories.get(c.value, (0, 0))[1])]
-                            for c in Category])
+                           _columns([[c.label, *categories.get(c.value, (0, 0))] for c in Category]))
     if with_charts:
         category_table.chart = charts.bars("Je Kategorie", [r[0] for r in category_table.rows], {
             "Mitteilungen": [_n(r[1]) for r in category_table.rows],
@@ -144,7 +171,8 @@ def build(scope: figures.Scope, previous: figures.Scope, now: datetime, period_l
     results = figures.assessment_results(scope)
     result_table = Table("einschaetzung", "Ergebnis der Gefährdungseinschätzung (§ 8a-Statistik)",
                          "Die vier Kategorien der amtlichen Statistik, für Mitteilungen des Zeitraums mit erfasster Einschätzung.",
-                         ["Ergebnis", "Mitteilungen"], [[r.label, count(results.get(r.value))] for r in AssessmentResult])
+                         ["Ergebnis", "Mitteilungen"],
+                         _columns([[r.label, results.get(r.value, 0)] for r in AssessmentResult]))
     if with_charts:
         result_table.chart = charts.bars("Ergebnis der Einschätzung", [r[0] for r in result_table.rows],
                                          {"Mitteilungen": [_n(r[1]) for r in result_table.rows]})
@@ -153,10 +181,12 @@ def build(scope: figures.Scope, previous: figures.Scope, now: datetime, period_l
 
     advice = figures.recommendations(scope)
     tables.append(Table("empfehlungen", "Empfehlungen der Fachberatungen", "Abgeschlossene Fachberatungen des Zeitraums.",
-                        ["Empfehlung", "Fachberatungen"], [[r.label, count(advice.get(r.value))] for r in Recommendation]))
+                        ["Empfehlung", "Fachberatungen"],
+                        _columns([[r.label, advice.get(r.value, 0)] for r in Recommendation])))
 
-    tables.append(Table("abgaben", "Abgaben zwischen Bezirken", "Abgaben im Zeitraum (§ 86 SGB VIII), von → an.",
-                        ["von → an", "Anzahl"], [[f"{a} → {b}", count(n)] for a, b, n in figures.transfers(scope)]))
+    if scope.school_id is None:
+        tables.append(Table("abgaben", "Abgaben zwischen Bezirken", "Abgaben im Zeitraum (§ 86 SGB VIII), von → an.",
+                            ["von → an", "Anzahl"], _columns([[f"{a} → {b}", n] for a, b, n in figures.transfers(scope)])))
 
     by_month = figures.school_by_month(scope)
     schools = sorted({s for s, _ in by_month})
@@ -165,7 +195,8 @@ def build(scope: figures.Scope, previous: figures.Scope, now: datetime, period_l
     tables.append(Table("schule_monat", "Mitteilungen je Schule und Monat",
                         "Kleine Zahlen als „<3“; „x“: ausgeblendet, damit sich eine kleine Zahl nicht aus den Summen "
                         "der anderen Tabellen errechnen lässt.",
-                        ["Schule", *month_labels], [[s, *(cells[s, m] for m in month_labels)] for s in schools]))
+                        ["Schule", *(month_label(m) for m in month_labels)],
+                        [[s, *(cells[s, m] for m in month_labels)] for s in schools]))
     by_category = figures.school_by_category(scope)
     schools = sorted({s for s, _ in by_category})
     codes = [c.value for c in Category if any(code == c.value for _, code in by_category)]
@@ -175,9 +206,10 @@ def build(scope: figures.Scope, previous: figures.Scope, now: datetime, period_l
                         ["Schule", *(Category(c).label for c in codes)], [[s, *(cells[s, c] for c in codes)] for s in schools]))
 
     total, overdue = figures.overdue_now(scope, now)
-    tables.append(Table("ueberfaellig", f"Zurzeit überfällig: {total} Mitteilungen",
+    tables.append(Table("ueberfaellig", f"Zurzeit überfällige Mitteilungen: {count(total)}",
                         "Stand jetzt, unabhängig vom Zeitraum; nur Aktenzeichen und Tage über der Frist"
-                        + (" (die ersten 100)." if total > 100 else "."),
+                        + (" (die ersten 100)." if total > 100 else ".") + " Nicht in der CSV-Datei: eine Arbeitsliste, "
+                        "keine Statistik.",
                         ["Aktenzeichen", "überfällig", "Tage über der Frist"],
-                        [[number, what, max(0, (now - due).days)] for number, what, due in overdue]))
+                        [[number, what, max(0, (now - due).days)] for number, what, due in overdue], in_csv=False))
     return tables

@@ -1,7 +1,7 @@
 """The coordinator's evaluation (page, printable page, CSV) and the ASD lead's district overview."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -23,7 +23,8 @@ def _coordinator() -> None:
 
 
 def _filters():
-    """The filter form bound to the query string, and the period, previous period and scope it asks for."""
+    """The filter form bound to the query string; when it is valid, also the period, the previous
+    period and the scopes it asks for (an invalid filter shows no figures at all)."""
     form = EvaluationFilterForm(request.args)
     districts = db.session.scalars(select(District).order_by(District.name)).all()
     schools = db.session.execute(select(School.id, School.name, District.name).join(District)
@@ -31,26 +32,27 @@ def _filters():
     form.district.choices = [(0, "alle Bezirke")] + [(d.id, d.name + (" (Modellprojekt)" if d.model_project else ""))
                                                      for d in districts]
     form.school.choices = [(0, "alle Schulen")] + [(i, f"{name} ({district})") for i, name, district in schools]
-    valid = form.validate() if request.args else True
-    today = to_local(utcnow()).date()
-    kind = form.period.data if valid and form.period.data else "school_year"
-    if kind == "free" and valid:
+    if request.args and not form.validate():
+        return form, None
+    kind = form.period.data or "school_year"
+    if kind == "free":
         period = periods.free(form.first.data, form.last.data)
     else:
-        period = periods.containing(kind if kind != "free" else "school_year", (form.day.data if valid else None) or today)
+        period = periods.containing(kind, form.day.data or to_local(utcnow()).date())
     previous = periods.before(kind, period)
-    district_id = form.district.data if valid and form.district.data else None
-    school_id = form.school.data if valid and form.school.data else None
-    scope = figures.Scope(period.start, period.end, district_ids=(district_id,) if district_id else None,
-                          school_id=school_id)
-    previous_scope = figures.Scope(previous.start, previous.end, scope.district_ids, school_id)
-    return form, period, previous, scope, previous_scope
+    district_ids = (form.district.data,) if form.district.data else None
+    scope = figures.Scope(period.start, period.end, district_ids=district_ids, school_id=form.school.data or None)
+    previous_scope = figures.Scope(previous.start, previous.end, district_ids, form.school.data or None)
+    return form, (period, previous, scope, previous_scope)
 
 
 def _report(with_charts: bool = True):
-    form, period, previous, scope, previous_scope = _filters()
-    tables = report.build(scope, previous_scope, utcnow(), period.label, previous.label, with_charts=with_charts)
-    return form, period, tables
+    form, chosen = _filters()
+    if chosen is None:
+        return form, None, []
+    period, previous, scope, previous_scope = chosen
+    return form, period, report.build(scope, previous_scope, utcnow(), period.label, previous.label,
+                                      with_charts=with_charts)
 
 
 @blueprint.get("/coordination/evaluation")
@@ -65,6 +67,8 @@ def index():
 def printable():
     _coordinator()
     form, period, tables = _report()
+    if period is None:  # the page shows what is wrong with the filter
+        return redirect(url_for(".index", **request.args))
     record("evaluation.print", object_type="evaluation", object_id=period.label, fields=sorted(request.args))
     db.session.commit()
     return render_template("evaluation/print.html", form=form, period=period, tables=tables, printing=True,
@@ -75,17 +79,35 @@ def printable():
 def export():
     _coordinator()
     form, period, tables = _report(with_charts=False)
+    if period is None:
+        return redirect(url_for(".index", **request.args))
     record("export.evaluation", object_type="evaluation", object_id=period.label, fields=sorted(request.args))
     db.session.commit()
 
+    choices = {"district": dict(form.district.choices), "school": dict(form.school.choices)}
+
     def rows():
-        for table in tables:
+        # What the file is about, so that it stays understandable on its own.
+        yield ["Auswertung", "Zeitraum", period.label, f"{period.first:%d.%m.%Y}–{period.last:%d.%m.%Y}", ""]
+        yield ["Auswertung", "Bezirk", choices["district"][form.district.data or 0], "", ""]
+        yield ["Auswertung", "Schule", choices["school"][form.school.data or 0], "", ""]
+        yield ["Auswertung", "erstellt", to_local(utcnow()).strftime("%d.%m.%Y %H:%M"), "", ""]
+        for table in (t for t in tables if t.in_csv):
             for row in table.rows:
                 for column, cell in zip(table.header[1:], row[1:]):
-                    yield [table.title, row[0], column, cell]
+                    yield [table.title, row[0], column, *csv_value(cell)]
 
     return csv_response(f"auswertung-{period.first:%Y-%m-%d}-{period.last:%Y-%m-%d}.csv",
-                        ["Tabelle", "Zeile", "Spalte", "Wert"], rows())
+                        ["Tabelle", "Zeile", "Spalte", "Wert", "Einheit"], rows())
+
+
+def csv_value(cell) -> tuple[str, str]:
+    """A number as German Excel reads it ("11,7"), its unit in a column of its own."""
+    text = str(cell)
+    for unit in (" %", " Std.", " Arbeitstage", " Tage"):
+        if text.endswith(unit) and text[: -len(unit)].replace(",", "").isdigit():
+            return text[: -len(unit)], unit.strip()
+    return text, ""
 
 
 @blueprint.get("/district-overview")
