@@ -67,15 +67,21 @@ def test_from_request_to_recommendation_to_referral(app, world, as_user, outbox)
     arranged = post(insofa, f"{show}/appointment", {"at": when.strftime("%Y-%m-%dT%H:%M"), "way": "phone"}, show)
     assert arranged.status_code == 302
     assert reload(consultation.id).appointment_at == local_to_utc(when.replace(tzinfo=None))
+    # Advice is recorded after the appointment, not before it.
+    early = post(insofa, f"{show}/answer", {"recommendation": "inform_asd", "note": "Bitte den ASD informieren."}, show)
+    assert early.status_code == 422 and "liegt noch in der Zukunft" in early.text
+    assert "Bitte den ASD informieren." in early.text  # kept
+    just_now = to_local(utcnow()).replace(second=0, microsecond=0) - timedelta(minutes=5)
+    assert post(insofa, f"{show}/appointment", {"at": just_now.strftime("%Y-%m-%dT%H:%M"), "way": "phone"}, show).status_code == 302
     answered = post(insofa, f"{show}/answer", {"recommendation": "inform_asd", "note": "Bitte den ASD informieren."}, show)
     assert answered.status_code == 302
     done = reload(consultation.id)
     assert done.state is S.ANSWERED and done.answered_at is not None
     school_view = teacher.get(show).text
     assert "Den ASD informieren" in school_view and "Bitte den ASD informieren." in school_view
-    assert "Termin:" in school_view
+    assert f"Termin: {just_now:%d.%m.%Y, %H:%M}" in school_view
     updates = db.session.scalars(select(Notification).where(Notification.user_id == world.teacher.id)).all()
-    assert len(updates) == 3 and all(n.consultation_id == consultation.id for n in updates)
+    assert len(updates) == 4 and all(n.consultation_id == consultation.id for n in updates)  # accepted, 2 appointments, advice
 
     # The school starts a referral from it: linked, observations and categories carried over, and
     # "InsoFa beraten" answered with the day of the advice. A second click finds the same draft.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import and_, case, select
+from sqlalchemy import and_, case, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts.models import Role
@@ -12,6 +12,7 @@ from ..cases.models import Referral
 from ..cases.forms import ActionForm
 from ..cases.process import ConcurrentChange, ProcessError
 from ..extensions import db
+from ..notifications.models import Notification
 from ..pagination import paginate
 from ..policy import own_school, referral_scope
 from ..timeutil import local_to_utc, to_local, utcnow
@@ -89,7 +90,12 @@ def left_the_pool(error: LeftThePool):
 
 @blueprint.get("/<int:consultation_id>")
 def show(consultation_id: int):
-    return _page(_visible(consultation_id))
+    consultation = _visible(consultation_id)
+    # Seen here, its notifications are read too (as when the notification itself is opened).
+    db.session.execute(update(Notification).where(Notification.user_id == current_user.id,
+                                                  Notification.consultation_id == consultation_id,
+                                                  Notification.read_at.is_(None)).values(read_at=utcnow()))
+    return _page(consultation)
 
 
 def _page(consultation: Consultation, appointment_form=None, recommendation_form=None, status: int = 200):
@@ -184,7 +190,11 @@ def appointment(consultation_id: int):
 def answer(consultation_id: int):
     consultation = _for_action(consultation_id, ConsultationAction.ANSWER)
     form = RecommendationForm()
-    if not form.validate():
+    if form.validate() and consultation.appointment_at and consultation.appointment_at > utcnow():
+        form.recommendation.errors = [
+            f"Der vereinbarte Termin ({to_local(consultation.appointment_at):%d.%m.%Y, %H:%M} Uhr) liegt noch in der "
+            "Zukunft. Bitte die Empfehlung nach der Beratung erfassen, oder den Termin auf den Tag der Beratung ändern."]
+    if form.recommendation.errors or form.errors:
         return _page(consultation, recommendation_form=form, status=422)
     return _done(consultation, ConsultationAction.ANSWER, services.answer, recommendation=form.recommendation.data,
                  note=(form.note.data or "").strip())

@@ -71,6 +71,11 @@ def test_consultation_from_question_to_referral(world, live_server, browsers):
     expect(insofa.get_by_label("Datum und Uhrzeit")).to_have_value(when.strftime("%Y-%m-%dT%H:%M"))  # shown again
     insofa.get_by_role("button", name="Empfehlung speichern und Beratung abschließen").click()  # nothing chosen
     expect(insofa.get_by_role("radio", name=re.compile("^Keine gewichtigen Anhaltspunkte"))).to_be_focused()
+    # The call took place a moment ago after all: the appointment is corrected before the advice is recorded.
+    just_now = to_local(utcnow()).replace(second=0, microsecond=0) - timedelta(minutes=5)
+    insofa.get_by_label("Datum und Uhrzeit").fill(just_now.strftime("%Y-%m-%dT%H:%M"))
+    insofa.get_by_role("button", name="Termin ändern").click()
+    flash(insofa, "Der Termin wurde gespeichert")
     insofa.get_by_role("radio", name=re.compile("^Den ASD informieren")).check()
     insofa.get_by_label("Hinweise für die Schule (optional, ohne Namen)").fill("Bitte heute noch den ASD informieren.")
     insofa.get_by_role("button", name="Empfehlung speichern und Beratung abschließen").click()

@@ -37,7 +37,11 @@ def log_in(page, email: str, name: str) -> None:
 
 
 def nav(page, name: str) -> None:
-    page.get_by_role("navigation", name="Hauptnavigation").get_by_role("link", name=name, exact=True).click()
+    menu = page.get_by_role("navigation", name="Hauptnavigation")
+    toggler = menu.get_by_role("button", name="Menü öffnen")
+    if toggler.is_visible() and toggler.get_attribute("aria-expanded") != "true":  # narrower than 1400 px: collapsed
+        toggler.click()
+    menu.get_by_role("link", name=name, exact=True).click()
 
 
 def flash(page, text: str) -> None:
