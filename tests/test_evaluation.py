@@ -113,8 +113,9 @@ def test_key_figures_match_the_hand_computed_values(march, world):
 
 def test_the_page_hides_what_rests_on_too_few_cases(march, world, as_user):
     key = section(as_user(world.coordinator).get(f"/coordination/evaluation?{MARCH}").text, "kennzahlen")
-    # Columns: the period, the period before (February: 1 referral), model district WE, the other districts.
-    assert cells(key, "Mitteilungen") == ["4", "&lt;3", "3", "&lt;3"]
+    # Columns: the period, the period before (February: 1 referral), model district WE, the other districts;
+    # the others' 1 would follow from 4 − 3, so the model district's 3 is hidden as well.
+    assert cells(key, "Mitteilungen") == ["4", "&lt;3", "x", "&lt;3"]
     assert cells(key, "Fachberatungen")[0] == "&lt;3"
     too_few = "– (zu wenige Fälle)"
     assert cells(key, "Eingang fristgerecht bestätigt")[0] == too_few, "2 of 4: the part is 2"
@@ -183,6 +184,12 @@ def test_the_period_can_be_a_month_quarter_or_school_year(march, world, as_user)
         assert cells(section(html, "kennzahlen"), "Mitteilungen")[0] == count, query
     bad = coordinator.get("/coordination/evaluation?period=free&first=2026-03-31&last=2026-03-01")
     assert bad.status_code == 200 and "Das Ende liegt vor dem Beginn." in bad.text
+    assert 'id="t-kennzahlen"' not in bad.text, "no figures for an invalid filter"
+    assert coordinator.get("/coordination/evaluation.csv?period=free&first=2026-03-31&last=2026-03-01").status_code == 302
+    far = coordinator.get("/coordination/evaluation?period=month&day=0001-01-15")
+    assert far.status_code == 200 and "zwischen 2000 und 2100" in far.text
+    crossed = coordinator.get(f"/coordination/evaluation?district={world.districts['hm'].id}&school={world.schools['a'].id}")
+    assert "Diese Schule gehört nicht zum gewählten Bezirk." in crossed.text
 
 
 def test_no_count_below_3_in_the_csv_and_the_export_is_logged(march, world, as_user):

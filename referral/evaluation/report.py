@@ -115,6 +115,10 @@ def build(scope: figures.Scope, previous: figures.Scope, now: datetime, period_l
                 + (" Modellbezirk und übrige Bezirke: derselbe Zeitraum, ohne Bezirksfilter." if len(columns) > 2 else ""),
                 ["Kennzahl", *columns])
     key.rows = [[label, *(fn(k) for k in columns.values())] for label, fn, _ in KEY_ROWS]
+    if len(columns) == 4:  # model district + the others = the total: neither count may give the other away
+        model, others = list(columns.values())[2:]
+        for row, attribute in ((key.rows[0], "referrals"), (key.rows[1], "consultations")):
+            row[3], row[4] = column([getattr(model, attribute), getattr(others, attribute)])
     key.explanations = [(label, text) for label, _, text in KEY_ROWS if text]
     if with_charts:
         labels = [label for label, _, _ in SHARES]

@@ -34,6 +34,11 @@ def _filters():
     form.school.choices = [(0, "alle Schulen")] + [(i, f"{name} ({district})") for i, name, district in schools]
     if request.args and not form.validate():
         return form, None
+    district_of = {school_id: district_id for school_id, district_id in db.session.execute(
+        select(School.id, School.district_id)).all()}
+    if form.district.data and form.school.data and district_of.get(form.school.data) != form.district.data:
+        form.school.errors = [*form.school.errors, "Diese Schule gehört nicht zum gewählten Bezirk."]
+        return form, None
     kind = form.period.data or "school_year"
     if kind == "free":
         period = periods.free(form.first.data, form.last.data)
