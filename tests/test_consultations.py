@@ -67,6 +67,8 @@ def test_from_request_to_recommendation_to_referral(app, world, as_user, outbox)
     arranged = post(insofa, f"{show}/appointment", {"at": when.strftime("%Y-%m-%dT%H:%M"), "way": "phone"}, show)
     assert arranged.status_code == 302
     assert reload(consultation.id).appointment_at == local_to_utc(when.replace(tzinfo=None))
+    [invite] = [m for m in db.session.scalars(select(OutboxMail)) if "Termin für Ihre Fachberatung" in m.subject]
+    assert f"Termin: {when:%d.%m.%Y, %H:%M} Uhr (Telefon)" in invite.body and invite.recipient == "teacher@test.example"
     # Advice is recorded after the appointment, not before it.
     early = post(insofa, f"{show}/answer", {"recommendation": "inform_asd", "note": "Bitte den ASD informieren."}, show)
     assert early.status_code == 422 and "liegt noch in der Zukunft" in early.text

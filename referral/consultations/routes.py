@@ -20,7 +20,7 @@ from . import access, services
 from .forms import AppointmentForm, ConsultationForm, RecommendationForm
 from .models import Consultation
 from .process import RULES, ConsultationAction, ConsultationState, refusal
-from .vocabulary import ConsultationUrgency
+from .vocabulary import ConsultationUrgency, ContactWay, Recommendation
 
 blueprint = Blueprint("consultations", __name__, url_prefix="/consultations")
 SCHOOL_SIDE = {Role.TEACHER, Role.SCHOOL_LEAD}
@@ -183,7 +183,7 @@ def appointment(consultation_id: int):
     if not form.validate():
         return _page(consultation, appointment_form=form, status=422)
     return _done(consultation, ConsultationAction.ARRANGE, services.arrange, at=local_to_utc(form.at.data),
-                 way=form.way.data)
+                 way=ContactWay(form.way.data))
 
 
 @blueprint.post("/<int:consultation_id>/answer")
@@ -196,7 +196,7 @@ def answer(consultation_id: int):
             "Zukunft. Bitte die Empfehlung nach der Beratung erfassen, oder den Termin auf den Tag der Beratung ändern."]
     if form.recommendation.errors or form.errors:
         return _page(consultation, recommendation_form=form, status=422)
-    return _done(consultation, ConsultationAction.ANSWER, services.answer, recommendation=form.recommendation.data,
+    return _done(consultation, ConsultationAction.ANSWER, services.answer, recommendation=Recommendation(form.recommendation.data),
                  note=(form.note.data or "").strip())
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from ..accounts.models import ASD_ROLES, Membership, Role, User
 from ..cases.process import Action
 from ..extensions import db
+from ..timeutil import to_local
 from .kinds import EventKind, mandatory_for
 from .models import EmailChoice, Notification, OutboxMail
 
@@ -117,8 +118,12 @@ def notify_consultation(consultation, action, actor=None, **extra) -> None:
     else:
         author = consultation.author
         targets = [(author, EventKind.CONSULTATION_UPDATE)] if author.active else []
+    appointment = None
+    if action is A.ARRANGE and consultation.appointment_at:  # when and how; nothing about the child
+        appointment = (f"{to_local(consultation.appointment_at):%d.%m.%Y, %H:%M} Uhr"
+                       + (f" ({consultation.appointment_way.label})" if consultation.appointment_way else ""))
     body = render_template("email/consultation_event.txt", number=consultation.number, what=what,
-                           school=consultation.school.name, urgency=consultation.urgency.short,
+                           school=consultation.school.name, urgency=consultation.urgency.short, appointment=appointment,
                            link=link("consultations.show", consultation_id=consultation.id))
     deliver_to(targets, [], text=f"{consultation.number}: {what} – {consultation.school.name}, {consultation.urgency.short}",
                subject=f"{consultation.number}: {what}", body=body, actor_id=actor.id if actor else None,
