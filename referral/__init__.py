@@ -38,7 +38,21 @@ def create_app(overrides: dict | None = None, env: dict[str, str] | None = None)
     register_errorhandlers(app)
     register_template_helpers(app)
     register_commands(app)
+    if app.config["MAIL_BACKEND"] == "console" and not app.config.get("TESTING"):
+        _print_mails_at_once(app)
     return app
+
+
+def _print_mails_at_once(app: Flask) -> None:
+    """Development without an SMTP server: the outbox is printed to the terminal after each request,
+    so that invitation and reset links work without running the delivery worker."""
+    from .notifications.delivery import deliver
+
+    @app.after_request
+    def print_outbox(response):
+        with app.app_context():  # a session of its own: nothing of the request's is committed here
+            deliver(limit=20)
+        return response
 
 
 def register_extensions(app: Flask) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from .accounts import services as accounts
 from .accounts.models import Role, User
@@ -87,6 +87,10 @@ def load() -> None:
     _contacts()
     _referrals(people)
     _consultations(people)
+    # The demo's events are fictional: their e-mails are not sent (the in-app entries stay).
+    from .notifications.models import OutboxMail
+
+    db.session.execute(delete(OutboxMail))
 
 
 def _contacts() -> None:

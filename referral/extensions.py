@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from .accounts.mail import OutboxMailUtil
 from .accounts.passwords import GermanPasswordUtil
 
 
@@ -29,7 +30,7 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-security = Security(password_util_cls=GermanPasswordUtil)
+security = Security(password_util_cls=GermanPasswordUtil, mail_util_cls=OutboxMailUtil)
 csrf = CSRFProtect()
 babel = Babel()
 bootstrap = Bootstrap5()

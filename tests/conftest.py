@@ -95,12 +95,36 @@ def _empty_tables() -> None:
         set_guard(connection, True)
 
 
+class SentMail:
+    """The e-mails sent during the test: the outbox delivered (as the worker would) before each look,
+    into Flask-Mailman's in-memory backend."""
+
+    def __init__(self, app):
+        self.app = app
+        app.extensions["mailman"].outbox = []
+
+    def _sent(self) -> list:
+        from referral.notifications.delivery import deliver
+
+        deliver()
+        return self.app.extensions["mailman"].outbox
+
+    def __iter__(self):
+        return iter(self._sent())
+
+    def __len__(self):
+        return len(self._sent())
+
+    def __getitem__(self, index):
+        return self._sent()[index]
+
+    def __eq__(self, other):
+        return list(self._sent()) == other
+
+
 @pytest.fixture
-def outbox(app) -> list:
-    """E-mails sent by the app during the test (Flask-Mailman's in-memory backend)."""
-    mailman = app.extensions["mailman"]
-    mailman.outbox = []
-    return mailman.outbox
+def outbox(app) -> SentMail:
+    return SentMail(app)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import re
 
 import pytest
 from itsdangerous.timed import TimestampSigner
+from sqlalchemy import select
 
 from referral.extensions import db
 
@@ -203,3 +204,28 @@ def test_a_password_made_of_ones_own_name_or_address_is_refused(app, client, wor
                                        "csrf_token": csrf_token(client, link)})
     html = response.get_data(as_text=True)
     assert response.status_code == 422 and ("zu leicht zu erraten" in html or "aus Ihrem Namen" in html)
+
+
+def test_reset_mails_wait_in_the_outbox_and_development_prints_them_at_once(database_url, tmp_path, world, client, capfd):
+    from referral import create_app
+    from referral.notifications.models import OutboxMail
+
+    from .conftest import FreshContextClient
+
+    # The request only queues the mail (the worker sends it): no SMTP in the request.
+    client.post("/password/reset", data={"email": world.teacher.email, "csrf_token": csrf_token(client, "/password/reset")})
+    queued = db.session.scalars(select(OutboxMail).where(OutboxMail.recipient == world.teacher.email)).one()
+    assert queued.sent_at is None and "/password/reset/" in queued.body
+
+    # Development without an SMTP server: after each request the outbox is printed to the terminal.
+    dev = create_app(overrides={"SESSION_FILE_DIR": str(tmp_path / "dev"), "WTF_CSRF_ENABLED": False},
+                     env={"DATABASE_URL": database_url, "SECRET_KEY": "test-" + "x" * 40})
+    assert dev.config["MAIL_BACKEND"] == "console" and not dev.config.get("TESTING")
+    dev.test_client_class = FreshContextClient
+    dev.test_client().get("/login")
+    printed = capfd.readouterr().out
+    assert f"To: {world.teacher.email}" in printed and "/password/reset/" in printed
+    db.session.expire_all()
+    assert db.session.get(OutboxMail, queued.id).sent_at is not None
+    with dev.app_context():
+        db.engine.dispose()  # its connections must not outlive the test (PostgreSQL empties the tables after it)

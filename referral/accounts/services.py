@@ -4,7 +4,6 @@ from __future__ import annotations
 import uuid
 
 from flask import current_app, render_template, url_for
-from flask_mailman import EmailMessage
 from flask_security import hash_password
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, or_, select
@@ -78,10 +77,13 @@ def invitation_token(user: User) -> str:
 
 
 def send_invitation(user: User) -> None:
+    """Queue the invitation in the outbox, in the transaction that creates or renews the invitation."""
+    from ..notifications.delivery import enqueue
+
     link = url_for("accounts.accept_invitation", token=invitation_token(user), _external=True)
     body = render_template("email/invitation.txt", user=user, link=link,
                            hours=current_app.config["INVITATION_VALID_HOURS"])
-    EmailMessage("Einladung: Mitteilungen Schule-ASD", body, to=[user.email]).send()
+    enqueue(user.email, "Einladung: Mitteilungen Schule-ASD", body)
 
 
 def invited_user(token: str) -> User | None:

@@ -119,25 +119,20 @@ def invite():
             audit("user.invite", user, fields=["email", "name", "phone"])
             db.session.flush()
             audit("membership.add", user, fields=[_membership_label(membership)])
+            # The mail waits in the outbox of this transaction: never a link for an account not stored.
+            _send_invitation(user)
             db.session.commit()
         except accounts.AccountError as error:
             db.session.rollback()
             form.email.errors.append(str(error))
         else:
-            # Sent after the commit: a link is never mailed for an account that was not stored.
-            _send_invitation(user)
             return redirect(url_for(".user", user_id=user.id))
     return form_page("administration/invite.html", form=form)
 
 
 def _send_invitation(user: User) -> None:
-    try:
-        accounts.send_invitation(user)
-    except OSError:
-        flash(f"Das Konto ist angelegt, aber die E-Mail an {user.email} konnte nicht gesendet werden. "
-              "Bitte später „Einladung erneut senden“.", "danger")
-    else:
-        flash(f"Die Einladung an {user.email} ist versandt. Der Link gilt 72 Stunden.", "success")
+    accounts.send_invitation(user)
+    flash(f"Die Einladung an {user.email} ist versandt. Der Link gilt 72 Stunden.", "success")
 
 
 def _membership_label(membership: Membership) -> str:
@@ -260,8 +255,8 @@ def invite_again(user_id: int):
         return redirect(url_for(".user", user_id=account.id))
     accounts.end_sessions(account)  # earlier links die: the token names the uniquifier
     audit("user.invite_again", account, fields=[])
-    db.session.commit()
     _send_invitation(account)
+    db.session.commit()
     return redirect(url_for(".user", user_id=account.id))
 
 

@@ -20,6 +20,13 @@ from .models import OutboxMail
 LEASE = timedelta(minutes=5)  # a worker that dies while sending lets another try after this
 
 
+def enqueue(recipient: str, subject: str, body: str) -> OutboxMail:
+    """An e-mail for the worker, written in the caller's transaction (sent only if that commits)."""
+    mail = OutboxMail(recipient=recipient, subject=subject[:200], body=body)
+    db.session.add(mail)
+    return mail
+
+
 def backoff(attempts: int) -> timedelta:
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 60))
 

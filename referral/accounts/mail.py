@@ -1,0 +1,19 @@
+"""Flask-Security's e-mails (password reset, notices) go through the outbox like all others.
+
+The request only writes a row; the delivery worker sends it. So a reset request for a known
+address takes as long as one for an unknown address (no SMTP in the request), and a mail is not
+lost while the SMTP server is down.
+"""
+from __future__ import annotations
+
+from flask_security import MailUtil
+
+
+class OutboxMailUtil(MailUtil):
+    def send_mail(self, template, subject, recipient, sender, body, html, **kwargs) -> None:
+        from ..extensions import db  # imported here: extensions.py imports this module
+        from ..notifications.delivery import enqueue
+
+        address = recipient if isinstance(recipient, str) else recipient[1]
+        enqueue(str(address), str(subject), body or "")
+        db.session.commit()  # Flask-Security's own changes of this request are complete when it mails
