@@ -11,6 +11,7 @@ from sqlalchemy import select
 from .. import policy
 from ..accounts import sessions
 from ..accounts.models import ASD_ROLES, Role
+from ..actions import carry_out
 from ..audit.log import record
 from ..timeutil import to_local, utcnow
 from ..extensions import db
@@ -84,18 +85,8 @@ def refused(error: Refused):
 def _done(referral: Referral, action: Action, operation, *args, **kwargs):
     """Run one domain action in one transaction and tell the user how it went."""
     referral_id = referral.id
-    try:
-        operation(referral, current_user, *args, **kwargs)
-        db.session.commit()
-    except ConcurrentChange as error:
-        db.session.rollback()
-        state = db.session.scalar(select(Referral.state).where(Referral.id == referral_id))
-        flash(f"{error} Aktueller Status: „{state.label}“.", "danger")
-    except ProcessError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-    else:
-        flash(RULES[action].done, "success")
+    carry_out(lambda: operation(referral, current_user, *args, **kwargs), RULES[action].done,
+              lambda: db.session.scalar(select(Referral.state).where(Referral.id == referral_id)))
     still_visible = db.session.scalar(select(Referral.id).where(Referral.id == referral_id, policy.referral_scope(current_user)))
     if still_visible is None:  # transferred away from the user's district
         return redirect(url_for(".inbox"))

@@ -7,7 +7,6 @@ coordinator or the admin.
 """
 from __future__ import annotations
 
-from flask import abort
 from sqlalchemy import and_, false, or_, select
 
 from ..accounts.models import Role
@@ -30,16 +29,6 @@ def consultation_scope(user):
     if user.has_role_in({Role.INSOFA}):
         conditions.append(or_(Consultation.state == ConsultationState.REQUESTED, Consultation.insofa_id == user.id))
     return or_(*conditions) if conditions else false()
-
-
-def consultation_or_404(consultation_id: int) -> Consultation:
-    from flask_login import current_user
-
-    found = db.session.scalar(select(Consultation).where(Consultation.id == consultation_id,
-                                                         consultation_scope(current_user)))
-    if found is None:
-        abort(404)
-    return found
 
 
 def is_school_side(user, consultation: Consultation) -> bool:

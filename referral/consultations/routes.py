@@ -7,10 +7,10 @@ from sqlalchemy import and_, case, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts.models import Role
+from ..actions import carry_out
 from ..audit.log import record
 from ..cases.models import Referral
 from ..cases.forms import ActionForm
-from ..cases.process import ConcurrentChange, ProcessError
 from ..extensions import db
 from ..notifications.models import Notification
 from ..pagination import paginate
@@ -147,18 +147,8 @@ def moved(error: Moved):
 
 def _done(consultation: Consultation, action: ConsultationAction, operation, **kwargs):
     consultation_id = consultation.id
-    try:
-        operation(consultation, current_user, **kwargs)
-        db.session.commit()
-    except ConcurrentChange as error:
-        db.session.rollback()
-        state = db.session.scalar(select(Consultation.state).where(Consultation.id == consultation_id))
-        flash(f"{error} Aktueller Status: „{state.label}“.", "danger")
-    except ProcessError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-    else:
-        flash(RULES[action].done, "success")
+    carry_out(lambda: operation(consultation, current_user, **kwargs), RULES[action].done,
+              lambda: db.session.scalar(select(Consultation.state).where(Consultation.id == consultation_id)))
     visible = db.session.scalar(select(Consultation.id).where(Consultation.id == consultation_id,
                                                               access.consultation_scope(current_user)))
     return redirect(url_for(".show", consultation_id=consultation_id) if visible else url_for(".index"))

@@ -7,7 +7,7 @@ school. A consultation belongs to the period in which it was requested.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select
@@ -28,10 +28,6 @@ class Scope:
     district_ids: tuple[int, ...] | None = None  # None: all districts
     school_id: int | None = None
     exclude_districts: tuple[int, ...] = ()
-
-    def shifted_back(self) -> Scope:
-        """The period of the same length just before this one."""
-        return replace(self, start=self.start - (self.end - self.start), end=self.start)
 
 
 def month_of(column):
@@ -263,6 +259,3 @@ def overdue_now(scope: Scope, now: datetime, limit: int = 100) -> tuple[int, lis
                               .limit(limit)).all()
     return total, [tuple(r) for r in rows]
 
-
-def overdue_consultations(now: datetime) -> int:
-    return db.session.scalar(select(func.count()).select_from(Consultation).where(Consultation.overdue_clause(now)))

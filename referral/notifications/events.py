@@ -42,18 +42,20 @@ def _school_side(referral) -> list[User]:
 
 def recipients(referral, action: Action) -> tuple[list[tuple[User, EventKind]], list[str]]:
     """Users to notify with the kind of event it is for them, and extra addresses (the district's inbox)."""
-    staff = active_members(roles=ASD_ROLES, district_id=referral.district_id)
+    def staff() -> list[User]:  # queried only for the events that go to the district
+        return active_members(roles=ASD_ROLES, district_id=referral.district_id)
+
     inbox = [referral.district.inbox_email] if referral.district.inbox_email else []
     if action is Action.SUBMIT:
         leads = [u for u in _school_side(referral) if u is not referral.author]
-        return [(u, EventKind.NEW_REFERRAL) for u in staff] + [(u, EventKind.SCHOOL_SUBMISSION) for u in leads], inbox
+        return [(u, EventKind.NEW_REFERRAL) for u in staff()] + [(u, EventKind.SCHOOL_SUBMISSION) for u in leads], inbox
     if action is Action.TRANSFER:
         return ([(u, EventKind.TRANSFER) for u in _school_side(referral)]
-                + [(u, EventKind.NEW_REFERRAL) for u in staff]), inbox
+                + [(u, EventKind.NEW_REFERRAL) for u in staff()]), inbox
     if action in SCHOOL_KIND:
         return [(u, SCHOOL_KIND[action]) for u in _school_side(referral)], []
     if action in (Action.ANSWER, Action.ADDENDUM):
-        return [(u, EventKind.SCHOOL_REPLY) for u in ([referral.assignee] if referral.assignee else staff)], []
+        return [(u, EventKind.SCHOOL_REPLY) for u in ([referral.assignee] if referral.assignee else staff())], []
     return [], []
 
 
