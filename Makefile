@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
+# The port of `make run`: `make run PORT=8080` (or PORT in the environment).
+PORT ?= 5000
 
 .PHONY: run test install install-test db demo clean
 
@@ -32,8 +34,8 @@ run: demo
 	@echo
 	@$(BIN)/flask demo logins
 	@echo
-	@echo "Die Anwendung läuft auf http://127.0.0.1:5000 (beenden mit Strg+C)."
-	$(BIN)/flask run --host 127.0.0.1 --port 5000
+	@echo "Die Anwendung läuft auf http://127.0.0.1:$(PORT) (beenden mit Strg+C)."
+	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

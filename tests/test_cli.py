@@ -57,3 +57,25 @@ def test_demo_logins_work(runner, client):
         client.post("/logout", data={"csrf_token": csrf_token(client, "/login")})
         response = client.post("/login", data={"email": email, "password": demo.PASSWORD, "csrf_token": csrf_token(client, "/login")})
         assert response.status_code == 302, email
+
+
+def test_make_run_serves_on_the_port_from_PORT_and_says_so():
+    """`make run` takes the port from PORT (default 5000) for the printed address and for `flask run`."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+
+    def planned(*args, **env) -> str:  # make -n: the commands it would run, none of them run
+        environment = {k: v for k, v in os.environ.items() if k != "PORT"} | env
+        done = subprocess.run(["make", "-n", "run", *args], cwd=root, env=environment, capture_output=True, text=True,
+                              check=True)
+        return done.stdout
+
+    assert "http://127.0.0.1:5000 " in planned() and "--port 5000" in planned()
+    from_command_line = planned("PORT=8123")
+    assert "http://127.0.0.1:8123 " in from_command_line and "flask run --host 127.0.0.1 --port 8123" in from_command_line
+    from_environment = planned(PORT="8124")
+    assert "http://127.0.0.1:8124 " in from_environment and "--port 8124" in from_environment
+    assert "5000" not in from_environment
