@@ -133,3 +133,25 @@ def test_finished_consultations_lose_their_free_text_after_the_retention_period(
     assert len(db.session.scalars(select(AuditEntry).where(AuditEntry.action == "consultation.purge")).all()) == 2
     assert "0 consultations purged" in runner.invoke(args=["retention", "run"]).output
     assert as_user(world.teacher).get(f"/consultations/{old.id}").status_code == 200
+
+
+def test_every_run_ends_with_a_summary_also_when_nothing_is_due(app, world, runner):
+    """Cron's log must show that the job ran and what it found, dry or real, due or not."""
+    factories.referral_in(State.CLOSED, world.teacher, world.asd)  # closed today: not due
+    dry = runner.invoke(args=["retention", "run", "--dry-run"])
+    assert dry.exit_code == 0
+    assert dry.output.strip().splitlines()[-1] == (
+        "Dry run, nothing changed: 0 closed referrals would be purged, 0 drafts would be deleted, "
+        "0 consultations would be purged. Nothing was due.")
+    real = runner.invoke(args=["retention", "run"])
+    assert real.exit_code == 0 and real.output.strip().splitlines() == [
+        "0 closed referrals purged, 0 drafts deleted, 0 consultations purged. Nothing was due."]
+
+    old = closed_case(world, 181)
+    dry = runner.invoke(args=["retention", "run", "--dry-run"])
+    assert dry.output.strip().splitlines() == [
+        f"would purge: {old.number} (closed {old.closed_at:%Y-%m-%d})",
+        "Dry run, nothing changed: 1 closed referrals would be purged, 0 drafts would be deleted, "
+        "0 consultations would be purged."]
+    db.session.expire_all()
+    assert db.session.get(Referral, old.id).purged_at is None

@@ -106,6 +106,7 @@ def run(dry_run: bool = False, now: datetime | None = None, report=print) -> Pla
         report(f"{'would purge' if dry_run else 'purged'}: consultation {consultation.number}")
     if dry_run:
         db.session.rollback()
+        report(summary(plan, dry_run=True))
         return plan
     for referral in plan.closed:
         files = _purge_closed(referral, now)
@@ -127,6 +128,14 @@ def run(dry_run: bool = False, now: datetime | None = None, report=print) -> Pla
         record("consultation.purge", consultation, fields=["free text", "contact"], role="system",
                scope="Aufbewahrungsfrist", actor=None)
         db.session.commit()
-    report(f"{len(plan.closed)} closed referrals purged, {len(plan.drafts)} drafts deleted, "
-           f"{len(plan.consultations)} consultations purged.")
+    report(summary(plan, dry_run=False))
     return plan
+
+
+def summary(plan: Plan, dry_run: bool) -> str:
+    """The last line of every run, also when nothing is due: cron's log shows that the job ran."""
+    counts = (f"{len(plan.closed)} closed referrals {'would be ' if dry_run else ''}purged, "
+              f"{len(plan.drafts)} drafts {'would be ' if dry_run else ''}deleted, "
+              f"{len(plan.consultations)} consultations {'would be ' if dry_run else ''}purged.")
+    nothing = not (plan.closed or plan.drafts or plan.consultations)
+    return ("Dry run, nothing changed: " if dry_run else "") + counts + (" Nothing was due." if nothing else "")
