@@ -650,8 +650,8 @@ def test_xss_in_messages_transfer_feedback_assessment_and_file_names_is_escaped(
         ("teacher", teacher, path("cases.show", referral_id=case), both_sides),
         ("school_lead", lead, path("cases.show", referral_id=case), both_sides),
         ("asd", asd, path("cases.show", referral_id=case), both_sides | asd_only),
-        ("teacher", teacher, path("cases.show", referral_id=moved), transfer),
-        ("school_lead", lead, path("cases.show", referral_id=moved), transfer),
+        ("teacher", teacher, path("cases.show", referral_id=moved), {}),  # the reason stays inside the ASD
+        ("school_lead", lead, path("cases.show", referral_id=moved), {}),
         ("asd_hm", asd_hm, path("cases.show", referral_id=moved), transfer),
         ("teacher", teacher, "/referrals", {}), ("asd", asd, "/inbox", {}), ("asd_hm", asd_hm, "/inbox", {}),
         ("coordinator", as_user(world.coordinator), "/coordination/referrals", {}),

@@ -226,3 +226,51 @@ def test_teacher_reporter_sees_the_feedback(app, world, as_user):
                                      reporter=ReporterFunction.TEACHER)
     page = show_page(as_user, world.teacher, referral)
     assert FEEDBACK_HEADING in page and FEEDBACK_PHONE in page
+
+
+def test_the_school_learns_that_and_where_a_referral_was_transferred_never_why(app, world, as_user):
+    """§ 64 Abs. 4 SGB VIII: the transfer reason stays inside the ASD (page, history, PDF, lists,
+    notifications, e-mails); the school sees that and to which district its referral went."""
+    import io
+
+    from pypdf import PdfReader
+    from sqlalchemy import select
+
+    from referral.notifications.models import Notification, OutboxMail
+
+    from .conftest import csrf_token
+
+    reason, secret = "Mutter mit Kind ins Frauenhaus gezogen", "Frauenhaus"
+    referral = factories.referral_in(State.ACKNOWLEDGED, world.teacher, world.asd)
+    asd = as_user(world.asd)
+    moved = asd.post(f"/referrals/{referral.id}/transfer", data={
+        "to_district": world.districts["hm"].id, "reason": reason,
+        "csrf_token": csrf_token(asd, f"/referrals/{referral.id}")})
+    assert moved.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Referral, referral.id).district_id == world.districts["hm"].id
+
+    def pdf_text(client) -> str:
+        response = client.get(f"/referrals/{referral.id}/pdf")
+        assert response.status_code == 200
+        return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
+
+    for who in ("teacher", "school_lead"):
+        school = as_user(world.users[who])
+        page = school.get(f"/referrals/{referral.id}").get_data(as_text=True)
+        assert "von Wanne-Eickel an Herne-Mitte" in page, "that and where to"
+        assert secret not in page and "Grund:" not in page, f"{who} reads the transfer reason on the page"
+        for url in ("/referrals", "/notifications", "/school", "/"):
+            assert secret not in school.get(url, follow_redirects=True).get_data(as_text=True), (who, url)
+        assert secret not in pdf_text(school), f"{who} reads the transfer reason in the PDF"
+    for mail in db.session.scalars(select(OutboxMail)):
+        assert secret not in mail.subject and secret not in mail.body, mail.subject
+    assert not [t for t in db.session.scalars(select(Notification.text)) if secret in t]
+
+    for who in ("asd_hm", "asd_lead_hm"):  # the receiving district reads it, page and PDF
+        receiving = as_user(world.users[who])
+        page = receiving.get(f"/referrals/{referral.id}").get_data(as_text=True)
+        assert f"Grund: {reason}" in page
+        assert "Nur für den ASD sichtbar; die Schule erfährt nur, dass und an welchen Bezirk die Mitteilung " \
+               "abgegeben wurde." in page, "the transfer form says so"
+        assert secret in pdf_text(receiving)

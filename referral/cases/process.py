@@ -132,6 +132,28 @@ CASE_OWNER_ACTIONS = frozenset({Action.ASK, Action.RECORD_ASSESSMENT, Action.GIV
 # *Assessment*), and draft edits are noise to everyone.
 HIDDEN_FROM_SCHOOL = frozenset({Action.RECORD_ASSESSMENT, Action.EDIT})
 HIDDEN_FROM_ASD = frozenset({Action.EDIT})
+# Entries the school sees without their free text: it learns that and to which district a referral
+# was transferred, never why; a reason like "moved to a women's shelter" goes beyond what
+# § 64 Abs. 4 SGB VIII allows. Both districts, the audit log and the evaluation keep it.
+REASON_HIDDEN_FROM_SCHOOL = frozenset({Action.TRANSFER})
+
+
+class HistoryEntry:
+    """A history entry as one side reads it: the change itself, with `reason` only where that side may read it."""
+
+    def __init__(self, change, reason: str | None):
+        self._change = change
+        self.reason = reason
+
+    def __getattr__(self, name):
+        return getattr(self._change, name)
+
+
+def history_for(referral, *, asd_side: bool) -> list[HistoryEntry]:
+    """The referral's history as the ASD or the school may read it (page and PDF alike)."""
+    hidden = HIDDEN_FROM_ASD if asd_side else HIDDEN_FROM_SCHOOL
+    return [HistoryEntry(change, change.reason if asd_side or change.action not in REASON_HIDDEN_FROM_SCHOOL else None)
+            for change in referral.history if change.action not in hidden]
 
 
 def possible_in_state(action: Action, state: State) -> bool:

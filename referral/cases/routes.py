@@ -31,7 +31,7 @@ from .forms import (
     yes_no,
 )
 from .models import Attachment, Referral
-from .process import HIDDEN_FROM_ASD, HIDDEN_FROM_SCHOOL, RULES, Action, ConcurrentChange, ProcessError, State, refusal
+from .process import RULES, Action, ConcurrentChange, ProcessError, State, history_for, refusal
 from .vocabulary import AssessmentResult, Measure
 
 blueprint = Blueprint("cases", __name__)
@@ -293,9 +293,8 @@ def pdf(referral_id: int):
     if referral.state is State.DRAFT:
         abort(404)
     asd_side = policy.is_asd_side(current_user, referral)
-    hidden = HIDDEN_FROM_ASD if asd_side else HIDDEN_FROM_SCHOOL
     data = render(referral, asd_side=asd_side, may_read_feedback=policy.may_read_feedback(current_user, referral),
-                  history=[change for change in referral.history if change.action not in hidden])
+                  history=history_for(referral, asd_side=asd_side))
     record("referral.export_pdf", referral)
     db.session.commit()
     return send_file(BytesIO(data), mimetype="application/pdf", as_attachment=True,
@@ -358,8 +357,7 @@ def show(referral_id: int, forms: dict | None = None):
         context["assign_form"] = forms.get("assign") or AssignForm(formdata=None)
         context["assign_form"].assignee.choices = options((u.id, u.name) for u in services.district_staff(referral.district_id))
         context["same_child"] = queries.earlier_about_the_same_child(referral)
-    hidden = HIDDEN_FROM_ASD if asd_side else HIDDEN_FROM_SCHOOL
-    context["history"] = [change for change in referral.history if change.action not in hidden]
+    context["history"] = history_for(referral, asd_side=asd_side)
     context["new_since"] = queries.mark_seen(current_user, referral)
     page = render_template("cases/show.html", **context)
     record("referral.view", referral)  # after rendering: the log's lock is held only until the commit
