@@ -49,10 +49,54 @@ def test_asd_staff_see_their_districts_schools_and_the_coordinator_all(world, as
 def test_school_start_and_referral_page_show_the_asd_contact(world, as_user):
     directory(world)
     start = as_user(world.teacher).get("/school").get_data(as_text=True)
-    assert "Ihre Ansprechperson im ASD: Anna Kontakt" in start and "02325 16-1201" in start
+    assert "Allgemeine Ansprechperson des ASD Wanne-Eickel für Ihre Schule: Anna Kontakt" in start and "02325 16-1201" in start
     referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
     page = as_user(world.teacher).get(f"/referrals/{referral.id}").get_data(as_text=True)
-    assert "Ihre Ansprechperson im ASD: Anna Kontakt" in page
+    assert "Allgemeine Ansprechperson des ASD Wanne-Eickel für Ihre Schule: Anna Kontakt" in page
+
+
+def test_after_a_transfer_the_school_sees_the_responsible_districts_contact_and_who_is_who(world, as_user):
+    """§ 86 SGB VIII: the receiving district is responsible; the sending district's contact for the school
+    is no longer named on the referral, and the feedback's contact is labelled apart from the directory's."""
+    directory(world)
+    db.session.add(Contact(kind=ContactKind.ASD_CONTACT, school=world.schools["b"], name="Hugo HM-Kontakt", phone="02323 7"))
+    db.session.commit()
+    teacher = as_user(world.teacher)
+    referral = factories.referral_in(State.ACKNOWLEDGED, world.teacher, world.asd)
+    before = teacher.get(f"/referrals/{referral.id}").get_data(as_text=True)
+    assert "Allgemeine Ansprechperson des ASD Wanne-Eickel für Ihre Schule: Anna Kontakt" in before and "02325 111" in before
+
+    factories.services.transfer(referral, world.asd, world.districts["hm"], "Eltern wohnen in Herne-Mitte")
+    db.session.commit()
+    after = teacher.get(f"/referrals/{referral.id}").get_data(as_text=True)
+    assert "ASD Herne-Mitte: <a href=\"tel:02323222\"><strong>02323 222</strong>" in after, "the responsible duty phone"
+    assert "Zuständig für diese Mitteilung ist jetzt der ASD Herne-Mitte. Er hat keine feste Ansprechperson für " \
+           "Ihre Schule" in after
+    for sending in ("Anna Kontakt", "02325 16-1201", "02325 111", "Hugo HM-Kontakt"):
+        assert sending not in after, f"{sending} is not the school's contact for this referral"
+    start = teacher.get("/school").get_data(as_text=True)
+    assert "Allgemeine Ansprechperson des ASD Wanne-Eickel für Ihre Schule: Anna Kontakt" in start, "for everything else"
+
+    hm = world.asd_hm
+    factories.services.acknowledge(referral, hm)
+    factories.services.take_over(referral, hm)
+    factories.record_assessment(referral, hm, world.asd_lead_hm)
+    factories.services.give_feedback(referral, hm, **(factories.feedback_values(hm) | {"contact_phone": "02323 222-17"}))
+    db.session.commit()
+    answered = teacher.get(f"/referrals/{referral.id}").get_data(as_text=True)
+    assert '<dt class="col-sm-8">Ansprechperson für diese Mitteilung</dt><dd class="col-sm-4">Mira HM, 02323 222-17 ' \
+           "(ASD Herne-Mitte)</dd>" in answered
+    assert "Ihre Ansprechperson im ASD" not in answered and "Anna Kontakt" not in answered
+
+
+def test_without_a_transfer_the_feedbacks_contact_and_the_directorys_are_told_apart(world, as_user):
+    directory(world)
+    referral = factories.referral_in(State.FEEDBACK_GIVEN, world.teacher, world.asd)
+    page = as_user(world.teacher).get(f"/referrals/{referral.id}").get_data(as_text=True)
+    assert '<dt class="col-sm-8">Ansprechperson für diese Mitteilung</dt><dd class="col-sm-4">Anna ASD, 0234 999 ' \
+           "(ASD Wanne-Eickel)</dd>" in page
+    assert "Allgemeine Ansprechperson des ASD Wanne-Eickel für Ihre Schule: Anna Kontakt" in page
+    assert "Ihre Ansprechperson im ASD" not in page, "the old label named both people the same"
 
 
 def test_the_school_lead_maintains_the_schools_own_contacts_only(world, as_user):

@@ -18,9 +18,17 @@ from .models import SCHOOL_KINDS, Contact, ContactKind
 blueprint = Blueprint("directory", __name__, url_prefix="/contacts")
 
 
-def asd_contacts(school_id: int) -> list[Contact]:
-    """The ASD's contact people for a school (shown on the school's start page and its referrals)."""
-    return db.session.scalars(select(Contact).where(Contact.kind == ContactKind.ASD_CONTACT, Contact.school_id == school_id)
+def asd_contacts(school: School, district: District | None = None) -> list[Contact] | None:
+    """The ASD's contact people for `school` (its start page, its referrals): those of the school's own
+    district, which is the only one that names contacts for it.
+
+    None when `district` is another one: a referral transferred to the district where the parents live
+    (§ 86 SGB VIII). That district has no contact person for this school, and the school's own district
+    is no longer responsible for the referral, so neither may be named as the school's contact for it.
+    """
+    if district is not None and district.id != school.district_id:
+        return None
+    return db.session.scalars(select(Contact).where(Contact.kind == ContactKind.ASD_CONTACT, Contact.school_id == school.id)
                               .order_by(Contact.name)).all()
 
 
