@@ -106,7 +106,9 @@ def test_transfer_hands_the_referral_to_the_other_district(world, as_user):
     assert response.headers["Location"].endswith("/inbox"), "the sender no longer sees it"
     assert as_user(world.asd).get(f"/referrals/{referral.id}").status_code == 404
     assert referral.number in text_of(as_user(world.asd_hm).get("/inbox"))
-    assert "Wohnort der Eltern" in text_of(as_user(world.teacher).get(f"/referrals/{referral.id}"))
+    assert "Wohnort der Eltern" in text_of(as_user(world.asd_hm).get(f"/referrals/{referral.id}"))
+    school = text_of(as_user(world.teacher).get(f"/referrals/{referral.id}"))
+    assert "von Wanne-Eickel an Herne-Mitte" in school and "Wohnort der Eltern" not in school, "that and where, not why"
 
 
 def test_addendum_from_the_school_keeps_the_state(world, as_user):
