@@ -108,7 +108,7 @@ def test_no_child_data_in_any_e_mail(world):
     secrets += [p.last_name for p in referral.persons if p.last_name] + [m.body[:20] for m in referral.messages]
     mails = outbox()
     kinds = {m.subject.split(": ", 1)[1] for m in mails}
-    assert {"Neue Mitteilung im Eingang", "Eingang vom ASD bestätigt", "Rückmeldung des ASD"} <= kinds
+    assert {"Neue Mitteilung im Eingang – dringend", "Eingang vom ASD bestätigt", "Rückmeldung des ASD"} <= kinds
     for mail in mails:
         for secret in filter(None, secrets):
             assert secret not in mail.body and secret not in mail.subject, (mail.subject, secret)

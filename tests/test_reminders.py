@@ -172,7 +172,7 @@ def test_e_mail_choices_are_kept_except_for_mandatory_kinds(world, as_user):
     by_subject: dict[str, set[str]] = {}
     for mail in mails(referral.number):
         by_subject.setdefault(mail.subject.split(": ", 1)[1], set()).add(mail.recipient)
-    assert "asd@test.example" in by_subject["Neue Mitteilung im Eingang"], "mandatory"
+    assert "asd@test.example" in by_subject["Neue Mitteilung im Eingang – dringend"], "mandatory"
     assert "teacher@test.example" not in by_subject["Rückmeldung des ASD"], "switched off"
     assert "school_lead@test.example" in by_subject["Rückmeldung des ASD"]
     assert "teacher@test.example" in by_subject["Eingang vom ASD bestätigt"]

@@ -2,6 +2,8 @@
 urgency, what happened and a link; never the child, the family or any free text."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import current_app, has_request_context, render_template, url_for
 from sqlalchemy import select
 
@@ -11,18 +13,18 @@ from ..extensions import db
 from ..timeutil import to_local
 from .kinds import EventKind, mandatory_for
 from .models import EmailChoice, Notification, OutboxMail
+from .wording import CONSULTATION, REFERRAL
 
-WHAT = {
-    Action.SUBMIT: "Neue Mitteilung im Eingang",
-    Action.ACKNOWLEDGE: "Eingang vom ASD bestätigt",
-    Action.ASK: "Rückfrage des ASD",
-    Action.GIVE_FEEDBACK: "Rückmeldung des ASD",
-    Action.TRANSFER: "An einen anderen Bezirk abgegeben",
-    Action.ANSWER: "Antwort der Schule auf die Rückfrage",
-    Action.ADDENDUM: "Nachtrag der Schule",
-}
 SCHOOL_KIND = {Action.ACKNOWLEDGE: EventKind.ACKNOWLEDGED, Action.ASK: EventKind.QUESTION,
                Action.GIVE_FEEDBACK: EventKind.FEEDBACK, Action.TRANSFER: EventKind.TRANSFER}
+
+
+@dataclass(frozen=True)
+class Message:
+    """One notification as one kind of reader gets it: e-mail subject and body, and the in-app text."""
+    subject: str
+    body: str
+    text: str
 
 
 def active_members(*, roles, district_id: int | None = None, school_id: int | None = None) -> list[User]:
@@ -40,12 +42,12 @@ def _school_side(referral) -> list[User]:
     return author + leads
 
 
-def recipients(referral, action: Action) -> tuple[list[tuple[User, EventKind]], list[str]]:
+def recipients(referral, action: Action) -> tuple[list[tuple[User, EventKind]], list[tuple[str, EventKind]]]:
     """Users to notify with the kind of event it is for them, and extra addresses (the district's inbox)."""
     def staff() -> list[User]:  # queried only for the events that go to the district
         return active_members(roles=ASD_ROLES, district_id=referral.district_id)
 
-    inbox = [referral.district.inbox_email] if referral.district.inbox_email else []
+    inbox = [(referral.district.inbox_email, EventKind.NEW_REFERRAL)] if referral.district.inbox_email else []
     if action is Action.SUBMIT:
         leads = [u for u in _school_side(referral) if u is not referral.author]
         return [(u, EventKind.NEW_REFERRAL) for u in staff()] + [(u, EventKind.SCHOOL_SUBMISSION) for u in leads], inbox
@@ -74,62 +76,84 @@ def wants_email(users: list[User], kind: EventKind) -> set[int]:
     return {u.id for u in users if u.id not in off or kind in mandatory_for(u)}
 
 
-def deliver_to(targets: list[tuple[User, EventKind]], addresses: list[str], *, text: str, subject: str, body: str,
-               actor_id: int | None = None, referral_id: int | None = None, consultation_id: int | None = None) -> None:
-    """An entry in the app for each user (never to the actor), and one e-mail per address, in the outbox."""
+def deliver_to(targets: list[tuple[User, EventKind]], addresses: list[tuple[str, EventKind]],
+               messages: dict[EventKind, Message], *, actor_id: int | None = None, referral_id: int | None = None,
+               consultation_id: int | None = None) -> None:
+    """An entry in the app for each user (never to the actor), and one e-mail per address, in the outbox;
+    each worded for the kind of event it is for that reader (`messages`)."""
     seen: set[int] = set()
     chosen: list[tuple[User, EventKind]] = []
     for user, kind in targets:
         if user.id != actor_id and user.id not in seen:
             seen.add(user.id)
             chosen.append((user, kind))
-    mails = set(addresses)
-    for kind in {k for _, k in chosen}:
+    mails: dict[str, EventKind] = {}
+    for address, kind in addresses:
+        mails.setdefault(address, kind)
+    for kind in dict.fromkeys(k for _, k in chosen):
         users = [u for u, k in chosen if k is kind]
         allowed = wants_email(users, kind)
-        mails |= {u.email for u in users if u.id in allowed}
-    for user, _ in chosen:
+        for user in users:
+            if user.id in allowed:
+                mails.setdefault(user.email, kind)
+    for user, kind in chosen:
         db.session.add(Notification(user_id=user.id, referral_id=referral_id, consultation_id=consultation_id,
-                                    text=text[:300]))
+                                    text=messages[kind].text[:300]))
     for address in sorted(mails):
-        db.session.add(OutboxMail(recipient=address, subject=subject[:200], body=body))
+        message = messages[mails[address]]
+        db.session.add(OutboxMail(recipient=address, subject=message.subject[:200], body=message.body))
+
+
+def referral_message(referral, action: Action, kind: EventKind, from_district=None) -> Message:
+    """The notification of `action` for a reader of `kind` (see wording.REFERRAL)."""
+    headline, first_line = REFERRAL[action, kind].fill(
+        number=referral.number, school=referral.school.name, district=referral.district.name,
+        from_district=from_district.name if from_district is not None else "", urgency=referral.urgency.short)
+    body = render_template("email/referral_event.txt", first_line=first_line, urgency=referral.urgency.label,
+                           link=link("cases.show", referral_id=referral.id))
+    subject = f"{referral.number}: {headline}"
+    return Message(subject=subject, body=body, text=f"{subject} ({referral.school.name})")
 
 
 def notify(referral, action: Action, change=None, **extra) -> None:
-    if action not in WHAT or not referral.number:
+    if action not in {act for act, _ in REFERRAL} or not referral.number:
         return
     targets, addresses = recipients(referral, action)
-    urgency = referral.urgency.short if referral.urgency else ""
-    body = render_template("email/referral_event.txt", number=referral.number, what=WHAT[action],
-                           school=referral.school.name, urgency=referral.urgency.label if referral.urgency else "",
-                           link=link("cases.show", referral_id=referral.id))
-    deliver_to(targets, addresses, text=f"{referral.number}: {WHAT[action]} – {referral.school.name}, {urgency}",
-               subject=f"{referral.number}: {WHAT[action]}", body=body,
+    from_district = change.from_district if change is not None else None
+    kinds = dict.fromkeys([k for _, k in targets] + [k for _, k in addresses])
+    deliver_to(targets, addresses, {k: referral_message(referral, action, k, from_district) for k in kinds},
                actor_id=change.actor_id if change is not None else None, referral_id=referral.id)
+
+
+def consultation_message(consultation, action, kind: EventKind) -> Message:
+    """The notification of `action` for a reader of `kind` (see wording.CONSULTATION)."""
+    from ..consultations.process import ConsultationAction as A
+
+    headline, first_line = CONSULTATION[action, kind].fill(
+        number=consultation.number, school=consultation.school.name, urgency=consultation.urgency.short)
+    appointment = None
+    if action is A.ARRANGE and consultation.appointment_at:  # when and how; nothing about the child
+        appointment = (f"{to_local(consultation.appointment_at):%d.%m.%Y, %H:%M} Uhr"
+                       + (f" ({consultation.appointment_way.label})" if consultation.appointment_way else ""))
+    body = render_template("email/consultation_event.txt", first_line=first_line, urgency=consultation.urgency.short,
+                           appointment=appointment, link=link("consultations.show", consultation_id=consultation.id))
+    subject = f"{consultation.number}: {headline}"
+    return Message(subject=subject, body=body, text=f"{subject} ({consultation.school.name})")
 
 
 def notify_consultation(consultation, action, actor=None, **extra) -> None:
     from ..consultations.process import ConsultationAction as A
 
-    what = {A.REQUEST: "Neue Anfrage zur Fachberatung", A.ACCEPT: "Ihre Anfrage wurde angenommen",
-            A.ARRANGE: "Termin für Ihre Fachberatung", A.ANSWER: "Empfehlung zu Ihrer Fachberatung"}.get(action)
-    if what is None:
-        return
     if action is A.REQUEST:
         targets = [(u, EventKind.NEW_CONSULTATION) for u in active_members(roles=[Role.INSOFA])]
-    else:
+    elif (action, EventKind.CONSULTATION_UPDATE) in CONSULTATION:
         author = consultation.author
         targets = [(author, EventKind.CONSULTATION_UPDATE)] if author.active else []
-    appointment = None
-    if action is A.ARRANGE and consultation.appointment_at:  # when and how; nothing about the child
-        appointment = (f"{to_local(consultation.appointment_at):%d.%m.%Y, %H:%M} Uhr"
-                       + (f" ({consultation.appointment_way.label})" if consultation.appointment_way else ""))
-    body = render_template("email/consultation_event.txt", number=consultation.number, what=what,
-                           school=consultation.school.name, urgency=consultation.urgency.short, appointment=appointment,
-                           link=link("consultations.show", consultation_id=consultation.id))
-    deliver_to(targets, [], text=f"{consultation.number}: {what} – {consultation.school.name}, {consultation.urgency.short}",
-               subject=f"{consultation.number}: {what}", body=body, actor_id=actor.id if actor else None,
-               consultation_id=consultation.id)
+    else:
+        return
+    kinds = dict.fromkeys(k for _, k in targets)
+    deliver_to(targets, [], {k: consultation_message(consultation, action, k) for k in kinds},
+               actor_id=actor.id if actor else None, consultation_id=consultation.id)
 
 
 def register(app) -> None:

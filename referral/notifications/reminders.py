@@ -20,8 +20,9 @@ from ..cases.process import OPEN_STATES, State
 from ..consultations.models import Consultation
 from ..extensions import db
 from ..timeutil import to_local, utcnow
-from .events import active_members, deliver_to, link
+from .events import Message, active_members, deliver_to, link
 from .kinds import EventKind
+from .wording import OVERDUE
 from .models import Reminder
 
 
@@ -72,10 +73,10 @@ def _remind(subject: str, day, users, number: str, label: str, days: int, school
         db.session.rollback()
         return 0
     overdue_for = "seit heute" if days < 1 else f"seit {days} Tag{'en' if days != 1 else ''}"
-    body = render_template("email/reminder.txt", number=number, label=label, overdue_for=overdue_for, school=school,
-                           link=url)
-    deliver_to([(u, EventKind.OVERDUE) for u in users], [], text=f"{number}: {label} ({overdue_for}) – {school}",
-               subject=f"Erinnerung {number}: {label}", body=body, **target)
+    headline, first_line = OVERDUE.fill(number=number, school=school, what=label, since=overdue_for)
+    body = render_template("email/reminder.txt", first_line=first_line, link=url)
+    message = Message(subject=headline, body=body, text=f"{headline} ({overdue_for}, {school})")
+    deliver_to([(u, EventKind.OVERDUE) for u in users], [], {EventKind.OVERDUE: message}, **target)
     db.session.commit()
     return 1
 
