@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from ..accounts.models import ASD_ROLES, Membership, Role, User
 from ..cases.process import Action
+from ..consultations.process import ConsultationAction as A
 from ..extensions import db
 from ..timeutil import to_local
 from .kinds import EventKind, mandatory_for
@@ -127,8 +128,6 @@ def notify(referral, action: Action, change=None, **extra) -> None:
 
 def consultation_message(consultation, action, kind: EventKind) -> Message:
     """The notification of `action` for a reader of `kind` (see wording.CONSULTATION)."""
-    from ..consultations.process import ConsultationAction as A
-
     headline, first_line = CONSULTATION[action, kind].fill(
         number=consultation.number, school=consultation.school.name, urgency=consultation.urgency.short)
     appointment = None
@@ -142,8 +141,6 @@ def consultation_message(consultation, action, kind: EventKind) -> Message:
 
 
 def notify_consultation(consultation, action, actor=None, **extra) -> None:
-    from ..consultations.process import ConsultationAction as A
-
     if action is A.REQUEST:
         targets = [(u, EventKind.NEW_CONSULTATION) for u in active_members(roles=[Role.INSOFA])]
     elif (action, EventKind.CONSULTATION_UPDATE) in CONSULTATION:
