@@ -409,14 +409,74 @@ def test_the_pdf_is_pdf_a_2a_with_embedded_fonts_and_tagged(world, as_user):
     assert tags.index("/H1") < tags.index("/H2"), "the title comes first"
 
 
+def marked_text(data: bytes) -> dict[tuple[int, int], str]:
+    """The text of each marked-content sequence, by (page index, MCID), as the content streams say."""
+    from pdfminer.pdfdevice import TagExtractor
+    from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
+    from pdfminer.pdfpage import PDFPage
+
+    found = {}
+    for index, page in enumerate(PDFPage.get_pages(io.BytesIO(data))):
+        out = io.BytesIO()
+        resources = PDFResourceManager()
+        PDFPageInterpreter(resources, TagExtractor(resources, out, codec="utf-8")).process_page(page)
+        for mcid, text in re.findall(r'<\w+ MCID="(\d+)">([^<]*)</\w+>', out.getvalue().decode()):
+            found[(index, int(mcid))] = text
+    return found
+
+
+def tagged(data: bytes, wanted: set[str]) -> list[tuple[str, str]]:
+    """(structure type, text) of the wanted elements, in the order of the structure tree (the reading order)."""
+    reader = PdfReader(io.BytesIO(data))
+    pages = {page.indirect_reference.idnum: i for i, page in enumerate(reader.pages)}
+    texts = marked_text(data)
+
+    def text_of(node, page) -> str:
+        node = resolve(node)
+        if isinstance(node, int):
+            return texts.get((page, node), "")
+        if isinstance(node, ArrayObject):
+            return "".join(text_of(kid, page) for kid in node)
+        if isinstance(node, DictionaryObject):
+            if "/Pg" in node:
+                page = pages[node.raw_get("/Pg").idnum]
+            if "/MCID" in node:
+                return texts.get((page, int(node["/MCID"])), "")
+            return text_of(node.get("/K", ArrayObject()), page)
+        return ""
+
+    found = []
+
+    def walk(node, page):
+        node = resolve(node)
+        if isinstance(node, ArrayObject):
+            for kid in node:
+                walk(kid, page)
+        elif isinstance(node, DictionaryObject):
+            if "/Pg" in node:
+                page = pages[node.raw_get("/Pg").idnum]
+            if str(node.get("/S")) in wanted:
+                found.append((str(node["/S"]), text_of(node, page)))
+            elif "/K" in node:
+                walk(node["/K"], page)
+
+    walk(resolve(reader.trailer["/Root"]["/StructTreeRoot"])["/K"], None)
+    return found
+
+
 def test_reading_order_follows_the_forms_sections(world, as_user):
+    """The structure tree (what a screen reader follows) has the title, then the form's sections in order."""
     referral = factories.referral_in(State.FEEDBACK_GIVEN, world.teacher, world.asd)
-    _, text = pdf_text(as_user(world.asd).get(f"/referrals/{referral.id}/pdf"))
-    headings = ["1. Kind", "2. Eltern und Haushalt", "3. Beobachtungen", "4. Was die Schule bereits getan hat",
-                "5. Information der Betroffenen", "6. Dringlichkeit", "7. Meldende Person", "8. Anhänge",
-                "Rückfragen und Nachträge", "Rückmeldung des ASD", "Gefährdungseinschätzung", "Verlauf"]
-    positions = [text.index(h) for h in headings]
-    assert positions == sorted(positions)
+    data = as_user(world.asd).get(f"/referrals/{referral.id}/pdf").data
+    headings = tagged(data, {"/H1", "/H2"})
+    assert headings == [("/H1", f"Mitteilung an den ASD nach § 4 Abs. 3 KKG – {referral.number}")] + [
+        ("/H2", h) for h in ("1. Kind", "2. Eltern und Haushalt", "3. Beobachtungen", "4. Was die Schule bereits getan hat",
+                             "5. Information der Betroffenen", "6. Dringlichkeit", "7. Meldende Person", "8. Anhänge",
+                             "Rückfragen und Nachträge", "Rückmeldung des ASD (§ 4 Abs. 4 KKG)",
+                             "Gefährdungseinschätzung (nur ASD)", "Verlauf")]
+    cells = tagged(data, {"/TH", "/TD"})
+    assert cells[:4] == [("/TH", "Schule"), ("/TD", "Schule A"), ("/TH", "ASD-Bezirk"), ("/TD", "Wanne-Eickel")], \
+        "label cells are header cells, each before its value"
 
 
 # --- characters the fonts lack: refused at input, and by the PDF route for older data --------------
@@ -478,6 +538,15 @@ def test_messages_and_asd_forms_refuse_unprintable_text(world, as_user, app):
     assert "„東“ (U+6771)" in response.get_data(as_text=True)
     db.session.refresh(referral)
     assert referral.district_id == world.districts["we"].id
+    factories.record_assessment(referral, world.asd, world.asd2)
+    db.session.commit()
+    response = asd.post(f"/referrals/{referral.id}/feedback", data={
+        "indications_confirmed": "yes", "asd_became_active": "yes", "asd_still_active": "no",
+        "contact_name": "Li 李", "contact_phone": "0234 999", "affected_informed": "yes",
+        "affected_informed_on": "2026-11-06", "confirm": "y"})
+    assert response.status_code == 422 and "„李“ (U+674E)" in response.get_data(as_text=True)
+    db.session.refresh(referral)
+    assert referral.feedback is None
 
 
 def test_stored_text_the_fonts_lack_refuses_the_pdf_with_a_german_message(world, as_user, caplog):
