@@ -575,3 +575,18 @@ def test_a_missing_font_is_reported_not_replaced(world, as_user, app, caplog, tm
     assert response.status_code == 302
     assert "die Schrift für das PDF fehlt" in client.get(response.headers["Location"]).get_data(as_text=True)
     assert any("fonts-dejavu-core" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+
+
+def test_a_file_name_the_pdf_cannot_print_is_refused_at_upload(world, login, app):
+    app.config["WTF_CSRF_ENABLED"] = False
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+    teacher = login(world.teacher)
+    response = teacher.post(f"/referrals/{referral.id}/attachments", data={"file": (io.BytesIO(png()), "照片.png")},
+                            content_type="multipart/form-data")
+    assert "Der Dateiname enthält das Zeichen „照“ (U+7167)" in response.get_data(as_text=True)
+    db.session.refresh(referral)
+    assert not referral.attachments
+    response = teacher.post(f"/referrals/{referral.id}/attachments", data={"file": (io.BytesIO(png()), "Zdjęcie Łukasz.png")},
+                            content_type="multipart/form-data")
+    db.session.refresh(referral)
+    assert [a.filename for a in referral.attachments] == ["Zdjęcie Łukasz.png"]

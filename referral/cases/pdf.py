@@ -20,12 +20,22 @@ from .process import RULES, Action
 PDF_VARIANT = "pdf/a-2a"
 
 
-class Unprintable(Exception):
-    """Stored text contains a character the PDF fonts cannot show; `found` says where (no content)."""
+class NotMade(Exception):
+    """No PDF rather than a wrong one: a German message for the reader, a line for the operator's log."""
 
-    def __init__(self, found: printable.Unprintable):
-        super().__init__(f"{found.field}: {found.code_point}")
-        self.found = found
+    def __init__(self, for_the_user: str, for_the_log: str):
+        super().__init__(for_the_log)
+        self.for_the_user = for_the_user
+        self.for_the_log = for_the_log
+
+
+def _unprintable(found: printable.Unprintable) -> NotMade:
+    # The log names the field and the code point only: no content of the referral.
+    return NotMade(
+        f"Das PDF kann nicht erstellt werden: {where(found.field)} enthält das Zeichen {printable.describe(found.char)}, "
+        "das die Schrift des PDF nicht enthält. Statt es als „?“ oder leeres Kästchen in die Akte zu drucken, wird "
+        "kein PDF erstellt. Der Fehler ist protokolliert; bitte informieren Sie die Administration.",
+        f"field {found.field} contains {found.code_point}, which the PDF fonts lack")
 
 
 def stored_text(referral, *, asd_side: bool, may_read_feedback: bool, history) -> Iterator[tuple[str, str | None]]:
@@ -105,14 +115,19 @@ def _fonts_only(allowed: set[str]):
 
 
 def render(referral, *, asd_side: bool, may_read_feedback: bool, history) -> bytes:
-    """The PDF for this reader. Raises printable.FontMissing or Unprintable instead of a wrong PDF."""
+    """The PDF for this reader; NotMade when it cannot be printed as stored (missing font, a character the
+    fonts lack) instead of a PDF with "?" or empty boxes."""
     from weasyprint import HTML
 
-    fonts = printable.font_paths()
+    try:
+        fonts = printable.font_paths()
+    except printable.FontMissing as error:
+        raise NotMade("Das PDF kann zurzeit nicht erstellt werden: die Schrift für das PDF fehlt auf dem Server. "
+                      "Der Fehler ist protokolliert; bitte informieren Sie die Administration.", str(error)) from error
     found = printable.check_fields(stored_text(referral, asd_side=asd_side, may_read_feedback=may_read_feedback,
                                                history=history))
     if found is not None:
-        raise Unprintable(found)
+        raise _unprintable(found)
     html = render_template(
         "cases/pdf.html", referral=referral, asd_side=asd_side, may_read_feedback=may_read_feedback,
         history=history, RULES=RULES, show_reason=show_reason,

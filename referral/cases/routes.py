@@ -287,8 +287,7 @@ def download(referral_id: int, attachment_id: int):
 @blueprint.get("/referrals/<int:referral_id>/pdf")
 def pdf(referral_id: int):
     """The referral for the reader's own files: the ASD's case software, the school's records."""
-    from ..printable import FontMissing, describe
-    from .pdf import Unprintable, render, where
+    from .pdf import NotMade, render
 
     referral = policy.referral_or_404(referral_id)
     if referral.state is State.DRAFT:
@@ -298,19 +297,9 @@ def pdf(referral_id: int):
     try:
         data = render(referral, asd_side=asd_side, may_read_feedback=policy.may_read_feedback(current_user, referral),
                       history=[change for change in referral.history if change.action not in hidden])
-    except FontMissing as error:
-        current_app.logger.error("PDF of referral %s not made: %s", referral.id, error)
-        flash("Das PDF kann zurzeit nicht erstellt werden: die Schrift für das PDF fehlt auf dem Server. "
-              "Der Fehler ist protokolliert; bitte informieren Sie die Administration.", "danger")
-        return redirect(url_for(".show", referral_id=referral.id))
-    except Unprintable as error:
-        # The field and the code point only: the log holds no content of the referral.
-        current_app.logger.error("PDF of referral %s refused: field %s contains %s, which the PDF fonts lack",
-                                 referral.id, error.found.field, error.found.code_point)
-        flash(f"Das PDF kann nicht erstellt werden: {where(error.found.field)} enthält das Zeichen "
-              f"{describe(error.found.char)}, das die Schrift des PDF nicht enthält. Statt es als „?“ oder leeres "
-              "Kästchen in die Akte zu drucken, wird kein PDF erstellt. Der Fehler ist protokolliert; bitte "
-              "informieren Sie die Administration.", "danger")
+    except NotMade as refusal:
+        current_app.logger.error("PDF of referral %s not made: %s", referral.id, refusal.for_the_log)
+        flash(refusal.for_the_user, "danger")
         return redirect(url_for(".show", referral_id=referral.id))
     record("referral.export_pdf", referral)
     db.session.commit()
