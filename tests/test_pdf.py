@@ -257,7 +257,9 @@ def test_the_transfer_reason_stays_inside_the_asd(world, as_user):
     referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
     services.transfer(referral, world.asd, world.districts["hm"], "Mutter mit Kind ins Frauenhaus gezogen")
     db.session.commit()
-    _, school = pdf_text(as_user(world.teacher).get(f"/referrals/{referral.id}/pdf"))
+    school_copy = as_user(world.teacher).get(f"/referrals/{referral.id}/pdf")
+    keep("transferred-school.pdf", school_copy.data)
+    _, school = pdf_text(school_copy)
     _, asd = pdf_text(as_user(world.asd_hm).get(f"/referrals/{referral.id}/pdf"))
     for text in (school, asd):  # both learn that and where the case went
         assert "von Wanne-Eickel an Herne-Mitte" in plain(text)
@@ -314,6 +316,7 @@ def test_names_from_the_families_languages_come_back_exactly(world, as_user):
     referral = names_referral(world)
     response = as_user(world.asd).get(f"/referrals/{referral.id}/pdf")
     assert response.status_code == 200
+    keep("names-asd.pdf", response.data)
     from pdfminer.high_level import extract_text
 
     text = plain(extract_text(io.BytesIO(response.data)))
