@@ -593,3 +593,16 @@ def test_a_file_name_the_pdf_cannot_print_is_refused_at_upload(world, login, app
                             content_type="multipart/form-data")
     db.session.refresh(referral)
     assert [a.filename for a in referral.attachments] == ["Zdjęcie Łukasz.png"]
+
+
+def test_text_missing_from_the_field_list_is_still_caught(world, as_user, monkeypatch):
+    """stored_text() names the fields for the log; the whole document is checked as well, so a field
+    added to the template but not to that list cannot slip a character past the check."""
+    from referral.cases import pdf
+
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+    referral.child_class = "二"
+    db.session.commit()
+    monkeypatch.setattr(pdf, "stored_text", lambda *args, **kwargs: iter(()))
+    response = as_user(world.asd).get(f"/referrals/{referral.id}/pdf")
+    assert response.status_code == 302 and not response.data.startswith(b"%PDF")

@@ -133,5 +133,9 @@ def render(referral, *, asd_side: bool, may_read_feedback: bool, history) -> byt
         history=history, RULES=RULES, show_reason=show_reason,
         font_faces=[(weight, path.as_uri()) for weight, path in sorted(fonts.items())],
     )
+    # The net under stored_text(): whatever reached the document, no character goes to the fonts' fallback.
+    missed = printable.check_fields([("document", html)])
+    if missed is not None:
+        raise _unprintable(missed)
     fetcher = _fonts_only({str(path) for path in fonts.values()})
     return HTML(string=html, url_fetcher=fetcher).write_pdf(pdf_variant=PDF_VARIANT, pdf_tags=True)
