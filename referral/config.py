@@ -123,6 +123,8 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER", str(instance_path / "uploads")),
+        # Fonts embedded in the PDF of record (Debian package fonts-dejavu-core); see printable.py.
+        "PDF_FONT_DIR": env.get("PDF_FONT_DIR", "/usr/share/fonts/truetype/dejavu"),
         "MAX_ATTACHMENT_BYTES": int(env.get("MAX_ATTACHMENT_MB", "10")) * 1024 * 1024,
         # Whole request: a few attachments' worth plus the form.
         "MAX_CONTENT_LENGTH": int(env.get("MAX_ATTACHMENT_MB", "10")) * 1024 * 1024 + 512 * 1024,

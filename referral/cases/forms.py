@@ -24,6 +24,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..printable import Printable
 from ..timeutil import to_local, utcnow
 from .vocabulary import (
     AssessmentResult,
@@ -110,12 +111,16 @@ def at_most(max_length: int) -> Length:
     return Length(max=max_length, message=f"Höchstens {max_length} Zeichen.")
 
 
+# Printable(): everything typed here ends up in the PDF of record, which has only the fonts' characters.
 def text(label, max_length, **kwargs):
-    return StringField(label, validators=[Optional(), at_most(max_length)], **kwargs)
+    return StringField(label, validators=[Optional(), at_most(max_length), Printable()], **kwargs)
 
 
 def long_text(label, max_length=10000, **kwargs):
-    return TextAreaField(label, validators=[Optional(), at_most(max_length)], **kwargs)
+    return TextAreaField(label, validators=[Optional(), at_most(max_length), Printable()], **kwargs)
+
+
+FILE_NAME_PRINTABLE = Printable("Der Dateiname enthält das Zeichen", "Bitte die Datei vor dem Hochladen umbenennen.")
 
 
 def yes_no(value: str | None) -> bool | None:
@@ -252,7 +257,7 @@ class ReferralForm(ErrorSummary, BaseForm):
     reporter_reachable = text("Erreichbar (wann?)", 200)
 
     # 8. Attachments: uploaded together with the draft, so that nothing typed is lost.
-    attachment = FileField("Datei (PDF, JPEG oder PNG, höchstens 10 MB)")
+    attachment = FileField("Datei (PDF, JPEG oder PNG, höchstens 10 MB)", validators=[FILE_NAME_PRINTABLE])
     upload = SubmitField("Entwurf speichern und Anhang hochladen")
     # Identifies this form across double clicks: a second identical POST finds the first referral.
     client_token = HiddenField()
@@ -395,7 +400,7 @@ class ReferralForm(ErrorSummary, BaseForm):
 
 def _message_body(label):
     return TextAreaField(label, validators=[DataRequired("Bitte einen Text eingeben."),
-                                            at_most(10000)])
+                                            at_most(10000), Printable()])
 
 
 class QuestionForm(ErrorSummary, BaseForm):
@@ -421,7 +426,7 @@ class ActionForm(BaseForm):
 class TransferForm(ErrorSummary, BaseForm):
     to_district = SelectField("Zuständiger Bezirk", coerce=int, invalid_choice_message=CHOICE_ERROR, validators=[InputRequired("Bitte einen Bezirk wählen.")])
     reason = TextAreaField("Grund der Abgabe (z. B. Wohnort der Eltern, § 86 SGB VIII)",
-                           validators=[DataRequired("Bitte den Grund der Abgabe angeben."), at_most(2000)])
+                           validators=[DataRequired("Bitte den Grund der Abgabe angeben."), at_most(2000), Printable()])
 
 
 class AssignForm(ErrorSummary, BaseForm):
@@ -432,7 +437,7 @@ class AssessmentForm(ErrorSummary, BaseForm):
     result = OptionalRadioField("Ergebnis der Gefährdungseinschätzung", choices=options(AssessmentResult.choices()),
                         validators=[InputRequired("Bitte das Ergebnis wählen.")])
     specialists = MultiCheckboxField("Beteiligte Fachkräfte des ASD", coerce=int)
-    other_specialists = TextAreaField("Weitere beteiligte Fachkräfte (eine pro Zeile)", validators=[Optional(), at_most(2000)])
+    other_specialists = TextAreaField("Weitere beteiligte Fachkräfte (eine pro Zeile)", validators=[Optional(), at_most(2000), Printable()])
     school_involved = OptionalRadioField("Schule in die Einschätzung einbezogen?", choices=YES_NO,
                                  validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
     measures = MultiCheckboxField("Maßnahmen", choices=options(Measure.choices()),
@@ -453,12 +458,12 @@ class FeedbackForm(ErrorSummary, BaseForm):
                                    validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
     asd_still_active = OptionalRadioField("Ist der ASD weiterhin tätig?", choices=YES_NO,
                                   validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
-    contact_name = StringField("Ansprechperson im ASD für die Schule", validators=[DataRequired("Bitte die Ansprechperson angeben."), at_most(120)])
-    contact_phone = StringField("Telefon der Ansprechperson", validators=[DataRequired("Bitte eine Telefonnummer angeben."), at_most(40)])
+    contact_name = StringField("Ansprechperson im ASD für die Schule", validators=[DataRequired("Bitte die Ansprechperson angeben."), at_most(120), Printable()])
+    contact_phone = StringField("Telefon der Ansprechperson", validators=[DataRequired("Bitte eine Telefonnummer angeben."), at_most(40), Printable()])
     affected_informed = OptionalRadioField("Wurden die Betroffenen vorab über diese Rückmeldung informiert?", choices=options(InformedStatus.choices()),
                                    validators=[InputRequired("Bitte eine Möglichkeit wählen.")])
     affected_informed_on = DateField("Informiert am", validators=[Optional(), NotInFuture()])
-    affected_informed_reason = TextAreaField("Begründung", validators=[Optional(), at_most(2000)])
+    affected_informed_reason = TextAreaField("Begründung", validators=[Optional(), at_most(2000), Printable()])
     confirm = BooleanField("Mir ist bewusst, dass die Rückmeldung nach § 64 Abs. 4 SGB VIII nur diese Angaben enthält.",
                            validators=[DataRequired("Bitte bestätigen.")])
 
@@ -489,7 +494,7 @@ class FeedbackForm(ErrorSummary, BaseForm):
 
 
 class AttachmentForm(ErrorSummary, BaseForm):
-    file = FileField("Datei (PDF, JPEG oder PNG, höchstens 10 MB)", validators=[FileRequired("Bitte eine Datei auswählen.")])
+    file = FileField("Datei (PDF, JPEG oder PNG, höchstens 10 MB)", validators=[FileRequired("Bitte eine Datei auswählen."), FILE_NAME_PRINTABLE])
 
 
 class InboxFilterForm(BaseForm):

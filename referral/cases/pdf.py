@@ -1,156 +1,136 @@
-"""The referral as a PDF for the case file (fpdf2; built-in fonts, nothing loaded from outside).
+"""The referral as a PDF of record: PDF/A-2a (archivable and tagged), laid out by WeasyPrint.
 
-Every page carries "Vertraulich – Sozialdaten", the case number and "Seite x von y". What a reader
-may not see on the page is not in their PDF either (the ASD's assessment, the feedback for OGS staff).
+WeasyPrint lays the document out as HTML/CSS, so text flows and cannot overprint other text, and
+it writes the structure tree (headings, paragraphs, tables with header cells, lists) that makes
+the file accessible. The only fonts are DejaVu Sans regular and bold (printable.py), embedded as
+subsets with ToUnicode maps. Every page carries "Vertraulich – Sozialdaten", the case number and
+"Seite x von y". What a reader may not see on the page is not in their PDF either (the ASD's
+assessment, the feedback for OGS staff, the reason of a transfer for the school).
 """
 from __future__ import annotations
 
-from fpdf import FPDF
+from collections.abc import Iterator
+from urllib.parse import unquote, urlsplit
 
-from ..templating import local_date, local_datetime, yes_no
+from flask import render_template
 
-CONFIDENTIAL = "Vertraulich – Sozialdaten"
+from .. import printable
+from .process import RULES
 
-
-def printable(value) -> str:
-    """Text the built-in fonts can show (Windows-1252: German, quotes, dashes); anything else as '?'."""
-    text = "" if value is None else str(value)
-    return text.encode("cp1252", errors="replace").decode("cp1252")
+PDF_VARIANT = "pdf/a-2a"
 
 
-class ReferralPDF(FPDF):
-    def __init__(self, number: str):
-        super().__init__(format="A4")
-        self.core_fonts_encoding = "windows-1252"
-        self.number = number
-        self.set_auto_page_break(True, margin=20)
-        self.set_title(printable(f"Mitteilung {number}"))
-        self.set_creator("Mitteilungen Schule-ASD")
-        self.alias_nb_pages()
+class NotMade(Exception):
+    """No PDF rather than a wrong one: a German message for the reader, a line for the operator's log."""
 
-    def header(self):
-        self.set_font("helvetica", "B", 9)
-        self.set_text_color(160, 0, 0)
-        self.cell(0, 6, printable(f"{CONFIDENTIAL} · {self.number}"), align="R", new_x="LMARGIN", new_y="NEXT")
-        self.set_text_color(0, 0, 0)
-        self.ln(2)
+    def __init__(self, for_the_user: str, for_the_log: str):
+        super().__init__(for_the_log)
+        self.for_the_user = for_the_user
+        self.for_the_log = for_the_log
 
-    def footer(self):
-        self.set_y(-14)
-        self.set_font("helvetica", "", 8)
-        self.cell(0, 6, printable(f"{CONFIDENTIAL} · {self.number} · Seite {self.page_no()} von {{nb}}"), align="C")
 
-    def heading(self, text: str, size: int = 12):
-        self.ln(2)
-        self.set_font("helvetica", "B", size)
-        self.multi_cell(0, 6, printable(text), new_x="LMARGIN", new_y="NEXT")
-        self.set_font("helvetica", "", 10)
+def _unprintable(found: printable.Unprintable) -> NotMade:
+    # The log names the field and the code point only: no content of the referral.
+    return NotMade(
+        f"Das PDF kann nicht erstellt werden: {where(found.field)} enthält das Zeichen {printable.describe(found.char)}, "
+        "das die Schrift des PDF nicht enthält. Statt es als „?“ oder leeres Kästchen in die Akte zu drucken, wird "
+        "kein PDF erstellt. Der Fehler ist protokolliert; bitte informieren Sie die Administration.",
+        f"field {found.field} contains {found.code_point}, which the PDF fonts lack")
 
-    def pairs(self, rows):
-        for label, value in rows:
-            self.set_font("helvetica", "B", 10)
-            self.multi_cell(55, 5, printable(label), new_x="RIGHT", new_y="TOP")
-            self.set_font("helvetica", "", 10)
-            self.multi_cell(0, 5, printable(value if value not in (None, "") else "–"), new_x="LMARGIN", new_y="NEXT")
 
-    def text(self, value: str):  # noqa: A003 - a paragraph
-        self.set_font("helvetica", "", 10)
-        self.multi_cell(0, 5, printable(value or "–"), new_x="LMARGIN", new_y="NEXT")
+def stored_text(referral, *, asd_side: bool, may_read_feedback: bool, history) -> Iterator[tuple[str, str | None]]:
+    """Every stored text that goes into this reader's PDF, with the name of its field."""
+    yield "school.name", referral.school.name
+    yield "district.name", referral.district.name
+    if referral.assignee:
+        yield "assignee.name", referral.assignee.name
+    for name in ("child_first_name", "child_last_name", "child_gender", "child_class", "child_address",
+                 "child_language", "observed_by", "observation_source", "observation", "child_words",
+                 "affected_informed_reason", "phone_call_with", "reporter_name", "reporter_phone", "reporter_reachable"):
+        yield name, getattr(referral, name)
+    for i, person in enumerate(referral.persons):
+        for name in ("first_name", "last_name", "address", "phone"):
+            yield f"persons[{i}].{name}", getattr(person, name)
+    for action in referral.school_actions:
+        yield f"school_actions[{action.kind.value}].reason", action.reason
+        yield f"school_actions[{action.kind.value}].detail", action.detail
+    for i, attachment in enumerate(referral.attachments):
+        yield f"attachments[{i}].filename", attachment.filename
+    for i, message in enumerate(referral.messages):
+        yield f"messages[{i}].author", message.author.name
+        yield f"messages[{i}].body", message.body
+    if referral.feedback and may_read_feedback:
+        yield "feedback.contact_name", referral.feedback.contact_name
+        yield "feedback.contact_phone", referral.feedback.contact_phone
+        if asd_side:
+            yield "feedback.affected_informed_reason", referral.feedback.affected_informed_reason
+    if asd_side and referral.assessment:
+        for i, user in enumerate(referral.assessment.specialists):
+            yield f"assessment.specialists[{i}]", user.name
+        yield "assessment.other_specialists", referral.assessment.other_specialists
+    for i, change in enumerate(history):
+        yield f"history[{i}].actor", change.actor.name
+        if change.assignee:
+            yield f"history[{i}].assignee", change.assignee.name
+        if change.to_district:
+            yield f"history[{i}].to_district", change.to_district.name
+            yield f"history[{i}].from_district", change.from_district.name if change.from_district else ""
+        if change.reason:  # history_for() has taken it out where the reader may not see it
+            yield f"history[{i}].reason", change.reason
+
+
+# Where a stored field appears, in the reader's words (field names as in stored_text).
+_PLACES = [
+    ("child_", "Abschnitt 1 (Kind)"), ("persons", "Abschnitt 2 (Eltern und Haushalt)"),
+    ("observ", "Abschnitt 3 (Beobachtungen)"), ("school_actions", "Abschnitt 4 (Was die Schule bereits getan hat)"),
+    ("affected_", "Abschnitt 5 (Information der Betroffenen)"), ("phone_call", "Abschnitt 6 (Dringlichkeit)"),
+    ("reporter_", "Abschnitt 7 (Meldende Person)"), ("attachments", "Abschnitt 8 (Anhänge)"),
+    ("messages", "den Rückfragen und Nachträgen"), ("feedback", "der Rückmeldung des ASD"),
+    ("assessment", "der Gefährdungseinschätzung"), ("history", "dem Verlauf"),
+]
+
+
+def where(field: str) -> str:
+    place = next((place for prefix, place in _PLACES if field.startswith(prefix)), None)
+    return f"Ein gespeicherter Text in {place}" if place else "Ein gespeicherter Name (Schule, Bezirk oder Person)"
+
+
+def _fonts_only(allowed: set[str]):
+    """A URL fetcher that loads the font files and nothing else (no other file, no network)."""
+    from weasyprint import URLFetcher
+
+    class FontsOnly(URLFetcher):
+        def fetch(self, url, headers=None):
+            parts = urlsplit(url)
+            if parts.scheme != "file" or unquote(parts.path) not in allowed:
+                raise ValueError(f"not loaded into the PDF: {url}")
+            return super().fetch(url, headers)
+
+    return FontsOnly(allowed_protocols={"file"}, fail_on_errors=True)
 
 
 def render(referral, *, asd_side: bool, may_read_feedback: bool, history) -> bytes:
-    pdf = ReferralPDF(referral.number or f"Entwurf {referral.id}")
-    pdf.add_page()
-    pdf.heading(f"Mitteilung an den ASD nach § 4 Abs. 3 KKG – {referral.number}", 15)
-    pdf.pairs([
-        ("Schule", referral.school.name), ("ASD-Bezirk", referral.district.name), ("Status", referral.state.label),
-        ("Dringlichkeit", referral.urgency.label if referral.urgency else ""),
-        ("Eingereicht", local_datetime(referral.submitted_at)),
-        ("Eingang bestätigt", local_datetime(referral.acknowledged_at)),
-        ("Zuständige Fachkraft", referral.assignee.name if referral.assignee else ""),
-    ])
-    if referral.purged_at:
-        pdf.text(f"Namen, Texte, Nachrichten und Anhänge wurden am {local_date(referral.purged_at)} gelöscht "
-                 "(Aufbewahrungsfrist).")
+    """The PDF for this reader; NotMade when it cannot be printed as stored (missing font, a character the
+    fonts lack) instead of a PDF with "?" or empty boxes."""
+    from weasyprint import HTML
 
-    pdf.heading("1. Kind")
-    pdf.pairs([("Name", referral.child_name), ("Geburtsdatum", local_date(referral.child_birth_date)),
-               ("Geschlecht", referral.child_gender), ("Klasse", referral.child_class), ("Anschrift", referral.child_address),
-               ("Familiensprache", f"{referral.child_language or '–'} (Dolmetschung: {yes_no(referral.interpreter_needed)})")])
-    pdf.heading("2. Eltern und Haushalt")
-    for person in referral.persons:
-        details = [f"{person.first_name} {person.last_name}".strip()]
-        if person.relation:
-            details.append(person.relation.label)
-        if person.custody is not None:
-            details.append(f"sorgeberechtigt: {yes_no(person.custody)}")
-        if person.address:
-            details.append(f"Anschrift: {person.address}")
-        if person.phone:
-            details.append(f"Tel. {person.phone}")
-        pdf.pairs([(person.kind.label, ", ".join(details))])
-    pdf.heading("3. Beobachtungen")
-    pdf.pairs([("Kategorien", ", ".join(c.label for c in referral.category_codes)),
-               ("Beobachtet am", local_date(referral.observed_on)), ("Beobachtet von", referral.observed_by),
-               ("Quelle", referral.observation_source)])
-    pdf.text(referral.observation)
-    if referral.child_words:
-        pdf.pairs([("Äußerung des Kindes", referral.child_words)])
-    if referral.body_marks:
-        pdf.pairs([("Körperskizze", "; ".join(f"{m.side.label}: {m.region.label}" for m in referral.body_marks))])
-    pdf.heading("4. Was die Schule bereits getan hat")
-    for action in referral.school_actions_in_order:
-        if action.done:
-            answer = f"ja, am {local_date(action.done_on)}"
-        elif action.done is False:
-            answer = f"nein, weil {action.reason}"
-        else:
-            answer = "keine Angabe"
-        pdf.pairs([(action.kind.label, answer + (f" – {action.detail}" if action.detail else ""))])
-    pdf.heading("5. Information der Betroffenen")
-    informed = referral.affected_informed.label if referral.affected_informed else ""
-    if referral.affected_informed_on:
-        informed += f" {local_date(referral.affected_informed_on)}"
-    if referral.affected_informed_reason:
-        informed += f": {referral.affected_informed_reason}"
-    pdf.text(informed)
-    pdf.heading("6. Dringlichkeit")
-    urgency = referral.urgency.label if referral.urgency else ""
-    if referral.phone_call_at:
-        urgency += f". Telefonat mit dem ASD am {local_datetime(referral.phone_call_at)} mit {referral.phone_call_with}."
-    pdf.text(urgency)
-    pdf.heading("7. Meldende Person")
-    pdf.pairs([("Name", referral.reporter_name),
-               ("Funktion", referral.reporter_function.label if referral.reporter_function else ""),
-               ("Telefon", referral.reporter_phone), ("Erreichbar", referral.reporter_reachable)])
-    pdf.heading("8. Anhänge")
-    pdf.text(", ".join(f"{a.filename} ({a.content_type})" for a in referral.attachments) or "keine")
-
-    pdf.heading("Rückfragen und Nachträge")
-    for message in referral.messages:
-        pdf.pairs([(f"{message.kind.label}, {local_datetime(message.created_at)}", f"{message.author.name}: {message.body}")])
-    if not referral.messages:
-        pdf.text("keine")
-    if referral.feedback and may_read_feedback:
-        feedback = referral.feedback
-        pdf.heading("Rückmeldung des ASD (§ 4 Abs. 4 KKG)")
-        pdf.pairs([("Gegeben am", local_datetime(feedback.given_at)),
-                   ("Anhaltspunkte bestätigt", yes_no(feedback.indications_confirmed)),
-                   ("ASD tätig geworden", yes_no(feedback.asd_became_active)),
-                   ("ASD weiterhin tätig", yes_no(feedback.asd_still_active)),
-                   ("Ansprechperson", f"{feedback.contact_name}, {feedback.contact_phone}")])
-    if asd_side and referral.assessment:
-        assessment = referral.assessment
-        pdf.heading("Gefährdungseinschätzung (nur ASD)")
-        pdf.pairs([("Ergebnis", assessment.result.label),
-                   ("Beteiligte Fachkräfte", ", ".join([u.name for u in assessment.specialists]
-                                                       + assessment.other_specialists.splitlines())),
-                   ("Schule einbezogen", yes_no(assessment.school_involved)),
-                   ("Maßnahmen", ", ".join(m.label for m in assessment.measure_codes))])
-    pdf.heading("Verlauf")
-    from .process import RULES
-
-    for change in history:
-        line = f"{RULES[change.action].label} – {change.actor.name}"
-        pdf.pairs([(local_datetime(change.at), line + (f" ({change.reason})" if change.reason else ""))])
-    return bytes(pdf.output())
+    try:
+        fonts = printable.font_paths()
+    except printable.FontMissing as error:
+        raise NotMade("Das PDF kann zurzeit nicht erstellt werden: die Schrift für das PDF fehlt auf dem Server. "
+                      "Der Fehler ist protokolliert; bitte informieren Sie die Administration.", str(error)) from error
+    found = printable.check_fields(stored_text(referral, asd_side=asd_side, may_read_feedback=may_read_feedback,
+                                               history=history))
+    if found is not None:
+        raise _unprintable(found)
+    html = render_template(
+        "cases/pdf.html", referral=referral, asd_side=asd_side, may_read_feedback=may_read_feedback,
+        history=history, RULES=RULES,
+        font_faces=[(weight, path.as_uri()) for weight, path in sorted(fonts.items())],
+    )
+    # The net under stored_text(): whatever reached the document, no character goes to the fonts' fallback.
+    missed = printable.check_fields([("document", html)])
+    if missed is not None:
+        raise _unprintable(missed)
+    fetcher = _fonts_only({str(path) for path in fonts.values()})
+    return HTML(string=html, url_fetcher=fetcher).write_pdf(pdf_variant=PDF_VARIANT, pdf_tags=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from io import BytesIO
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -287,14 +287,19 @@ def download(referral_id: int, attachment_id: int):
 @blueprint.get("/referrals/<int:referral_id>/pdf")
 def pdf(referral_id: int):
     """The referral for the reader's own files: the ASD's case software, the school's records."""
-    from .pdf import render
+    from .pdf import NotMade, render
 
     referral = policy.referral_or_404(referral_id)
     if referral.state is State.DRAFT:
         abort(404)
     asd_side = policy.is_asd_side(current_user, referral)
-    data = render(referral, asd_side=asd_side, may_read_feedback=policy.may_read_feedback(current_user, referral),
-                  history=history_for(referral, asd_side=asd_side))
+    try:
+        data = render(referral, asd_side=asd_side, may_read_feedback=policy.may_read_feedback(current_user, referral),
+                      history=history_for(referral, asd_side=asd_side))
+    except NotMade as not_made:
+        current_app.logger.error("PDF of referral %s not made: %s", referral.id, not_made.for_the_log)
+        flash(not_made.for_the_user, "danger")
+        return redirect(url_for(".show", referral_id=referral.id))
     record("referral.export_pdf", referral)
     db.session.commit()
     return send_file(BytesIO(data), mimetype="application/pdf", as_attachment=True,
