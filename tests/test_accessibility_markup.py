@@ -5,6 +5,7 @@ The behaviour in the browser (reflow, focus, live regions) is in tests/browser/t
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import func, select
@@ -95,3 +96,56 @@ def test_an_attachment_is_removed_only_after_confirmation(world, as_user):
     done = teacher.post(url, data={"csrf_token": token, "confirmed": "yes"}, follow_redirects=True)
     assert "Der Anhang wurde entfernt." in text_of(done)
     assert attachment_count() == 0
+
+
+# --- 2. Tables that scroll sideways can be reached and scrolled with the keyboard ----------------
+
+class Elements(HTMLParser):
+    """Every start tag of a page with its attributes, in order."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def ids(self) -> set[str]:
+        return {attrs["id"] for _, attrs in self.tags if attrs.get("id")}
+
+    def with_class(self, name: str) -> list[dict]:
+        return [attrs for _, attrs in self.tags if name in (attrs.get("class") or "").split()]
+
+
+def assert_scroll_regions_are_focusable_and_named(html: str) -> int:
+    page = Elements(html)
+    regions = page.with_class("table-responsive")
+    for region in regions:
+        assert region.get("tabindex") == "0", f"scroll container not focusable: {region}"
+        assert region.get("role") == "region", region
+        assert region.get("aria-labelledby") in page.ids(), f"scroll container without a name: {region}"
+    return len(regions)
+
+
+@pytest.fixture
+def submitted(world):
+    for state in (State.SUBMITTED, State.IN_ASSESSMENT, State.CLOSED):
+        factories.referral_in(state, world.teacher, world.asd, lead=world.asd_lead)
+    db.session.commit()
+
+
+@pytest.mark.parametrize("key, url", [
+    ("coordinator", "/"),
+    ("coordinator", "/coordination/referrals"),
+    ("coordinator", "/coordination/evaluation"),
+    ("asd", "/inbox"),
+    ("teacher", "/referrals"),
+    ("teacher", "/consultations"),
+    ("coordinator", "/coordination/audit"),
+    ("admin", "/admin/users"),
+])
+def test_every_table_scroll_container_is_focusable_and_named(world, as_user, submitted, key, url):
+    response = as_user(world.users[key]).get(url, follow_redirects=True)
+    assert response.status_code == 200
+    assert assert_scroll_regions_are_focusable_and_named(text_of(response)) >= 1, "the page has a scrolling table"
