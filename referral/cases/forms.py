@@ -418,6 +418,16 @@ class ActionForm(BaseForm):
     """An empty form: CSRF protection for the buttons that only take an action."""
 
 
+class ConfirmDeletionForm(BaseForm):
+    """Deleting for good needs a second, explicit step (WCAG 3.3.4): the confirmation page sends
+    `confirmed=yes`; a bare POST (one stray click, a stale form) deletes nothing."""
+
+    confirmed = HiddenField()
+
+    def is_confirmed(self) -> bool:
+        return self.validate() and self.confirmed.data == "yes"
+
+
 class TransferForm(ErrorSummary, BaseForm):
     to_district = SelectField("Zuständiger Bezirk", coerce=int, invalid_choice_message=CHOICE_ERROR, validators=[InputRequired("Bitte einen Bezirk wählen.")])
     reason = TextAreaField("Grund der Abgabe (z. B. Wohnort der Eltern, § 86 SGB VIII)",

@@ -23,6 +23,7 @@ from .forms import (
     AssessmentForm,
     AssignForm,
     AttachmentForm,
+    ConfirmDeletionForm,
     FeedbackForm,
     InboxFilterForm,
     ReferralForm,
@@ -231,11 +232,18 @@ def _render_form(form: ReferralForm, referral: Referral, invalid: bool = False, 
     return page, (422 if invalid else 200)
 
 
-@blueprint.post("/referrals/<int:referral_id>/delete")
+@blueprint.route("/referrals/<int:referral_id>/delete", methods=["GET", "POST"])
 def delete(referral_id: int):
+    """GET asks for confirmation; only the confirmed POST deletes (one click must not lose a draft)."""
     referral = _for_action(referral_id, Action.DELETE)
-    if not ActionForm().validate():
+    form = ConfirmDeletionForm()
+    if request.method == "GET":
+        return render_template("cases/confirm_delete.html", referral=referral, form=form, attachment=None)
+    if not form.validate():
         abort(400)
+    if not form.is_confirmed():
+        flash("Der Entwurf wurde nicht gelöscht: Bitte bestätigen Sie das Löschen mit „Ja, endgültig löschen“.", "danger")
+        return redirect(url_for(".delete", referral_id=referral_id))
     try:
         keys = services.delete_draft(referral, current_user)
         db.session.commit()
@@ -302,12 +310,22 @@ def pdf(referral_id: int):
                      download_name=f"Mitteilung-{referral.number}.pdf")
 
 
-@blueprint.post("/referrals/<int:referral_id>/attachments/<int:attachment_id>/delete")
+@blueprint.route("/referrals/<int:referral_id>/attachments/<int:attachment_id>/delete", methods=["GET", "POST"])
 def delete_attachment(referral_id: int, attachment_id: int):
+    """GET asks for confirmation; only the confirmed POST removes the attachment."""
     referral = _for_action(referral_id, Action.EDIT)
     attachment = db.session.scalar(select(Attachment).where(Attachment.id == attachment_id, Attachment.referral_id == referral.id))
-    if attachment is None or not ActionForm().validate():
+    if attachment is None:
         abort(404)
+    form = ConfirmDeletionForm()
+    if request.method == "GET":
+        return render_template("cases/confirm_delete.html", referral=referral, form=form, attachment=attachment)
+    if not form.validate():
+        abort(404)
+    if not form.is_confirmed():
+        flash(f"Der Anhang „{attachment.filename}“ wurde nicht entfernt: Bitte bestätigen Sie das Entfernen "
+              "mit „Ja, endgültig entfernen“.", "danger")
+        return redirect(url_for(".delete_attachment", referral_id=referral_id, attachment_id=attachment_id))
     key = attachment.storage_key
     referral.attachments.remove(attachment)
     services.save_draft(referral, current_user)

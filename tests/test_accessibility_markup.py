@@ -1,0 +1,151 @@
+"""Accessibility defects of issue 11, section 3, checked on the HTML the app serves (test client).
+
+The behaviour in the browser (reflow, focus, live regions) is in tests/browser/test_accessibility_behaviour.py.
+"""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from sqlalchemy import func, select
+
+from referral.cases import services
+from referral.cases.models import Attachment, Referral
+from referral.cases.process import State
+from referral.extensions import db
+
+from . import factories
+from .conftest import csrf_token
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def text_of(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def title_of(html: str) -> str:
+    return re.search(r"<title>(.*?)</title>", html, re.S).group(1).strip()
+
+
+def draft_of(world, *, attachment: bool = False) -> Referral:
+    referral = factories.referral_in(State.DRAFT, world.teacher, world.asd)
+    if attachment:
+        services.add_attachment(referral, world.teacher, "befund.pdf", PDF)
+    db.session.commit()
+    return referral
+
+
+def referral_exists(referral_id: int) -> bool:
+    return db.session.scalar(select(func.count()).select_from(Referral).where(Referral.id == referral_id)) == 1
+
+
+def attachment_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Attachment))
+
+
+# --- 1. Deleting needs a confirmation (WCAG 3.3.4) ------------------------------------------------
+
+def test_a_draft_is_deleted_only_after_confirmation(world, as_user):
+    referral = draft_of(world)
+    teacher = as_user(world.teacher)
+    edit = text_of(teacher.get(f"/referrals/{referral.id}/edit"))
+    # The form only links to the confirmation page; no form on the page posts to the delete route.
+    assert f'action="/referrals/{referral.id}/delete"' not in edit
+    assert f'href="/referrals/{referral.id}/delete"' in edit
+    # ... and that link is not the next Tab stop after "Mitteilung einreichen": it comes before the form.
+    assert edit.index(f'href="/referrals/{referral.id}/delete"') < edit.index('name="submit"')
+
+    confirmation = text_of(teacher.get(f"/referrals/{referral.id}/delete"))
+    assert "Ja, endgültig löschen" in confirmation and "Abbrechen" in confirmation
+    assert 'name="confirmed" value="yes"' in confirmation
+    assert referral_exists(referral.id)
+
+    token = csrf_token(teacher, f"/referrals/{referral.id}/delete")
+    refused = teacher.post(f"/referrals/{referral.id}/delete", data={"csrf_token": token}, follow_redirects=True)
+    assert "Der Entwurf wurde nicht gelöscht" in text_of(refused)
+    assert "Ja, endgültig löschen" in text_of(refused), "the user lands on the confirmation again"
+    assert referral_exists(referral.id)
+
+    done = teacher.post(f"/referrals/{referral.id}/delete", data={"csrf_token": token, "confirmed": "yes"},
+                        follow_redirects=True)
+    assert "endgültig gelöscht" in text_of(done)
+    assert not referral_exists(referral.id)
+
+
+def test_an_attachment_is_removed_only_after_confirmation(world, as_user):
+    referral = draft_of(world, attachment=True)
+    attachment_id = referral.attachments[0].id
+    url = f"/referrals/{referral.id}/attachments/{attachment_id}/delete"
+    teacher = as_user(world.teacher)
+    edit = text_of(teacher.get(f"/referrals/{referral.id}/edit"))
+    assert f'action="{url}"' not in edit and f'href="{url}"' in edit
+
+    confirmation = text_of(teacher.get(url))
+    assert "„befund.pdf“ entfernen?" in confirmation and "Ja, endgültig entfernen" in confirmation
+
+    token = csrf_token(teacher, url)
+    refused = teacher.post(url, data={"csrf_token": token}, follow_redirects=True)
+    assert "wurde nicht entfernt" in text_of(refused)
+    assert attachment_count() == 1
+
+    teacher.post(url, data={"csrf_token": token, "confirmed": "no"})
+    assert attachment_count() == 1
+
+    done = teacher.post(url, data={"csrf_token": token, "confirmed": "yes"}, follow_redirects=True)
+    assert "Der Anhang wurde entfernt." in text_of(done)
+    assert attachment_count() == 0
+
+
+# --- 2. Tables that scroll sideways can be reached and scrolled with the keyboard ----------------
+
+class Elements(HTMLParser):
+    """Every start tag of a page with its attributes, in order."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def ids(self) -> set[str]:
+        return {attrs["id"] for _, attrs in self.tags if attrs.get("id")}
+
+    def with_class(self, name: str) -> list[dict]:
+        return [attrs for _, attrs in self.tags if name in (attrs.get("class") or "").split()]
+
+
+def assert_scroll_regions_are_focusable_and_named(html: str) -> int:
+    page = Elements(html)
+    regions = page.with_class("table-responsive")
+    for region in regions:
+        assert region.get("tabindex") == "0", f"scroll container not focusable: {region}"
+        assert region.get("role") == "region", region
+        assert region.get("aria-labelledby") in page.ids(), f"scroll container without a name: {region}"
+    return len(regions)
+
+
+@pytest.fixture
+def submitted(world):
+    for state in (State.SUBMITTED, State.IN_ASSESSMENT, State.CLOSED):
+        factories.referral_in(state, world.teacher, world.asd, lead=world.asd_lead)
+    db.session.commit()
+
+
+@pytest.mark.parametrize("key, url", [
+    ("coordinator", "/"),
+    ("coordinator", "/coordination/referrals"),
+    ("coordinator", "/coordination/evaluation"),
+    ("asd", "/inbox"),
+    ("teacher", "/referrals"),
+    ("teacher", "/consultations"),
+    ("coordinator", "/coordination/audit"),
+    ("admin", "/admin/users"),
+])
+def test_every_table_scroll_container_is_focusable_and_named(world, as_user, submitted, key, url):
+    response = as_user(world.users[key]).get(url, follow_redirects=True)
+    assert response.status_code == 200
+    assert assert_scroll_regions_are_focusable_and_named(text_of(response)) >= 1, "the page has a scrolling table"
