@@ -105,12 +105,14 @@ class Crawl:
     pages_dir: Path | None = None
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)  # server errors, broken error states
+    role_seconds: dict[str, float] = field(default_factory=dict)
 
     def per_role(self) -> Counter:
         return Counter(visit.role for visit in self.visits)
 
     def report_lines(self) -> list[str]:
-        lines = [f"  {role:<12} {count:>4} pages" for role, count in self.per_role().items()]
+        lines = [f"  {role:<12} {count:>4} pages  ({self.role_seconds.get(role, 0):.0f} s)"
+                 for role, count in self.per_role().items()]
         lines.append(f"  {'total':<12} {len(self.visits):>4} pages visited (axe-core, Nu HTML checker); "
                      f"{len(self.reflow)} main pages again at 320 px; crawl took {self.seconds:.0f} s")
         lines.append(f"  the pages' HTML: {self.pages_dir}")
@@ -163,6 +165,7 @@ class Crawler:
         db.session.commit()  # end the read transaction: the server writes to the same database
         browser = self.browsers.browser  # starts Chromium (or skips / fails under CI, with the reason)
         for role, email in ROLES.items():
+            role_started = time.monotonic()
             context = browser.new_context(base_url=self.server.url, locale="de-DE", timezone_id="Europe/Berlin",
                                           viewport=DESKTOP)
             context.set_default_timeout(15_000)
@@ -177,6 +180,7 @@ class Crawler:
             self._error_states(role, page, in_assessment)
             self._reflow(role, browser, context, main_pages)
             context.close()
+            self.result.role_seconds[role] = time.monotonic() - role_started
         self.result.problems += [f"server error:\n{error}" for error in self.server.errors]
         self.result.seconds = time.monotonic() - started
         return self.result
@@ -271,6 +275,12 @@ class Crawler:
             visit = self._check(role, page, response, endpoint or path, label="-errors")
             if at_field and not page.locator("[aria-invalid=true]").count():
                 self.result.problems.append(f"{role}: submitting {path} empty showed no field errors ({visit.url})")
+        # The error pages: a page that does not exist, and one the role may not see.
+        for path, status in {"anonymous": [("/gibt-es-nicht", 404)], "teacher": [("/admin/", 403)]}.get(role, []):
+            response = page.goto(path)
+            visit = self._check(role, page, response, f"error-{status}")
+            if visit.status != status:
+                self.result.problems.append(f"{role}: {path} answered {visit.status}, not the error page {status}")
 
     @staticmethod
     def _clear_inputs(page) -> None:
