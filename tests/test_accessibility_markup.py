@@ -149,3 +149,59 @@ def test_every_table_scroll_container_is_focusable_and_named(world, as_user, sub
     response = as_user(world.users[key]).get(url, follow_redirects=True)
     assert response.status_code == 200
     assert assert_scroll_regions_are_focusable_and_named(text_of(response)) >= 1, "the page has a scrolling table"
+
+
+# --- 4. Live regions: the countdown and routine autosaves are not announced -----------------------
+
+def test_the_session_countdown_and_the_autosave_status_are_not_live_regions(world, as_user):
+    html = text_of(as_user(world.teacher).get("/referrals/new", follow_redirects=True))
+    page = Elements(html)
+    warning = next(attrs for tag, attrs in page.tags if attrs.get("id") == "sitzung-warnung")
+    assert "aria-live" not in warning, "the box holds the countdown, which changes every second"
+    announcement = next(attrs for tag, attrs in page.tags if "data-session-announcement" in attrs)
+    assert announcement.get("role") == "alert"
+    status = next(attrs for tag, attrs in page.tags if "data-autosave-status" in attrs)
+    assert "role" not in status and "aria-live" not in status, "routine saves are shown, not announced"
+    problem = next(attrs for tag, attrs in page.tags if "data-autosave-problem" in attrs)
+    assert problem.get("role") == "status", "failures are announced politely"
+
+
+# --- 5. The result of an action is announced: in the title, and focusable for forms.js -----------
+
+def test_the_result_message_leads_the_title_and_can_take_the_focus(world, as_user):
+    referral = draft_of(world)
+    teacher = as_user(world.teacher)
+    token = csrf_token(teacher, f"/referrals/{referral.id}/delete")
+    html = text_of(teacher.post(f"/referrals/{referral.id}/delete", data={"csrf_token": token, "confirmed": "yes"},
+                                follow_redirects=True))
+    assert title_of(html).startswith("Erledigt – "), title_of(html)
+    flash = [attrs for attrs in Elements(html).with_class("alert") if "data-flash" in attrs]
+    assert len(flash) == 1 and flash[0]["tabindex"] == "-1" and flash[0]["role"] == "status"
+    # Without a message, the title is the page's own.
+    assert not title_of(text_of(teacher.get("/referrals"))).startswith(("Erledigt", "Hinweis", "Fehler"))
+
+
+def test_a_refusal_leads_the_title_as_an_error(world, as_user):
+    referral = draft_of(world)
+    teacher = as_user(world.teacher)
+    token = csrf_token(teacher, f"/referrals/{referral.id}/delete")
+    html = text_of(teacher.post(f"/referrals/{referral.id}/delete", data={"csrf_token": token}, follow_redirects=True))
+    assert title_of(html).startswith("Fehler – ")
+
+
+# --- 6. Input purpose of the user's own data (WCAG 1.3.5) ----------------------------------------
+
+def input_named(html: str, name: str) -> dict:
+    return next(attrs for tag, attrs in Elements(html).tags if tag == "input" and attrs.get("name") == name)
+
+
+def test_the_reporters_own_name_and_phone_have_an_input_purpose(world, as_user):
+    html = text_of(as_user(world.teacher).get("/referrals/new", follow_redirects=True))
+    assert input_named(html, "reporter_name").get("autocomplete") == "name"
+    assert input_named(html, "reporter_phone").get("autocomplete") == "tel"
+    assert input_named(html, "reporter_phone").get("type") == "tel"
+
+
+def test_the_consultations_contact_phone_has_an_input_purpose(world, as_user):
+    html = text_of(as_user(world.teacher).get("/consultations/new", follow_redirects=True))
+    assert input_named(html, "contact_phone").get("autocomplete") == "tel"

@@ -246,9 +246,10 @@ class ReferralForm(ErrorSummary, BaseForm):
     phone_call_at = DateTimeLocalField("Telefonat mit dem ASD am/um", validators=[Optional(), NotInFuture()])
     phone_call_with = text("Gesprochen mit", 200)
     # 7. Reporter
-    reporter_name = text("Name", 120)
+    # The reporter is the signed-in user: the browser may fill in their own data (WCAG 1.3.5).
+    reporter_name = text("Name", 120, render_kw={"autocomplete": "name"})
     reporter_function = OptionalSelectField("Funktion", choices=options(PLEASE_CHOOSE + ReporterFunction.choices()))
-    reporter_phone = text("Telefon", 40)
+    reporter_phone = text("Telefon", 40, render_kw={"autocomplete": "tel", "type": "tel"})
     reporter_reachable = text("Erreichbar (wann?)", 200)
 
     # 8. Attachments: uploaded together with the draft, so that nothing typed is lost.
