@@ -88,6 +88,16 @@ def _tool_missing(message: str):
     pytest.skip(message)
 
 
+def axe_violations(page) -> list[dict]:
+    """axe-core's WCAG 2.1 A/AA violations on the page as shown (axe is injected by the context)."""
+    return page.evaluate(
+        """async (tags) => {
+            const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
+            return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                targets: v.nodes.map(n => n.target.join(' '))}));
+        }""", WCAG_TAGS)
+
+
 @dataclass
 class Visit:
     role: str
@@ -244,12 +254,7 @@ class Crawler:
         file = self.pages_dir / f"{number:04d}-{role}-{endpoint.replace('.', '-')}{label}.html"
         body = response.text() if response is not None else page.content()
         file.write_text(body, encoding="utf-8")
-        violations = page.evaluate(
-            """async (tags) => {
-                const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
-                return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                    targets: v.nodes.map(n => n.target.join(' '))}));
-            }""", WCAG_TAGS)
+        violations = axe_violations(page)
         visit = Visit(role=role, url=page.url, endpoint=endpoint, status=response.status if response else 0,
                       file=file, violations=violations)
         self.result.visits.append(visit)
@@ -313,6 +318,21 @@ class Crawler:
 # --- the three checks ------------------------------------------------------------------------------
 
 
+def test_axe_check_finds_a_known_violation(browsers):
+    """The harness itself: axe injected under the app's CSP finds what it must (else a clean crawl proves nothing)."""
+    if not AXE.is_file():
+        _tool_missing(f"axe-core is not installed ({AXE} missing); `make test` installs it.")
+    context = browsers.browser.new_context(base_url=browsers.server.url, viewport=DESKTOP)
+    context.add_init_script(script=AXE.read_text(encoding="utf-8"))
+    page = context.new_page()
+    page.goto("/login")  # served with the app's Content-Security-Policy
+    page.evaluate("""() => { const img = document.createElement('img'); img.src = 'data:,'; img.id = 'ohne-alt';
+                             document.querySelector('main').append(img); }""")
+    found = {(v["id"], v["impact"]): v["targets"] for v in axe_violations(page)}
+    context.close()
+    assert found.get(("image-alt", "critical")) == ["#ohne-alt"], found
+
+
 def test_no_serious_axe_violations(crawl):
     assert len(crawl.visits) > 50, crawl.summary()  # a crawl that found nothing proves nothing
     assert set(crawl.per_role()) == set(ROLES), crawl.summary()
@@ -326,12 +346,18 @@ def test_no_serious_axe_violations(crawl):
     assert not found, f"{len(found)} serious or critical axe-core violations:\n" + "\n".join(found)
 
 
-def test_nu_html_checker_finds_no_errors(crawl):
+@pytest.fixture
+def java() -> str:
+    """Java for the Nu HTML checker, looked for before the crawl starts."""
     java = shutil.which("java")
     if java is None:
         _tool_missing("Java is not installed (apt-get install -y openjdk-17-jre-headless); the Nu HTML checker needs it.")
     if not VNU.is_file():
         _tool_missing(f"vnu-jar is not installed ({VNU} missing); `make test` installs it with `npm ci --prefix tests/a11y`.")
+    return java
+
+
+def test_nu_html_checker_finds_no_errors(java, crawl):
     files = sorted(str(visit.file) for visit in crawl.visits)
     run = subprocess.run([java, "-jar", str(VNU), "--errors-only", "--format", "json", *files],
                          capture_output=True, text=True, timeout=600)
