@@ -205,3 +205,138 @@ def test_the_reporters_own_name_and_phone_have_an_input_purpose(world, as_user):
 def test_the_consultations_contact_phone_has_an_input_purpose(world, as_user):
     html = text_of(as_user(world.teacher).get("/consultations/new", follow_redirects=True))
     assert input_named(html, "contact_phone").get("autocomplete") == "tel"
+
+
+# --- 7. Nu HTML checker errors and duplicate names ------------------------------------------------
+
+def select_named(html: str, name: str) -> tuple[dict, list[tuple[dict, str]]]:
+    """A select's attributes and its options (attributes, text)."""
+    match = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', html, re.S)
+    assert match, f"no select {name}"
+    select_attrs = Elements(match.group(0)).tags[0][1]
+    options = [(Elements(o.group(1)).tags[0][1], o.group(2)) for o in re.finditer(r"(<option[^>]*>)(.*?)</option>", match.group(1), re.S)]
+    return select_attrs, options
+
+
+@pytest.mark.parametrize("name, state", [("to_district", State.SUBMITTED), ("assignee", State.ACKNOWLEDGED)])
+def test_a_required_select_starts_with_an_empty_option(world, as_user, name, state):
+    referral = factories.referral_in(state, world.teacher, world.asd)
+    db.session.commit()
+    html = text_of(as_user(world.asd_lead).get(f"/referrals/{referral.id}"))
+    attrs, options = select_named(html, name)
+    assert "required" in attrs
+    assert options[0][0].get("value") == "", "the first option of a required select must have an empty value"
+    assert len(options) >= 2
+
+
+def test_transfer_without_a_district_gets_the_german_error_only(world, as_user):
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+    db.session.commit()
+    lead = as_user(world.asd_lead)
+    token = csrf_token(lead, f"/referrals/{referral.id}")
+    html = text_of(lead.post(f"/referrals/{referral.id}/transfer", data={"csrf_token": token, "to_district": "", "reason": "x"}))
+    assert "Bitte einen Bezirk wählen." in html and "Not a valid" not in html
+    db.session.expire_all()
+    assert db.session.get(Referral, referral.id).district_id == world.districts["we"].id
+
+
+def test_no_form_inside_a_paragraph_on_the_account_page(world, as_user):
+    for account in (world.teacher, world.admin):  # someone else's account, and the admin's own
+        html = text_of(as_user(world.admin).get(f"/admin/users/{account.id}"))
+        assert "<form" in html
+        for paragraph in re.findall(r"<p[ >].*?</p>", html, re.S):
+            assert "<form" not in paragraph, paragraph[:200]
+
+
+def heading_levels(html: str) -> list[int]:
+    return [int(tag[1]) for tag, _ in Elements(html).tags if re.fullmatch(r"h[1-6]", tag)]
+
+
+def assert_no_heading_jumps(html: str) -> None:
+    levels = heading_levels(html)
+    assert levels and levels[0] in (1, 2)
+    for before, after in zip(levels, levels[1:]):
+        assert after <= before + 1, f"heading levels jump: {levels}"
+
+
+def test_the_two_factor_set_up_pages_have_no_heading_jump(world, login):
+    client = login(world.teacher)
+    html = text_of(client.get("/tf-setup"))
+    assert "two_factor_setup_form" in html
+    assert_no_heading_jumps(html[html.index("<main"):])
+    chosen = text_of(client.post("/tf-setup", data={"setup": "authenticator", "csrf_token": csrf_token(client, "/tf-setup")}))
+    assert "two_factor_verify_code_form" in chosen
+    assert_no_heading_jumps(chosen[chosen.index("<main"):])
+
+
+def test_the_empty_list_row_spans_exactly_the_columns(world, as_user):
+    for key, url in (("asd", "/inbox"), ("coordinator", "/coordination/referrals"), ("teacher", "/referrals")):
+        html = text_of(as_user(world.users[key]).get(url))
+        table = re.search(r"<table.*?</table>", html, re.S).group(0)
+        columns = len(re.findall(r'<th scope="col"', table))
+        assert f'<td colspan="{columns}">Keine Mitteilungen.</td>' in table, (url, columns)
+
+
+def test_pagination_steps_that_are_not_possible_are_not_links(app):
+    from referral.pagination import Page
+
+    macro = app.jinja_env.get_template("_macros/referrals.html").module.pagination
+    for number, expected_links in ((1, ["Weiter"]), (2, ["Zurück", "Weiter"]), (3, ["Zurück"])):
+        with app.test_request_context("/inbox"):
+            html = str(macro(Page([], number, 60), "cases.inbox"))
+        links = re.findall(r"<a [^>]*>(.*?)</a>", html)
+        assert links == expected_links, (number, html)
+        assert "aria-disabled" not in html
+        for anchor in re.findall(r"<a [^>]*>", html):
+            assert "href=" in anchor
+
+
+def test_evaluation_rows_have_distinct_labels(world, as_user, submitted):
+    html = text_of(as_user(world.coordinator).get("/coordination/evaluation"))
+    tables = re.findall(r"<table.*?</table>", html, re.S)
+    assert tables
+    for table in tables:
+        labels = re.findall(r'<th scope="row">(.*?)</th>', table, re.S)
+        assert len(labels) == len(set(labels)), f"rows with the same label: {labels}"
+
+
+def test_drafts_have_distinct_titles_without_the_childs_name(world, as_user):
+    first = factories.referral_in(State.DRAFT, world.teacher, world.asd)
+    second = factories.referral_in(State.DRAFT, world.teacher, world.asd)
+    db.session.commit()
+    teacher = as_user(world.teacher)
+    titles = []
+    for draft in (first, second):
+        for url in (f"/referrals/{draft.id}/edit", f"/referrals/{draft.id}/delete"):
+            title = title_of(text_of(teacher.get(url)))
+            assert draft.child_first_name not in title and draft.child_last_name not in title, title
+            assert f"Entwurf Nr. {draft.id}" in title
+            titles.append(title)
+    assert len(set(titles)) == len(titles), titles
+
+
+def test_contact_pages_have_distinct_titles(world, as_user):
+    from referral.directory.models import Contact, ContactKind
+
+    contacts = [Contact(kind=ContactKind.SCHOOL_SOCIAL_WORK, school=world.schools["a"], name="Sami Sozial"),
+                Contact(kind=ContactKind.SCHOOL_SOCIAL_WORK, school=world.schools["a"], name="Sara Sozial"),
+                Contact(kind=ContactKind.SCHOOL_SOCIAL_WORK, school=world.schools["b"], name="Bea Beraterin")]
+    db.session.add_all(contacts)
+    db.session.commit()
+    admin = as_user(world.admin)
+    titles = [title_of(text_of(admin.get(f"/contacts/{c.id}/edit"))) for c in contacts]
+    titles.append(title_of(text_of(admin.get(f"/contacts/new/school_social_work?school={world.schools['a'].id}"))))
+    assert len(set(titles)) == len(titles), titles
+
+
+def test_required_school_actions_say_so_to_screen_readers(world, as_user):
+    referral = draft_of(world)
+    html = text_of(as_user(world.teacher).get(f"/referrals/{referral.id}/edit"))
+    section = html[html.index('aria-labelledby="s4"'):html.index('aria-labelledby="s5"')]
+    legends = re.findall(r'<legend class="fs-6 fw-bold[^"]*">(.*?)</legend>', section, re.S)
+    assert legends
+    for legend in legends:
+        readable = re.sub(r'<span[^>]*aria-hidden="true"[^>]*>.*?</span>', "", legend)
+        assert "Pflichtangabe" in re.sub(r'<[^>]+>', "", readable), legend
+    radios = [attrs for tag, attrs in Elements(section).tags if tag == "input" and attrs.get("type") == "radio"]
+    assert radios and all("required" in attrs for attrs in radios)

@@ -69,6 +69,22 @@ class OptionalSelectField(OfferedOnly, SelectField):
     pass
 
 
+def optional_int(value):
+    return int(value) if value not in (None, "") else None
+
+
+class RequiredChoiceField(OfferedOnly, SelectField):
+    """A required choice among ids set by the view: it starts with an empty "– bitte wählen –", as HTML
+    wants of a required select, and the required validator (not the choice check) speaks for empty."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("coerce", optional_int)
+        super().__init__(*args, **kwargs)
+
+    def offer(self, pairs) -> None:
+        self.choices = options(PLEASE_CHOOSE + list(pairs))
+
+
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
@@ -430,13 +446,13 @@ class ConfirmDeletionForm(BaseForm):
 
 
 class TransferForm(ErrorSummary, BaseForm):
-    to_district = SelectField("Zuständiger Bezirk", coerce=int, invalid_choice_message=CHOICE_ERROR, validators=[InputRequired("Bitte einen Bezirk wählen.")])
+    to_district = RequiredChoiceField("Zuständiger Bezirk", validators=[InputRequired("Bitte einen Bezirk wählen.")])
     reason = TextAreaField("Grund der Abgabe (z. B. Wohnort der Eltern, § 86 SGB VIII)",
                            validators=[DataRequired("Bitte den Grund der Abgabe angeben."), at_most(2000)])
 
 
 class AssignForm(ErrorSummary, BaseForm):
-    assignee = SelectField("Fachkraft", coerce=int, invalid_choice_message=CHOICE_ERROR, validators=[InputRequired("Bitte eine Fachkraft wählen.")])
+    assignee = RequiredChoiceField("Fachkraft", validators=[InputRequired("Bitte eine Fachkraft wählen.")])
 
 
 class AssessmentForm(ErrorSummary, BaseForm):

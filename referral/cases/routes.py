@@ -372,9 +372,9 @@ def show(referral_id: int, forms: dict | None = None):
     context["attachment_form"] = forms.get("attachment") or AttachmentForm(formdata=None)
     if asd_side:
         context["transfer_form"] = forms.get("transfer") or TransferForm(formdata=None)
-        context["transfer_form"].to_district.choices = _other_districts(referral)
+        context["transfer_form"].to_district.offer(_other_districts(referral))
         context["assign_form"] = forms.get("assign") or AssignForm(formdata=None)
-        context["assign_form"].assignee.choices = options((u.id, u.name) for u in services.district_staff(referral.district_id))
+        context["assign_form"].assignee.offer((u.id, u.name) for u in services.district_staff(referral.district_id))
         context["same_child"] = queries.earlier_about_the_same_child(referral)
     hidden = HIDDEN_FROM_ASD if asd_side else HIDDEN_FROM_SCHOOL
     context["history"] = [change for change in referral.history if change.action not in hidden]
@@ -387,7 +387,7 @@ def show(referral_id: int, forms: dict | None = None):
 
 def _other_districts(referral: Referral):
     districts = db.session.scalars(select(District).where(District.id != referral.district_id).order_by(District.name))
-    return options((d.id, d.name) for d in districts)
+    return [(d.id, d.name) for d in districts]
 
 
 # --- ASD ------------------------------------------------------------------------------------
@@ -438,7 +438,7 @@ def assign(referral_id: int):
     referral = _for_action(referral_id, Action.ASSIGN if state is State.ACKNOWLEDGED else Action.REASSIGN)
     staff = services.district_staff(referral.district_id)
     form = AssignForm()
-    form.assignee.choices = options((u.id, u.name) for u in staff)
+    form.assignee.offer((u.id, u.name) for u in staff)
     if not form.validate():
         return show(referral_id, forms={"assign": form})
     assignee = next(u for u in staff if u.id == form.assignee.data)
@@ -455,7 +455,7 @@ def ask(referral_id: int):
 def transfer(referral_id: int):
     referral = _for_action(referral_id, Action.TRANSFER)
     form = TransferForm()
-    form.to_district.choices = _other_districts(referral)
+    form.to_district.offer(_other_districts(referral))
     if not form.validate():
         return show(referral_id, forms={"transfer": form})
     return _done(referral, Action.TRANSFER, services.transfer, db.session.get(District, form.to_district.data), form.reason.data)
