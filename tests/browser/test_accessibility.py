@@ -37,6 +37,8 @@ from werkzeug.routing import RequestRedirect
 from referral import demo
 from referral.cases.models import Referral
 from referral.cases.process import State
+from referral.consultations.models import Consultation
+from referral.consultations.process import ConsultationState
 from referral.extensions import db
 
 pytestmark = [pytest.mark.browser, pytest.mark.a11y]
@@ -116,6 +118,16 @@ class Crawl:
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)  # server errors, broken error states
     role_seconds: dict[str, float] = field(default_factory=dict)
+    states: dict[tuple[str, int], str] = field(default_factory=dict)  # (route, id) of the demo data -> its state
+
+    def states_seen(self, side: set[str]) -> set[str]:
+        """The states of the referrals and consultations whose pages the roles of `side` visited."""
+        seen = set()
+        for visit in self.visits:
+            if visit.role in side and visit.endpoint in ("cases.show", "cases.edit", "consultations.show"):
+                number = int(urlsplit(visit.url).path.rstrip("/").split("/")[2])
+                seen.add(self.states.get((visit.endpoint.split(".")[0], number)))
+        return seen - {None}
 
     def per_role(self) -> Counter:
         return Counter(visit.role for visit in self.visits)
@@ -172,6 +184,9 @@ class Crawler:
         demo.load()
         db.session.commit()
         in_assessment = db.session.scalar(select(Referral.id).where(Referral.state == State.IN_ASSESSMENT))
+        for kind, model in (("cases", Referral), ("consultations", Consultation)):
+            for number, state in db.session.execute(select(model.id, model.state)):
+                self.result.states[(kind, number)] = str(state.value)
         db.session.commit()  # end the read transaction: the server writes to the same database
         browser = self.browsers.browser  # starts Chromium (or skips / fails under CI, with the reason)
         for role, email in ROLES.items():
@@ -337,6 +352,12 @@ def test_no_serious_axe_violations(crawl):
     assert len(crawl.visits) > 50, crawl.summary()  # a crawl that found nothing proves nothing
     assert set(crawl.per_role()) == set(ROLES), crawl.summary()
     assert not crawl.problems, "\n".join(crawl.problems)
+    # The pages of referrals and consultations in every state were among them, for the school and the ASD.
+    school_side = crawl.states_seen({"teacher", "school_lead"})
+    assert school_side >= {s.value for s in State} | {s.value for s in ConsultationState}, school_side
+    asd_side = crawl.states_seen({"asd_worker", "asd_lead"})
+    assert asd_side >= {s.value for s in State} - {State.DRAFT.value}, asd_side
+    assert crawl.states_seen({"insofa"}) >= {s.value for s in ConsultationState} - {"cancelled"}
     found = []
     for visit in crawl.visits:
         for violation in visit.violations:
