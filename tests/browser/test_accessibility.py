@@ -64,10 +64,13 @@ ROLES = {
     "admin": "admin@demo.example",
 }
 ANONYMOUS_START = ["/login", "/password/reset"]
+# Where the crawl starts besides the start page: lists behind a GET filter form, which has no links to follow
+# (the ASD's inbox shows open cases; answered and closed ones only with the filter "alle").
+EXTRA_START = {"asd_worker": ["/inbox?state=all"], "asd_lead": ["/inbox?state=all"]}
 
 # Pages per route pattern. The referral and consultation pages differ by state, so more of them.
 CAP_PER_PATTERN = 3
-CAPS = {"cases.show": 9, "consultations.show": 5}
+CAPS = {"cases.show": 10, "consultations.show": 5}
 # Never followed: downloads, and GETs that change something (opening a notification marks it read).
 NOT_FOLLOWED = {
     "cases.pdf", "cases.download", "administration.users_csv", "audit.export", "evaluation.export",
@@ -201,7 +204,7 @@ class Crawler:
                 f"{response.status} {response.request.method} {response.url}"))
             if email:
                 self._log_in(page, email)
-            main_pages = self._crawl_role(role, page, ["/"] if email else ANONYMOUS_START)
+            main_pages = self._crawl_role(role, page, ["/", *EXTRA_START.get(role, [])] if email else ANONYMOUS_START)
             self._error_states(role, page, in_assessment)
             self._reflow(role, browser, context, main_pages)
             context.close()
