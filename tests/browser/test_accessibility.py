@@ -202,6 +202,8 @@ class Crawler:
             page = context.new_page()
             page.on("response", lambda response: response.status >= 500 and self.result.problems.append(
                 f"{response.status} {response.request.method} {response.url}"))
+            page.on("pageerror", lambda error, role=role, page=page: self.result.problems.append(
+                f"{role}: JavaScript error on {page.url}: {error}"))
             if email:
                 self._log_in(page, email)
             main_pages = self._crawl_role(role, page, ["/", *EXTRA_START.get(role, [])] if email else ANONYMOUS_START)
@@ -243,6 +245,7 @@ class Crawler:
         """Breadth-first over same-origin GET links; returns the first URL seen of each main page."""
         queue = deque(self.server.url + path for path in start)
         seen: set[str] = set(queue)
+        checked: set[str] = set()
         per_pattern: Counter = Counter()
         main_pages: dict[str, str] = {}
         while queue:
@@ -256,6 +259,9 @@ class Crawler:
             per_pattern[pattern] += 1
             response = page.goto(url)
             final_endpoint, final_url = self._endpoint(page.url)
+            if final_url != url and final_url in checked:  # redirected to a page checked already ("/")
+                continue
+            checked.add(final_url)
             if final_endpoint in MAIN_PAGES:
                 main_pages.setdefault(final_endpoint, final_url)
             self._check(role, page, response, final_endpoint or endpoint)
@@ -385,7 +391,10 @@ def test_nu_html_checker_finds_no_errors(java, crawl):
     files = sorted(str(visit.file) for visit in crawl.visits)
     run = subprocess.run([java, "-jar", str(VNU), "--errors-only", "--format", "json", *files],
                          capture_output=True, text=True, timeout=600)
-    report = json.loads(run.stderr or run.stdout)  # vnu writes its report to stderr
+    # vnu writes its report as one JSON line to stderr; anything else there (a JVM warning) is not the report.
+    lines = [line for line in (run.stderr + "\n" + run.stdout).splitlines() if line.startswith('{"')]
+    assert lines, f"the Nu HTML checker gave no report (exit {run.returncode}):\n{run.stderr[-2000:]}"
+    report = json.loads(lines[-1])
     by_file = {str(visit.file): visit for visit in crawl.visits}
     errors = []
     for message in report["messages"]:
