@@ -251,7 +251,7 @@ class Crawler:
         while queue:
             url = queue.popleft()
             endpoint, url = self._endpoint(url)
-            if endpoint is None:
+            if endpoint is None or url in checked:
                 continue
             pattern = (endpoint, frozenset(key for key, _ in parse_qsl(urlsplit(url).query)))
             if per_pattern[pattern] >= CAPS.get(endpoint, CAP_PER_PATTERN):
