@@ -93,13 +93,12 @@ def test_a_table_that_scrolls_sideways_can_be_scrolled_with_the_keyboard(world, 
 # --- The result of an action --------------------------------------------------------------------
 
 def test_after_an_action_the_result_message_has_the_focus_and_leads_the_title(world, live_server, browsers):
-    referral = factories.referral_in(State.DRAFT, world.teacher, world.asd)
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
     db.session.commit()
-    page = signed_in(browsers, world.teacher)
-    page.goto(f"/referrals/{referral.id}/edit")
-    page.get_by_role("link", name="Entwurf löschen …").click()
-    page.get_by_role("button", name="Ja, endgültig löschen").click()
-    message = page.get_by_role("status").filter(has_text="Der Entwurf wurde endgültig gelöscht.")
+    page = signed_in(browsers, world.asd)
+    page.goto(f"/referrals/{referral.id}")
+    page.get_by_role("button", name="Eingang bestätigen").click()
+    message = page.get_by_role("status").filter(has_text="Der Eingang wurde bestätigt.")
     expect(message).to_be_focused()
     assert page.title().startswith("Erledigt – ")
     assert not browsers.page_errors and not browsers.server_errors and not live_server.errors
