@@ -2,6 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+A11Y_TOOLS := tests/a11y
 export FLASK_APP := wsgi
 # The port of `make run`: `make run PORT=8080` (or PORT in the environment).
 PORT ?= 5000
@@ -22,7 +23,19 @@ $(VENV)/.installed-test: requirements.txt requirements-test.txt $(VENV)/.install
 	touch $@
 
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test $(A11Y_TOOLS)/node_modules/.installed
+
+# The accessibility stage's tools from the npm registry, exactly as locked: axe-core (run inside the
+# browser) and vnu-jar (the Nu HTML checker, run with Debian's Java). No install scripts: vnu-jar's
+# would download a Java runtime. Without npm the accessibility tests skip locally (fail under CI).
+$(A11Y_TOOLS)/node_modules/.installed: $(A11Y_TOOLS)/package.json $(A11Y_TOOLS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix $(A11Y_TOOLS) --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
+	elif [ -n "$$CI" ]; then \
+	  echo "npm is missing (apt-get install -y nodejs npm); the accessibility tests need it." >&2; exit 1; \
+	else \
+	  echo "npm is missing: the accessibility tests will be skipped (apt-get install -y nodejs npm)."; \
+	fi
 
 db: install
 	$(BIN)/flask db upgrade

@@ -314,7 +314,7 @@ def _at(s: Situation, key: str, endpoint: str, state: State, data: Callable[[], 
 def _delete_attachment(s: Situation) -> Post:
     referral = new_referral(s.world, State.DRAFT, attachment=True)
     return Post(s.signed_in("teacher"), path("cases.delete_attachment", referral_id=referral.id,
-                                             attachment_id=referral.attachments[0].id))
+                                             attachment_id=referral.attachments[0].id), lambda: {"confirmed": "yes"})
 
 
 # Each two-factor case has a user of its own: a second factor, once set up, changes every later login.
@@ -449,7 +449,7 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
     "cases.new": lambda s: Post(s.signed_in("teacher"), path("cases.new"), lambda: complete_form(save="1")),
     "cases.edit": lambda s: _at(s, "teacher", "cases.edit", State.DRAFT,
                                 lambda: complete_form(save="1", child_first_name="Geändert")),
-    "cases.delete": lambda s: _at(s, "teacher", "cases.delete", State.DRAFT),
+    "cases.delete": lambda s: _at(s, "teacher", "cases.delete", State.DRAFT, lambda: {"confirmed": "yes"}),
     "cases.autosave_new": lambda s: Post(s.signed_in("teacher"), path("cases.autosave_new"), lambda: complete_form()),
     "cases.autosave": lambda s: _at(s, "teacher", "cases.autosave", State.DRAFT,
                                     lambda: complete_form(child_first_name="Automatisch")),

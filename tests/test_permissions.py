@@ -374,11 +374,15 @@ ROUTES = [
     Route("cases.autosave", "POST", AUTHOR, state=State.DRAFT, data=draft_form,
           effect=lambda r, user, world: r.child_first_name == "Geändert" and r.state is State.DRAFT),
     Route("cases.autosave", "POST", NOBODY, state=State.SUBMITTED, data=draft_form, refused=AUTHOR),
-    Route("cases.delete", "POST", AUTHOR, state=State.DRAFT, effect=lambda r, user, world: r is None),
+    Route("cases.delete", "GET", AUTHOR, state=State.DRAFT),  # the confirmation page
+    Route("cases.delete", "GET", NOBODY, state=State.SUBMITTED, refused=AUTHOR),
+    Route("cases.delete", "POST", AUTHOR, state=State.DRAFT, data=lambda w: {"confirmed": "yes"},
+          effect=lambda r, user, world: r is None),
     Route("cases.delete", "POST", NOBODY, state=State.SUBMITTED, refused=AUTHOR),  # submitted: cannot be deleted
     # Drafts take their attachments with the form (cases.edit); this route is for submitted referrals.
     Route("cases.upload", "POST", NOBODY, state=State.DRAFT, data=upload_form, refused=AUTHOR),
-    Route("cases.delete_attachment", "POST", AUTHOR, state=State.DRAFT, setup=("attachment",),
+    Route("cases.delete_attachment", "GET", AUTHOR, state=State.DRAFT, setup=("attachment",)),  # confirmation
+    Route("cases.delete_attachment", "POST", AUTHOR, state=State.DRAFT, setup=("attachment",), data=lambda w: {"confirmed": "yes"},
           effect=lambda r, user, world: not r.attachments),
     Route("cases.delete_attachment", "POST", NOBODY, state=State.SUBMITTED, setup=("attachment",), refused=AUTHOR),
     # School side of a submitted referral: its author and the school lead

@@ -156,7 +156,7 @@ def test_adding_a_person_keeps_everything_and_saves_nothing(teacher, world):
 def test_delete_draft_is_gone_for_good(teacher, world):
     teacher.post("/referrals/new", data=complete_form(save="1"))
     referral = db.session.scalars(select(Referral)).one()
-    assert teacher.post(f"/referrals/{referral.id}/delete").status_code == 302
+    assert teacher.post(f"/referrals/{referral.id}/delete", data={"confirmed": "yes"}).status_code == 302
     assert referral_count() == 0
 
 
@@ -218,7 +218,7 @@ def test_request_over_the_limit_gets_a_german_page(teacher, draft_id, app):
 
 def test_deleting_a_draft_removes_its_files(teacher, draft_id, app):
     upload(teacher, draft_id, "befund.pdf", PDF)
-    teacher.post(f"/referrals/{draft_id}/delete")
+    teacher.post(f"/referrals/{draft_id}/delete", data={"confirmed": "yes"})
     from pathlib import Path
 
     assert list(Path(app.config["UPLOAD_FOLDER"]).iterdir()) == []

@@ -70,6 +70,22 @@ class OptionalSelectField(OfferedOnly, SelectField):
     pass
 
 
+def optional_int(value):
+    return int(value) if value not in (None, "") else None
+
+
+class RequiredChoiceField(OfferedOnly, SelectField):
+    """A required choice among ids set by the view: it starts with an empty "– bitte wählen –", as HTML
+    wants of a required select, and the required validator (not the choice check) speaks for empty."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("coerce", optional_int)
+        super().__init__(*args, **kwargs)
+
+    def offer(self, pairs) -> None:
+        self.choices = options(PLEASE_CHOOSE + list(pairs))
+
+
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
@@ -251,9 +267,10 @@ class ReferralForm(ErrorSummary, BaseForm):
     phone_call_at = DateTimeLocalField("Telefonat mit dem ASD am/um", validators=[Optional(), NotInFuture()])
     phone_call_with = text("Gesprochen mit", 200)
     # 7. Reporter
-    reporter_name = text("Name", 120)
+    # The reporter is the signed-in user: the browser may fill in their own data (WCAG 1.3.5).
+    reporter_name = text("Name", 120, render_kw={"autocomplete": "name"})
     reporter_function = OptionalSelectField("Funktion", choices=options(PLEASE_CHOOSE + ReporterFunction.choices()))
-    reporter_phone = text("Telefon", 40)
+    reporter_phone = text("Telefon", 40, render_kw={"autocomplete": "tel", "type": "tel"})
     reporter_reachable = text("Erreichbar (wann?)", 200)
 
     # 8. Attachments: uploaded together with the draft, so that nothing typed is lost.
@@ -423,14 +440,24 @@ class ActionForm(BaseForm):
     """An empty form: CSRF protection for the buttons that only take an action."""
 
 
+class ConfirmDeletionForm(BaseForm):
+    """Deleting for good needs a second, explicit step (WCAG 3.3.4): the confirmation page sends
+    `confirmed=yes`; a bare POST (one stray click, a stale form) deletes nothing."""
+
+    confirmed = HiddenField()
+
+    def is_confirmed(self) -> bool:
+        return self.validate() and self.confirmed.data == "yes"
+
+
 class TransferForm(ErrorSummary, BaseForm):
-    to_district = SelectField("Zuständiger Bezirk", coerce=int, invalid_choice_message=CHOICE_ERROR, validators=[InputRequired("Bitte einen Bezirk wählen.")])
+    to_district = RequiredChoiceField("Zuständiger Bezirk", validators=[InputRequired("Bitte einen Bezirk wählen.")])
     reason = TextAreaField("Grund der Abgabe (z. B. Wohnort der Eltern, § 86 SGB VIII)",
                            validators=[DataRequired("Bitte den Grund der Abgabe angeben."), at_most(2000), Printable()])
 
 
 class AssignForm(ErrorSummary, BaseForm):
-    assignee = SelectField("Fachkraft", coerce=int, invalid_choice_message=CHOICE_ERROR, validators=[InputRequired("Bitte eine Fachkraft wählen.")])
+    assignee = RequiredChoiceField("Fachkraft", validators=[InputRequired("Bitte eine Fachkraft wählen.")])
 
 
 class AssessmentForm(ErrorSummary, BaseForm):

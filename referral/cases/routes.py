@@ -23,6 +23,7 @@ from .forms import (
     AssessmentForm,
     AssignForm,
     AttachmentForm,
+    ConfirmDeletionForm,
     FeedbackForm,
     InboxFilterForm,
     ReferralForm,
@@ -231,11 +232,18 @@ def _render_form(form: ReferralForm, referral: Referral, invalid: bool = False, 
     return page, (422 if invalid else 200)
 
 
-@blueprint.post("/referrals/<int:referral_id>/delete")
+@blueprint.route("/referrals/<int:referral_id>/delete", methods=["GET", "POST"])
 def delete(referral_id: int):
+    """GET asks for confirmation; only the confirmed POST deletes (one click must not lose a draft)."""
     referral = _for_action(referral_id, Action.DELETE)
-    if not ActionForm().validate():
+    form = ConfirmDeletionForm()
+    if request.method == "GET":
+        return render_template("cases/confirm_delete.html", referral=referral, form=form, attachment=None)
+    if not form.validate():
         abort(400)
+    if not form.is_confirmed():
+        flash("Der Entwurf wurde nicht gelöscht: Bitte bestätigen Sie das Löschen mit „Ja, endgültig löschen“.", "danger")
+        return redirect(url_for(".delete", referral_id=referral_id))
     try:
         keys = services.delete_draft(referral, current_user)
         db.session.commit()
@@ -306,12 +314,22 @@ def pdf(referral_id: int):
                      download_name=f"Mitteilung-{referral.number}.pdf")
 
 
-@blueprint.post("/referrals/<int:referral_id>/attachments/<int:attachment_id>/delete")
+@blueprint.route("/referrals/<int:referral_id>/attachments/<int:attachment_id>/delete", methods=["GET", "POST"])
 def delete_attachment(referral_id: int, attachment_id: int):
+    """GET asks for confirmation; only the confirmed POST removes the attachment."""
     referral = _for_action(referral_id, Action.EDIT)
     attachment = db.session.scalar(select(Attachment).where(Attachment.id == attachment_id, Attachment.referral_id == referral.id))
-    if attachment is None or not ActionForm().validate():
+    if attachment is None:
         abort(404)
+    form = ConfirmDeletionForm()
+    if request.method == "GET":
+        return render_template("cases/confirm_delete.html", referral=referral, form=form, attachment=attachment)
+    if not form.validate():
+        abort(404)
+    if not form.is_confirmed():
+        flash(f"Der Anhang „{attachment.filename}“ wurde nicht entfernt: Bitte bestätigen Sie das Entfernen "
+              "mit „Ja, endgültig entfernen“.", "danger")
+        return redirect(url_for(".delete_attachment", referral_id=referral_id, attachment_id=attachment_id))
     key = attachment.storage_key
     referral.attachments.remove(attachment)
     services.save_draft(referral, current_user)
@@ -358,9 +376,9 @@ def show(referral_id: int, forms: dict | None = None):
     context["attachment_form"] = forms.get("attachment") or AttachmentForm(formdata=None)
     if asd_side:
         context["transfer_form"] = forms.get("transfer") or TransferForm(formdata=None)
-        context["transfer_form"].to_district.choices = _other_districts(referral)
+        context["transfer_form"].to_district.offer(_other_districts(referral))
         context["assign_form"] = forms.get("assign") or AssignForm(formdata=None)
-        context["assign_form"].assignee.choices = options((u.id, u.name) for u in services.district_staff(referral.district_id))
+        context["assign_form"].assignee.offer((u.id, u.name) for u in services.district_staff(referral.district_id))
         context["same_child"] = queries.earlier_about_the_same_child(referral)
     context["history"] = history_for(referral, asd_side=asd_side)
     context["new_since"] = queries.mark_seen(current_user, referral)
@@ -372,7 +390,7 @@ def show(referral_id: int, forms: dict | None = None):
 
 def _other_districts(referral: Referral):
     districts = db.session.scalars(select(District).where(District.id != referral.district_id).order_by(District.name))
-    return options((d.id, d.name) for d in districts)
+    return [(d.id, d.name) for d in districts]
 
 
 # --- ASD ------------------------------------------------------------------------------------
@@ -423,7 +441,7 @@ def assign(referral_id: int):
     referral = _for_action(referral_id, Action.ASSIGN if state is State.ACKNOWLEDGED else Action.REASSIGN)
     staff = services.district_staff(referral.district_id)
     form = AssignForm()
-    form.assignee.choices = options((u.id, u.name) for u in staff)
+    form.assignee.offer((u.id, u.name) for u in staff)
     if not form.validate():
         return show(referral_id, forms={"assign": form})
     assignee = next(u for u in staff if u.id == form.assignee.data)
@@ -440,7 +458,7 @@ def ask(referral_id: int):
 def transfer(referral_id: int):
     referral = _for_action(referral_id, Action.TRANSFER)
     form = TransferForm()
-    form.to_district.choices = _other_districts(referral)
+    form.to_district.offer(_other_districts(referral))
     if not form.validate():
         return show(referral_id, forms={"transfer": form})
     return _done(referral, Action.TRANSFER, services.transfer, db.session.get(District, form.to_district.data), form.reason.data)

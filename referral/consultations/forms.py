@@ -65,7 +65,8 @@ class ConsultationForm(ErrorSummary, BaseForm):
     contact_way = OptionalRadioField("Wie möchten Sie beraten werden?", choices=options(ContactWay.choices()),
                              validators=[InputRequired("Bitte wählen, wie Sie beraten werden möchten.")])
     contact_phone = StringField("Ihre Telefonnummer für die InsoFa", validators=[
-        DataRequired("Bitte eine Telefonnummer angeben, unter der die InsoFa Sie erreicht."), at_most(40), PHONE])
+        DataRequired("Bitte eine Telefonnummer angeben, unter der die InsoFa Sie erreicht."), at_most(40), PHONE],
+        render_kw={"autocomplete": "tel"})  # the asking teacher's own number (WCAG 1.3.5)
     reachable = text("Wann sind Sie gut erreichbar?", 200)
     pseudonymised = BooleanField("Ich habe keine Namen, Geburtsdaten oder Anschriften eingetragen",
                                  validators=[DataRequired("Bitte bestätigen Sie, dass die Anfrage keine Namen, "

@@ -43,6 +43,7 @@ def _n(v):
     return None if v in (HIDDEN, SECONDARY) else v
 
 
+# Every label names its row on its own: screen readers read it as the row header, without the rows above.
 KEY_ROWS = [
     ("Mitteilungen", lambda k: count(k.referrals),
      "Anzahl der im Zeitraum eingereichten Mitteilungen (ohne Entwürfe)."),
@@ -67,15 +68,15 @@ KEY_ROWS = [
      "unbestätigte zählen in „Eingang fristgerecht“ und in der Liste der überfälligen). Median: die Hälfte war schneller."),
     ("Zeit bis Eingangsbestätigung: 90. Perzentil", lambda k: value(k.ack_hours[1], k.ack_n, "Std."),
      "9 von 10 bestätigten Mitteilungen waren höchstens so lange unbestätigt (Rangmethode). Zeiten erst ab 10 Fällen."),
-    ("… nur Arbeitstage gezählt: Median", lambda k: value(k.ack_working_hours[0], k.ack_n, "Std."),
+    ("Zeit bis Eingangsbestätigung, nur Arbeitstage: Median", lambda k: value(k.ack_working_hours[0], k.ack_n, "Std."),
      "Wie oben, aber nur die Stunden von Arbeitstagen (ganze Tage, ohne Wochenenden und Feiertage in NRW)."),
-    ("… nur Arbeitstage gezählt: 90. Perzentil", lambda k: value(k.ack_working_hours[1], k.ack_n, "Std."), ""),
+    ("Zeit bis Eingangsbestätigung, nur Arbeitstage: 90. Perzentil", lambda k: value(k.ack_working_hours[1], k.ack_n, "Std."), ""),
     ("Zeit bis Rückmeldung: Median", lambda k: value(k.feedback_days[0], k.feedback_n, "Tage"),
      "Kalendertage von der Einreichung bis zur Rückmeldung an die Schule, nur Mitteilungen mit Rückmeldung."),
     ("Zeit bis Rückmeldung: 90. Perzentil", lambda k: value(k.feedback_days[1], k.feedback_n, "Tage"), ""),
-    ("… nur Arbeitstage gezählt: Median ", lambda k: value(k.feedback_working_days[0], k.feedback_n, "Arbeitstage"),
+    ("Zeit bis Rückmeldung, nur Arbeitstage: Median", lambda k: value(k.feedback_working_days[0], k.feedback_n, "Arbeitstage"),
      "Wie oben, gezählt nur an Arbeitstagen."),
-    ("… nur Arbeitstage gezählt: 90. Perzentil ", lambda k: value(k.feedback_working_days[1], k.feedback_n, "Arbeitstage"), ""),
+    ("Zeit bis Rückmeldung, nur Arbeitstage: 90. Perzentil", lambda k: value(k.feedback_working_days[1], k.feedback_n, "Arbeitstage"), ""),
 ]
 # The shares in the chart: label, part, whole.
 SHARES = [("Eingang fristgerecht bestätigt", "ack_in_time", "ack_due"),

@@ -107,6 +107,13 @@ class Browsers:
         self._playwright = sync_playwright().start()
         self._browser = self._playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
 
+    @property
+    def browser(self):
+        """The running Chromium (launched on first use), for a test that sets up its own contexts."""
+        if self._browser is None:
+            self._launch()
+        return self._browser
+
     def new_page(self):
         """A page in a fresh browser context: one per user, so cookies never mix."""
         if self._browser is None:
@@ -148,3 +155,15 @@ def browsers(live_server):
         yield launcher
     finally:
         launcher.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The accessibility crawl's numbers (pages per role and in total), whenever it ran."""
+    import sys
+
+    module = sys.modules.get("tests.browser.test_accessibility")
+    result = getattr(module, "_CRAWL", {}).get("result") if module else None
+    if result is not None:
+        terminalreporter.write_sep("-", "accessibility crawl")
+        for line in result.report_lines():
+            terminalreporter.write_line(line)

@@ -111,7 +111,8 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
             ("Insoweit erfahrene Fachkraft (InsoFa) beraten", False), ("Andere Fachkräfte kontaktiert", False),
             ("Hilfe angeboten", True)]
     for legend, done in rows:
-        row = done_so_far.get_by_role("group", name=legend, exact=True)
+        # Each legend says to screen readers, too, that the row is required (issue 11).
+        row = done_so_far.get_by_role("group", name=f"{legend} (Pflichtangabe zum Einreichen)", exact=True)
         if done:
             row.get_by_role("radio", name="ja").check()
             row.get_by_label("am", exact=True).fill(iso(acted))

@@ -49,6 +49,13 @@
   document.querySelectorAll("form[data-autosave]").forEach(function (form) {
     var url = form.dataset.autosave;
     var status = form.querySelector("[data-autosave-status]");
+    var problem = form.querySelector("[data-autosave-problem]");
+    // Announce a failure once (not every round while it lasts); a routine save is only shown.
+    function report(text, failed) {
+      status.textContent = text;
+      if (!problem) { return; }
+      if (!failed) { problem.textContent = ""; } else if (problem.textContent !== text) { problem.textContent = text; }
+    }
     var dirty = false, busy = false;
     function body() {
       var data = new FormData(form);
@@ -68,19 +75,19 @@
         })
         .then(function (answer) {
           if (answer.saved) {
-            status.textContent = "Automatisch gespeichert um " + answer.at + " Uhr.";
+            report("Automatisch gespeichert um " + answer.at + " Uhr.", false);
             if (url !== answer.autosave_url) {
               url = answer.autosave_url;
               form.action = answer.edit_url;
               window.history.replaceState(null, "", answer.edit_url);
             }
           } else {
-            status.textContent = answer.message;
+            report(answer.message, true);
           }
         })
         .catch(function () {
           dirty = true;  // try again with the next round
-          status.textContent = "Automatisches Speichern gerade nicht möglich; bitte „Entwurf speichern“ nutzen.";
+          report("Automatisches Speichern gerade nicht möglich; bitte „Entwurf speichern“ nutzen.", true);
         })
         .finally(function () { busy = false; });
     }
