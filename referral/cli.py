@@ -5,7 +5,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from .accounts import services as accounts
+from .accounts import operations as accounts
+from .accounts import services
 from .accounts.models import Role
 from .extensions import db
 
@@ -79,56 +80,104 @@ def verify_audit():
         raise SystemExit(1)
 
 
-@users.command("create")
-@click.argument("email")
-@click.option("--name", required=True, help="Full name as shown to others.")
-@click.option("--role", "role", type=click.Choice([r.value for r in Role]), required=True)
-@click.option("--scope", default=None, help="School (name or id) for school roles, district (code) for ASD roles.")
-@click.option("--phone", default="")
-@click.password_option(help="At least 12 characters; asked for when not given.")
-def create_user(email, name, role, scope, phone, password):
-    """Create a user with one membership (role and scope)."""
+# Each `users` command is one operation (accounts/operations.py), committed when it succeeded. The
+# audit log records the operator: role "cli", no account, the OS user in the scope.
+
+def _user_by_email(email: str):
+    user = accounts.by_email(email)
+    if user is None:
+        raise click.ClickException(f"No user with the address {email}.")
+    return user
+
+
+def _run(operation, *args):
+    """One command, one transaction: committed when the operation succeeded, otherwise nothing stays."""
     try:
-        user = accounts.create_user(email, name, password, phone)
-        accounts.add_membership(user, Role(role), scope)
+        result = operation(accounts.Actor.operator(), *args)
         db.session.commit()
     except accounts.AccountError as error:
         db.session.rollback()
         raise click.ClickException(str(error)) from error
-    click.echo(f"Created {user.email} ({Role(role).label}).")
+    return result
+
+
+def _role_and_scope(role: str, scope: str | None):
+    try:
+        school, district = services.find_scope(Role(role), scope)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from error
+    return Role(role), school, district
+
+
+_role_option = click.option("--role", "role", type=click.Choice([r.value for r in Role]), required=True)
+_scope_option = click.option("--scope", default=None,
+                             help="School (name or id) for school roles, district (code or name) for ASD roles.")
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--name", required=True, help="Full name as shown to others.")
+@_role_option
+@_scope_option
+@click.option("--phone", default="")
+@click.password_option(help="At least 12 characters; asked for when not given.")
+def create_user(email, name, role, scope, phone, password):
+    """Create a user with a password and one membership (e.g. the first admin)."""
+    role, school, district = _role_and_scope(role, scope)
+    user = _run(accounts.create_with_password, email, name, password, phone, role, school, district)
+    click.echo(f"Created {user.email} ({role.label}).")
+
+
+@users.command("invite")
+@click.argument("email")
+@click.option("--name", required=True, help="Full name as shown to others.")
+@_role_option
+@_scope_option
+@click.option("--phone", default="")
+def invite(email, name, role, scope, phone):
+    """Invite a person, as the admin page does: the link to set a password goes out by e-mail."""
+    if not current_app.config.get("SERVER_NAME"):
+        raise click.ClickException("SERVER_NAME must be set: the invitation link names the server.")
+    role, school, district = _role_and_scope(role, scope)
+    user = _run(accounts.invite, email, name, phone, role, school, district)
+    click.echo(f"Invited {user.email} ({role.label}); the link waits in the outbox.")
+
+
+@users.command("invite-again")
+@click.argument("email")
+def invite_again(email):
+    """Send a new invitation link (the old one stops working)."""
+    user = _user_by_email(email)
+    _run(accounts.invite_again, user)
+    click.echo(f"New invitation for {user.email} waits in the outbox.")
 
 
 @users.command("add-membership")
 @click.argument("email")
-@click.option("--role", "role", type=click.Choice([r.value for r in Role]), required=True)
-@click.option("--scope", default=None)
+@_role_option
+@_scope_option
 def add_membership(email, role, scope):
     """Give an existing user one more membership."""
-    from sqlalchemy import select
-
-    from .accounts.models import User
-
-    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None:
-        raise click.ClickException(f"No user with the address {email}.")
-    try:
-        accounts.add_membership(user, Role(role), scope)
-        db.session.commit()
-    except accounts.AccountError as error:
-        db.session.rollback()
-        raise click.ClickException(str(error)) from error
-    click.echo(f"{user.email} is now also {Role(role).label}.")
+    user = _user_by_email(email)
+    role, school, district = _role_and_scope(role, scope)
+    _run(accounts.add_membership, user, role, school, district)
+    click.echo(f"{user.email} is now also {role.label}.")
 
 
-def _user_by_email(email: str):
-    from sqlalchemy import select
-
-    from .accounts.models import User
-
-    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None:
-        raise click.ClickException(f"No user with the address {email}.")
-    return user
+@users.command("remove-membership")
+@click.argument("email")
+@_role_option
+@_scope_option
+def remove_membership(email, role, scope):
+    """Take one membership from a user."""
+    user = _user_by_email(email)
+    role, school, district = _role_and_scope(role, scope)
+    membership = next((m for m in user.memberships if m.role is role and m.school_id == (school.id if school else None)
+                       and m.district_id == (district.id if district else None)), None)
+    if membership is None:
+        raise click.ClickException(f"{user.email} has no such membership.")
+    _run(accounts.remove_membership, user, membership)
+    click.echo(f"{user.email} is no longer {role.label}.")
 
 
 @users.command("end-sessions")
@@ -136,8 +185,7 @@ def _user_by_email(email: str):
 def end_sessions(email):
     """End every session of a user at once (e.g. a lost device)."""
     user = _user_by_email(email)
-    accounts.end_sessions(user)
-    db.session.commit()
+    _run(accounts.end_sessions, user)
     click.echo(f"All sessions of {user.email} ended.")
 
 
@@ -146,9 +194,26 @@ def end_sessions(email):
 def deactivate(email):
     """Deactivate a user (e.g. a teacher leaves the school): access ends at once, referrals stay."""
     user = _user_by_email(email)
-    accounts.deactivate(user)
-    db.session.commit()
+    _run(accounts.deactivate, user)
     click.echo(f"{user.email} deactivated; their referrals stay with the school.")
+
+
+@users.command("reactivate")
+@click.argument("email")
+def reactivate(email):
+    """Let a deactivated user sign in again."""
+    user = _user_by_email(email)
+    _run(accounts.reactivate, user)
+    click.echo(f"{user.email} is active again.")
+
+
+@users.command("reset-2fa")
+@click.argument("email")
+def reset_two_factor(email):
+    """A lost phone: the user sets up the authenticator again at the next login (also for the last admin)."""
+    user = _user_by_email(email)
+    _run(accounts.reset_two_factor, user)
+    click.echo(f"Two-factor login of {user.email} reset; it is set up again at the next login.")
 
 
 def _refuse_in_production():

@@ -7,10 +7,9 @@ from flask_security import logout_user, url_for_security
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, ValidationError
 
-from ..audit.log import record
 from ..cases.forms import BaseForm, ErrorSummary, at_most
 from ..extensions import db
-from . import services
+from . import operations, services
 
 blueprint = Blueprint("accounts", __name__)
 
@@ -43,8 +42,7 @@ def accept_invitation(token: str):
         logout_user()  # someone else's session on this browser must not carry over
     form = InvitationForm(user)
     if form.validate_on_submit():
-        services.set_first_password(user, form.password.data)
-        record("user.accept_invitation", user, fields=["password"], actor=user)
+        operations.accept_invitation(user, form.password.data)
         db.session.commit()
         flash("Ihr Passwort ist gespeichert. Bitte melden Sie sich jetzt an.", "success")
         return redirect(url_for_security("login"))

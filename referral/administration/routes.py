@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from ..accounts import services as accounts
+from ..accounts import operations as accounts
 from ..accounts.models import Membership, Role, User
 from ..audit.log import ACTION_LABELS, ADMIN_ACTIONS, changed_fields, record
 from ..audit.models import AuditEntry
@@ -107,36 +107,35 @@ def _scoped(form):
     return form
 
 
+def _actor() -> accounts.Actor:
+    return accounts.Actor.admin(current_user._get_current_object())
+
+
+def _scope_objects(form) -> tuple[School | None, District | None]:
+    school_id, district_id = form.scope_ids()
+    return (db.session.get(School, school_id) if school_id else None,
+            db.session.get(District, district_id) if district_id else None)
+
+
 @blueprint.route("/users/invite", methods=["GET", "POST"])
 def invite():
     form = _scoped(InviteForm())
     if form.validate_on_submit():
         try:
-            user = accounts.invite(form.email.data, form.name.data, form.phone.data or "")
-            school_id, district_id = form.scope_ids()
-            membership = Membership(role=Role(form.role.data), school_id=school_id, district_id=district_id)
-            user.memberships.append(membership)
-            audit("user.invite", user, fields=["email", "name", "phone"])
-            db.session.flush()
-            audit("membership.add", user, fields=[_membership_label(membership)])
-            # The mail waits in the outbox of this transaction: never a link for an account not stored.
-            _send_invitation(user)
+            user = accounts.invite(_actor(), form.email.data, form.name.data, form.phone.data or "",
+                                   Role(form.role.data), *_scope_objects(form))
             db.session.commit()
         except accounts.AccountError as error:
             db.session.rollback()
             form.email.errors.append(str(error))
         else:
+            _invitation_sent(user)
             return redirect(url_for(".user", user_id=user.id))
     return form_page("administration/invite.html", form=form)
 
 
-def _send_invitation(user: User) -> None:
-    accounts.send_invitation(user)
+def _invitation_sent(user: User) -> None:
     flash(f"Die Einladung an {user.email} ist versandt. Der Link gilt 72 Stunden.", "success")
-
-
-def _membership_label(membership: Membership) -> str:
-    return f"{membership.role.label} – {membership.scope_label}"[:120]
 
 
 def _user_or_404(user_id: int) -> User:
@@ -148,10 +147,7 @@ def user(user_id: int):
     account = _user_or_404(user_id)
     form = UserForm(obj=account)
     if form.validate_on_submit():
-        account.name, account.phone = form.name.data.strip(), (form.phone.data or "").strip()
-        fields = changed_fields(account)
-        if fields:
-            audit("user.update", account, fields=fields)
+        if accounts.update(_actor(), account, form.name.data, form.phone.data or ""):
             db.session.commit()
             flash("Die Angaben sind gespeichert.", "success")
         return redirect(url_for(".user", user_id=account.id))
@@ -171,18 +167,12 @@ def add_membership(user_id: int):
     account = _user_or_404(user_id)
     form = _scoped(MembershipForm())
     if form.validate_on_submit():
-        school_id, district_id = form.scope_ids()
         role = Role(form.role.data)
-        exists = any(m.role == role and m.school_id == school_id and m.district_id == district_id for m in account.memberships)
-        if exists:
-            flash("Diese Rolle hat das Konto bereits.", "info")
-            return redirect(url_for(".user", user_id=account.id))
-        membership = Membership(role=role, school_id=school_id, district_id=district_id)
-        account.memberships.append(membership)
-        db.session.flush()
-        audit("membership.add", account, fields=[_membership_label(membership)])
         try:
+            accounts.add_membership(_actor(), account, role, *_scope_objects(form))
             db.session.commit()
+        except accounts.Refused as refusal:
+            flash(str(refusal), "info")
         except IntegrityError:  # the same role was added at the same moment by another request
             db.session.rollback()
             flash("Diese Rolle hat das Konto bereits.", "info")
@@ -198,25 +188,24 @@ def remove_membership(user_id: int, membership_id: int):
     account = _user_or_404(user_id)
     ActionForm().validate_on_submit() or abort(400)
     membership = next((m for m in account.memberships if m.id == membership_id), None) or abort(404)
-    if account.id == current_user.id and membership.role is Role.ADMIN:
-        flash("Die eigene Administrationsrolle kann nicht entfernt werden (sonst verwaltet niemand mehr die Konten).", "danger")
+    try:
+        accounts.remove_membership(_actor(), account, membership)
+    except accounts.Refused as refusal:
+        flash(str(refusal), "danger")
         return redirect(url_for(".user", user_id=account.id))
-    label = _membership_label(membership)
-    account.memberships.remove(membership)
-    audit("membership.remove", account, fields=[label])
     db.session.commit()
     flash(f"Rolle „{membership.role.label}“ ({membership.scope_label}) entfernt.", "success")
     return redirect(url_for(".user", user_id=account.id))
 
 
-def _account_action(user_id: int, action: str, change, message: str, refuse_self: str | None = None):
+def _account_action(user_id: int, operation, message: str):
     account = _user_or_404(user_id)
     ActionForm().validate_on_submit() or abort(400)
-    if refuse_self and account.id == current_user.id:
-        flash(refuse_self, "danger")
+    try:
+        operation(_actor(), account)
+    except accounts.Refused as refusal:
+        flash(str(refusal), "danger")
         return redirect(url_for(".user", user_id=account.id))
-    change(account)
-    audit(action, account, fields=changed_fields(account))
     db.session.commit()
     flash(message.format(name=account.name), "success")
     return redirect(url_for(".user", user_id=account.id))
@@ -224,39 +213,37 @@ def _account_action(user_id: int, action: str, change, message: str, refuse_self
 
 @blueprint.post("/users/<int:user_id>/deactivate")
 def deactivate(user_id: int):
-    return _account_action(user_id, "user.deactivate", accounts.deactivate,
-                           "{name} ist deaktiviert und sofort abgemeldet. Die Mitteilungen bleiben bei der Schule.",
-                           refuse_self="Das eigene Konto kann nicht deaktiviert werden.")
+    return _account_action(user_id, accounts.deactivate,
+                           "{name} ist deaktiviert und sofort abgemeldet. Die Mitteilungen bleiben bei der Schule.")
 
 
 @blueprint.post("/users/<int:user_id>/reactivate")
 def reactivate(user_id: int):
-    return _account_action(user_id, "user.reactivate", accounts.reactivate, "{name} ist wieder aktiv.")
+    return _account_action(user_id, accounts.reactivate, "{name} ist wieder aktiv.")
 
 
 @blueprint.post("/users/<int:user_id>/reset-2fa")
 def reset_two_factor(user_id: int):
-    return _account_action(user_id, "user.reset_two_factor", accounts.reset_two_factor,
+    return _account_action(user_id, accounts.reset_two_factor,
                            "Die Zwei-Faktor-Anmeldung von {name} ist zurückgesetzt; bei der nächsten Anmeldung wird sie neu eingerichtet.")
 
 
 @blueprint.post("/users/<int:user_id>/end-sessions")
 def end_sessions(user_id: int):
-    return _account_action(user_id, "user.end_sessions", accounts.end_sessions,
-                           "Alle Sitzungen von {name} sind beendet.", refuse_self="Die eigenen Sitzungen beenden Sie mit „Abmelden“.")
+    return _account_action(user_id, accounts.end_sessions, "Alle Sitzungen von {name} sind beendet.")
 
 
 @blueprint.post("/users/<int:user_id>/invite-again")
 def invite_again(user_id: int):
     account = _user_or_404(user_id)
     ActionForm().validate_on_submit() or abort(400)
-    if account.password is not None or not account.active:
-        flash("Dieses Konto hat schon ein Passwort oder ist deaktiviert; eine Einladung ist nicht nötig.", "info")
+    try:
+        accounts.invite_again(_actor(), account)
+    except accounts.Refused as refusal:
+        flash(str(refusal), "info")
         return redirect(url_for(".user", user_id=account.id))
-    accounts.end_sessions(account)  # earlier links die: the token names the uniquifier
-    audit("user.invite_again", account, fields=[])
-    _send_invitation(account)
     db.session.commit()
+    _invitation_sent(account)
     return redirect(url_for(".user", user_id=account.id))
 
 

@@ -48,6 +48,7 @@ ACTION_LABELS = {
     "attachment.download": "Anhang heruntergeladen",
     "referral.export_pdf": "PDF exportiert",
     "referral.purge": "Daten gelöscht (Aufbewahrungsfrist)",
+    "user.create": "Konto mit Passwort angelegt (Konsole)",
     "user.invite": "Person eingeladen",
     "user.invite_again": "Einladung erneut gesendet",
     "user.accept_invitation": "Einladung angenommen (Passwort gesetzt)",
