@@ -11,9 +11,10 @@ from flask_security import MailUtil
 
 class OutboxMailUtil(MailUtil):
     def send_mail(self, template, subject, recipient, sender, body, html, **kwargs) -> None:
-        from ..extensions import db  # imported here: extensions.py imports this module
+        from ..audit.log import commit_with_the_request  # imported here: extensions.py imports this module
         from ..notifications.delivery import enqueue
 
         address = recipient if isinstance(recipient, str) else recipient[1]
         enqueue(str(address), str(subject), body or "")
-        db.session.commit()  # Flask-Security's own changes of this request are complete when it mails
+        # Not committed here: with the request's other changes (the reset request has no commit of its own).
+        commit_with_the_request()

@@ -10,10 +10,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from flask import g, has_request_context, request
+from flask import after_this_request, g, has_request_context, request
 from flask_login import current_user, user_logged_out
-from flask_security.signals import user_authenticated
-from sqlalchemy import event, inspect, select
+from flask_security import FormInfo, LoginForm
+from flask_security.signals import (
+    password_changed,
+    password_reset,
+    tf_code_confirmed,
+    tf_disabled,
+    tf_profile_changed,
+    user_authenticated,
+    user_failed_authn,
+)
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from ..extensions import db
@@ -52,6 +61,10 @@ ACTION_LABELS = {
     "user.invite": "Person eingeladen",
     "user.invite_again": "Einladung erneut gesendet",
     "user.accept_invitation": "Einladung angenommen (Passwort gesetzt)",
+    "user.change_password": "Passwort geändert",
+    "user.reset_password": "Passwort über den E-Mail-Link neu gesetzt",
+    "user.setup_two_factor": "Zwei-Faktor-Anmeldung eingerichtet",
+    "user.disable_two_factor": "Zwei-Faktor-Anmeldung abgeschaltet",
     "user.update": "Konto geändert",
     "user.deactivate": "Konto deaktiviert",
     "user.reactivate": "Konto reaktiviert",
@@ -151,17 +164,92 @@ def record(action: str, obj=None, *, object_type: str = "", object_id=None, fiel
     return chain.append(entry)
 
 
-# --- Hooks: logins, logouts, referral changes, denials --------------------------------------------
+# --- Hooks: logins, logouts, self-service account changes -------------------------------------------
+# Receivers never commit: the entry belongs to the request's transaction. Flask-Security commits
+# that after its own views (view_commit); where it does not (a refused login, a logout), the request
+# commits at its end (commit_with_the_request) - a stand-in for the request-lifecycle commit of issue 12.
+
+def commit_with_the_request() -> None:
+    """Commit the session when this request has produced its response (not after a server error:
+    then the session is discarded at teardown). Outside a request the caller commits (CLI, workers)."""
+    if not has_request_context() or request.environ.get("referral.commit_at_end"):
+        return
+    request.environ["referral.commit_at_end"] = True
+
+    @after_this_request
+    def commit(response):
+        if response.status_code < 500:
+            db.session.commit()
+        return response
+
+
+def _account_event(action: str, user, fields: Iterable[str] = ()) -> None:
+    """A change to one's own account: the owner is the actor (signed in, or holding the mailed link)."""
+    record(action, user, actor=user, object_type="user_account", fields=fields)
+    commit_with_the_request()
+
 
 def _login_succeeded(sender, user, **extra) -> None:
-    record("login.success", user, actor=user, object_type="user_account")
-    db.session.commit()
+    _account_event("login.success", user)
 
 
 def _logged_out(sender, user, **extra) -> None:
     if user is not None and getattr(user, "is_authenticated", False):
-        record("logout", user, actor=user, object_type="user_account")
-        db.session.commit()
+        _account_event("logout", user)
+
+
+def login_refused(user, fields: Iterable[str] = ()) -> None:
+    """A failed login. No actor (nobody is signed in); an unknown address is not stored, it may be a
+    mistyped real name. `fields` names what failed (password, code, active), never what was typed."""
+    record("login.failure", object_type="user_account", object_id=user.id if user is not None else "unbekannt",
+           role="", scope="", actor=None, fields=fields)
+    commit_with_the_request()
+
+
+def _authentication_failed(sender, user, auth_type: str = "", tfa: bool = False, **extra) -> None:
+    # Flask-Security: a wrong password (auth_type "password") or a wrong second-factor code ("code").
+    login_refused(user, [auth_type] if auth_type else [])
+
+
+class AuditedLoginForm(LoginForm):
+    """Flask-Security's login form; the refusals it does not signal are recorded here: an address
+    without an account, and the right password for a deactivated account."""
+
+    def validate(self, **kwargs) -> bool:
+        if super().validate(**kwargs):
+            return True
+        user = getattr(self, "user", None)
+        if user is None and (self.email.data or "").strip() and self.password.data:
+            login_refused(None)
+        elif user is not None and getattr(self, "user_authenticated", False):
+            login_refused(user, ["active"] if not user.is_active else [])
+        return False
+
+
+def _password_changed(sender, user, **extra) -> None:
+    _account_event("user.change_password", user, ["password"])
+
+
+def _password_reset(sender, user, **extra) -> None:
+    _account_event("user.reset_password", user, ["password"])
+
+
+TWO_FACTOR_FIELDS = {"tf_primary_method", "tf_totp_secret"}
+
+
+def _two_factor_confirmed(sender, user, method=None, **extra) -> None:
+    # Sent for every login with a code; only the first one after setting up changes the stored method/key.
+    fields = TWO_FACTOR_FIELDS & set(changed_fields(user))
+    if fields:
+        _account_event("user.setup_two_factor", user, fields)
+
+
+def _two_factor_changed(sender, user, method=None, **extra) -> None:
+    _account_event("user.setup_two_factor", user, TWO_FACTOR_FIELDS & set(changed_fields(user)) or TWO_FACTOR_FIELDS)
+
+
+def _two_factor_disabled(sender, user, **extra) -> None:
+    _account_event("user.disable_two_factor", user, sorted(TWO_FACTOR_FIELDS))
 
 
 def _collect_changes(session, flush_context, instances) -> None:
@@ -212,18 +300,6 @@ def denied(status: int) -> None:
     db.session.commit()
 
 
-def _login_failed(response):
-    if request.endpoint == "security.login" and request.method == "POST" and response.status_code == 200:
-        from ..accounts.models import User
-
-        email = (request.form.get("email") or "").strip().lower()
-        user_id = db.session.scalar(select(User.id).where(User.email == email)) if email else None
-        # An unknown address is not stored: it may be a mistyped real name.
-        record("login.failure", object_type="user_account", object_id=user_id or "unbekannt", role="", scope="")
-        db.session.commit()
-    return response
-
-
 def register(app) -> None:
     from ..cases.process import referral_changed
 
@@ -234,11 +310,17 @@ def register(app) -> None:
 
     user_authenticated.connect(_login_succeeded, app)
     user_logged_out.connect(_logged_out, app)
+    user_failed_authn.connect(_authentication_failed, app)
+    password_changed.connect(_password_changed, app)
+    password_reset.connect(_password_reset, app)
+    tf_code_confirmed.connect(_two_factor_confirmed, app)
+    tf_profile_changed.connect(_two_factor_changed, app)
+    tf_disabled.connect(_two_factor_disabled, app)
+    app.extensions["security"].set_form_info("login_form", FormInfo(cls=AuditedLoginForm))
     referral_changed.connect(_referral_changed)
     from ..consultations.process import consultation_changed
 
     consultation_changed.connect(_consultation_changed)
-    app.after_request(_login_failed)
 
     @app.after_request
     def tell_request_id(response):
