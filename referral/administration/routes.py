@@ -1,6 +1,7 @@
 """The admin's pages: accounts, districts, schools and deadlines. No case content is ever shown here.
 
-Every change is written with an audit entry (audit/log.py) in the same transaction.
+Every change goes through an operation (accounts/operations.py, organisation/operations.py) that
+writes its audit entry in the same transaction; the view commits when the operation succeeded.
 """
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..accounts import operations as accounts
+from ..organisation import operations as organisation
 from ..accounts.models import Membership, Role, User
-from ..audit.log import ACTION_LABELS, ADMIN_ACTIONS, changed_fields, record
+from ..audit.log import ACTION_LABELS, ADMIN_ACTIONS, record
 from ..audit.models import AuditEntry
 from ..cases.forms import ActionForm
-from ..cases.models import Setting
 from ..cases.process import DEADLINE_DEFAULTS
 from ..cases.services import deadline_settings
 from ..exports import csv_response
@@ -49,6 +50,7 @@ def form_page(template: str, **context):
 
 
 def audit(action: str, obj=None, **kwargs) -> None:
+    """Reading with an entry (the account list export); every change is recorded by its operation."""
     record(action, obj, role=Role.ADMIN.value, scope="Stadt", **kwargs)
 
 
@@ -256,39 +258,22 @@ def districts():
     return render_template("administration/districts.html", rows=rows)
 
 
-UNIQUE_WORDS = {"name": "Namen", "code": "Kürzel"}
-
-
-def _taken(model, obj, form, names: tuple[str, ...], article: str) -> bool:
-    """Names and codes are unique: say so at the field, before the database has to refuse."""
-    taken = False
-    for name in names:
-        value = getattr(form, name).data
-        clash = db.session.scalar(select(model.id).where(getattr(model, name) == value, model.id != (obj.id or 0)))
-        if clash is not None:
-            getattr(form, name).errors.append(f"{article} mit diesem {UNIQUE_WORDS[name]} gibt es bereits.")
-            taken = True
-    return taken
-
-
-def _save(form, obj, kind: str, label: str):
-    """Store the form in `obj`; a name or code that exists already goes back to the form."""
-    is_new = obj.id is None
-    form.populate_obj(obj)
-    if is_new:
-        db.session.add(obj)
-    fields = changed_fields(obj)
+def _save(form, save, obj, **values) -> bool:
+    """Store the form through the operation `save`; a name or code that exists already goes back to the form."""
     try:
-        db.session.flush()
-    except IntegrityError:  # the same name, typed at the same moment by someone else
+        saved = save(_actor(), obj, **values)
+    except organisation.Taken as taken:
         db.session.rollback()
-        form.name.errors.append(f"{label} mit diesem Namen gibt es bereits.")
+        for name, message in taken.errors.items():
+            getattr(form, name).errors.append(message)
         return False
-    if fields:
-        audit(f"{kind}.{'create' if is_new else 'update'}", obj, fields=fields)
     db.session.commit()
-    flash(f"„{obj.name}“ ist gespeichert.", "success")
+    flash(f"„{saved.name}“ ist gespeichert.", "success")
     return True
+
+
+def _values(form, names) -> dict:
+    return {name: getattr(form, name).data for name in names}
 
 
 @blueprint.route("/districts/new", methods=["GET", "POST"], defaults={"district_id": None})
@@ -299,7 +284,7 @@ def district(district_id: int | None):
     if form.validate_on_submit():
         for name in ("duty_hours", "inbox_email"):
             getattr(form, name).data = getattr(form, name).data or ""
-        if not _taken(District, obj, form, ("name", "code"), "Einen Bezirk") and _save(form, obj, "district", "Einen Bezirk"):
+        if _save(form, organisation.save_district, obj if obj.id else None, **_values(form, organisation.DISTRICT_FIELDS)):
             return redirect(url_for(".districts"))
     return form_page("administration/district.html", form=form, district=obj)
 
@@ -320,7 +305,7 @@ def school(school_id: int | None):
     if form.validate_on_submit():
         for name in ("phone", "email", "address"):
             getattr(form, name).data = getattr(form, name).data or ""
-        if not _taken(School, obj, form, ("name",), "Eine Schule") and _save(form, obj, "school", "Eine Schule"):
+        if _save(form, organisation.save_school, obj if obj.id else None, **_values(form, organisation.SCHOOL_FIELDS)):
             return redirect(url_for(".schools"))
     return form_page("administration/school.html", form=form, school=obj)
 
@@ -332,13 +317,7 @@ def deadlines():
     current = deadline_settings()
     form = DeadlinesForm(data=current)
     if form.validate_on_submit():
-        changed = [key for key in DEADLINE_DEFAULTS if getattr(form, key).data != current[key]]
-        for key in changed:
-            setting = db.session.get(Setting, key) or Setting(key=key)
-            setting.value = getattr(form, key).data
-            db.session.add(setting)
-        if changed:
-            audit("settings.update", object_type="setting", object_id="deadlines", fields=changed)
+        if organisation.set_deadlines(_actor(), _values(form, DEADLINE_DEFAULTS)):
             db.session.commit()
             flash("Die Fristen sind gespeichert. Sie gelten für Mitteilungen, die ab jetzt eingehen.", "success")
         return redirect(url_for(".deadlines"))
