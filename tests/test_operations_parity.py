@@ -143,7 +143,7 @@ def test_the_console_and_the_page_leave_the_same_audit_entries(name, as_user, ru
         sorted((m.role, m.school_id) for m in console_target.memberships))
 
 
-def test_the_console_names_the_os_user_behind_sudo(runner, world, monkeypatch):
+def test_the_console_names_the_os_user_behind_sudo(runner, world, monkeypatch, as_user):
     monkeypatch.setenv("SUDO_USER", "hkrause")
     teacher_at_a(world, "ziel@test.example")
     db.session.commit()
@@ -151,6 +151,7 @@ def test_the_console_names_the_os_user_behind_sudo(runner, world, monkeypatch):
     [entry] = _entries_since(0)
     assert (entry.action, entry.actor_role, entry.actor_scope, entry.actor_id) == (
         "user.end_sessions", "cli", "Konsole: hkrause", None)
+    assert "Konsole: hkrause" in as_user(world.admin).get("/admin/changes").get_data(as_text=True), "the admin sees who"
 
 
 def test_the_console_creates_an_account_with_a_password_and_records_it(runner, world):
