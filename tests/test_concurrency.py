@@ -262,3 +262,21 @@ def test_a_write_that_loses_in_the_database_ends_in_the_concurrent_change_messag
     assert _flashes(client.get(saved.location))[0].startswith("Der Entwurf wurde inzwischen in einem anderen Fenster geändert")
     db.session.expire_all()
     assert db.session.get(Referral, referral.id).child_first_name == factories.CHILD_FIRST
+
+
+def test_an_asd_action_lost_in_the_database_is_explained(world, as_user, no_csrf, monkeypatch):
+    from psycopg.errors import DeadlockDetected
+    from sqlalchemy.exc import OperationalError
+
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+
+    def losing(*args, **kwargs):
+        raise OperationalError("UPDATE referral …", {}, DeadlockDetected("deadlock detected"))
+
+    monkeypatch.setattr(services, "acknowledge", losing)
+    answer = post(as_user(world.asd), f"/referrals/{referral.id}/acknowledge")()
+    assert answer.status_code == 200
+    shown = _flashes(answer)
+    assert shown and shown[0].startswith("Gleichzeitig wurde dieselbe Sache an anderer Stelle bearbeitet.")
+    assert "Aktueller Status: „Eingereicht“" in shown[0] and "anderen Person" not in shown[0]
+    assert _count(referral.id, Action.ACKNOWLEDGE) == 0

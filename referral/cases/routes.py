@@ -13,7 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from .. import policy
 from ..accounts import sessions
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
-from ..actions import carry_out
+from ..actions import carry_out, lost_a_race
 from ..audit.log import record
 from ..timeutil import to_local, utcnow
 from ..extensions import db
@@ -92,26 +92,16 @@ def refused(error: Refused):
     return redirect(error.target)
 
 
-def _lost_a_race(error: Exception) -> bool:
-    """A write that lost to a concurrent one in the database: stale rows, a deadlock, a serialisation failure."""
-    if isinstance(error, StaleDataError):
-        return True
-    try:
-        from psycopg.errors import DeadlockDetected, SerializationFailure
-    except ImportError:  # SQLite only: it serialises writers and has neither
-        return False
-    return isinstance(error, DBAPIError) and isinstance(error.orig, (DeadlockDetected, SerializationFailure))
-
-
 @blueprint.errorhandler(StaleDataError)
-@blueprint.errorhandler(DBAPIError)
 def concurrent_write(error: Exception):
     """The last line of defence behind the row lock and the version check: the existing
-    concurrent-change message instead of a 500."""
-    if not _lost_a_race(error):
-        raise error
+    concurrent-change message instead of a 500. (Deadlocks and serialisation failures are
+    database errors; the views that write pass them here, see `lost_a_race`.)"""
+    return _lost_race((request.view_args or {}).get("referral_id"))
+
+
+def _lost_race(referral_id: int | None):
     db.session.rollback()
-    referral_id = (request.view_args or {}).get("referral_id")
     state = db.session.scalar(select(Referral.state).where(Referral.id == referral_id)) if referral_id else None
     message = concurrent_change_message(referral_id, current_user.id, draft=state in (None, State.DRAFT))
     if request.endpoint in ("cases.autosave", "cases.autosave_new"):
@@ -207,6 +197,7 @@ def _autosave(form: ReferralForm, referral: Referral):
         return jsonify(saved=False, message=f"Automatisches Speichern pausiert: {count} Angabe{'n' if count != 1 else ''} "
                                             "bitte prüfen (erscheint beim Speichern an den Feldern)."), 422
     form.store(referral)
+    referral_id = referral.id
     if referral.id is None:
         referral.client_token = queries.plausible_token(form.client_token.data)
     try:
@@ -223,6 +214,10 @@ def _autosave(form: ReferralForm, referral: Referral):
     except ProcessError as error:
         db.session.rollback()
         return jsonify(saved=False, message=str(error)), 409
+    except DBAPIError as error:
+        if not lost_a_race(error):
+            raise
+        return _lost_race(referral_id)
     return jsonify(saved=True, at=to_local(utcnow()).strftime("%H:%M:%S"),
                    edit_url=url_for(".edit", referral_id=referral.id), autosave_url=url_for(".autosave", referral_id=referral.id))
 
@@ -250,6 +245,7 @@ def _edit_form(form: ReferralForm, referral: Referral):
         referral.client_token = queries.plausible_token(form.client_token.data)
     upload = form.attachment.data if form.upload.data else None
     written: list[str] = []
+    referral_id = referral.id
     try:
         if form.submit.data:
             services.submit(referral, current_user)
@@ -280,9 +276,11 @@ def _edit_form(form: ReferralForm, referral: Referral):
         else:
             flash(str(error), "danger")
         return _render_form(form, referral, invalid=True)
-    except Exception:
+    except Exception as error:
         db.session.rollback()
         services.remove_files(written)
+        if lost_a_race(error):
+            return _lost_race(referral_id)
         raise
     if form.submit.data:
         flash(f"Die Mitteilung {referral.number} wurde an den ASD übermittelt.", "success")
@@ -297,8 +295,8 @@ def _edit_form(form: ReferralForm, referral: Referral):
 
 
 def _render_form(form: ReferralForm, referral: Referral, invalid: bool = False, focus: str | None = None):
-    if (invalid or request.method == "POST") and referral.id is not None:
-        # Nothing typed reaches the database; show the draft as stored, and hold no row lock while rendering.
+    if request.method == "POST":
+        # Nothing typed reaches the database; show the draft as stored, and hold no lock while rendering.
         db.session.rollback()
     page = render_template(
         "cases/form.html", form=form, referral=referral, school=referral.school, invalid=invalid, focus=focus,
