@@ -243,7 +243,8 @@ def apply(referral, action: Action, actor, *, reason: str = "", to_district=None
         )
         db.session.add(change)
     action_checked.send(referral, action=action)
-    referral_id, actor_id, was_draft = referral.id, actor.id, before is State.DRAFT
+    with db.session.no_autoflush:  # for the loser's message; the flush below is where a loser learns it lost
+        referral_id, actor_id, was_draft = referral.id, actor.id, before is State.DRAFT
     try:
         db.session.flush()
     except StaleDataError as exc:
