@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from referral.cases import services
 from referral.cases.models import Referral, StateChange
 from referral.cases.process import Action, State
 from referral.extensions import db
@@ -275,8 +276,6 @@ def test_five_autosaves_against_five_submits(server, world):
     drafts = []
     for i in range(5):
         referral = factories.complete_draft(world.teacher, first=f"Kind{i}")
-        from referral.cases import services
-
         services.save_draft(referral, world.teacher)
         drafts.append(referral)
     db.session.commit()
