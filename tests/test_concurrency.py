@@ -141,3 +141,142 @@ def _count(referral_id: int, action: Action) -> int:
     return db.session.scalar(
         select(func.count()).select_from(StateChange).where(StateChange.referral_id == referral_id, StateChange.action == action)
     )
+
+
+# --- Two tabs, double clicks, two staff at once: the loser sees what happened -------------------
+
+def _flashes(response) -> list[str]:
+    import re
+    from html import unescape
+
+    return [unescape(m) for m in re.findall(r"data-flash>([^<]*)<", response.get_data(as_text=True))]
+
+
+def test_two_tabs_of_one_person_are_not_another_person(world, as_user, lockstep, no_csrf):
+    """The same ASD worker clicks "Eingang bestätigen" in two tabs: the second tab says it was her
+    own other window, never "another person"."""
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+    url = f"/referrals/{referral.id}/acknowledge"
+    lockstep()
+    answers = run_in_parallel(post(as_user(world.asd), url), post(as_user(world.asd), url))
+    shown = [_flashes(a) for a in answers]
+    assert sorted(len(s) for s in shown) == [1, 1], shown
+    won = [s for s in shown if s == [RULES_DONE[Action.ACKNOWLEDGE]]]
+    lost = [s[0] for s in shown if s != [RULES_DONE[Action.ACKNOWLEDGE]]]
+    assert len(won) == 1 and len(lost) == 1, shown
+    assert "in einem anderen Fenster" in lost[0] and "anderen Person" not in lost[0]
+    assert "Aktueller Status: „Eingang bestätigt“" in lost[0]
+    assert _count(referral.id, Action.ACKNOWLEDGE) == 1
+
+
+def test_two_staff_take_over_at_once(world, as_user, lockstep, no_csrf):
+    referral = factories.referral_in(State.ACKNOWLEDGED, world.teacher, world.asd)
+    url = f"/referrals/{referral.id}/take-over"
+    lockstep()
+    first, second = run_in_parallel(post(as_user(world.asd), url), post(as_user(world.asd2), url))
+    assert first.status_code == second.status_code == 200  # both end on the referral's page
+    shown = {"asd": _flashes(first), "asd2": _flashes(second)}
+    winners = [who for who, s in shown.items() if s == [RULES_DONE[Action.TAKE_OVER]]]
+    assert len(winners) == 1, shown
+    loser = shown["asd2" if winners == ["asd"] else "asd"][0]
+    assert "gerade von einer anderen Person bearbeitet" in loser and "Aktueller Status: „In Prüfung“" in loser
+    db.session.expire_all()
+    stored = db.session.get(Referral, referral.id)
+    assert stored.state is State.IN_ASSESSMENT and stored.assignee_id == getattr(world, winners[0]).id
+    assert _count(referral.id, Action.TAKE_OVER) == 1
+
+
+def test_a_double_click_on_feedback_gives_it_once(world, as_user, lockstep, no_csrf):
+    from referral.cases.models import Feedback
+
+    referral = factories.referral_in(State.IN_ASSESSMENT, world.teacher, world.asd)
+    factories.record_assessment(referral, world.asd, world.asd_lead)
+    db.session.commit()
+    feedback = {"indications_confirmed": "yes", "asd_became_active": "yes", "asd_still_active": "no",
+                "contact_name": "Anna ASD", "contact_phone": "0234 1", "affected_informed": "yes",
+                "affected_informed_on": "2026-11-06", "confirm": "y"}
+    url = f"/referrals/{referral.id}/feedback"
+    lockstep()
+    answers = run_in_parallel(post(as_user(world.asd), url, feedback), post(as_user(world.asd), url, feedback))
+    assert all(a.status_code == 200 for a in answers)
+    shown = [_flashes(a) for a in answers]
+    assert sum(s == [RULES_DONE[Action.GIVE_FEEDBACK]] for s in shown) == 1, shown
+    lost = next(s for s in shown if s != [RULES_DONE[Action.GIVE_FEEDBACK]])
+    assert "in einem anderen Fenster" in lost[0] and "Aktueller Status: „Rückmeldung gegeben“" in lost[0]
+    assert db.session.scalar(select(func.count()).select_from(Feedback)) == 1
+    assert _count(referral.id, Action.GIVE_FEEDBACK) == 1
+
+
+def test_two_insofas_accept_a_consultation_at_once(world, as_user, no_csrf, monkeypatch):
+    """Both InsoFas have the request open and click "Annehmen" together: one accepts, the other is
+    told on the page, nothing is overwritten."""
+    from referral.consultations import services as consultation_services
+    from referral.consultations.models import Consultation
+    from referral.consultations.process import ConsultationState
+
+    consultation = factories.consultation_in(ConsultationState.REQUESTED, world.teacher)
+    both_checked = threading.Barrier(2, timeout=20)
+    accept = consultation_services.accept
+
+    def accept_together(*args, **kwargs):  # both requests have loaded the request and found it open
+        both_checked.wait()
+        return accept(*args, **kwargs)
+
+    monkeypatch.setattr(consultation_services, "accept", accept_together)
+    url = f"/consultations/{consultation.id}/accept"
+    first, second = run_in_parallel(post(as_user(world.insofa), url), post(as_user(world.insofa2), url))
+    assert first.status_code < 500 and second.status_code < 500
+    pages = {"insofa": first.get_data(as_text=True), "insofa2": second.get_data(as_text=True)}
+    db.session.expire_all()
+    stored = db.session.get(Consultation, consultation.id)
+    winner = "insofa" if stored.insofa_id == world.insofa.id else "insofa2"
+    assert stored.state is ConsultationState.ACCEPTED and stored.insofa_id == getattr(world, winner).id
+    loser = pages["insofa2" if winner == "insofa" else "insofa"]
+    assert "gerade von einer anderen Person bearbeitet" in loser or "hat inzwischen eine andere Fachkraft" in loser, loser
+
+
+@pytest.mark.parametrize("lost", ["stale", "deadlock"])
+def test_a_write_that_loses_in_the_database_ends_in_the_concurrent_change_message(world, as_user, no_csrf, monkeypatch, lost):
+    """Behind the row lock: should a draft's save still lose to another transaction (stale rows, a
+    deadlock), the user gets the concurrent-change message, never a 500."""
+    from psycopg.errors import DeadlockDetected
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from .test_permissions import draft_form
+
+    referral = factories.referral_in(State.DRAFT, world.teacher, world.asd)
+    error = StaleDataError("expected to update 1 row") if lost == "stale" else \
+        OperationalError("UPDATE referral …", {}, DeadlockDetected("deadlock detected"))
+
+    def losing(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(services, "save_draft", losing)
+    client = as_user(world.teacher)
+    autosaved = client.post(f"/referrals/{referral.id}/autosave", data=draft_form(world))
+    assert autosaved.status_code == 409 and autosaved.json["saved"] is False
+    assert autosaved.json["message"].startswith("Der Entwurf wurde inzwischen in einem anderen Fenster geändert")
+    saved = client.post(f"/referrals/{referral.id}/edit", data=draft_form(world))
+    assert saved.status_code == 302 and saved.location.endswith(f"/referrals/{referral.id}/edit")
+    assert _flashes(client.get(saved.location))[0].startswith("Der Entwurf wurde inzwischen in einem anderen Fenster geändert")
+    db.session.expire_all()
+    assert db.session.get(Referral, referral.id).child_first_name == factories.CHILD_FIRST
+
+
+def test_an_asd_action_lost_in_the_database_is_explained(world, as_user, no_csrf, monkeypatch):
+    from psycopg.errors import DeadlockDetected
+    from sqlalchemy.exc import OperationalError
+
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+
+    def losing(*args, **kwargs):
+        raise OperationalError("UPDATE referral …", {}, DeadlockDetected("deadlock detected"))
+
+    monkeypatch.setattr(services, "acknowledge", losing)
+    answer = post(as_user(world.asd), f"/referrals/{referral.id}/acknowledge")()
+    assert answer.status_code == 200
+    shown = _flashes(answer)
+    assert shown and shown[0].startswith("Gleichzeitig wurde dieselbe Sache an anderer Stelle bearbeitet.")
+    assert "Aktueller Status: „Eingereicht“" in shown[0] and "anderen Person" not in shown[0]
+    assert _count(referral.id, Action.ACKNOWLEDGE) == 0

@@ -248,7 +248,7 @@ def test_a_double_click_on_submit_sends_one_referral(teacher, world):
     assert referral_count() == 1
     referral = db.session.scalars(select(Referral)).one()
     assert first.headers["Location"].endswith(f"/referrals/{referral.id}")
-    assert "bereits gesendet" in second.get_data(as_text=True) and referral.number in second.get_data(as_text=True)
+    assert f"Diese Mitteilung wurde bereits eingereicht: {referral.number}" in second.get_data(as_text=True)
 
 
 def test_submitting_a_draft_twice_explains_instead_of_refusing(teacher, world):
@@ -326,7 +326,8 @@ def test_autosave_does_not_touch_a_submitted_referral(world, as_user):
     client = as_user(world.teacher)
     response = client.post(f"/referrals/{referral.id}/autosave",
                            data={**draft_form(world), "child_first_name": "Anders", "csrf_token": csrf_token(client, "/referrals")})
-    assert response.status_code == 302
+    assert response.status_code == 409 and response.json["saved"] is False
+    assert response.json["message"].startswith(f"Diese Mitteilung wurde bereits eingereicht: {referral.number}.")
     db.session.expire_all()
     assert db.session.get(type(referral), referral.id).child_first_name == factories.CHILD_FIRST
 

@@ -243,16 +243,39 @@ def apply(referral, action: Action, actor, *, reason: str = "", to_district=None
         )
         db.session.add(change)
     action_checked.send(referral, action=action)
+    with db.session.no_autoflush:  # for the loser's message; the flush below is where a loser learns it lost
+        referral_id, actor_id, was_draft = referral.id, actor.id, before is State.DRAFT
     try:
         db.session.flush()
     except StaleDataError as exc:
         db.session.rollback()
-        raise ConcurrentChange(
-            "Die Mitteilung wurde gerade von einer anderen Person bearbeitet. Ihre Aktion wurde nicht "
-            "ausgeführt. Bitte prüfen Sie den aktuellen Stand."
-        ) from exc
+        raise ConcurrentChange(concurrent_change_message(referral_id, actor_id, draft=was_draft)) from exc
     referral_changed.send(referral, action=action, change=change)
     return change
+
+
+def concurrent_change_message(referral_id: int | None, actor_id: int | None, *, draft: bool) -> str:
+    """What the loser of a race is told, once its transaction is rolled back: whoever acted last,
+    as far as the committed history says. Two tabs of one person are not "another person"."""
+    from sqlalchemy import select
+
+    from .models import StateChange
+
+    last_actor = None
+    if referral_id is not None:
+        last_actor = db.session.scalar(select(StateChange.actor_id).where(StateChange.referral_id == referral_id)
+                                       .order_by(StateChange.id.desc()).limit(1))
+    if draft:
+        if last_actor is None or last_actor == actor_id:
+            return ("Der Entwurf wurde inzwischen in einem anderen Fenster geändert oder eingereicht. Ihre Änderung "
+                    "wurde nicht gespeichert. Bitte prüfen Sie den aktuellen Stand.")
+        return ("Der Entwurf wurde inzwischen von einer anderen Person geändert. Ihre Änderung wurde nicht "
+                "gespeichert. Bitte prüfen Sie den aktuellen Stand.")
+    if last_actor is not None and last_actor == actor_id:
+        return ("Die Mitteilung wurde gerade in einem anderen Fenster bearbeitet, von Ihnen selbst. Ihre Aktion "
+                "wurde nicht ausgeführt. Bitte prüfen Sie den aktuellen Stand.")
+    return ("Die Mitteilung wurde gerade von einer anderen Person bearbeitet. Ihre Aktion wurde nicht "
+            "ausgeführt. Bitte prüfen Sie den aktuellen Stand.")
 
 
 EDIT_SITTING = timedelta(minutes=10)

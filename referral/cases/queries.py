@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy import and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -109,11 +109,29 @@ def plausible_token(token: str | None) -> str | None:
     return token if token and TOKEN.fullmatch(token) else None
 
 
-def referral_by_token(user, token: str | None) -> Referral | None:
-    """The referral an earlier POST of the same form created, if any (double clicks)."""
+def referral_by_token(user, token: str | None, lock: bool = False) -> Referral | None:
+    """The referral an earlier POST of the same form created, if any (double clicks, autosave).
+
+    `lock`: its row locked for the rest of the transaction (see routes._for_action), read afresh.
+    """
     if not token:
         return None
-    return db.session.scalar(select(Referral).where(Referral.client_token == token, Referral.author_id == user.id))
+    statement = select(Referral).where(Referral.client_token == token, Referral.author_id == user.id)
+    if lock:
+        statement = for_writing(statement, Referral.__table__.c.client_token == token)
+    return db.session.scalar(statement)
+
+
+def for_writing(statement, *rows):
+    """`statement` (a select of referrals) made to lock the referral rows it reads until the end of
+    the transaction, and to read them afresh: a second writer waits here for the first and then sees
+    what the first left. PostgreSQL locks the rows (SELECT … FOR UPDATE). SQLite has no row locks;
+    a no-op UPDATE of the same rows (`rows`: the criteria) takes its database write lock first."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        table = Referral.__table__
+        db.session.execute(update(table).where(*rows).values(version=table.c.version))
+        return statement.execution_options(populate_existing=True)
+    return statement.with_for_update(of=Referral).execution_options(populate_existing=True)
 
 
 def transferred_away_from(user, referral_id: int) -> str | None:

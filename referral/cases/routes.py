@@ -7,11 +7,13 @@ from io import BytesIO
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm.exc import StaleDataError
 
 from .. import policy
 from ..accounts import sessions
-from ..accounts.models import ASD_ROLES, Role
-from ..actions import carry_out
+from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
+from ..actions import carry_out, lost_a_race
 from ..audit.log import record
 from ..timeutil import to_local, utcnow
 from ..extensions import db
@@ -32,7 +34,7 @@ from .forms import (
     yes_no,
 )
 from .models import Attachment, Referral
-from .process import RULES, Action, ConcurrentChange, ProcessError, State, history_for, refusal
+from .process import RULES, Action, ConcurrentChange, ProcessError, State, concurrent_change_message, history_for, refusal
 from .vocabulary import AssessmentResult, Measure
 
 blueprint = Blueprint("cases", __name__)
@@ -58,7 +60,14 @@ def _for_action(referral_id: int, action: Action) -> Referral:
     has moved on since the user's page was loaded (someone else acted first), `Refused` carries the
     explanation and the page to go to instead.
     """
-    referral = db.session.scalar(select(Referral).where(Referral.id == referral_id, policy.referral_scope(current_user)))
+    statement = select(Referral).where(Referral.id == referral_id, policy.referral_scope(current_user))
+    if request.method == "POST" and RULES[action].sources == {State.DRAFT}:
+        # A draft's save replaces its child rows (persons, categories, …) before the version-checked
+        # update of the referral. Two saves at once (autosave, a second tab, "Einreichen") would
+        # deadlock or fail on stale rows; locking the referral row first makes them take turns, and
+        # the second one reads what the first left (a submitted referral is no draft any more).
+        statement = queries.for_writing(statement, Referral.__table__.c.id == referral_id)
+    referral = db.session.scalar(statement)
     if referral is None:
         moved = queries.transferred_away_from(current_user, referral_id)
         if moved:
@@ -81,6 +90,32 @@ def refused(error: Refused):
     db.session.rollback()
     flash(str(error), "danger")
     return redirect(error.target)
+
+
+@blueprint.errorhandler(StaleDataError)
+def concurrent_write(error: Exception):
+    """The last line of defence behind the row lock and the version check: the existing
+    concurrent-change message instead of a 500. (Deadlocks and serialisation failures are
+    database errors; the views that write pass them here, see `lost_a_race`.)"""
+    return _lost_race((request.view_args or {}).get("referral_id"))
+
+
+def _lost_race(referral_id: int | None):
+    db.session.rollback()
+    state = db.session.scalar(select(Referral.state).where(Referral.id == referral_id)) if referral_id else None
+    message = concurrent_change_message(referral_id, current_user.id, draft=state in (None, State.DRAFT))
+    if request.endpoint in ("cases.autosave", "cases.autosave_new"):
+        return jsonify(saved=False, message=message), 409
+    flash(message, "danger")
+    if state is None:
+        return redirect(url_for(".my_referrals" if current_user.has_role_in(set(SCHOOL_ROLES)) else ".inbox"))
+    return redirect(url_for(".edit" if state is State.DRAFT else ".show", referral_id=referral_id))
+
+
+def _already_submitted(referral: Referral):
+    """A second click (or a parallel request) of a form whose referral is already submitted."""
+    flash(f"Diese Mitteilung wurde bereits eingereicht: {referral.number}. Hier ist sie.", "info")
+    return redirect(url_for(".show", referral_id=referral.id))
 
 
 def _done(referral: Referral, action: Action, operation, *args, **kwargs):
@@ -112,13 +147,12 @@ def new():
     _require(Role.TEACHER, Role.SCHOOL_LEAD)
     form = ReferralForm()
     if request.method == "POST":
-        earlier = queries.referral_by_token(current_user, queries.plausible_token(form.client_token.data))
+        earlier = queries.referral_by_token(current_user, queries.plausible_token(form.client_token.data), lock=True)
         if earlier is not None and earlier.state is State.DRAFT:
             # Saved automatically a moment ago (or a second click): this form continues that draft.
             return _edit_form(form, earlier)
         if earlier is not None:  # a second click on the same form: don't create a second referral
-            flash("Dieses Formular wurde bereits gesendet; hier ist die Mitteilung.", "info")
-            return redirect(url_for(".show", referral_id=earlier.id))
+            return _already_submitted(earlier)
     referral = services.new_draft(current_user, _school_for_new_referral())
     return _edit_form(form, referral)
 
@@ -128,15 +162,31 @@ def autosave_new():
     """The first automatic save of a new referral creates the draft (once, thanks to the form token)."""
     _require(Role.TEACHER, Role.SCHOOL_LEAD)
     form = ReferralForm()
-    earlier = queries.referral_by_token(current_user, queries.plausible_token(form.client_token.data))
+    earlier = queries.referral_by_token(current_user, queries.plausible_token(form.client_token.data), lock=True)
     if earlier is not None and earlier.state is not State.DRAFT:
-        return jsonify(saved=False, message="Diese Mitteilung ist bereits eingereicht."), 409
+        return _autosave_too_late(earlier)
     return _autosave(form, earlier or services.new_draft(current_user, _school_for_new_referral()))
 
 
 @blueprint.post("/referrals/<int:referral_id>/autosave")
 def autosave(referral_id: int):
-    return _autosave(ReferralForm(), _for_action(referral_id, Action.EDIT))
+    """Autosave never makes a submit fail: it waits for the draft's row lock, and if the draft was
+    submitted meanwhile (another tab, the same form's button), it answers so and saves nothing."""
+    try:
+        referral = _for_action(referral_id, Action.EDIT)
+    except Refused as refusal:
+        db.session.rollback()
+        submitted = db.session.scalar(select(Referral).where(Referral.id == referral_id, Referral.state != State.DRAFT,
+                                                             policy.referral_scope(current_user)))
+        if submitted is not None:
+            return _autosave_too_late(submitted)
+        return jsonify(saved=False, message=str(refusal)), 409
+    return _autosave(ReferralForm(), referral)
+
+
+def _autosave_too_late(referral: Referral):
+    return jsonify(saved=False, message=f"Diese Mitteilung wurde bereits eingereicht: {referral.number}. "
+                                        "Automatisches Speichern ist beendet; nichts wurde geändert."), 409
 
 
 def _autosave(form: ReferralForm, referral: Referral):
@@ -147,14 +197,27 @@ def _autosave(form: ReferralForm, referral: Referral):
         return jsonify(saved=False, message=f"Automatisches Speichern pausiert: {count} Angabe{'n' if count != 1 else ''} "
                                             "bitte prüfen (erscheint beim Speichern an den Feldern)."), 422
     form.store(referral)
+    referral_id = referral.id
     if referral.id is None:
         referral.client_token = queries.plausible_token(form.client_token.data)
     try:
         services.save_draft(referral, current_user)
         db.session.commit()
+    except services.FormAlreadySent as sent:  # the same form's other request created the draft first
+        db.session.rollback()
+        earlier = queries.referral_by_token(current_user, sent.token, lock=True)
+        if earlier is None:
+            raise
+        if earlier.state is not State.DRAFT:
+            return _autosave_too_late(earlier)
+        return _autosave(form, earlier)
     except ProcessError as error:
         db.session.rollback()
         return jsonify(saved=False, message=str(error)), 409
+    except DBAPIError as error:
+        if not lost_a_race(error):
+            raise
+        return _lost_race(referral_id)
     return jsonify(saved=True, at=to_local(utcnow()).strftime("%H:%M:%S"),
                    edit_url=url_for(".edit", referral_id=referral.id), autosave_url=url_for(".autosave", referral_id=referral.id))
 
@@ -182,6 +245,7 @@ def _edit_form(form: ReferralForm, referral: Referral):
         referral.client_token = queries.plausible_token(form.client_token.data)
     upload = form.attachment.data if form.upload.data else None
     written: list[str] = []
+    referral_id = referral.id
     try:
         if form.submit.data:
             services.submit(referral, current_user)
@@ -190,6 +254,15 @@ def _edit_form(form: ReferralForm, referral: Referral):
             if upload:
                 written.append(services.add_attachment(referral, current_user, upload.filename or "", upload.read()).storage_key)
         db.session.commit()
+    except services.FormAlreadySent as sent:  # a parallel request of this form created the referral first
+        db.session.rollback()
+        services.remove_files(written)
+        earlier = queries.referral_by_token(current_user, sent.token, lock=True)
+        if earlier is None:
+            raise
+        if earlier.state is State.DRAFT:  # e.g. its autosave: this request goes on with that draft
+            return _edit_form(form, earlier)
+        return _already_submitted(earlier)
     except services.IncompleteReferral as error:
         db.session.rollback()
         form.show_problems(error.problems)
@@ -203,9 +276,11 @@ def _edit_form(form: ReferralForm, referral: Referral):
         else:
             flash(str(error), "danger")
         return _render_form(form, referral, invalid=True)
-    except Exception:
+    except Exception as error:
         db.session.rollback()
         services.remove_files(written)
+        if lost_a_race(error):
+            return _lost_race(referral_id)
         raise
     if form.submit.data:
         flash(f"Die Mitteilung {referral.number} wurde an den ASD übermittelt.", "success")
@@ -220,8 +295,9 @@ def _edit_form(form: ReferralForm, referral: Referral):
 
 
 def _render_form(form: ReferralForm, referral: Referral, invalid: bool = False, focus: str | None = None):
-    if invalid and referral.id is not None:
-        db.session.rollback()  # nothing typed reaches the database; show the draft as stored
+    if request.method == "POST":
+        # Nothing typed reaches the database; show the draft as stored, and hold no lock while rendering.
+        db.session.rollback()
     page = render_template(
         "cases/form.html", form=form, referral=referral, school=referral.school, invalid=invalid, focus=focus,
         action_form=ActionForm(),

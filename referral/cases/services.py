@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -60,11 +61,41 @@ def _match_key(referral: Referral) -> None:
     referral.child_key = child_key(referral.child_last_name, referral.child_first_name, referral.child_birth_date)
 
 
+class FormAlreadySent(ProcessError):
+    """A parallel request of the same form (same form token: double click, autosave) created the
+    referral first. The session must be rolled back; `referral_by_token` then finds that referral."""
+
+    def __init__(self, token: str):
+        super().__init__("Dieses Formular wurde bereits gesendet.")
+        self.token = token
+
+
+TOKEN_CONSTRAINT = "uq_referral_client_token"
+
+
+def _is_token_clash(error: IntegrityError) -> bool:
+    diagnosis = getattr(error.orig, "diag", None)  # psycopg names the constraint
+    if diagnosis is not None:
+        return diagnosis.constraint_name == TOKEN_CONSTRAINT
+    return "referral.client_token" in str(error.orig)  # SQLite names the column
+
+
+def _insert(referral: Referral) -> None:
+    """The first write of a new referral, before anything else of it (case number, history): a
+    parallel request of the same form waits here for the first one and then gets `FormAlreadySent`."""
+    db.session.add(referral)
+    try:
+        db.session.flush()
+    except IntegrityError as error:
+        if referral.client_token and _is_token_clash(error):
+            raise FormAlreadySent(referral.client_token) from error
+        raise
+
+
 def save_draft(referral: Referral, actor: User) -> None:
     _match_key(referral)
     if referral.id is None:
-        db.session.add(referral)
-        db.session.flush()
+        _insert(referral)
     process.apply(referral, Action.EDIT, actor)
 
 
@@ -74,7 +105,7 @@ def submit(referral: Referral, actor: User, now: datetime | None = None) -> None
         raise IncompleteReferral(problems)
     _match_key(referral)
     if referral.id is None:
-        db.session.add(referral)
+        _insert(referral)  # as a draft; before the case number is drawn
     now = now or utcnow()
     settings = deadline_settings()
     referral.number = next_case_number(referral.district, to_local(now).year)
