@@ -18,6 +18,9 @@ def create_app(overrides: dict | None = None, env: dict[str, str] | None = None)
         instance_path=str(ROOT / "instance"),
         template_folder=str(ROOT / "templates"),
     )
+    from .integers import BoundedIntConverter
+
+    app.url_map.converters["int"] = BoundedIntConverter  # before any route is added
     app.config.update(config.load(Path(app.instance_path), env))
     if overrides:
         app.config.update(overrides)
