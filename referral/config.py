@@ -108,9 +108,12 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         # psycopg 3 is the only PostgreSQL driver we ship.
         database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
 
-    engine_options: dict = {"pool_pre_ping": True}
+    # hide_parameters: a failing statement is logged and raised without its values (names, dates,
+    # keyed hashes, ciphertexts). pool_pre_ping: after a database restart the first request gets a
+    # fresh connection instead of an error.
+    engine_options: dict = {"pool_pre_ping": True, "hide_parameters": True}
     if database_url.startswith("sqlite"):
-        engine_options = {"connect_args": {"timeout": 15}}
+        engine_options = {"connect_args": {"timeout": 15}, "hide_parameters": True}
 
     return {
         "REFERRAL_PRODUCTION": production,
