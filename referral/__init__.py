@@ -64,6 +64,9 @@ def register_extensions(app: Flask) -> None:
     from .accounts.models import User
     from .accounts.passwords import forgot_password_form
 
+    from .redaction import register as redact_sql_errors
+
+    redact_sql_errors()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
     csrf.init_app(app)
