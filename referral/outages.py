@@ -41,7 +41,8 @@ def unreachable(error: BaseException | None) -> str | None:
                 return DATABASE
         if isinstance(error, DBAPIError) and error.connection_invalidated:
             return DATABASE
-        error = getattr(error, "original_exception", None) or error.__cause__ or error.__context__
+        # What it was raised from, never what it was raised while handling: a handled error is no cause.
+        error = getattr(error, "original_exception", None) or error.__cause__
     return None
 
 

@@ -207,6 +207,7 @@ def test_redis_stopped_and_started_again(outage_app, services):
     teacher = _teacher()
     client = _signed_in(outage_app, teacher)
     assert client.get("/referrals").status_code == 200
+    token = _csrf(client, "/referrals/new")
     db.session.remove()
 
     redis.stop()
@@ -214,6 +215,10 @@ def test_redis_stopped_and_started_again(outage_app, services):
         page = _assert_outage_page(client.get("/referrals"))
         assert "Sitzungsspeicher" in page
         assert "gespeichert" not in page.replace("Sitzungsspeicher", "")
+
+        sent = client.post("/referrals/new", data={"csrf_token": token, "child_first_name": "Erika",
+                                                   "save": "Entwurf speichern"})
+        assert "Ihre Eingaben wurden nicht gespeichert" in _assert_outage_page(sent)
 
         stranger = outage_app.test_client()
         page = _assert_outage_page(stranger.get("/login"))
