@@ -9,7 +9,8 @@ from werkzeug.routing import IntegerConverter
 from referral.integers import DB_INT_MAX, BoundedIntConverter, query_int
 
 # Beyond PostgreSQL's INTEGER, beyond a 64-bit integer (SQLite, Python's C long), far beyond, negative.
-OUT_OF_RANGE = [str(2**31), "99999999999999999999", "-1"]
+OUT_OF_RANGE = [str(2**31), str(2**63), "99999999999999999999", "-1"]
+BEYOND_BOTH = str(2**63)  # too large for PostgreSQL's BIGINT and for SQLite: fails on both without the check
 ROLES = ["teacher", "school_lead", "asd", "asd_lead", "insofa", "coordinator", "admin"]
 # In URLs, one role of each side with the widest view of its side: enough to reach every view.
 URL_ROLES = ["school_lead", "asd_lead", "insofa", "coordinator", "admin"]
@@ -44,13 +45,15 @@ def test_out_of_range_ids_in_urls_are_not_found(app, world, as_user, client):
             for name in int_args:
                 path = path.replace(f"<int:{name}>", value)
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-                for each in (clients if value != "-1" else clients[:1]):  # "-1" never matches: once is enough
+                # Signed in (each 404 is written to the audit log, which is slow): the one value that
+                # overflows every database; anonymous: all of them.
+                for each in (clients if value == BEYOND_BOTH else clients[:1]):
                     response = each.open(path, method=method)
                     assert response.status_code < 500, (method, path, response.status_code)
                     if value.lstrip("-").isdigit() and not value.startswith("-"):
                         assert response.status_code in (302, 404), (method, path, response.status_code)
                     checked += 1
-    assert checked > 300
+    assert checked > 250
 
 
 def test_out_of_range_query_integers_fall_back_to_the_default(app, world, as_user, client):
