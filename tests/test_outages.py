@@ -168,6 +168,7 @@ def _assert_outage_page(response) -> str:
     text = _text(response)
     assert response.status_code == 503, (response.status_code, text[:300])
     assert response.headers["Retry-After"] == "30"
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]  # the usual headers still apply
     assert '<html lang="de">' in text and "Internal Server Error" not in text
     assert "in einigen Minuten erneut" in text
     return text
