@@ -24,7 +24,15 @@ from referral.extensions import db
 from . import factories
 from .conftest import FreshContextClient
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+def _postgres_bin() -> Path:
+    # Debian's layout: /usr/lib/postgresql/<version>/bin; the newest installed, or PG_BIN.
+    if os.environ.get("PG_BIN"):
+        return Path(os.environ["PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _postgres_bin()
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
