@@ -157,7 +157,7 @@ def register_errorhandlers(app: Flask) -> None:
                 return render_template("errors/error.html", code=code, title=title, text=text), code
             except Exception as failure:  # the page with navigation needs the user, the session, the database
                 if kind := outages.unreachable(failure):
-                    outages._rollback()
+                    outages.rollback_quietly()
                     return outages.outage_page(kind)
                 raise
 
@@ -170,9 +170,9 @@ def register_errorhandlers(app: Flask) -> None:
     def internal_error(error):
         # Rendered without user, session or database: whatever failed may be one of them.
         if kind := outages.unreachable(getattr(error, "original_exception", None)):
-            outages._rollback()
+            outages.rollback_quietly()
             return outages.outage_page(kind)
-        outages._rollback()  # nothing half-written reaches the database
+        outages.rollback_quietly()  # nothing half-written reaches the database
         note = outages.saving_note()  # only what is known about the input; nothing for a page only read
         return outages.render_static(500, "Interner Fehler", [
             "Es ist ein Fehler aufgetreten.", note or "Bitte versuchen Sie es erneut."])

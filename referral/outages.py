@@ -122,17 +122,17 @@ def handle_unreachable(error):
     if kind is None:
         raise error  # not an outage: the 500 handler answers
     current_app.logger.error("%s unreachable: %s", kind, type(error).__name__)
-    _rollback()
+    rollback_quietly()
     return outage_page(kind)
 
 
-def _rollback() -> None:
+def rollback_quietly() -> None:
     from .extensions import db
 
     try:
         db.session.rollback()
     except Exception:  # noqa: BLE001 - the connection is gone; the pool discards it
-        current_app.logger.warning("rollback after an outage failed", exc_info=True)
+        current_app.logger.warning("rollback after a failed request failed", exc_info=True)
 
 
 def register(app: Flask) -> None:
