@@ -6,7 +6,7 @@ the request is noted (`g.committed`); a form sent (POST) whose request committed
 nothing of it."""
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, g, has_app_context, request
+from flask import Flask, Response, current_app, g, has_app_context, jsonify, request
 from flask.globals import request_ctx
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -111,8 +111,14 @@ def outage_page(kind: str) -> Response:
     else:
         title = "Vorübergehend nicht erreichbar"
         text = "Die Datenbank ist gerade nicht erreichbar. Bitte versuchen Sie es in einigen Minuten erneut."
-    paragraphs = [text] + ([note] if (note := saving_note()) else [])
-    response = render_static(503, title, paragraphs)
+    note = saving_note()
+    if request.accept_mimetypes.best == "application/json":
+        # The form's autosave (referral-form.js) shows `message`; the form is still on the screen.
+        unsaved = " Ihre Eingaben wurden nicht gespeichert; sie stehen weiter im Formular." if note == NOT_STORED else ""
+        response = jsonify(saved=False, message=text + unsaved)
+        response.status_code = 503
+    else:
+        response = render_static(503, title, [text] + ([note] if note else []))
     response.headers["Retry-After"] = str(current_app.config.get("OUTAGE_RETRY_AFTER_SECONDS", RETRY_AFTER_SECONDS))
     return response
 

@@ -201,6 +201,14 @@ def test_postgresql_stopped_and_started_again(outage_app, services):
         page = _assert_outage_page(sent)
         assert "Ihre Eingaben wurden nicht gespeichert" in page
 
+        # The autosave asks for JSON and shows its message next to the form, which is still there.
+        autosaved = client.post("/referrals/new/autosave", data={"csrf_token": token, "child_first_name": "Erika"},
+                                headers={"Accept": "application/json"})
+        assert autosaved.status_code == 503 and autosaved.headers["Retry-After"] == "30"
+        assert autosaved.json == {"saved": False, "message": "Die Datenbank ist gerade nicht erreichbar. Bitte versuchen "
+                                  "Sie es in einigen Minuten erneut. Ihre Eingaben wurden nicht gespeichert; sie stehen "
+                                  "weiter im Formular."}
+
         signing_in = outage_app.test_client().post("/login", data={"email": teacher.email, "password": "x"})
         assert signing_in.status_code in (400, 503)  # the form's check (no session token) or the outage page
     finally:
