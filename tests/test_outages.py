@@ -188,6 +188,8 @@ def test_postgresql_stopped_and_started_again(outage_app, services):
     client = _signed_in(outage_app, teacher)
     assert client.get("/referrals").status_code == 200
     token = _csrf(client, "/referrals/new")
+    visitor = outage_app.test_client()
+    login_token = _csrf(visitor, "/login")
     db.session.remove()
 
     postgres.stop()
@@ -209,14 +211,22 @@ def test_postgresql_stopped_and_started_again(outage_app, services):
                                   "Sie es in einigen Minuten erneut. Ihre Eingaben wurden nicht gespeichert; sie stehen "
                                   "weiter im Formular."}
 
-        signing_in = outage_app.test_client().post("/login", data={"email": teacher.email, "password": "x"})
-        assert signing_in.status_code in (400, 503)  # the form's check (no session token) or the outage page
+        # The password cannot be checked: no failed attempt, however often it is tried.
+        outage_app.config["LOGIN_FAILURES_PER_ACCOUNT"] = "2 per minute"
+        for _ in range(3):
+            signing_in = visitor.post("/login", data={"email": teacher.email, "password": factories.PASSWORD,
+                                                      "csrf_token": login_token})
+            assert "Die Datenbank ist gerade nicht erreichbar" in _assert_outage_page(signing_in)
     finally:
         postgres.start()
 
     # The same app, no restart: the pool throws away the dead connections (pool_pre_ping).
     assert client.get("/referrals").status_code == 200
     assert client.get("/referrals/new").status_code == 200
+    visitor.environ_base["REMOTE_ADDR"] = "127.0.0.3"  # 127.0.0.1 has used its attempts for this minute
+    signed_in = visitor.post("/login", data={"email": teacher.email, "password": factories.PASSWORD,
+                                             "csrf_token": _csrf(visitor, "/login")})
+    assert signed_in.status_code == 302, "the attempts during the outage locked the account"
 
 
 def test_redis_stopped_and_started_again(outage_app, services):
