@@ -18,6 +18,9 @@ def create_app(overrides: dict | None = None, env: dict[str, str] | None = None)
         instance_path=str(ROOT / "instance"),
         template_folder=str(ROOT / "templates"),
     )
+    from .integers import BoundedIntConverter
+
+    app.url_map.converters["int"] = BoundedIntConverter  # before any route is added
     app.config.update(config.load(Path(app.instance_path), env))
     if overrides:
         app.config.update(overrides)
@@ -61,6 +64,9 @@ def register_extensions(app: Flask) -> None:
     from .accounts.models import User
     from .accounts.passwords import forgot_password_form
 
+    from .redaction import register as redact_sql_errors
+
+    redact_sql_errors()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
     csrf.init_app(app)
@@ -99,7 +105,8 @@ def _session_store(app: Flask) -> None:
     if app.config["SESSION_TYPE"] == "redis":
         import redis
 
-        app.config.setdefault("SESSION_REDIS", redis.Redis.from_url(app.config["SESSION_REDIS_URL"]))
+        app.config.setdefault("SESSION_REDIS", redis.Redis.from_url(app.config["SESSION_REDIS_URL"],
+                                                                    **config.redis_options()))
     elif app.config.get("SESSION_CACHELIB") is None:
         from cachelib import FileSystemCache
 
@@ -126,6 +133,8 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
+    from . import outages
+
     messages = {
         400: ("Ungültige Anfrage", "Die Anfrage konnte nicht verarbeitet werden. Bitte laden Sie die Seite neu."),
         403: ("Keine Berechtigung", "Für diese Seite fehlt Ihnen die Berechtigung."),
@@ -134,25 +143,41 @@ def register_errorhandlers(app: Flask) -> None:
         413: ("Datei zu groß", "Die gesendeten Daten sind zu groß. Anhänge dürfen höchstens 10 MB groß sein."),
         429: ("Zu viele Versuche", "Zu viele fehlgeschlagene Anmeldeversuche. Die Anmeldung ist für 15 Minuten "
               "gesperrt. Bitte warten Sie, oder wenden Sie sich an die Administration."),
-        500: ("Interner Fehler", "Es ist ein Fehler aufgetreten. Es wurde nichts gespeichert. Bitte versuchen Sie es erneut."),
     }
 
     def handler(code):
         def handle(error):
-            if code == 500:
-                db.session.rollback()  # nothing half-written reaches the database
-            if code in (403, 404):
-                from .audit.log import denied
-
-                db.session.rollback()
-                denied(code)
             title, text = messages[code]
-            return render_template("errors/error.html", code=code, title=title, text=text), code
+            try:
+                if code in (403, 404):
+                    from .audit.log import denied
+
+                    db.session.rollback()
+                    denied(code)
+                return render_template("errors/error.html", code=code, title=title, text=text), code
+            except Exception as failure:  # the page with navigation needs the user, the session, the database
+                if kind := outages.unreachable(failure):
+                    outages.rollback_quietly()
+                    return outages.outage_page(kind)
+                raise
 
         return handle
 
     for code in messages:
         app.register_error_handler(code, handler(code))
+
+    @app.errorhandler(500)
+    def internal_error(error):
+        # Rendered without user, session or database: whatever failed may be one of them.
+        if kind := outages.unreachable(getattr(error, "original_exception", None)):
+            outages.rollback_quietly()
+            return outages.outage_page(kind)
+        outages.rollback_quietly()  # nothing half-written reaches the database
+        note = outages.saving_note()  # only what is known about the input; nothing for a page only read
+        return outages.render_static(500, "Interner Fehler", [
+            "Es ist ein Fehler aufgetreten.", note or "Bitte versuchen Sie es erneut."])
+
+    outages.register(app)
 
     from flask_wtf.csrf import CSRFError
 

@@ -62,6 +62,15 @@ def _instance_data_keys(instance_path: Path) -> str:
     return key_file.read_text().strip()
 
 
+def redis_options() -> dict:
+    """Redis unreachable: a few quick tries, then the error, which becomes a 503 page (outages.py),
+    instead of redis-py's default of ten tries with up to a second between them per command."""
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    return {"socket_connect_timeout": 2, "socket_timeout": 2, "retry": Retry(ExponentialBackoff(cap=0.1, base=0.01), 2)}
+
+
 def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
     """Build the Flask config from environment variables."""
     env = dict(os.environ if env is None else env)
@@ -108,9 +117,12 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         # psycopg 3 is the only PostgreSQL driver we ship.
         database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
 
-    engine_options: dict = {"pool_pre_ping": True}
+    # hide_parameters: a failing statement is logged and raised without its values (names, dates,
+    # keyed hashes, ciphertexts). pool_pre_ping: after a database restart the first request gets a
+    # fresh connection instead of an error.
+    engine_options: dict = {"pool_pre_ping": True, "hide_parameters": True}
     if database_url.startswith("sqlite"):
-        engine_options = {"connect_args": {"timeout": 15}}
+        engine_options = {"connect_args": {"timeout": 15}, "hide_parameters": True}
 
     return {
         "REFERRAL_PRODUCTION": production,
@@ -223,6 +235,10 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "SECURITY_PASSWORD_CHECK_BREACHED": False,
         # Throttling (Flask-Limiter): counters in Redis when several instances run, else in memory.
         "RATELIMIT_STORAGE_URI": env.get("REDIS_URL") or "memory://",
+        "RATELIMIT_STORAGE_OPTIONS": redis_options() if env.get("REDIS_URL") else {},
+        # Redis unreachable: the same limits, counted in this process until Redis answers again.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "OUTAGE_RETRY_AFTER_SECONDS": 30,
         "RATELIMIT_STRATEGY": "moving-window",
         "RATELIMIT_HEADERS_ENABLED": False,
         "LOGIN_FAILURES_PER_ACCOUNT": env.get("LOGIN_FAILURES_PER_ACCOUNT", "5 per 15 minutes"),

@@ -199,7 +199,7 @@ def test_a_server_error_shows_a_german_page_and_writes_nothing(world, as_user, a
     monkeypatch.setattr(factories.services, "acknowledge", half_done)
     response = as_user(world.asd).post(f"/referrals/{referral.id}/acknowledge")
     assert response.status_code == 500
-    assert "Es wurde nichts gespeichert" in text_of(response) and "Traceback" not in text_of(response)
+    assert "Ihre Eingaben wurden nicht gespeichert" in text_of(response) and "Traceback" not in text_of(response)
     db.session.expire_all()
     assert db.session.get(Referral, referral.id).state is State.SUBMITTED
 

@@ -16,8 +16,9 @@ def _submitted_address() -> str:
 
 
 def _failed(response) -> bool:
-    # A successful login (or code) redirects; a failed one shows the form again.
-    return response.status_code != 302
+    # A successful login (or code) redirects; a failed one shows the form again. 503: the password
+    # was never checked (database or session store unreachable), so it is no failed attempt.
+    return response.status_code not in (302, 503)
 
 
 def _second_factor_account() -> str:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..accounts import operations as accounts
+from ..integers import query_int
 from ..organisation import operations as organisation
 from ..accounts.models import Membership, Role, User
 from ..audit.log import ACTION_LABELS, ADMIN_ACTIONS, record
@@ -86,7 +87,7 @@ def _user_query(form: UserSearchForm):
 def users():
     form = UserSearchForm(request.args)
     form.validate()
-    page = paginate(_user_query(form), request.args.get("page", 1, type=int))
+    page = paginate(_user_query(form), request.args.get("page", 1, type=query_int))
     return render_template("administration/users.html", page=page, form=form)
 
 
@@ -330,5 +331,5 @@ def deadlines():
 def changes():
     statement = (select(AuditEntry).where(AuditEntry.action.in_(ADMIN_ACTIONS))
                  .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()))
-    page = paginate(statement, request.args.get("page", 1, type=int))
+    page = paginate(statement, request.args.get("page", 1, type=query_int))
     return render_template("administration/changes.html", page=page, action_labels=ACTION_LABELS)

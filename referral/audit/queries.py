@@ -5,6 +5,7 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import false, func, or_, select
 
+from ..integers import id_or_none
 from ..accounts.models import User
 from ..cases.models import Referral
 from ..extensions import db
@@ -32,10 +33,10 @@ def search(form) -> "select":
     if form.case_number.data:
         ids = select(func.cast(Referral.id, db.String)).where(Referral.number == form.case_number.data.strip().upper())
         statement = statement.where(AuditEntry.object_type == "referral", AuditEntry.object_id.in_(ids))
-    if form.school.data and form.school.data.isdigit():
-        statement = statement.where(AuditEntry.school_id == int(form.school.data))
-    if form.district.data and form.district.data.isdigit():
-        statement = statement.where(AuditEntry.district_id == int(form.district.data))
+    if (school_id := id_or_none(form.school.data)) is not None:
+        statement = statement.where(AuditEntry.school_id == school_id)
+    if (district_id := id_or_none(form.district.data)) is not None:
+        statement = statement.where(AuditEntry.district_id == district_id)
     return statement
 
 

@@ -5,6 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import select
 
+from ..integers import query_int
 from .. import policy
 from ..accounts.models import Role
 from ..cases.forms import ActionForm, options
@@ -40,7 +41,7 @@ def _search_form() -> AuditSearchForm:
 def search():
     _coordinator_only()
     form = _search_form()
-    page = paginate(queries.search(form), request.args.get("page", 1, type=int))
+    page = paginate(queries.search(form), request.args.get("page", 1, type=query_int))
     return render_template("audit/search.html", form=form, page=page, labels=ACTION_LABELS,
                            action_form=ActionForm(), **queries.names(page.rows))
 
@@ -94,7 +95,7 @@ def access_history(referral_id: int):
         or policy.is_asd_side(current_user, referral, Role.ASD_LEAD))
     if not allowed:
         abort(404)
-    page = paginate(queries.for_referral(referral_id), request.args.get("page", 1, type=int))
+    page = paginate(queries.for_referral(referral_id), request.args.get("page", 1, type=query_int))
     record("referral.access_history", referral)
     db.session.commit()
     return render_template("audit/access.html", referral=referral, page=page, labels=ACTION_LABELS,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
+from ..integers import query_int
 from .. import policy
 from ..accounts import sessions
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
@@ -134,12 +135,12 @@ def _done(referral: Referral, action: Action, operation, *args, **kwargs):
 @blueprint.get("/referrals")
 def my_referrals():
     _require(Role.TEACHER, Role.SCHOOL_LEAD)
-    page = queries.school_list(current_user, request.args.get("page", 1, type=int))
+    page = queries.school_list(current_user, request.args.get("page", 1, type=query_int))
     return render_template("cases/my_referrals.html", page=page)
 
 
 def _school_for_new_referral() -> School:
-    return policy.own_school(current_user, request.values.get("school", type=int))
+    return policy.own_school(current_user, request.values.get("school", type=query_int))
 
 
 @blueprint.route("/referrals/new", methods=["GET", "POST"])
@@ -476,14 +477,14 @@ def inbox():
     _require(*ASD_ROLES)
     filters = InboxFilterForm(request.args)
     filters.state.choices = options([("open", "alle offenen"), ("all", "alle")] + [(s.value, s.label) for s in State if s is not State.DRAFT])
-    assignee_id = request.args.get("assignee", type=int)
+    assignee_id = request.args.get("assignee", type=query_int)
     # A lead of several districts comes from one district's overview: only that district's referrals.
-    wanted = request.args.get("district", type=int)
+    wanted = request.args.get("district", type=query_int)
     district = db.session.get(District, wanted) if wanted in current_user.district_ids(*ASD_ROLES) else None
     staff = {u.id: u for d in current_user.district_ids(*ASD_ROLES) for u in services.district_staff(d)} if assignee_id else {}
     assignee_id = assignee_id if assignee_id in staff else None  # only colleagues of one's own district
     page = queries.inbox(current_user, state=filters.state.data or "open", overdue_only=bool(filters.overdue.data),
-                         page=request.args.get("page", 1, type=int), assignee_id=assignee_id,
+                         page=request.args.get("page", 1, type=query_int), assignee_id=assignee_id,
                          district_id=district.id if district else None)
     assignee = staff.get(assignee_id)
     return render_template("cases/inbox.html", page=page, filters=filters, assignee=assignee, district=district)

@@ -6,6 +6,7 @@ from flask_login import current_user
 from sqlalchemy import and_, case, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..integers import query_int
 from ..accounts.models import Role
 from ..actions import carry_out
 from ..audit.log import record
@@ -43,14 +44,14 @@ def index():
                  .order_by(order, urgent_first,
                            case((S == ConsultationState.REQUESTED, Consultation.accept_due_at), else_=None),
                            Consultation.requested_at.desc(), Consultation.id.desc()))
-    page = paginate(statement, request.args.get("page", 1, type=int))
+    page = paginate(statement, request.args.get("page", 1, type=query_int))
     return render_template("consultations/index.html", page=page, now=utcnow(), insofa=access.is_insofa(current_user))
 
 
 @blueprint.route("/new", methods=["GET", "POST"])
 def new():
     _require(Role.TEACHER, Role.SCHOOL_LEAD)
-    school = own_school(current_user, request.values.get("school", type=int))
+    school = own_school(current_user, request.values.get("school", type=query_int))
     form = ConsultationForm()
     if request.method == "GET":
         form.contact_phone.data = current_user.phone

@@ -1,6 +1,7 @@
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
+from ..integers import query_int
 from ..accounts.models import Role
 from ..cases import queries
 
@@ -11,5 +12,5 @@ blueprint = Blueprint("coordination", __name__, url_prefix="/coordination")
 def referrals():
     if not current_user.has_role_in({Role.COORDINATOR}):
         abort(403)
-    page = queries.coordination_list(current_user, request.args.get("page", 1, type=int))
+    page = queries.coordination_list(current_user, request.args.get("page", 1, type=query_int))
     return render_template("coordination/referrals.html", page=page)

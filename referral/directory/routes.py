@@ -6,6 +6,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from ..integers import query_int
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES
 from ..audit.log import changed_fields, record
 from ..cases.forms import ActionForm
@@ -92,7 +93,7 @@ def new(kind: str):
         kind = ContactKind(kind)
     except ValueError:
         abort(404)
-    school = db.session.get(School, request.args.get("school", type=int) or 0) if kind is not ContactKind.INSOFA else None
+    school = db.session.get(School, request.args.get("school", type=query_int) or 0) if kind is not ContactKind.INSOFA else None
     if kind is not ContactKind.INSOFA and school is None:
         abort(404)
     if not access.may_maintain(current_user, kind, school):

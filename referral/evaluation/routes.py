@@ -5,6 +5,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from ..integers import query_int
 from ..accounts.models import Role
 from ..audit.log import record
 from ..exports import csv_response
@@ -120,7 +121,7 @@ def district_overview():
     if not current_user.has_role_in({Role.ASD_LEAD}):
         abort(403)
     district_ids = sorted(current_user.district_ids(Role.ASD_LEAD))
-    wanted = request.args.get("district", type=int)
+    wanted = request.args.get("district", type=query_int)
     district = db.session.get(District, wanted if wanted in district_ids else district_ids[0])
     return render_template("evaluation/district.html", district=district, data=overview.for_district(district.id, utcnow()),
                            districts=db.session.scalars(select(District).where(District.id.in_(district_ids))

@@ -4,6 +4,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import delete, func, select
 
+from ..integers import query_int
 from ..audit.log import record
 from ..cases.forms import BaseForm, ErrorSummary, MultiCheckboxField, options
 
@@ -23,7 +24,7 @@ blueprint = Blueprint("notifications", __name__, url_prefix="/notifications")
 @blueprint.get("/")
 def index():
     page = paginate(select(Notification).where(Notification.user_id == current_user.id)
-                    .order_by(Notification.id.desc()), request.args.get("page", 1, type=int))
+                    .order_by(Notification.id.desc()), request.args.get("page", 1, type=query_int))
     return render_template("notifications/index.html", page=page)
 
 
