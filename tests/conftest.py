@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from flask.testing import FlaskClient
 
+import referral as _referral
 from referral import create_app
 from referral.extensions import db
 
@@ -117,8 +118,6 @@ class FreshContextClient(FlaskClient):
 # The extension objects are module-wide (`security`, `talisman`, …) and some keep the settings of the
 # app they were last initialised for: a test that creates an app of its own (a production app, the
 # live server) re-initialises them. Counted here, so that the next test gets a freshly built app.
-import referral as _referral
-
 _apps_initialised = 0
 _register_extensions = _referral.register_extensions
 
@@ -143,12 +142,15 @@ class _SharedApp:
     def get(self):
         if self.app is None or self.built_after != _apps_initialised:
             self.dispose()
+            before = _apps_initialised
             self.app = create_app(
                 overrides={"TESTING": True, "UPLOAD_FOLDER": str(self.root / "uploads"), "SERVER_NAME": "localhost",
                            "SESSION_FILE_DIR": str(self.root / "sessions"), "MAIL_BACKEND": "locmem"},
                 env={"DATABASE_URL": self.database_url, "SECRET_KEY": SECRET_KEY},
             )
             self.app.test_client_class = FreshContextClient
+            # The count must see every app built, or a test's own app would go unnoticed.
+            assert _apps_initialised == before + 1, "create_app no longer calls referral.register_extensions"
             self.built_after = _apps_initialised
         return self.app
 
