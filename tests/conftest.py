@@ -70,17 +70,25 @@ def _quoted(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory):
+def _scratch(tmp_path_factory):
+    """This test process's directory for the SQLite database and the server-side sessions: in
+    memory-backed /dev/shm where there is one, so that the many real commits and session writes do
+    not wait for the disk (same SQLite, same session store)."""
+    if not os.access("/dev/shm", os.W_OK):
+        yield tmp_path_factory.mktemp("scratch")
+        return
+    directory = Path(tempfile.mkdtemp(prefix="referral-test-", dir="/dev/shm"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(_scratch):
     """The migrated, empty test database of this test process."""
     given = GIVEN_DATABASE_URL
     own_database = None
-    shm_dir = None
     if not given:
-        # In memory-backed /dev/shm where there is one: the same SQLite, without waiting for the disk
-        # at every commit (the tests commit for real, many times each).
-        if os.access("/dev/shm", os.W_OK):
-            shm_dir = Path(tempfile.mkdtemp(prefix="referral-test-", dir="/dev/shm"))
-        url = f"sqlite:///{(shm_dir or tmp_path_factory.mktemp('db')) / 'test.db'}"
+        url = f"sqlite:///{_scratch / 'test.db'}"
     elif given.startswith("postgresql") and WORKER:
         url = _sqlalchemy_url(_worker_url(given))
         own_database = _quoted(make_url(url).database)
@@ -96,8 +104,6 @@ def database_url(tmp_path_factory):
         upgrade()
         db.engine.dispose()
     yield url
-    if shm_dir:
-        shutil.rmtree(shm_dir, ignore_errors=True)
     if own_database:
         _admin(given, f"DROP DATABASE IF EXISTS {own_database} WITH (FORCE)")
 
@@ -162,8 +168,8 @@ class _SharedApp:
 
 
 @pytest.fixture(scope="session")
-def _shared_app(database_url, tmp_path_factory):
-    shared = _SharedApp(database_url, tmp_path_factory.mktemp("app"))
+def _shared_app(database_url, _scratch):
+    shared = _SharedApp(database_url, _scratch)
     yield shared
     shared.dispose()
 
