@@ -50,8 +50,12 @@ run: demo
 	@echo "Die Anwendung läuft auf http://127.0.0.1:$(PORT) (beenden mit Strg+C)."
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
+# One test process per core (pytest-xdist), each with a database of its own; `make test PYTEST_WORKERS=0`
+# runs everything in one process. Work stealing: the browser tests wait on timers and would otherwise
+# leave the other workers idle at the end.
+PYTEST_WORKERS ?= auto
 test: install-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -58,35 +58,60 @@ def user(email: str, name: str, *memberships: tuple[Role, School | District | No
     return account
 
 
+# The world: two districts with schools and one user per role and scope (keys as in the tests).
+DISTRICTS = {"we": dict(code="WE", name="Wanne-Eickel", duty_phone="02325 111", duty_hours="Mo–Fr 8–16"),
+             "hm": dict(code="HM", name="Herne-Mitte", duty_phone="02323 222")}
+SCHOOLS = {"a": ("Schule A", "we"), "a2": ("Schule A2", "we"), "b": ("Schule B", "hm")}
+USERS = {  # key → name, memberships as (role, school key or district key or None)
+    "teacher": ("Tina Teacher", [(Role.TEACHER, "a")]),
+    "teacher_other": ("Olga Otherteacher", [(Role.TEACHER, "a")]),
+    "school_lead": ("Lena Lead", [(Role.SCHOOL_LEAD, "a")]),
+    "teacher_a2": ("Anton A2", [(Role.TEACHER, "a2")]),
+    "lead_a2": ("Lisa LeadA2", [(Role.SCHOOL_LEAD, "a2")]),
+    "teacher_b": ("Bernd B", [(Role.TEACHER, "b")]),
+    "asd": ("Anna ASD", [(Role.ASD_WORKER, "we")]),
+    "asd2": ("Ben ASD", [(Role.ASD_WORKER, "we")]),
+    "asd_lead": ("Lars ASDLead", [(Role.ASD_LEAD, "we")]),
+    "asd_hm": ("Mira HM", [(Role.ASD_WORKER, "hm")]),
+    "asd_lead_hm": ("Hans HMLead", [(Role.ASD_LEAD, "hm")]),
+    "insofa": ("Ines Insofa", [(Role.INSOFA, None)]),
+    "insofa2": ("Igor Insofa", [(Role.INSOFA, None)]),
+    "coordinator": ("Klara Koord", [(Role.COORDINATOR, None)]),
+    "admin": ("Adam Admin", [(Role.ADMIN, None)]),
+}
+
+
+def email_of(key: str) -> str:
+    return f"{key}@test.example"
+
+
 def build_world() -> World:
+    """Builds the world through the models and commits it (the test set-up does this once per run and
+    restores the rows before each test that asks for the `world`; see tests/conftest.py)."""
     w = World()
-    w.districts["we"] = District(code="WE", name="Wanne-Eickel", duty_phone="02325 111", duty_hours="Mo–Fr 8–16")
-    w.districts["hm"] = District(code="HM", name="Herne-Mitte", duty_phone="02323 222")
-    w.schools["a"] = School(name="Schule A", district=w.districts["we"])
-    w.schools["a2"] = School(name="Schule A2", district=w.districts["we"])
-    w.schools["b"] = School(name="Schule B", district=w.districts["hm"])
+    for key, values in DISTRICTS.items():
+        w.districts[key] = District(**values)
+    for key, (name, district) in SCHOOLS.items():
+        w.schools[key] = School(name=name, district=w.districts[district])
     db.session.add_all([*w.districts.values(), *w.schools.values()])
-    we, hm, a, a2, b = w.districts["we"], w.districts["hm"], w.schools["a"], w.schools["a2"], w.schools["b"]
-    spec = {
-        "teacher": ("Tina Teacher", [(Role.TEACHER, a)]),
-        "teacher_other": ("Olga Otherteacher", [(Role.TEACHER, a)]),
-        "school_lead": ("Lena Lead", [(Role.SCHOOL_LEAD, a)]),
-        "teacher_a2": ("Anton A2", [(Role.TEACHER, a2)]),
-        "lead_a2": ("Lisa LeadA2", [(Role.SCHOOL_LEAD, a2)]),
-        "teacher_b": ("Bernd B", [(Role.TEACHER, b)]),
-        "asd": ("Anna ASD", [(Role.ASD_WORKER, we)]),
-        "asd2": ("Ben ASD", [(Role.ASD_WORKER, we)]),
-        "asd_lead": ("Lars ASDLead", [(Role.ASD_LEAD, we)]),
-        "asd_hm": ("Mira HM", [(Role.ASD_WORKER, hm)]),
-        "asd_lead_hm": ("Hans HMLead", [(Role.ASD_LEAD, hm)]),
-        "insofa": ("Ines Insofa", [(Role.INSOFA, None)]),
-        "insofa2": ("Igor Insofa", [(Role.INSOFA, None)]),
-        "coordinator": ("Klara Koord", [(Role.COORDINATOR, None)]),
-        "admin": ("Adam Admin", [(Role.ADMIN, None)]),
-    }
-    for key, (name, memberships) in spec.items():
-        w.users[key] = user(f"{key}@test.example", name, *memberships)
+    scopes = {**w.schools, **w.districts}
+    for key, (name, memberships) in USERS.items():
+        w.users[key] = user(email_of(key), name, *((role, scopes.get(scope)) for role, scope in memberships))
     db.session.commit()
+    return w
+
+
+def load_world() -> World:
+    """The world as the database holds it (after the set-up restored it), in the current session."""
+    from sqlalchemy import select
+
+    w = World()
+    districts = {d.code: d for d in db.session.scalars(select(District))}
+    schools = {s.name: s for s in db.session.scalars(select(School))}
+    users = {u.email: u for u in db.session.scalars(select(User))}
+    w.districts.update({key: districts[values["code"]] for key, values in DISTRICTS.items()})
+    w.schools.update({key: schools[name] for key, (name, _) in SCHOOLS.items()})
+    w.users.update({key: users[email_of(key)] for key in USERS})
     return w
 
 
