@@ -40,7 +40,10 @@ def nav(page, name: str) -> None:
     menu = page.get_by_role("navigation", name="Hauptnavigation")
     toggler = menu.get_by_role("button", name="Menü öffnen")
     if toggler.is_visible() and toggler.get_attribute("aria-expanded") != "true":  # narrower than 1400 px: collapsed
+        # The nav is in the page before Bootstrap's script has run; a click before "load" opens nothing.
+        page.wait_for_load_state("load")
         toggler.click()
+        expect(toggler).to_have_attribute("aria-expanded", "true")
     menu.get_by_role("link", name=name, exact=True).click()
 
 
