@@ -6,6 +6,7 @@ is encrypted with the newest; older keys still decrypt until `flask keys rotate`
 everything. The keyed hash for finding earlier referrals about the same child uses its own key,
 derived from the newest data key, and is recomputed by the rotation.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,9 +32,11 @@ def parse_keys(value: str) -> list[bytes]:
         try:
             Fernet(key)
         except (ValueError, TypeError) as error:
-            raise DataKeyError("REFERRAL_DATA_KEYS holds a value that is not a Fernet key "
-                            "(create one with: python -c 'from cryptography.fernet import Fernet; "
-                            "print(Fernet.generate_key().decode())').") from error
+            raise DataKeyError(
+                "REFERRAL_DATA_KEYS holds a value that is not a Fernet key "
+                "(create one with: python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())')."
+            ) from error
     return keys
 
 

@@ -1,6 +1,7 @@
 """Integers that come from URLs and query strings fit the database's INTEGER columns, or they are not
 accepted: a number too large for PostgreSQL or SQLite would otherwise end in a 500 (OverflowError,
 NumericValueOutOfRange) instead of "not found"."""
+
 from __future__ import annotations
 
 from werkzeug.routing import IntegerConverter

@@ -4,6 +4,7 @@ rendered without either of them: no user lookup, no session, no query (`render_s
 Whether "Ihre Eingaben wurden nicht gespeichert" is true is known, not guessed: every commit during
 the request is noted (`g.committed`); a form sent (POST) whose request committed nothing stored
 nothing of it."""
+
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, g, has_app_context, jsonify, request
@@ -17,15 +18,18 @@ from sqlalchemy.orm import Session
 RETRY_AFTER_SECONDS = 30
 DATABASE, SESSIONS = "database", "sessions"
 # The steps of signing in: there the page says that signing in is what is impossible just now.
-LOGIN_ENDPOINTS = {"security.login", "security.two_factor_token_validation", "security.mf_recovery",
-                   "security.verify"}
+LOGIN_ENDPOINTS = {"security.login", "security.two_factor_token_validation", "security.mf_recovery", "security.verify"}
 # PostgreSQL's class 40 (deadlock, serialization failure) is a race, not an outage.
 _NOT_AN_OUTAGE_SQLSTATE = ("40",)
 
-NOT_STORED = ("Ihre Eingaben wurden nicht gespeichert. Wenn Sie im Browser einen Schritt zurückgehen, stehen sie "
-              "meist noch im Formular; senden Sie sie dann später erneut.")
-STORED_BEFORE = ("Ihre Eingaben wurden bereits gespeichert; der Fehler trat erst danach auf. Bitte prüfen Sie das "
-                 "Ergebnis, bevor Sie etwas erneut senden.")
+NOT_STORED = (
+    "Ihre Eingaben wurden nicht gespeichert. Wenn Sie im Browser einen Schritt zurückgehen, stehen sie "
+    "meist noch im Formular; senden Sie sie dann später erneut."
+)
+STORED_BEFORE = (
+    "Ihre Eingaben wurden bereits gespeichert; der Fehler trat erst danach auf. Bitte prüfen Sie das "
+    "Ergebnis, bevor Sie etwas erneut senden."
+)
 
 
 def unreachable(error: BaseException | None) -> str | None:
@@ -79,8 +83,9 @@ def _endpoint() -> str | None:
 def render_static(code: int, title: str, paragraphs: list[str]) -> Response:
     """The error page from the template alone: no context processors (which look up the user), no
     flashed messages (which live in the session)."""
-    html = current_app.jinja_env.get_template("errors/static.html").render(code=code, title=title,
-                                                                             paragraphs=paragraphs)
+    html = current_app.jinja_env.get_template("errors/static.html").render(
+        code=code, title=title, paragraphs=paragraphs
+    )
     return Response(html, code, mimetype="text/html")
 
 
@@ -102,19 +107,25 @@ def outage_page(kind: str) -> Response:
         _forget_session()
     if kind == SESSIONS and _endpoint() in LOGIN_ENDPOINTS:
         title = "Anmeldung gerade nicht möglich"
-        text = ("Die Anmeldung ist gerade nicht möglich, weil Anmeldungen im Moment nicht gespeichert werden können "
-                "(der Sitzungsspeicher ist nicht erreichbar). Bitte versuchen Sie es in einigen Minuten erneut.")
+        text = (
+            "Die Anmeldung ist gerade nicht möglich, weil Anmeldungen im Moment nicht gespeichert werden können "
+            "(der Sitzungsspeicher ist nicht erreichbar). Bitte versuchen Sie es in einigen Minuten erneut."
+        )
     elif kind == SESSIONS:
         title = "Vorübergehend nicht erreichbar"
-        text = ("Ihre Anmeldung kann gerade nicht geprüft werden, weil der Sitzungsspeicher nicht erreichbar ist. "
-                "Bitte versuchen Sie es in einigen Minuten erneut.")
+        text = (
+            "Ihre Anmeldung kann gerade nicht geprüft werden, weil der Sitzungsspeicher nicht erreichbar ist. "
+            "Bitte versuchen Sie es in einigen Minuten erneut."
+        )
     else:
         title = "Vorübergehend nicht erreichbar"
         text = "Die Datenbank ist gerade nicht erreichbar. Bitte versuchen Sie es in einigen Minuten erneut."
     note = saving_note()
     if request.accept_mimetypes.best == "application/json":
         # The form's autosave (referral-form.js) shows `message`; the form is still on the screen.
-        unsaved = " Ihre Eingaben wurden nicht gespeichert; sie stehen weiter im Formular." if note == NOT_STORED else ""
+        unsaved = (
+            " Ihre Eingaben wurden nicht gespeichert; sie stehen weiter im Formular." if note == NOT_STORED else ""
+        )
         response = jsonify(saved=False, message=text + unsaved)
         response.status_code = 503
     else:

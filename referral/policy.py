@@ -3,6 +3,7 @@
 Views call `referral_or_404` and `may`; lists filter with `referral_scope`, in SQL. Both express the
 same rules, so that a referral a user cannot see is neither listed nor reachable by its id.
 """
+
 from __future__ import annotations
 
 from flask import abort
@@ -82,8 +83,11 @@ def may_by_role(user, action: Action, referral: Referral) -> bool:
 def held_by_colleague(user, action: Action, referral: Referral) -> bool:
     """Would `user` be allowed, were the case not assigned to a colleague?"""
     owner_action = action in CASE_OWNER_ACTIONS or action is Action.TRANSFER
-    return (owner_action and referral.assignee_id not in (None, user.id)
-            and is_asd_side(user, referral, *RULES[action].roles))
+    return (
+        owner_action
+        and referral.assignee_id not in (None, user.id)
+        and is_asd_side(user, referral, *RULES[action].roles)
+    )
 
 
 def may_read_feedback(user, referral: Referral) -> bool:

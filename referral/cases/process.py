@@ -4,6 +4,7 @@ PROCESS.md, *Referral states* and *Deadlines*: which action is possible in which
 may take it, where it leads, and when things are due. Views ask `policy.may()`, which asks this
 module for the state and role part; every change of a referral goes through `apply()`.
 """
+
 from __future__ import annotations
 
 import enum
@@ -96,32 +97,74 @@ KEEP = Keep.STATE
 # The state table of PROCESS.md. Rules with target KEEP are actions inside a state.
 RULES: dict[Action, Rule] = {
     Action.EDIT: Rule(frozenset({State.DRAFT}), KEEP, SCHOOL, "Entwurf bearbeiten", "Entwurf gespeichert."),
-    Action.SUBMIT: Rule(frozenset({State.DRAFT}), State.SUBMITTED, SCHOOL, "Einreichen",
-                        "Die Mitteilung wurde an den ASD übermittelt."),
-    Action.DELETE: Rule(frozenset({State.DRAFT}), Gone.DELETED, SCHOOL, "Entwurf löschen",
-                        "Der Entwurf wurde endgültig gelöscht."),
-    Action.ACKNOWLEDGE: Rule(frozenset({State.SUBMITTED}), State.ACKNOWLEDGED, ASD, "Eingang bestätigen",
-                             "Der Eingang wurde bestätigt."),
-    Action.TRANSFER: Rule(frozenset({State.SUBMITTED, State.ACKNOWLEDGED, State.IN_ASSESSMENT}), State.SUBMITTED,
-                          ASD, "An anderen Bezirk abgeben", "Die Mitteilung wurde an den anderen Bezirk abgegeben."),
-    Action.TAKE_OVER: Rule(frozenset({State.ACKNOWLEDGED}), State.IN_ASSESSMENT, ASD, "Fall übernehmen",
-                           "Sie haben den Fall übernommen."),
-    Action.ASSIGN: Rule(frozenset({State.ACKNOWLEDGED}), State.IN_ASSESSMENT, frozenset({Role.ASD_LEAD}),
-                        "Zuweisen", "Der Fall wurde zugewiesen."),
-    Action.REASSIGN: Rule(frozenset({State.IN_ASSESSMENT, State.INFO_REQUESTED}), KEEP, frozenset({Role.ASD_LEAD}),
-                          "Neu zuweisen", "Der Fall wurde neu zugewiesen."),
-    Action.ASK: Rule(frozenset({State.IN_ASSESSMENT}), State.INFO_REQUESTED, ASD, "Rückfrage an die Schule",
-                     "Die Rückfrage wurde an die Schule gesendet."),
-    Action.ANSWER: Rule(frozenset({State.INFO_REQUESTED}), State.IN_ASSESSMENT, SCHOOL, "Rückfrage beantworten",
-                        "Ihre Antwort wurde an den ASD übermittelt."),
+    Action.SUBMIT: Rule(
+        frozenset({State.DRAFT}), State.SUBMITTED, SCHOOL, "Einreichen", "Die Mitteilung wurde an den ASD übermittelt."
+    ),
+    Action.DELETE: Rule(
+        frozenset({State.DRAFT}), Gone.DELETED, SCHOOL, "Entwurf löschen", "Der Entwurf wurde endgültig gelöscht."
+    ),
+    Action.ACKNOWLEDGE: Rule(
+        frozenset({State.SUBMITTED}), State.ACKNOWLEDGED, ASD, "Eingang bestätigen", "Der Eingang wurde bestätigt."
+    ),
+    Action.TRANSFER: Rule(
+        frozenset({State.SUBMITTED, State.ACKNOWLEDGED, State.IN_ASSESSMENT}),
+        State.SUBMITTED,
+        ASD,
+        "An anderen Bezirk abgeben",
+        "Die Mitteilung wurde an den anderen Bezirk abgegeben.",
+    ),
+    Action.TAKE_OVER: Rule(
+        frozenset({State.ACKNOWLEDGED}), State.IN_ASSESSMENT, ASD, "Fall übernehmen", "Sie haben den Fall übernommen."
+    ),
+    Action.ASSIGN: Rule(
+        frozenset({State.ACKNOWLEDGED}),
+        State.IN_ASSESSMENT,
+        frozenset({Role.ASD_LEAD}),
+        "Zuweisen",
+        "Der Fall wurde zugewiesen.",
+    ),
+    Action.REASSIGN: Rule(
+        frozenset({State.IN_ASSESSMENT, State.INFO_REQUESTED}),
+        KEEP,
+        frozenset({Role.ASD_LEAD}),
+        "Neu zuweisen",
+        "Der Fall wurde neu zugewiesen.",
+    ),
+    Action.ASK: Rule(
+        frozenset({State.IN_ASSESSMENT}),
+        State.INFO_REQUESTED,
+        ASD,
+        "Rückfrage an die Schule",
+        "Die Rückfrage wurde an die Schule gesendet.",
+    ),
+    Action.ANSWER: Rule(
+        frozenset({State.INFO_REQUESTED}),
+        State.IN_ASSESSMENT,
+        SCHOOL,
+        "Rückfrage beantworten",
+        "Ihre Antwort wurde an den ASD übermittelt.",
+    ),
     # Not after closing: nobody works on a closed case any more; a new concern is a new referral.
-    Action.ADDENDUM: Rule(SUBMITTED_STATES - {State.CLOSED}, KEEP, SCHOOL, "Nachtrag senden", "Ihr Nachtrag wurde übermittelt."),
-    Action.RECORD_ASSESSMENT: Rule(frozenset({State.IN_ASSESSMENT, State.INFO_REQUESTED}), KEEP, ASD,
-                                   "Gefährdungseinschätzung erfassen", "Die Gefährdungseinschätzung wurde gespeichert."),
-    Action.GIVE_FEEDBACK: Rule(frozenset({State.IN_ASSESSMENT}), State.FEEDBACK_GIVEN, ASD, "Rückmeldung geben",
-                               "Die Rückmeldung wurde an die Schule gegeben."),
-    Action.CLOSE: Rule(frozenset({State.FEEDBACK_GIVEN}), State.CLOSED, ASD, "Abschließen",
-                       "Die Mitteilung wurde abgeschlossen."),
+    Action.ADDENDUM: Rule(
+        SUBMITTED_STATES - {State.CLOSED}, KEEP, SCHOOL, "Nachtrag senden", "Ihr Nachtrag wurde übermittelt."
+    ),
+    Action.RECORD_ASSESSMENT: Rule(
+        frozenset({State.IN_ASSESSMENT, State.INFO_REQUESTED}),
+        KEEP,
+        ASD,
+        "Gefährdungseinschätzung erfassen",
+        "Die Gefährdungseinschätzung wurde gespeichert.",
+    ),
+    Action.GIVE_FEEDBACK: Rule(
+        frozenset({State.IN_ASSESSMENT}),
+        State.FEEDBACK_GIVEN,
+        ASD,
+        "Rückmeldung geben",
+        "Die Rückmeldung wurde an die Schule gegeben.",
+    ),
+    Action.CLOSE: Rule(
+        frozenset({State.FEEDBACK_GIVEN}), State.CLOSED, ASD, "Abschließen", "Die Mitteilung wurde abgeschlossen."
+    ),
 }
 
 # Actions that only the person responsible for the case (or the district's lead) may take.
@@ -152,8 +195,11 @@ class HistoryEntry:
 def history_for(referral, *, asd_side: bool) -> list[HistoryEntry]:
     """The referral's history as the ASD or the school may read it (page and PDF alike)."""
     hidden = HIDDEN_FROM_ASD if asd_side else HIDDEN_FROM_SCHOOL
-    return [HistoryEntry(change, change.reason if asd_side or change.action not in REASON_HIDDEN_FROM_SCHOOL else None)
-            for change in referral.history if change.action not in hidden]
+    return [
+        HistoryEntry(change, change.reason if asd_side or change.action not in REASON_HIDDEN_FROM_SCHOOL else None)
+        for change in referral.history
+        if change.action not in hidden
+    ]
 
 
 def possible_in_state(action: Action, state: State) -> bool:
@@ -263,19 +309,31 @@ def concurrent_change_message(referral_id: int | None, actor_id: int | None, *, 
 
     last_actor = None
     if referral_id is not None:
-        last_actor = db.session.scalar(select(StateChange.actor_id).where(StateChange.referral_id == referral_id)
-                                       .order_by(StateChange.id.desc()).limit(1))
+        last_actor = db.session.scalar(
+            select(StateChange.actor_id)
+            .where(StateChange.referral_id == referral_id)
+            .order_by(StateChange.id.desc())
+            .limit(1)
+        )
     if draft:
         if last_actor is None or last_actor == actor_id:
-            return ("Der Entwurf wurde inzwischen in einem anderen Fenster geändert oder eingereicht. Ihre Änderung "
-                    "wurde nicht gespeichert. Bitte prüfen Sie den aktuellen Stand.")
-        return ("Der Entwurf wurde inzwischen von einer anderen Person geändert. Ihre Änderung wurde nicht "
-                "gespeichert. Bitte prüfen Sie den aktuellen Stand.")
+            return (
+                "Der Entwurf wurde inzwischen in einem anderen Fenster geändert oder eingereicht. Ihre Änderung "
+                "wurde nicht gespeichert. Bitte prüfen Sie den aktuellen Stand."
+            )
+        return (
+            "Der Entwurf wurde inzwischen von einer anderen Person geändert. Ihre Änderung wurde nicht "
+            "gespeichert. Bitte prüfen Sie den aktuellen Stand."
+        )
     if last_actor is not None and last_actor == actor_id:
-        return ("Die Mitteilung wurde gerade in einem anderen Fenster bearbeitet, von Ihnen selbst. Ihre Aktion "
-                "wurde nicht ausgeführt. Bitte prüfen Sie den aktuellen Stand.")
-    return ("Die Mitteilung wurde gerade von einer anderen Person bearbeitet. Ihre Aktion wurde nicht "
-            "ausgeführt. Bitte prüfen Sie den aktuellen Stand.")
+        return (
+            "Die Mitteilung wurde gerade in einem anderen Fenster bearbeitet, von Ihnen selbst. Ihre Aktion "
+            "wurde nicht ausgeführt. Bitte prüfen Sie den aktuellen Stand."
+        )
+    return (
+        "Die Mitteilung wurde gerade von einer anderen Person bearbeitet. Ihre Aktion wurde nicht "
+        "ausgeführt. Bitte prüfen Sie den aktuellen Stand."
+    )
 
 
 EDIT_SITTING = timedelta(minutes=10)
@@ -289,10 +347,16 @@ def _recent_edit(referral, actor, now):
 
     if referral.id is None:
         return None
-    last = db.session.scalar(select(StateChange).where(StateChange.referral_id == referral.id)
-                             .order_by(StateChange.id.desc()).limit(1))
-    if last is not None and last.action is Action.EDIT and last.actor_id == actor.id and last.reason is None \
-            and now - last.at < EDIT_SITTING:
+    last = db.session.scalar(
+        select(StateChange).where(StateChange.referral_id == referral.id).order_by(StateChange.id.desc()).limit(1)
+    )
+    if (
+        last is not None
+        and last.action is Action.EDIT
+        and last.actor_id == actor.id
+        and last.reason is None
+        and now - last.at < EDIT_SITTING
+    ):
         return last
     return None
 
@@ -307,10 +371,13 @@ def _delete(referral, action: Action) -> None:
         db.session.flush()
     except StaleDataError as exc:
         db.session.rollback()
-        raise ConcurrentChange("Der Entwurf wurde inzwischen geändert oder eingereicht und wurde nicht gelöscht.") from exc
+        raise ConcurrentChange(
+            "Der Entwurf wurde inzwischen geändert oder eingereicht und wurde nicht gelöscht."
+        ) from exc
 
 
 # --- What a submission needs -----------------------------------------------------------------
+
 
 def submission_problems(referral) -> dict[str, str]:
     """Missing or inconsistent content, keyed by form field name, in German.

@@ -3,6 +3,7 @@
 requested → accepted → answered, or requested → cancelled. Views ask `access.may()`, which asks this
 module for the state and role part; every change goes through `apply()`.
 """
+
 from __future__ import annotations
 
 import enum
@@ -57,18 +58,33 @@ S = ConsultationState
 INSOFA = frozenset({Role.INSOFA})
 RULES: dict[ConsultationAction, ConsultationRule] = {
     ConsultationAction.CANCEL: ConsultationRule(
-        frozenset({S.REQUESTED}), S.CANCELLED, SCHOOL_ROLES, "Anfrage zurückziehen", "Die Anfrage wurde zurückgezogen."),
+        frozenset({S.REQUESTED}), S.CANCELLED, SCHOOL_ROLES, "Anfrage zurückziehen", "Die Anfrage wurde zurückgezogen."
+    ),
     ConsultationAction.ACCEPT: ConsultationRule(
-        frozenset({S.REQUESTED}), S.ACCEPTED, INSOFA, "Anfrage annehmen",
-        "Sie haben die Anfrage angenommen. Die Schule wurde benachrichtigt."),
+        frozenset({S.REQUESTED}),
+        S.ACCEPTED,
+        INSOFA,
+        "Anfrage annehmen",
+        "Sie haben die Anfrage angenommen. Die Schule wurde benachrichtigt.",
+    ),
     ConsultationAction.ARRANGE: ConsultationRule(
-        frozenset({S.ACCEPTED}), None, INSOFA, "Termin vereinbaren", "Der Termin wurde gespeichert und der Schule mitgeteilt."),
+        frozenset({S.ACCEPTED}),
+        None,
+        INSOFA,
+        "Termin vereinbaren",
+        "Der Termin wurde gespeichert und der Schule mitgeteilt.",
+    ),
     ConsultationAction.ANSWER: ConsultationRule(
-        frozenset({S.ACCEPTED}), S.ANSWERED, INSOFA, "Empfehlung erfassen",
-        "Die Empfehlung wurde gespeichert und der Schule mitgeteilt."),
+        frozenset({S.ACCEPTED}),
+        S.ANSWERED,
+        INSOFA,
+        "Empfehlung erfassen",
+        "Die Empfehlung wurde gespeichert und der Schule mitgeteilt.",
+    ),
     # A referral started from the consultation; the consultation itself stays as it is.
     ConsultationAction.START_REFERRAL: ConsultationRule(
-        frozenset({S.ANSWERED}), None, SCHOOL_ROLES, "Mitteilung an den ASD beginnen", "Der Entwurf wurde angelegt."),
+        frozenset({S.ANSWERED}), None, SCHOOL_ROLES, "Mitteilung an den ASD beginnen", "Der Entwurf wurde angelegt."
+    ),
 }
 # Only the InsoFa who accepted works on it from then on.
 OWNER_ACTIONS = frozenset({ConsultationAction.ARRANGE, ConsultationAction.ANSWER})
@@ -102,6 +118,8 @@ def apply(consultation, action: ConsultationAction, actor, now: datetime | None 
         db.session.flush()
     except StaleDataError as exc:
         db.session.rollback()
-        raise ConcurrentChange("Die Anfrage wurde gerade von einer anderen Person bearbeitet. Ihre Aktion wurde "
-                               "nicht ausgeführt. Bitte prüfen Sie den aktuellen Stand.") from exc
+        raise ConcurrentChange(
+            "Die Anfrage wurde gerade von einer anderen Person bearbeitet. Ihre Aktion wurde "
+            "nicht ausgeführt. Bitte prüfen Sie den aktuellen Stand."
+        ) from exc
     consultation_changed.send(consultation, action=action, actor=actor, now=now or utcnow(), fields=sorted(fields))
