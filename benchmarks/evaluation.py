@@ -73,7 +73,8 @@ def main(count: int, url: str | None) -> None:
         queries = [0]
         event.listen(db.engine, "before_cursor_execute", lambda *args: queries.__setitem__(0, queries[0] + 1))
     print(
-        f"{dialect}: {made['referrals']} referrals, {made['consultations']} consultations generated in {generated:.0f} s"
+        f"{dialect}: {made['referrals']} referrals, {made['consultations']} consultations "
+        f"generated in {generated:.0f} s"
     )
     from referral.timeutil import to_local, utcnow
 

@@ -60,7 +60,8 @@ def main(rounds: int) -> None:
             medians[label] = statistics.median(values)
             print(
                 f"{label:16s} median {medians[label] * 1000:7.1f} ms   "
-                f"p10 {statistics.quantiles(values, n=10)[0] * 1000:7.1f} ms   p90 {statistics.quantiles(values, n=10)[-1] * 1000:7.1f} ms"
+                f"p10 {statistics.quantiles(values, n=10)[0] * 1000:7.1f} ms   "
+                f"p90 {statistics.quantiles(values, n=10)[-1] * 1000:7.1f} ms"
             )
         difference = medians["unknown address"] - medians["wrong password"]
         print(

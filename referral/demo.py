@@ -83,7 +83,7 @@ def has_data() -> bool:
 
 
 def logins_text() -> str:
-    lines = ["Demo-Zugänge (Passwort für alle: %s):" % PASSWORD]
+    lines = [f"Demo-Zugänge (Passwort für alle: {PASSWORD}):"]
     for email, name, role, scope, _ in USERS:
         lines.append(f"  {role.label:<32} {email:<28} {name}" + (f" – {scope}" if scope else ""))
     return "\n".join(lines)

@@ -274,7 +274,7 @@ def _restore(snapshot: Snapshot) -> None:
                         "SELECT "
                         + ", ".join(
                             f"setval('{_quoted(name)}', {value}, {str(called).lower()})"
-                            for name, (value, called) in zip(names, positions)
+                            for name, (value, called) in zip(names, positions, strict=True)
                         )
                     )
                 )

@@ -5,6 +5,7 @@ The behaviour in the browser (reflow, focus, live regions) is in tests/browser/t
 
 from __future__ import annotations
 
+import itertools
 import re
 from html.parser import HTMLParser
 
@@ -274,7 +275,7 @@ def heading_levels(html: str) -> list[int]:
 def assert_no_heading_jumps(html: str) -> None:
     levels = heading_levels(html)
     assert levels and levels[0] in (1, 2)
-    for before, after in zip(levels, levels[1:]):
+    for before, after in itertools.pairwise(levels):
         assert after <= before + 1, f"heading levels jump: {levels}"
 
 

@@ -657,7 +657,7 @@ def test_every_post_route_refuses_a_missing_or_wrong_csrf_token(app, world, as_u
             "with another session's token in the X-CSRFToken header": ({}, {"X-CSRFToken": foreign}),
         }
 
-        def observed():
+        def observed(browser=browser):  # bound now: called only within this iteration anyway
             return database_rows(), stored_files(app), signed_in(browser)
 
         before = observed()
@@ -1527,7 +1527,9 @@ def test_arbitrary_message_bodies_never_answer_500_and_are_stored_iff_accepted(
     """Question, answer, addendum in turn on one case: each example may move it on, or not."""
     app.config["WTF_CSRF_ENABLED"] = False
     referral_id = case_in_assessment
-    for who, action, body in zip(("asd", "teacher", "teacher"), (Action.ASK, Action.ANSWER, Action.ADDENDUM), bodies):
+    for who, action, body in zip(
+        ("asd", "teacher", "teacher"), (Action.ASK, Action.ANSWER, Action.ADDENDUM), bodies, strict=True
+    ):
         client = as_user(world.users[who])
         data = {} if body is None else {f"{action.value}-body": body}
         count = db.session.scalar(select(func.count()).select_from(Message).where(Message.referral_id == referral_id))

@@ -142,7 +142,8 @@ TABLE = [
             K.TRANSFER,
             role,
             f"{{R2}}: An den ASD {HM} abgegeben",
-            f"Der ASD {WE} hat die Mitteilung {{R2}} der Schule A an den ASD {HM} abgegeben; dieser ist jetzt für sie zuständig.",
+            f"Der ASD {WE} hat die Mitteilung {{R2}} der Schule A an den ASD {HM} abgegeben; "
+            "dieser ist jetzt für sie zuständig.",
         )
         for role in (Role.TEACHER, Role.SCHOOL_LEAD)
     ],

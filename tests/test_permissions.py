@@ -86,7 +86,8 @@ INSOFAS = frozenset({"insofa", "insofa2"})
 
 
 def consultation_readers(state: ConsultationState) -> frozenset[str]:
-    """The consultation of `teacher`: its author and school lead; the whole pool while it is open, then the InsoFa who accepted."""
+    """The consultation of `teacher`: its author and school lead; the whole pool while it is open,
+    then the InsoFa who accepted."""
     if state is ConsultationState.REQUESTED:
         return SCHOOL_SIDE | INSOFAS
     if state is ConsultationState.CANCELLED:

@@ -287,7 +287,10 @@ def test_twenty_parallel_submits_of_one_form_token(server, world):
     token = "race-form-token-" + "t" * 20
     forms = [complete_form(submit="1", client_token=token, csrf_token=tab.csrf("/referrals/new")) for tab in tabs]
     answers = all_at_once(
-        [lambda tab=tab, data=data: tab.follow(tab.post("/referrals/new", data)) for tab, data in zip(tabs, forms)]
+        [
+            lambda tab=tab, data=data: tab.follow(tab.post("/referrals/new", data))
+            for tab, data in zip(tabs, forms, strict=True)
+        ]
     )
     print(f"\n[{server.url}] 20 submits of one token: {by_status(answers)}")
     no_server_errors(server, answers)
@@ -334,7 +337,7 @@ def test_five_autosaves_against_five_submits(server, world):
     print(f"\n[{server.url}] 5 autosaves: {by_status(autosaves)}; 5 submits: {by_status(submits)}")
     no_server_errors(server, answers)
 
-    for referral_id, submit in zip(ids, submits):
+    for referral_id, submit in zip(ids, submits, strict=True):
         assert submit.status == 302 and submit.location.endswith(f"/referrals/{referral_id}"), (
             submit.status,
             flashes(submit.page),
@@ -365,7 +368,7 @@ def test_twenty_parallel_acknowledgements(server, world):
     answers = all_at_once(
         [
             lambda tab=tab, token=token: tab.follow(tab.post(f"{path}/acknowledge", {"csrf_token": token}))
-            for tab, token in zip(tabs, tokens)
+            for tab, token in zip(tabs, tokens, strict=True)
         ]
     )
     print(f"\n[{server.url}] 20 acknowledgements: {by_status(answers)}")
@@ -381,7 +384,7 @@ def test_twenty_parallel_acknowledgements(server, world):
     winner = acknowledgements[0].actor_id
     messages = [flashes(a.page) for a in answers]
     assert sum(says(m, "Der Eingang wurde bestätigt.") for m in messages) == 1, messages
-    for user_id, answer, shown in zip(user_ids, answers, messages):
+    for user_id, answer, shown in zip(user_ids, answers, messages, strict=True):
         if says(shown, "Der Eingang wurde bestätigt."):
             assert user_id == winner
             continue

@@ -26,7 +26,9 @@ ZXCVBN_GERMAN = {
     "Straight rows of keys are easy to guess.": "Tastenreihen sind leicht zu erraten.",
     "Short keyboard patterns are easy to guess.": "Kurze Tastaturmuster sind leicht zu erraten.",
     'Repeats like "aaa" are easy to guess.': "Wiederholungen wie „aaa“ sind leicht zu erraten.",
-    'Repeats like "abcabcabc" are only slightly harder to guess than "abc".': "Wiederholungen wie „abcabcabc“ sind kaum schwerer zu erraten als „abc“.",
+    'Repeats like "abcabcabc" are only slightly harder to guess than "abc".': (
+        "Wiederholungen wie „abcabcabc“ sind kaum schwerer zu erraten als „abc“."
+    ),
     'Sequences like "abc" or "6543" are easy to guess.': "Folgen wie „abc“ oder „6543“ sind leicht zu erraten.",
     "Recent years are easy to guess.": "Jahreszahlen sind leicht zu erraten.",
     "Dates are often easy to guess.": "Daten sind oft leicht zu erraten.",

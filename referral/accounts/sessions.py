@@ -1,7 +1,8 @@
 """Session lifetime: 30 minutes without a request end a session, and none lasts longer than 12 hours.
 
 Sessions are kept on the server (Flask-Session; Redis or files, see config.py): the cookie carries
-a random id only. A session that ran out is ended before the request reaches any view. The page warns a few minutes before the idle limit (static/js/session.js).
+a random id only. A session that ran out is ended before the request reaches any view. The page warns
+a few minutes before the idle limit (static/js/session.js).
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ class NotMade(Exception):
 def _unprintable(found: printable.Unprintable) -> NotMade:
     # The log names the field and the code point only: no content of the referral.
     return NotMade(
-        f"Das PDF kann nicht erstellt werden: {where(found.field)} enthält das Zeichen {printable.describe(found.char)}, "
+        f"Das PDF kann nicht erstellt werden: {where(found.field)} enthält das Zeichen "
+        f"{printable.describe(found.char)}, "
         "das die Schrift des PDF nicht enthält. Statt es als „?“ oder leeres Kästchen in die Akte zu drucken, wird "
         "kein PDF erstellt. Der Fehler ist protokolliert; bitte informieren Sie die Administration.",
         f"field {found.field} contains {found.code_point}, which the PDF fonts lack",

@@ -128,7 +128,8 @@ def run(dry_run: bool = False, now: datetime | None = None, report=print) -> Pla
         report(f"{'would purge' if dry_run else 'purged'}: {referral.number} (closed {referral.closed_at:%Y-%m-%d})")
     for referral in plan.drafts:
         report(
-            f"{'would delete' if dry_run else 'deleted'}: draft {referral.id} (last changed {referral.updated_at:%Y-%m-%d})"
+            f"{'would delete' if dry_run else 'deleted'}: draft {referral.id} "
+            f"(last changed {referral.updated_at:%Y-%m-%d})"
         )
     for consultation in plan.consultations:
         report(f"{'would purge' if dry_run else 'purged'}: consultation {consultation.number}")

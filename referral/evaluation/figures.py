@@ -304,7 +304,7 @@ def key_figures(scope: Scope, now: datetime) -> KeyFigures:
         "consulted",
         "informed",
     )
-    figures = KeyFigures(**{name: int(v or 0) for name, v in zip(names, row)})
+    figures = KeyFigures(**{name: int(v or 0) for name, v in zip(names, row, strict=True)})
     figures.consultations = db.session.scalar(
         select(func.count()).select_from(Consultation).where(_consultations(scope))
     )

@@ -67,7 +67,8 @@ KEY_ROWS = [
         "Eingang fristgerecht bestätigt",
         lambda k: share(k.ack_in_time, k.ack_due),
         "Anteil der Mitteilungen, deren Eingang bis zur Frist bestätigt wurde, an allen, die bestätigt sind oder deren "
-        "Frist abgelaufen ist (akut: 2 Stunden, sonst 1 Arbeitstag; nach einer Abgabe zählt die Frist des neuen Bezirks).",
+        "Frist abgelaufen ist (akut: 2 Stunden, sonst 1 Arbeitstag; "
+        "nach einer Abgabe zählt die Frist des neuen Bezirks).",
     ),
     (
         "Rückmeldung fristgerecht",
@@ -100,12 +101,14 @@ KEY_ROWS = [
         "Zeit bis Eingangsbestätigung: Median",
         lambda k: value(k.ack_hours[0], k.ack_n, "Std."),
         "Stunden vom Eingang im zuständigen Bezirk bis zur Bestätigung, nur bestätigte Mitteilungen (noch "
-        "unbestätigte zählen in „Eingang fristgerecht“ und in der Liste der überfälligen). Median: die Hälfte war schneller.",
+        "unbestätigte zählen in „Eingang fristgerecht“ und in der Liste der überfälligen). "
+        "Median: die Hälfte war schneller.",
     ),
     (
         "Zeit bis Eingangsbestätigung: 90. Perzentil",
         lambda k: value(k.ack_hours[1], k.ack_n, "Std."),
-        "9 von 10 bestätigten Mitteilungen waren höchstens so lange unbestätigt (Rangmethode). Zeiten erst ab 10 Fällen.",
+        "9 von 10 bestätigten Mitteilungen waren höchstens so lange unbestätigt (Rangmethode). "
+        "Zeiten erst ab 10 Fällen.",
     ),
     (
         "Zeit bis Eingangsbestätigung, nur Arbeitstage: Median",
@@ -260,11 +263,16 @@ def build(
             "Je Dringlichkeit",
             "Dringlichkeit aus Sicht der Schule; Fachberatungen kennen nur „dringend“ und „normal“.",
             ["Dringlichkeit", "Mitteilungen", "Fachberatungen"],
-            [[u.short, n, "–"] for u, n in zip(Urgency, column([urgency.get(u.value, 0) for u in Urgency]))]
+            [
+                [u.short, n, "–"]
+                for u, n in zip(Urgency, column([urgency.get(u.value, 0) for u in Urgency]), strict=True)
+            ]
             + [
                 [f"Fachberatung {u.short}", "–", n]
                 for u, n in zip(
-                    ConsultationUrgency, column([consult_urgency.get(u.value, 0) for u in ConsultationUrgency])
+                    ConsultationUrgency,
+                    column([consult_urgency.get(u.value, 0) for u in ConsultationUrgency]),
+                    strict=True,
                 )
             ],
         )

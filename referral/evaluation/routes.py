@@ -115,7 +115,7 @@ def export():
         yield ["Auswertung", "erstellt", to_local(utcnow()).strftime("%d.%m.%Y %H:%M"), "", ""]
         for table in (t for t in tables if t.in_csv):
             for row in table.rows:
-                for column, cell in zip(table.header[1:], row[1:]):
+                for column, cell in zip(table.header[1:], row[1:], strict=True):
                     yield [table.title, row[0], column, *csv_value(cell)]
 
     return csv_response(

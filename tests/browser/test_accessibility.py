@@ -399,8 +399,9 @@ class Crawler:
             page.goto(url)
             measured = page.evaluate(
                 """async () => {
-                    const result = await axe.run(document, {runOnly: {type: 'rule', values: ['scrollable-region-focusable']},
-                                                            resultTypes: ['violations']});
+                    const result = await axe.run(document, {
+                        runOnly: {type: 'rule', values: ['scrollable-region-focusable']},
+                        resultTypes: ['violations']});
                     return {scrollWidth: document.documentElement.scrollWidth,
                             unreachable: result.violations.flatMap(v => v.nodes.map(n => n.target.join(' ')))};
                 }"""

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.browser
 RECORD_ANNOUNCEMENTS = """
 window.__announced = [];
 (function () {
-  var live = '[aria-live]:not([aria-live="off"]), [role=alert], [role=status], [role=log], [role=marquee], [role=timer]';
+  var live = '[aria-live]:not([aria-live="off"]), [role=alert], [role=status], [role=log], '
+    + '[role=marquee], [role=timer]';
   // From the first byte on (the warning may come right after loading); the pages used here have no
   // live region with text of their own, so whatever is recorded was put there by a script.
   new MutationObserver(function (records) {
