@@ -18,7 +18,7 @@ from datetime import date
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
-from sqlalchemy import Text
+from sqlalchemy import Dialect, Text
 from sqlalchemy.types import TypeDecorator
 
 
@@ -69,38 +69,39 @@ class Vault:
 
 
 def vault() -> Vault:
-    return current_app.extensions["referral_vault"]
+    found: Vault = current_app.extensions["referral_vault"]
+    return found
 
 
-class EncryptedText(TypeDecorator):
+class EncryptedText(TypeDecorator[str]):
     """Text stored encrypted. Empty text stays empty, so that "nothing given" remains checkable."""
 
     impl = Text
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         if value is None or value == "":
             return value
         return vault().encrypt(value.encode()).decode()
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
         if value is None or value == "":
             return value
         return vault().decrypt(value.encode()).decode()
 
 
-class EncryptedDate(TypeDecorator):
+class EncryptedDate(TypeDecorator[date]):
     """A date stored encrypted (the date of birth identifies a child)."""
 
     impl = Text
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: date | None, dialect: Dialect) -> str | None:
         if value is None:
             return None
         return vault().encrypt(value.isoformat().encode()).decode()
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: str | None, dialect: Dialect) -> date | None:
         if value is None:
             return None
         return date.fromisoformat(vault().decrypt(value.encode()).decode())

@@ -50,7 +50,7 @@ def unreachable(error: BaseException | None) -> str | None:
     return None
 
 
-def _note_commit(session) -> None:
+def _note_commit(session: Session) -> None:
     if has_app_context():
         g.committed = True
 
@@ -75,9 +75,11 @@ def _endpoint() -> str | None:
         return request.endpoint
     # The session could not be opened, so the URL was never matched.
     try:
-        return current_app.create_url_adapter(request).match(return_rule=False)[0]
+        adapter = current_app.create_url_adapter(request)
+        endpoint = adapter.match(return_rule=False)[0] if adapter is not None else None
     except Exception:  # noqa: BLE001 - a 404 or 405 URL has no endpoint
         return None
+    return endpoint if isinstance(endpoint, str) else None
 
 
 def render_static(code: int, title: str, paragraphs: list[str]) -> Response:
@@ -94,7 +96,8 @@ def _forget_session() -> None:
     # a session that could not be opened is None; a null session lets the remaining hooks run.
     if not request_ctx:
         return
-    context = request_ctx._get_current_object()
+    # A Werkzeug LocalProxy, typed as the RequestContext it stands for: its own method is unknown to mypy.
+    context = request_ctx._get_current_object()  # type: ignore[attr-defined]
     null = current_app.session_interface.make_null_session(current_app)
     if "_session" in vars(context):  # Flask >= 3.1.3 keeps it behind a read-only property
         context._session = null
@@ -134,7 +137,7 @@ def outage_page(kind: str) -> Response:
     return response
 
 
-def handle_unreachable(error):
+def handle_unreachable(error: Exception) -> Response:
     kind = unreachable(error)
     if kind is None:
         raise error  # not an outage: the 500 handler answers

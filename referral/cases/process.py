@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from blinker import Namespace
 from sqlalchemy.orm.exc import StaleDataError
@@ -19,6 +20,11 @@ from ..extensions import db
 from ..timeutil import utcnow
 from .deadlines import end_of_nth_working_day
 from .vocabulary import Urgency
+
+if TYPE_CHECKING:  # the models import this module for the enums
+    from ..accounts.models import User
+    from ..organisation.models import District
+    from .models import Referral, StateChange
 
 
 class State(enum.StrEnum):
@@ -184,15 +190,15 @@ REASON_HIDDEN_FROM_SCHOOL = frozenset({Action.TRANSFER})
 class HistoryEntry:
     """A history entry as one side reads it: the change itself, with `reason` only where that side may read it."""
 
-    def __init__(self, change, reason: str | None):
+    def __init__(self, change: StateChange, reason: str | None) -> None:
         self._change = change
         self.reason = reason
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._change, name)
 
 
-def history_for(referral, *, asd_side: bool) -> list[HistoryEntry]:
+def history_for(referral: Referral, *, asd_side: bool) -> list[HistoryEntry]:
     """The referral's history as the ASD or the school may read it (page and PDF alike)."""
     hidden = HIDDEN_FROM_ASD if asd_side else HIDDEN_FROM_SCHOOL
     return [
@@ -252,7 +258,16 @@ def refusal(action: Action, state: State) -> str:
     return f"„{RULES[action].label}“ ist im Status „{state.label}“ nicht möglich."
 
 
-def apply(referral, action: Action, actor, *, reason: str = "", to_district=None, assignee=None, now=None):
+def apply(
+    referral: Referral,
+    action: Action,
+    actor: User,
+    *,
+    reason: str = "",
+    to_district: District | None = None,
+    assignee: User | None = None,
+    now: datetime | None = None,
+) -> StateChange | None:
     """Check `action` against the state table and record it; flushes, never commits.
 
     Every action touches the referral row, whose version column makes a concurrent second writer
@@ -265,7 +280,8 @@ def apply(referral, action: Action, actor, *, reason: str = "", to_district=None
         raise ProcessError(refusal(action, referral.state))
     now = now or utcnow()
     if rule.target is Gone.DELETED:
-        return _delete(referral, action)
+        _delete(referral, action)
+        return None
     before = referral.state
     from_district_id = referral.district_id
     if isinstance(rule.target, State):
@@ -339,7 +355,7 @@ def concurrent_change_message(referral_id: int | None, actor_id: int | None, *, 
 EDIT_SITTING = timedelta(minutes=10)
 
 
-def _recent_edit(referral, actor, now):
+def _recent_edit(referral: Referral, actor: User, now: datetime) -> StateChange | None:
     """The author's last save of this draft, if it was a moment ago (autosave): that entry is reused."""
     from sqlalchemy import select
 
@@ -361,7 +377,7 @@ def _recent_edit(referral, actor, now):
     return None
 
 
-def _delete(referral, action: Action) -> None:
+def _delete(referral: Referral, action: Action) -> None:
     referral.updated_at = utcnow()  # the version check: a draft submitted meanwhile is not deleted
     action_checked.send(referral, action=action)
     try:
@@ -379,7 +395,7 @@ def _delete(referral, action: Action) -> None:
 # --- What a submission needs -----------------------------------------------------------------
 
 
-def submission_problems(referral) -> dict[str, str]:
+def submission_problems(referral: Referral) -> dict[str, str]:
     """Missing or inconsistent content, keyed by form field name, in German.
 
     Drafts may be incomplete; a referral reaching the ASD must be complete enough to act on.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from blinker import Namespace
 from sqlalchemy.orm.exc import StaleDataError
@@ -18,6 +19,10 @@ from ..cases.deadlines import end_of_nth_working_day
 from ..cases.process import ConcurrentChange, ProcessError
 from ..extensions import db
 from ..timeutil import utcnow
+
+if TYPE_CHECKING:  # the models import this module for the enums
+    from ..accounts.models import User
+    from .models import Consultation
 
 
 class ConsultationState(enum.StrEnum):
@@ -104,7 +109,9 @@ signals = Namespace()
 consultation_changed = signals.signal("consultation-changed")
 
 
-def apply(consultation, action: ConsultationAction, actor, now: datetime | None = None, **fields) -> None:
+def apply(
+    consultation: Consultation, action: ConsultationAction, actor: User, now: datetime | None = None, **fields: Any
+) -> None:
     """Check `action` against the rules, set `fields`, flush; never commits."""
     if action is not ConsultationAction.REQUEST:
         rule = RULES[action]
