@@ -7,7 +7,7 @@ export FLASK_APP := wsgi
 # The port of `make run`: `make run PORT=8080` (or PORT in the environment).
 PORT ?= 5000
 
-.PHONY: run test install install-test db demo clean
+.PHONY: run test lint install install-test db demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,5 +57,13 @@ PYTEST_WORKERS ?= auto
 test: install-test
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
+# Lint, format check and strict typing (configuration in pyproject.toml; mypy's file list is there too).
+# Only the Python tools are needed, not the accessibility tools of install-test.
+LINT_PATHS := referral tests migrations benchmarks wsgi.py
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,7 @@
 Appends ENTRIES entries (default 50,000; one transaction per 1,000) to a fresh database and runs
 the whole-chain verification, reporting entries per second for both.
 """
+
 from __future__ import annotations
 
 import sys
@@ -26,8 +27,10 @@ from referral.extensions import db  # noqa: E402
 def main(count: int, url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = url or f"sqlite:///{tmp}/bench.db"
-        app = create_app(overrides={"TESTING": True, "SESSION_FILE_DIR": f"{tmp}/s"},
-                         env={"DATABASE_URL": url, "SECRET_KEY": "bench-" + "x" * 40})
+        app = create_app(
+            overrides={"TESTING": True, "SESSION_FILE_DIR": f"{tmp}/s"},
+            env={"DATABASE_URL": url, "SECRET_KEY": "bench-" + "x" * 40},
+        )
         with app.app_context():
             if url.startswith("postgresql"):
                 with db.engine.begin() as connection:
@@ -35,8 +38,15 @@ def main(count: int, url: str | None) -> None:
             upgrade()
             start = time.perf_counter()
             for i in range(count):
-                record("referral.view", object_type="referral", object_id=i % 5000, role="asd_worker", scope="Bezirk X",
-                       school_id=1, district_id=1)
+                record(
+                    "referral.view",
+                    object_type="referral",
+                    object_id=i % 5000,
+                    role="asd_worker",
+                    scope="Bezirk X",
+                    school_id=1,
+                    district_id=1,
+                )
                 if i % 1000 == 999:
                     db.session.commit()
             db.session.commit()
@@ -44,8 +54,10 @@ def main(count: int, url: str | None) -> None:
             start = time.perf_counter()
             verdict = chain.verify()
             checked = time.perf_counter() - start
-            print(f"{url.split('://')[0]}: wrote {count} entries in {written:.1f} s ({count / written:,.0f}/s); "
-                  f"verified in {checked:.1f} s ({count / checked:,.0f}/s): {verdict}")
+            print(
+                f"{url.split('://')[0]}: wrote {count} entries in {written:.1f} s ({count / written:,.0f}/s); "
+                f"verified in {checked:.1f} s ({count / checked:,.0f}/s): {verdict}"
+            )
 
 
 if __name__ == "__main__":

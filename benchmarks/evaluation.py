@@ -7,6 +7,7 @@ generates REFERRALS (default 50,000) referrals over three years with `flask demo
 generator, and times each page through the app (test client, real database): one warm-up, then
 the median of 5 requests, with the number of SQL queries per request.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -29,7 +30,10 @@ from referral.generator import generate  # noqa: E402
 PAGES = [
     ("Auswertung, laufendes Schuljahr", "/coordination/evaluation"),
     ("Auswertung, 3 Jahre, alle Bezirke", "/coordination/evaluation?period=free&first={first}&last={last}"),
-    ("Auswertung, 3 Jahre, ein Bezirk", "/coordination/evaluation?period=free&first={first}&last={last}&district={district}"),
+    (
+        "Auswertung, 3 Jahre, ein Bezirk",
+        "/coordination/evaluation?period=free&first={first}&last={last}&district={district}",
+    ),
     ("CSV-Export, 3 Jahre", "/coordination/evaluation.csv?period=free&first={first}&last={last}"),
     ("Bezirksübersicht", "/district-overview"),
 ]
@@ -46,8 +50,10 @@ def fetch(client, target):
 def main(count: int, url: str | None) -> None:
     tmp = tempfile.mkdtemp(prefix="referral-bench-")
     url = url or f"sqlite:///{tmp}/bench.db"
-    app = create_app(overrides={"TESTING": True, "SESSION_FILE_DIR": f"{tmp}/s", "UPLOAD_FOLDER": f"{tmp}/u"},
-                     env={"DATABASE_URL": url, "SECRET_KEY": "bench-" + "x" * 40})
+    app = create_app(
+        overrides={"TESTING": True, "SESSION_FILE_DIR": f"{tmp}/s", "UPLOAD_FOLDER": f"{tmp}/u"},
+        env={"DATABASE_URL": url, "SECRET_KEY": "bench-" + "x" * 40},
+    )
     with app.app_context():
         if url.startswith("postgresql"):
             db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
@@ -66,7 +72,10 @@ def main(count: int, url: str | None) -> None:
         dialect = db.engine.dialect.name
         queries = [0]
         event.listen(db.engine, "before_cursor_execute", lambda *args: queries.__setitem__(0, queries[0] + 1))
-    print(f"{dialect}: {made['referrals']} referrals, {made['consultations']} consultations generated in {generated:.0f} s")
+    print(
+        f"{dialect}: {made['referrals']} referrals, {made['consultations']} consultations "
+        f"generated in {generated:.0f} s"
+    )
     from referral.timeutil import to_local, utcnow
 
     today = to_local(utcnow()).date()

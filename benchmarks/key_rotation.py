@@ -6,6 +6,7 @@ Creates REFERRALS (default 10,000) referrals with encrypted identity, text, a pa
 in a fresh SQLite database under key A, then re-encrypts everything under a new key B, and reports
 the time and the number of values re-encrypted.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -31,9 +32,14 @@ from referral.organisation.models import District, School  # noqa: E402
 
 
 def app_for(tmp: str, keys: str):
-    return create_app(overrides={"TESTING": True, "SESSION_FILE_DIR": f"{tmp}/s", "UPLOAD_FOLDER": f"{tmp}/u"},
-                      env={"DATABASE_URL": f"sqlite:///{tmp}/bench.db", "SECRET_KEY": "bench-" + "x" * 40,
-                           "REFERRAL_DATA_KEYS": keys})
+    return create_app(
+        overrides={"TESTING": True, "SESSION_FILE_DIR": f"{tmp}/s", "UPLOAD_FOLDER": f"{tmp}/u"},
+        env={
+            "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
+            "SECRET_KEY": "bench-" + "x" * 40,
+            "REFERRAL_DATA_KEYS": keys,
+        },
+    )
 
 
 def fill(count: int) -> None:
@@ -44,9 +50,18 @@ def fill(count: int) -> None:
     db.session.add_all([district, school, author])
     db.session.flush()
     for i in range(count):
-        referral = Referral(state=State.DRAFT, school=school, district=district, author=author, child_first_name=f"Kind{i}",
-                            child_last_name="Beispiel", child_birth_date=date(2017, 1, 1 + i % 28),
-                            child_address="Musterweg 1", observation="Beobachtung " * 20, child_words="Satz des Kindes")
+        referral = Referral(
+            state=State.DRAFT,
+            school=school,
+            district=district,
+            author=author,
+            child_first_name=f"Kind{i}",
+            child_last_name="Beispiel",
+            child_birth_date=date(2017, 1, 1 + i % 28),
+            child_address="Musterweg 1",
+            observation="Beobachtung " * 20,
+            child_words="Satz des Kindes",
+        )
         referral.persons.append(Person(kind=PersonKind.MOTHER, position=0, first_name="Mutter", last_name="Beispiel"))
         db.session.add(referral)
         db.session.add(Message(referral=referral, kind=MessageKind.ADDENDUM, body="Nachtrag " * 10, author=author))
@@ -72,8 +87,10 @@ def main(count: int) -> None:
                 return time.perf_counter() - start, counts
 
         seconds, counts = contextvars.Context().run(run)
-        print(f"keys rotate: {count} referrals, {counts['values']} values re-encrypted in {seconds:.1f} s "
-              f"({counts['values'] / seconds:,.0f} values/s; {counts['match_keys']} repeat-detection keys)")
+        print(
+            f"keys rotate: {count} referrals, {counts['values']} values re-encrypted in {seconds:.1f} s "
+            f"({counts['values'] / seconds:,.0f} values/s; {counts['match_keys']} repeat-detection keys)"
+        )
 
 
 if __name__ == "__main__":

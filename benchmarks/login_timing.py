@@ -5,6 +5,7 @@
 Prints the median and spread of each, and their difference. The two must not be told apart: for an
 unknown address Flask-Security hashes the given password all the same (one argon2 operation each).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -24,10 +25,17 @@ from referral.extensions import db  # noqa: E402
 
 def main(rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app(overrides={"TESTING": True, "WTF_CSRF_ENABLED": False, "SESSION_FILE_DIR": f"{tmp}/s",
-                                    "MAIL_BACKEND": "locmem", "LOGIN_FAILURES_PER_ACCOUNT": "100000 per minute",
-                                    "LOGIN_ATTEMPTS_PER_ADDRESS": "100000 per minute"},
-                         env={"DATABASE_URL": f"sqlite:///{tmp}/bench.db", "SECRET_KEY": "bench-" + "x" * 40})
+        app = create_app(
+            overrides={
+                "TESTING": True,
+                "WTF_CSRF_ENABLED": False,
+                "SESSION_FILE_DIR": f"{tmp}/s",
+                "MAIL_BACKEND": "locmem",
+                "LOGIN_FAILURES_PER_ACCOUNT": "100000 per minute",
+                "LOGIN_ATTEMPTS_PER_ADDRESS": "100000 per minute",
+            },
+            env={"DATABASE_URL": f"sqlite:///{tmp}/bench.db", "SECRET_KEY": "bench-" + "x" * 40},
+        )
         with app.app_context():
             upgrade()
             from flask_security import hash_password
@@ -39,7 +47,10 @@ def main(rounds: int) -> None:
         client = app.test_client()
         timings: dict[str, list[float]] = {"unknown address": [], "wrong password": []}
         for i in range(rounds):
-            for label, email in (("unknown address", f"nobody{i}@bench.example"), ("wrong password", "real@bench.example")):
+            for label, email in (
+                ("unknown address", f"nobody{i}@bench.example"),
+                ("wrong password", "real@bench.example"),
+            ):
                 start = time.perf_counter()
                 response = client.post("/login", data={"email": email, "password": "Falsches-Passwort-123"})
                 timings[label].append(time.perf_counter() - start)
@@ -47,11 +58,16 @@ def main(rounds: int) -> None:
         medians = {}
         for label, values in timings.items():
             medians[label] = statistics.median(values)
-            print(f"{label:16s} median {medians[label] * 1000:7.1f} ms   "
-                  f"p10 {statistics.quantiles(values, n=10)[0] * 1000:7.1f} ms   p90 {statistics.quantiles(values, n=10)[-1] * 1000:7.1f} ms")
+            print(
+                f"{label:16s} median {medians[label] * 1000:7.1f} ms   "
+                f"p10 {statistics.quantiles(values, n=10)[0] * 1000:7.1f} ms   "
+                f"p90 {statistics.quantiles(values, n=10)[-1] * 1000:7.1f} ms"
+            )
         difference = medians["unknown address"] - medians["wrong password"]
-        print(f"difference of medians: {difference * 1000:+.1f} ms "
-              f"({difference / medians['wrong password'] * 100:+.1f} % of a wrong-password login), {rounds} rounds")
+        print(
+            f"difference of medians: {difference * 1000:+.1f} ms "
+            f"({difference / medians['wrong password'] * 100:+.1f} % of a wrong-password login), {rounds} rounds"
+        )
 
 
 if __name__ == "__main__":

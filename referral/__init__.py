@@ -1,4 +1,5 @@
 """referral: the handover of child-welfare concerns from primary schools to the ASD."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -63,7 +64,6 @@ def register_extensions(app: Flask) -> None:
 
     from .accounts.models import User
     from .accounts.passwords import forgot_password_form
-
     from .redaction import register as redact_sql_errors
 
     redact_sql_errors()
@@ -105,8 +105,9 @@ def _session_store(app: Flask) -> None:
     if app.config["SESSION_TYPE"] == "redis":
         import redis
 
-        app.config.setdefault("SESSION_REDIS", redis.Redis.from_url(app.config["SESSION_REDIS_URL"],
-                                                                    **config.redis_options()))
+        app.config.setdefault(
+            "SESSION_REDIS", redis.Redis.from_url(app.config["SESSION_REDIS_URL"], **config.redis_options())
+        )
     elif app.config.get("SESSION_CACHELIB") is None:
         from cachelib import FileSystemCache
 
@@ -117,13 +118,12 @@ def _session_store(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from .administration.routes import blueprint as administration
     from .audit.routes import blueprint as audit
-    from .directory.routes import blueprint as directory
     from .cases.routes import blueprint as cases
-    from .coordination.routes import blueprint as coordination
-    from .home import blueprint as home
-
     from .consultations.routes import blueprint as consultations
+    from .coordination.routes import blueprint as coordination
+    from .directory.routes import blueprint as directory
     from .evaluation.routes import blueprint as evaluation
+    from .home import blueprint as home
 
     for blueprint in (home, cases, consultations, evaluation, coordination, administration, audit, directory):
         app.register_blueprint(blueprint)
@@ -141,8 +141,11 @@ def register_errorhandlers(app: Flask) -> None:
         404: ("Nicht gefunden", "Diese Seite gibt es nicht, oder sie ist für Sie nicht sichtbar."),
         405: ("Nicht erlaubt", "Diese Aktion ist so nicht möglich."),
         413: ("Datei zu groß", "Die gesendeten Daten sind zu groß. Anhänge dürfen höchstens 10 MB groß sein."),
-        429: ("Zu viele Versuche", "Zu viele fehlgeschlagene Anmeldeversuche. Die Anmeldung ist für 15 Minuten "
-              "gesperrt. Bitte warten Sie, oder wenden Sie sich an die Administration."),
+        429: (
+            "Zu viele Versuche",
+            "Zu viele fehlgeschlagene Anmeldeversuche. Die Anmeldung ist für 15 Minuten "
+            "gesperrt. Bitte warten Sie, oder wenden Sie sich an die Administration.",
+        ),
     }
 
     def handler(code):
@@ -174,8 +177,9 @@ def register_errorhandlers(app: Flask) -> None:
             return outages.outage_page(kind)
         outages.rollback_quietly()  # nothing half-written reaches the database
         note = outages.saving_note()  # only what is known about the input; nothing for a page only read
-        return outages.render_static(500, "Interner Fehler", [
-            "Es ist ein Fehler aufgetreten.", note or "Bitte versuchen Sie es erneut."])
+        return outages.render_static(
+            500, "Interner Fehler", ["Es ist ein Fehler aufgetreten.", note or "Bitte versuchen Sie es erneut."]
+        )
 
     outages.register(app)
 
@@ -184,7 +188,9 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         return render_template(
-            "errors/error.html", code=400, title="Sitzung abgelaufen",
+            "errors/error.html",
+            code=400,
+            title="Sitzung abgelaufen",
             text="Das Formular war nicht mehr gültig (Sicherheitsprüfung). Bitte laden Sie die Seite neu und "
             "senden Sie es erneut.",
         ), 400

@@ -1,4 +1,5 @@
 """Running one domain action from a page: one transaction, and the user told how it went."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -11,8 +12,10 @@ from .cases.process import ConcurrentChange, ProcessError
 from .extensions import db
 
 # Who won is unknown here (this serves referrals and consultations): no "another person".
-LOST_IN_THE_DATABASE = ("Gleichzeitig wurde dieselbe Sache an anderer Stelle bearbeitet. Ihre Aktion wurde nicht "
-                        "ausgeführt. Bitte prüfen Sie den aktuellen Stand.")
+LOST_IN_THE_DATABASE = (
+    "Gleichzeitig wurde dieselbe Sache an anderer Stelle bearbeitet. Ihre Aktion wurde nicht "
+    "ausgeführt. Bitte prüfen Sie den aktuellen Stand."
+)
 
 
 def lost_a_race(error: Exception) -> bool:

@@ -1,4 +1,5 @@
 """`flask` commands: users and demo data. They call the same operations as the web pages."""
+
 from __future__ import annotations
 
 import click
@@ -83,6 +84,7 @@ def verify_audit():
 # Each `users` command is one operation (accounts/operations.py), committed when it succeeded. The
 # audit log records the operator: role "cli", no account, the OS user in the scope.
 
+
 def _user_by_email(email: str):
     user = accounts.by_email(email)
     if user is None:
@@ -110,8 +112,9 @@ def _role_and_scope(role: str, scope: str | None):
 
 
 _role_option = click.option("--role", "role", type=click.Choice([r.value for r in Role]), required=True)
-_scope_option = click.option("--scope", default=None,
-                             help="School (name or id) for school roles, district (code or name) for ASD roles.")
+_scope_option = click.option(
+    "--scope", default=None, help="School (name or id) for school roles, district (code or name) for ASD roles."
+)
 
 
 @users.command("create")
@@ -172,8 +175,16 @@ def remove_membership(email, role, scope):
     """Take one membership from a user."""
     user = _user_by_email(email)
     role, school, district = _role_and_scope(role, scope)
-    membership = next((m for m in user.memberships if m.role is role and m.school_id == (school.id if school else None)
-                       and m.district_id == (district.id if district else None)), None)
+    membership = next(
+        (
+            m
+            for m in user.memberships
+            if m.role is role
+            and m.school_id == (school.id if school else None)
+            and m.district_id == (district.id if district else None)
+        ),
+        None,
+    )
     if membership is None:
         raise click.ClickException(f"{user.email} has no such membership.")
     _run(accounts.remove_membership, user, membership)
@@ -253,8 +264,10 @@ def generate_demo(referrals, years, districts, schools, seed):
     _refuse_in_production()
     started = time.perf_counter()
     made = generate(referrals, years=years, districts=districts, schools=schools, seed=seed, report=click.echo)
-    click.echo(f"{made['referrals']} referrals ({made['transfers']} transferred) and {made['consultations']} "
-               f"consultations generated in {time.perf_counter() - started:.0f} s.")
+    click.echo(
+        f"{made['referrals']} referrals ({made['transfers']} transferred) and {made['consultations']} "
+        f"consultations generated in {time.perf_counter() - started:.0f} s."
+    )
 
 
 @demo_cli.command("logins")

@@ -1,4 +1,5 @@
 """Settings from the environment. Production refuses to start without real secrets."""
+
 from __future__ import annotations
 
 import hashlib
@@ -26,8 +27,10 @@ CONTENT_SECURITY_POLICY = {
     "form-action": "'self'",
     "frame-ancestors": "'none'",
 }
-PERMISSIONS_POLICY = {feature: "()" for feature in (
-    "camera", "microphone", "geolocation", "payment", "usb", "interest-cohort", "browsing-topics")}
+PERMISSIONS_POLICY = {
+    feature: "()"
+    for feature in ("camera", "microphone", "geolocation", "payment", "usb", "interest-cohort", "browsing-topics")
+}
 
 
 class ConfigError(RuntimeError):
@@ -88,11 +91,15 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         if not database_url:
             problems.append("DATABASE_URL must point to the production database (postgresql+psycopg://...).")
         if not env.get("REFERRAL_DATA_KEYS", "").strip():
-            problems.append("REFERRAL_DATA_KEYS must hold at least one data key (newest first, comma-separated): "
-                            "case data is stored encrypted with it.")
+            problems.append(
+                "REFERRAL_DATA_KEYS must hold at least one data key (newest first, comma-separated): "
+                "case data is stored encrypted with it."
+            )
         if not env.get("SERVER_NAME"):
-            problems.append("SERVER_NAME must be the public host name (e.g. mitteilungen.stadt.example): links in "
-                            "e-mails are built from it, never from the Host header a client sends.")
+            problems.append(
+                "SERVER_NAME must be the public host name (e.g. mitteilungen.stadt.example): links in "
+                "e-mails are built from it, never from the Host header a client sends."
+            )
         if _bool(env.get("FLASK_DEBUG")):
             problems.append("FLASK_DEBUG must be off: the debugger runs code for whoever reaches it.")
         if not _bool(env.get("SESSION_COOKIE_SECURE"), default=True):
@@ -172,7 +179,9 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         # e-mail link (1 hour; the link dies once the password changed) and change of password.
         "SECURITY_PASSWORD_HASH": "argon2",
         "SECURITY_PASSWORD_SALT": env.get("SECURITY_PASSWORD_SALT") or secret_key,
-        "SECURITY_USER_IDENTITY_ATTRIBUTES": [{"email": {"mapper": "flask_security.uia_email_mapper", "case_insensitive": True}}],
+        "SECURITY_USER_IDENTITY_ATTRIBUTES": [
+            {"email": {"mapper": "flask_security.uia_email_mapper", "case_insensitive": True}}
+        ],
         "SECURITY_REGISTERABLE": False,
         "SECURITY_RECOVERABLE": True,
         "SECURITY_RESET_PASSWORD_WITHIN": timedelta(hours=1),
@@ -203,20 +212,33 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "SECURITY_MSG_GENERIC_AUTHN_FAILED": ("E-Mail-Adresse oder Passwort ist falsch.", "error"),
         "SECURITY_FLASH_MESSAGES": True,
         # The password pages in plain German, and never telling whether an address has an account.
-        "SECURITY_MSG_PASSWORD_RESET_REQUEST": ("Wenn es ein Konto mit dieser Adresse gibt, ist eine E-Mail mit "
-                                                "einem Link unterwegs. Der Link gilt eine Stunde.", "info"),
-        "SECURITY_MSG_PASSWORD_RESET_EXPIRED": ("Der Link ist abgelaufen (er gilt %(within)s). Bitte fordern Sie hier "
-                                                "einen neuen an.", "error"),
-        "SECURITY_MSG_INVALID_RESET_PASSWORD_TOKEN": ("Dieser Link wurde schon benutzt oder ist ungültig. Bitte fordern "
-                                                      "Sie hier einen neuen an.", "error"),
-        "SECURITY_MSG_PASSWORD_RESET": ("Ihr neues Passwort ist gespeichert. Bitte melden Sie sich damit an.", "success"),
+        "SECURITY_MSG_PASSWORD_RESET_REQUEST": (
+            "Wenn es ein Konto mit dieser Adresse gibt, ist eine E-Mail mit "
+            "einem Link unterwegs. Der Link gilt eine Stunde.",
+            "info",
+        ),
+        "SECURITY_MSG_PASSWORD_RESET_EXPIRED": (
+            "Der Link ist abgelaufen (er gilt %(within)s). Bitte fordern Sie hier einen neuen an.",
+            "error",
+        ),
+        "SECURITY_MSG_INVALID_RESET_PASSWORD_TOKEN": (
+            "Dieser Link wurde schon benutzt oder ist ungültig. Bitte fordern Sie hier einen neuen an.",
+            "error",
+        ),
+        "SECURITY_MSG_PASSWORD_RESET": (
+            "Ihr neues Passwort ist gespeichert. Bitte melden Sie sich damit an.",
+            "success",
+        ),
         "SECURITY_MSG_PASSWORD_CHANGE": ("Ihr Passwort wurde geändert.", "success"),
         "SECURITY_MSG_PASSWORD_NOT_PROVIDED": ("Bitte ein Passwort angeben.", "error"),
         "SECURITY_MSG_INVALID_PASSWORD": ("Das Passwort ist nicht richtig.", "error"),
         "SECURITY_MSG_RETYPE_PASSWORD_MISMATCH": ("Die beiden Passwörter stimmen nicht überein.", "error"),
         "SECURITY_MSG_PASSWORD_IS_THE_SAME": ("Das neue Passwort muss sich vom bisherigen unterscheiden.", "error"),
         "SECURITY_MSG_EMAIL_NOT_PROVIDED": ("Bitte die E-Mail-Adresse angeben.", "error"),
-        "SECURITY_MSG_INVALID_EMAIL_ADDRESS": ("Bitte eine gültige E-Mail-Adresse angeben, z. B. name@schule.example.", "error"),
+        "SECURITY_MSG_INVALID_EMAIL_ADDRESS": (
+            "Bitte eine gültige E-Mail-Adresse angeben, z. B. name@schule.example.",
+            "error",
+        ),
         "SECURITY_EMAIL_VALIDATOR_ARGS": {"check_deliverability": False},
         # Passwords: at least 12 characters and a strength estimate of 3 of 4 by zxcvbn, whose
         # dictionaries of common passwords ship with the package (no network calls).

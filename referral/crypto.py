@@ -6,6 +6,7 @@ is encrypted with the newest; older keys still decrypt until `flask keys rotate`
 everything. The keyed hash for finding earlier referrals about the same child uses its own key,
 derived from the newest data key, and is recomputed by the rotation.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,7 +18,7 @@ from datetime import date
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
-from sqlalchemy import Text
+from sqlalchemy import Dialect, Text
 from sqlalchemy.types import TypeDecorator
 
 
@@ -31,9 +32,11 @@ def parse_keys(value: str) -> list[bytes]:
         try:
             Fernet(key)
         except (ValueError, TypeError) as error:
-            raise DataKeyError("REFERRAL_DATA_KEYS holds a value that is not a Fernet key "
-                            "(create one with: python -c 'from cryptography.fernet import Fernet; "
-                            "print(Fernet.generate_key().decode())').") from error
+            raise DataKeyError(
+                "REFERRAL_DATA_KEYS holds a value that is not a Fernet key "
+                "(create one with: python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())')."
+            ) from error
     return keys
 
 
@@ -66,38 +69,39 @@ class Vault:
 
 
 def vault() -> Vault:
-    return current_app.extensions["referral_vault"]
+    found: Vault = current_app.extensions["referral_vault"]
+    return found
 
 
-class EncryptedText(TypeDecorator):
+class EncryptedText(TypeDecorator[str]):
     """Text stored encrypted. Empty text stays empty, so that "nothing given" remains checkable."""
 
     impl = Text
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         if value is None or value == "":
             return value
         return vault().encrypt(value.encode()).decode()
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
         if value is None or value == "":
             return value
         return vault().decrypt(value.encode()).decode()
 
 
-class EncryptedDate(TypeDecorator):
+class EncryptedDate(TypeDecorator[date]):
     """A date stored encrypted (the date of birth identifies a child)."""
 
     impl = Text
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: date | None, dialect: Dialect) -> str | None:
         if value is None:
             return None
         return vault().encrypt(value.isoformat().encode()).decode()
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: str | None, dialect: Dialect) -> date | None:
         if value is None:
             return None
         return date.fromisoformat(vault().decrypt(value.encode()).decode())

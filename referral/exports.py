@@ -1,4 +1,5 @@
 """CSV files as German Excel opens them (UTF-8 with BOM, semicolons), safe against formula injection."""
+
 from __future__ import annotations
 
 import csv
@@ -39,5 +40,8 @@ def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> 
                 buffer.truncate()
         yield buffer.getvalue()
 
-    return Response(stream_with_context(lines()), content_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        stream_with_context(lines()),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

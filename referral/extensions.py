@@ -1,4 +1,5 @@
 """Extension objects, unbound; `create_app` binds them to an app."""
+
 from flask_babel import Babel
 from flask_bootstrap import Bootstrap5
 from flask_mailman import Mail

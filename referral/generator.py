@@ -7,6 +7,7 @@ transferred), with categories, school actions, one carer each, assessments, feed
 answers, and consultations. Rows are written in batches with explicit ids, so that 50,000 referrals
 take a few minutes, not hours.
 """
+
 from __future__ import annotations
 
 import random
@@ -54,14 +55,20 @@ from .timeutil import to_local, utcnow
 FIRST = ["Emma", "Noah", "Mia", "Paul", "Lea", "Finn", "Ida", "Ben", "Zoe", "Tom", "Lina", "Elias", "Mila", "Jonas"]
 LAST = ["Beispiel", "Muster", "Probe", "Fiktiv", "Erdacht", "Ausgedacht", "Testfeld", "Sonnenberg", "Waldrand"]
 PLACES = ["Eichen", "Linden", "Buchen", "Birken", "Ahorn", "Kastanien", "Ulmen", "Pappel", "Weiden", "Erlen"]
-OBSERVATIONS = ["Kommt seit Wochen ohne Frühstück.", "Blaue Flecken an den Armen, erklärt sie nicht.",
-                "Erzählt von Streit und Polizei zu Hause.", "Fehlt häufig montags.", "Wirkt verängstigt beim Abholen."]
+OBSERVATIONS = [
+    "Kommt seit Wochen ohne Frühstück.",
+    "Blaue Flecken an den Armen, erklärt sie nicht.",
+    "Erzählt von Streit und Polizei zu Hause.",
+    "Fehlt häufig montags.",
+    "Wirkt verängstigt beim Abholen.",
+]
 BATCH = 2000
 EVERY_STATE = [s for s in State if s is not State.DRAFT]
 
 
-def generate(referrals: int, years: int = 3, districts: int = 6, schools: int = 8, seed: int = 1,
-             report=print) -> dict[str, int]:
+def generate(
+    referrals: int, years: int = 3, districts: int = 6, schools: int = 8, seed: int = 1, report=print
+) -> dict[str, int]:
     rng = random.Random(seed)
     now = utcnow()
     settings = deadline_settings()
@@ -77,12 +84,17 @@ def generate(referrals: int, years: int = 3, districts: int = 6, schools: int = 
 
 def _organisation(rng, n_districts: int, n_schools: int) -> list[dict]:
     taken = set(db.session.scalars(select(District.code)))
-    codes = [c for c in (f"X{a}{b}" for a in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-             if c not in taken][:n_districts]
+    codes = [
+        c
+        for c in (f"X{a}{b}" for a in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        if c not in taken
+    ][:n_districts]
     password = hash_password("Generiert-Nicht-Zum-Anmelden-1")  # one argon2 hash for all generated staff
     city = []
     for i, code in enumerate(codes):
-        district = District(code=code, name=f"Bezirk {code}", duty_phone=f"02323 16-{1000 + i}", duty_hours="Mo–Fr 8–16 Uhr")
+        district = District(
+            code=code, name=f"Bezirk {code}", duty_phone=f"02323 16-{1000 + i}", duty_hours="Mo–Fr 8–16 Uhr"
+        )
         db.session.add(district)
         entry = {"district": district, "schools": [], "staff": [], "teachers": {}}
         for j in range(n_schools):
@@ -103,8 +115,9 @@ def _organisation(rng, n_districts: int, n_schools: int) -> list[dict]:
             entry["teachers"][school.id] = []
             for k in range(3):
                 role = Role.SCHOOL_LEAD if k == 0 else Role.TEACHER
-                user = User(email=f"lk{k}.s{school.id}@generiert.example", name=f"Lehrkraft {school.id}-{k}",
-                            password=password)
+                user = User(
+                    email=f"lk{k}.s{school.id}@generiert.example", name=f"Lehrkraft {school.id}-{k}", password=password
+                )
                 user.memberships.append(Membership(role=role, school=school))
                 db.session.add(user)
                 entry["teachers"][school.id].append(user)
@@ -124,7 +137,12 @@ def _state_for(rng, age_days: float) -> State:
     if age_days < 2:
         options = [(State.SUBMITTED, 50), (State.ACKNOWLEDGED, 30), (State.IN_ASSESSMENT, 20)]
     elif age_days < 14:
-        options = [(State.ACKNOWLEDGED, 15), (State.IN_ASSESSMENT, 45), (State.INFO_REQUESTED, 10), (State.FEEDBACK_GIVEN, 30)]
+        options = [
+            (State.ACKNOWLEDGED, 15),
+            (State.IN_ASSESSMENT, 45),
+            (State.INFO_REQUESTED, 10),
+            (State.FEEDBACK_GIVEN, 30),
+        ]
     elif age_days < 60:
         options = [(State.IN_ASSESSMENT, 10), (State.FEEDBACK_GIVEN, 40), (State.CLOSED, 50)]
     else:
@@ -174,24 +192,56 @@ def _referrals(rng, city, total: int, years: int, now: datetime, settings, repor
             received = submitted + timedelta(hours=rng.uniform(1, 30))
             if received > now:
                 received = now
-            history.append((Action.TRANSFER, State.SUBMITTED, State.SUBMITTED, rng.choice(home["staff_ids"]), received,
-                            home["district"].id, district["district"].id))
+            history.append(
+                (
+                    Action.TRANSFER,
+                    State.SUBMITTED,
+                    State.SUBMITTED,
+                    rng.choice(home["staff_ids"]),
+                    received,
+                    home["district"].id,
+                    district["district"].id,
+                )
+            )
             made["transfers"] += 1
         year = to_local(submitted).year
         key = (home["district"].id, year)
         numbers[key] = numbers.get(key, 0) + 1
-        values = _referral_values(rng, rid, state, school, home, district, author, urgency, submitted, received, now,
-                                  settings, numbers[key], history)
+        values = _referral_values(
+            rng,
+            rid,
+            state,
+            school,
+            home,
+            district,
+            author,
+            urgency,
+            submitted,
+            received,
+            now,
+            settings,
+            numbers[key],
+            history,
+        )
         rows.add(Referral, **values)
         _parts(rng, rows, rid, state, values, district, author, history)
         if values["feedback_at"] is not None:
             _assessment(rng, rows, assessment_id, rid, values, district)
             assessment_id += 1
         for action, before, after, actor, at, source, target in history:
-            rows.add(StateChange, referral_id=rid, action=action, from_state=before, to_state=after, actor_id=actor, at=at,
-                     reason="Eltern wohnen im anderen Bezirk." if action is Action.TRANSFER else None,
-                     from_district_id=source, to_district_id=target, assignee_id=values["assignee_id"]
-                     if action in (Action.TAKE_OVER, Action.ASSIGN) else None)
+            rows.add(
+                StateChange,
+                referral_id=rid,
+                action=action,
+                from_state=before,
+                to_state=after,
+                actor_id=actor,
+                at=at,
+                reason="Eltern wohnen im anderen Bezirk." if action is Action.TRANSFER else None,
+                from_district_id=source,
+                to_district_id=target,
+                assignee_id=values["assignee_id"] if action in (Action.TAKE_OVER, Action.ASSIGN) else None,
+            )
         made["referrals"] += 1
         if len(rows.tables.get(Referral, [])) >= BATCH:
             rows.flush(force=True)
@@ -209,8 +259,9 @@ def _referrals(rng, city, total: int, years: int, now: datetime, settings, repor
     return made
 
 
-def _referral_values(rng, rid, state, school, home, district, author, urgency, submitted, received, now, settings,
-                     number, history) -> dict:
+def _referral_values(
+    rng, rid, state, school, home, district, author, urgency, submitted, received, now, settings, number, history
+) -> dict:
     staff = district["staff_ids"]
     ack_due = process.acknowledge_due(received, urgency, settings)
     feedback_due = process.feedback_due(submitted, settings)
@@ -218,42 +269,76 @@ def _referral_values(rng, rid, state, school, home, district, author, urgency, s
     if state is not State.SUBMITTED:
         delay = rng.expovariate(1 / 1.2) if urgency is Urgency.ACUTE else rng.lognormvariate(2.6, 0.9)  # hours
         acknowledged = min(received + timedelta(hours=delay), now)
-        history.append((Action.ACKNOWLEDGE, State.SUBMITTED, State.ACKNOWLEDGED, rng.choice(staff), acknowledged, None, None))
+        history.append(
+            (Action.ACKNOWLEDGE, State.SUBMITTED, State.ACKNOWLEDGED, rng.choice(staff), acknowledged, None, None)
+        )
     if state not in (State.SUBMITTED, State.ACKNOWLEDGED):
         assignee = rng.choice(staff)
-        history.append((Action.TAKE_OVER, State.ACKNOWLEDGED, State.IN_ASSESSMENT, assignee,
-                        min(acknowledged + timedelta(hours=rng.uniform(0.5, 24)), now), None, None))
+        history.append(
+            (
+                Action.TAKE_OVER,
+                State.ACKNOWLEDGED,
+                State.IN_ASSESSMENT,
+                assignee,
+                min(acknowledged + timedelta(hours=rng.uniform(0.5, 24)), now),
+                None,
+                None,
+            )
+        )
     if state is State.INFO_REQUESTED:
-        history.append((Action.ASK, State.IN_ASSESSMENT, State.INFO_REQUESTED, assignee, now - timedelta(hours=2), None, None))
+        history.append(
+            (Action.ASK, State.IN_ASSESSMENT, State.INFO_REQUESTED, assignee, now - timedelta(hours=2), None, None)
+        )
     if state in (State.FEEDBACK_GIVEN, State.CLOSED):
         feedback = min(submitted + timedelta(days=rng.lognormvariate(2.0, 0.5)), now)
         feedback = max(feedback, acknowledged + timedelta(hours=1))
-        history.append((Action.GIVE_FEEDBACK, State.IN_ASSESSMENT, State.FEEDBACK_GIVEN, assignee, feedback, None, None))
+        history.append(
+            (Action.GIVE_FEEDBACK, State.IN_ASSESSMENT, State.FEEDBACK_GIVEN, assignee, feedback, None, None)
+        )
     if state is State.CLOSED:
         closed = min(feedback + timedelta(days=rng.uniform(1, 30)), now)
         history.append((Action.CLOSE, State.FEEDBACK_GIVEN, State.CLOSED, assignee, closed, None, None))
     informed = rng.choices(list(InformedStatus), [70, 15, 15])[0]
     return dict(
-        id=rid, version=1, number=f"{home['district'].code}-{to_local(submitted).year}-{number:05d}", state=state,
-        school_id=school.id, district_id=district["district"].id, author_id=author, assignee_id=assignee,
+        id=rid,
+        version=1,
+        number=f"{home['district'].code}-{to_local(submitted).year}-{number:05d}",
+        state=state,
+        school_id=school.id,
+        district_id=district["district"].id,
+        author_id=author,
+        assignee_id=assignee,
         acknowledged_by_id=next((h[3] for h in history if h[0] is Action.ACKNOWLEDGE), None),
-        created_at=submitted - timedelta(minutes=rng.uniform(5, 120)), updated_at=closed or feedback or acknowledged or received,
-        submitted_at=submitted, received_at=received, acknowledged_at=acknowledged, feedback_at=feedback, closed_at=closed,
-        acknowledge_due_at=ack_due, feedback_due_at=feedback_due,
+        created_at=submitted - timedelta(minutes=rng.uniform(5, 120)),
+        updated_at=closed or feedback or acknowledged or received,
+        submitted_at=submitted,
+        received_at=received,
+        acknowledged_at=acknowledged,
+        feedback_at=feedback,
+        closed_at=closed,
+        acknowledge_due_at=ack_due,
+        feedback_due_at=feedback_due,
         ack_minutes=None if acknowledged is None else int((acknowledged - received).total_seconds() // 60),
         ack_working_minutes=None if acknowledged is None else working_minutes_between(received, acknowledged),
         feedback_minutes=None if feedback is None else int((feedback - submitted).total_seconds() // 60),
         feedback_working_minutes=None if feedback is None else working_minutes_between(submitted, feedback),
-        child_first_name=rng.choice(FIRST), child_last_name=rng.choice(LAST),
+        child_first_name=rng.choice(FIRST),
+        child_last_name=rng.choice(LAST),
         child_birth_date=date(to_local(submitted).year - rng.randint(6, 10), rng.randint(1, 12), rng.randint(1, 28)),
-        child_class=f"{rng.randint(1, 4)}{rng.choice('abc')}", child_address=f"{rng.choice(PLACES)}weg {rng.randint(1, 90)}",
-        observed_on=to_local(submitted).date() - timedelta(days=rng.randint(0, 10)), observed_by="Klassenlehrkraft",
-        observation=rng.choice(OBSERVATIONS), urgency=urgency,
+        child_class=f"{rng.randint(1, 4)}{rng.choice('abc')}",
+        child_address=f"{rng.choice(PLACES)}weg {rng.randint(1, 90)}",
+        observed_on=to_local(submitted).date() - timedelta(days=rng.randint(0, 10)),
+        observed_by="Klassenlehrkraft",
+        observation=rng.choice(OBSERVATIONS),
+        urgency=urgency,
         phone_call_at=submitted - timedelta(minutes=30) if urgency is Urgency.ACUTE else None,
         phone_call_with="Bereitschaftsdienst" if urgency is Urgency.ACUTE else None,
-        affected_informed=informed, affected_informed_on=to_local(submitted).date() if informed is InformedStatus.YES else None,
+        affected_informed=informed,
+        affected_informed_on=to_local(submitted).date() if informed is InformedStatus.YES else None,
         affected_informed_reason="" if informed is InformedStatus.YES else "Gefährdung des Kindes",
-        reporter_name="Lehrkraft", reporter_function=ReporterFunction.TEACHER, reporter_phone="02323 555",
+        reporter_name="Lehrkraft",
+        reporter_function=ReporterFunction.TEACHER,
+        reporter_phone="02323 555",
     )
 
 
@@ -264,29 +349,75 @@ def _parts(rng, rows: Rows, rid: int, state: State, values: dict, district, auth
     consulted = rng.random() < 0.35
     for kind in SchoolActionKind:
         done = consulted if kind is SchoolActionKind.INSOFA_CONSULTED else rng.random() < 0.7
-        rows.add(SchoolAction, referral_id=rid, kind=kind, done=done, done_on=day - timedelta(days=2) if done else None,
-                 reason="" if done else "Noch nicht möglich.", detail="")
-    rows.add(Person, referral_id=rid, position=0, kind=PersonKind.MOTHER, first_name=rng.choice(FIRST),
-             last_name=values["child_last_name"], address="", phone="", relation=Relation.BIRTH, custody=True)
+        rows.add(
+            SchoolAction,
+            referral_id=rid,
+            kind=kind,
+            done=done,
+            done_on=day - timedelta(days=2) if done else None,
+            reason="" if done else "Noch nicht möglich.",
+            detail="",
+        )
+    rows.add(
+        Person,
+        referral_id=rid,
+        position=0,
+        kind=PersonKind.MOTHER,
+        first_name=rng.choice(FIRST),
+        last_name=values["child_last_name"],
+        address="",
+        phone="",
+        relation=Relation.BIRTH,
+        custody=True,
+    )
     if values["assignee_id"] and rng.random() < 0.25:
         asked = values["submitted_at"] + timedelta(days=1)
-        rows.add(Message, referral_id=rid, kind=MessageKind.QUESTION, body="Gibt es Geschwister an Ihrer Schule?",
-                 author_id=values["assignee_id"], created_at=asked)
+        rows.add(
+            Message,
+            referral_id=rid,
+            kind=MessageKind.QUESTION,
+            body="Gibt es Geschwister an Ihrer Schule?",
+            author_id=values["assignee_id"],
+            created_at=asked,
+        )
         if state is not State.INFO_REQUESTED:
-            rows.add(Message, referral_id=rid, kind=MessageKind.ANSWER, body="Ja, einen Bruder in Klasse 1.",
-                     author_id=author, created_at=asked + timedelta(hours=5))
+            rows.add(
+                Message,
+                referral_id=rid,
+                kind=MessageKind.ANSWER,
+                body="Ja, einen Bruder in Klasse 1.",
+                author_id=author,
+                created_at=asked + timedelta(hours=5),
+            )
 
 
 def _assessment(rng, rows: Rows, assessment_id: int, rid: int, values: dict, district) -> None:
     result = rng.choices(list(AssessmentResult), [8, 22, 45, 25])[0]
-    rows.add(Assessment, id=assessment_id, referral_id=rid, result=result, other_specialists="", school_involved=rng.random() < 0.6,
-             recorded_by_id=values["assignee_id"], recorded_at=values["feedback_at"] - timedelta(hours=1))
+    rows.add(
+        Assessment,
+        id=assessment_id,
+        referral_id=rid,
+        result=result,
+        other_specialists="",
+        school_involved=rng.random() < 0.6,
+        recorded_by_id=values["assignee_id"],
+        recorded_at=values["feedback_at"] - timedelta(hours=1),
+    )
     rows.add(AssessmentMeasure, assessment_id=assessment_id, measure=rng.choice(list(Measure)))
-    rows.add(Feedback, referral_id=rid, indications_confirmed=result in (AssessmentResult.ACUTE, AssessmentResult.LATENT),
-             asd_became_active=result is not AssessmentResult.NO_RISK, asd_still_active=values["closed_at"] is None,
-             contact_name="ASD-Fachkraft", contact_phone="02323 16", affected_informed=InformedStatus.YES,
-             affected_informed_on=values["feedback_at"].date(), affected_informed_reason="", given_by_id=values["assignee_id"],
-             given_at=values["feedback_at"])
+    rows.add(
+        Feedback,
+        referral_id=rid,
+        indications_confirmed=result in (AssessmentResult.ACUTE, AssessmentResult.LATENT),
+        asd_became_active=result is not AssessmentResult.NO_RISK,
+        asd_still_active=values["closed_at"] is None,
+        contact_name="ASD-Fachkraft",
+        contact_phone="02323 16",
+        affected_informed=InformedStatus.YES,
+        affected_informed_on=values["feedback_at"].date(),
+        affected_informed_reason="",
+        given_by_id=values["assignee_id"],
+        given_at=values["feedback_at"],
+    )
 
 
 def _consultations(rng, city, total: int, years: int, now: datetime, settings) -> int:
@@ -295,35 +426,59 @@ def _consultations(rng, city, total: int, years: int, now: datetime, settings) -
     insofas = list(db.session.scalars(select(Membership.user_id).where(Membership.role == Role.INSOFA)))
     span = years * 365 * 24 * 3600
     # Numbers continue the city's series of each year.
-    per_year: dict[int, int] = dict(db.session.execute(select(ConsultationCounter.year, ConsultationCounter.last_number)).all())
+    per_year: dict[int, int] = dict(
+        db.session.execute(select(ConsultationCounter.year, ConsultationCounter.last_number)).all()
+    )
     for i in range(total):
         home = rng.choice(city)
         school = rng.choice(home["schools"])
         requested = now - timedelta(seconds=rng.random() * span)
         age = (now - requested).days
-        state = (rng.choices(list(ConsultationState), [10, 20, 65, 5])[0] if age < 7
-                 else rng.choices([ConsultationState.ANSWERED, ConsultationState.CANCELLED], [93, 7])[0])
+        state = (
+            rng.choices(list(ConsultationState), [10, 20, 65, 5])[0]
+            if age < 7
+            else rng.choices([ConsultationState.ANSWERED, ConsultationState.CANCELLED], [93, 7])[0]
+        )
         if i < len(ConsultationState):  # every state at least once, as for referrals
             requested, state = now - timedelta(days=rng.uniform(1, 4)), list(ConsultationState)[i]
-        accepted = requested + timedelta(hours=rng.lognormvariate(2.5, 0.8)) if state in (
-            ConsultationState.ACCEPTED, ConsultationState.ANSWERED) else None
+        accepted = (
+            requested + timedelta(hours=rng.lognormvariate(2.5, 0.8))
+            if state in (ConsultationState.ACCEPTED, ConsultationState.ANSWERED)
+            else None
+        )
         accepted = min(accepted, now) if accepted else None
-        answered = min(accepted + timedelta(days=rng.uniform(0.5, 5)), now) if state is ConsultationState.ANSWERED else None
+        answered = (
+            min(accepted + timedelta(days=rng.uniform(0.5, 5)), now) if state is ConsultationState.ANSWERED else None
+        )
         year = to_local(requested).year
         per_year[year] = per_year.get(year, 0) + 1
         cid = first_id + i
-        rows.add(Consultation, id=cid, version=1, number=f"FB-{year}-{per_year[year]:05d}", state=state,
-                 school_id=school.id, district_id=home["district"].id,
-                 author_id=rng.choice(home["teacher_ids"][school.id]), insofa_id=rng.choice(insofas) if accepted else None,
-                 requested_at=requested, accept_due_at=end_of_nth_working_day(
-                     requested, settings["consultation_accept_working_days"]),
-                 accepted_at=accepted, answered_at=answered,
-                 cancelled_at=requested + timedelta(hours=3) if state is ConsultationState.CANCELLED else None,
-                 child_age=rng.randint(6, 10), class_level=str(rng.randint(1, 4)), observations=rng.choice(OBSERVATIONS),
-                 question="Reicht das für eine Mitteilung?",
-                 urgency=rng.choice(list(ConsultationUrgency)), contact_way=rng.choice(list(ContactWay)),
-                 contact_phone="02323 555", reachable="vormittags",
-                 recommendation=rng.choice(list(Recommendation)) if answered else None, recommendation_note="")
+        rows.add(
+            Consultation,
+            id=cid,
+            version=1,
+            number=f"FB-{year}-{per_year[year]:05d}",
+            state=state,
+            school_id=school.id,
+            district_id=home["district"].id,
+            author_id=rng.choice(home["teacher_ids"][school.id]),
+            insofa_id=rng.choice(insofas) if accepted else None,
+            requested_at=requested,
+            accept_due_at=end_of_nth_working_day(requested, settings["consultation_accept_working_days"]),
+            accepted_at=accepted,
+            answered_at=answered,
+            cancelled_at=requested + timedelta(hours=3) if state is ConsultationState.CANCELLED else None,
+            child_age=rng.randint(6, 10),
+            class_level=str(rng.randint(1, 4)),
+            observations=rng.choice(OBSERVATIONS),
+            question="Reicht das für eine Mitteilung?",
+            urgency=rng.choice(list(ConsultationUrgency)),
+            contact_way=rng.choice(list(ContactWay)),
+            contact_phone="02323 555",
+            reachable="vormittags",
+            recommendation=rng.choice(list(Recommendation)) if answered else None,
+            recommendation_note="",
+        )
         rows.add(ConsultationCategory, consultation_id=cid, category=rng.choice(list(Category)))
         rows.flush()
     rows.flush(force=True)
@@ -342,5 +497,6 @@ def _bump_sequences() -> None:
     if db.session.get_bind().dialect.name != "postgresql":
         return
     for table in ("referral", "assessment", "consultation", "state_change", "message", "person", "school_action"):
-        db.session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                f"(SELECT COALESCE(max(id), 1) FROM {table}))"))
+        db.session.execute(
+            text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT COALESCE(max(id), 1) FROM {table}))")
+        )

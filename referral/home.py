@@ -1,4 +1,5 @@
 """Start pages by role, and the rule that every page needs a login."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -15,10 +16,19 @@ blueprint = Blueprint("home", __name__)
 # The two-factor steps of the login come before the login is complete; Flask-Security guards them
 # by the state it keeps in the session.
 PUBLIC_ENDPOINTS = {
-    "security.login", "static", "bootstrap.static", "security.static",
-    "security.two_factor_setup", "security.two_factor_setup_validate", "security.two_factor_token_validation",
-    "security.two_factor_rescue", "security.mf_recovery", "security.tf_select",
-    "security.forgot_password", "security.reset_password", "accounts.accept_invitation",
+    "security.login",
+    "static",
+    "bootstrap.static",
+    "security.static",
+    "security.two_factor_setup",
+    "security.two_factor_setup_validate",
+    "security.two_factor_token_validation",
+    "security.two_factor_rescue",
+    "security.mf_recovery",
+    "security.tf_select",
+    "security.forgot_password",
+    "security.reset_password",
+    "accounts.accept_invitation",
 }
 
 

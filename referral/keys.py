@@ -4,6 +4,7 @@ Works in batches, each committed on its own; values and files already under the 
 skipped, so an interrupted run is simply started again. Afterwards the older keys can be removed
 from REFERRAL_DATA_KEYS.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,12 @@ from .extensions import db
 
 def encrypted_columns() -> list[tuple[str, str]]:
     """Every (table, column) stored encrypted, read from the models, so none is forgotten."""
-    return sorted((table.name, column.name) for table in db.metadata.sorted_tables for column in table.columns
-                  if isinstance(column.type, (EncryptedText, EncryptedDate)))
+    return sorted(
+        (table.name, column.name)
+        for table in db.metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, (EncryptedText, EncryptedDate))
+    )
 
 
 def rotate(batch: int = 500, report: Callable[[str], None] = print) -> dict[str, int]:
@@ -27,23 +32,31 @@ def rotate(batch: int = 500, report: Callable[[str], None] = print) -> dict[str,
     for table, column in encrypted_columns():
         last_id = 0
         while True:
-            rows = db.session.execute(text(
-                f"SELECT id, {column} FROM {table} WHERE id > :last AND {column} IS NOT NULL AND {column} <> '' "
-                f"ORDER BY id LIMIT :batch"), {"last": last_id, "batch": batch}).all()
+            rows = db.session.execute(
+                text(
+                    f"SELECT id, {column} FROM {table} WHERE id > :last AND {column} IS NOT NULL AND {column} <> '' "
+                    f"ORDER BY id LIMIT :batch"
+                ),
+                {"last": last_id, "batch": batch},
+            ).all()
             if not rows:
                 break
             for row_id, token in rows:
                 if not keys.is_current(token.encode()):
-                    db.session.execute(text(f"UPDATE {table} SET {column} = :value WHERE id = :id"),
-                                       {"value": keys.rotate(token.encode()).decode(), "id": row_id})
+                    db.session.execute(
+                        text(f"UPDATE {table} SET {column} = :value WHERE id = :id"),
+                        {"value": keys.rotate(token.encode()).decode(), "id": row_id},
+                    )
                     counts["values"] += 1
             db.session.commit()
             last_id = rows[-1][0]
         report(f"{table}.{column}: done")
     counts["files"] = _rotate_files(keys)
     counts["match_keys"] = _recompute_match_keys(batch)
-    report(f"Re-encrypted {counts['values']} values and {counts['files']} files; "
-           f"{counts['match_keys']} repeat-detection keys recomputed.")
+    report(
+        f"Re-encrypted {counts['values']} values and {counts['files']} files; "
+        f"{counts['match_keys']} repeat-detection keys recomputed."
+    )
     return counts
 
 
@@ -72,15 +85,18 @@ def _recompute_match_keys(batch: int) -> int:
 
     changed, last_id = 0, 0
     while True:
-        referrals = db.session.scalars(select(Referral).where(Referral.id > last_id).order_by(Referral.id).limit(batch)).all()
+        referrals = db.session.scalars(
+            select(Referral).where(Referral.id > last_id).order_by(Referral.id).limit(batch)
+        ).all()
         if not referrals:
             return changed
         for referral in referrals:
             key = child_key(referral.child_last_name, referral.child_first_name, referral.child_birth_date)
             if key != referral.child_key:
                 # Not a change of the case: no new version, no history entry.
-                db.session.execute(text("UPDATE referral SET child_key = :key WHERE id = :id"),
-                                   {"key": key, "id": referral.id})
+                db.session.execute(
+                    text("UPDATE referral SET child_key = :key WHERE id = :id"), {"key": key, "id": referral.id}
+                )
                 changed += 1
         last_id = referrals[-1].id
         db.session.commit()

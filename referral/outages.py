@@ -4,6 +4,7 @@ rendered without either of them: no user lookup, no session, no query (`render_s
 Whether "Ihre Eingaben wurden nicht gespeichert" is true is known, not guessed: every commit during
 the request is noted (`g.committed`); a form sent (POST) whose request committed nothing stored
 nothing of it."""
+
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, g, has_app_context, jsonify, request
@@ -17,15 +18,18 @@ from sqlalchemy.orm import Session
 RETRY_AFTER_SECONDS = 30
 DATABASE, SESSIONS = "database", "sessions"
 # The steps of signing in: there the page says that signing in is what is impossible just now.
-LOGIN_ENDPOINTS = {"security.login", "security.two_factor_token_validation", "security.mf_recovery",
-                   "security.verify"}
+LOGIN_ENDPOINTS = {"security.login", "security.two_factor_token_validation", "security.mf_recovery", "security.verify"}
 # PostgreSQL's class 40 (deadlock, serialization failure) is a race, not an outage.
 _NOT_AN_OUTAGE_SQLSTATE = ("40",)
 
-NOT_STORED = ("Ihre Eingaben wurden nicht gespeichert. Wenn Sie im Browser einen Schritt zurückgehen, stehen sie "
-              "meist noch im Formular; senden Sie sie dann später erneut.")
-STORED_BEFORE = ("Ihre Eingaben wurden bereits gespeichert; der Fehler trat erst danach auf. Bitte prüfen Sie das "
-                 "Ergebnis, bevor Sie etwas erneut senden.")
+NOT_STORED = (
+    "Ihre Eingaben wurden nicht gespeichert. Wenn Sie im Browser einen Schritt zurückgehen, stehen sie "
+    "meist noch im Formular; senden Sie sie dann später erneut."
+)
+STORED_BEFORE = (
+    "Ihre Eingaben wurden bereits gespeichert; der Fehler trat erst danach auf. Bitte prüfen Sie das "
+    "Ergebnis, bevor Sie etwas erneut senden."
+)
 
 
 def unreachable(error: BaseException | None) -> str | None:
@@ -46,7 +50,7 @@ def unreachable(error: BaseException | None) -> str | None:
     return None
 
 
-def _note_commit(session) -> None:
+def _note_commit(session: Session) -> None:
     if has_app_context():
         g.committed = True
 
@@ -71,16 +75,19 @@ def _endpoint() -> str | None:
         return request.endpoint
     # The session could not be opened, so the URL was never matched.
     try:
-        return current_app.create_url_adapter(request).match(return_rule=False)[0]
+        adapter = current_app.create_url_adapter(request)
+        endpoint = adapter.match(return_rule=False)[0] if adapter is not None else None
     except Exception:  # noqa: BLE001 - a 404 or 405 URL has no endpoint
         return None
+    return endpoint if isinstance(endpoint, str) else None
 
 
 def render_static(code: int, title: str, paragraphs: list[str]) -> Response:
     """The error page from the template alone: no context processors (which look up the user), no
     flashed messages (which live in the session)."""
-    html = current_app.jinja_env.get_template("errors/static.html").render(code=code, title=title,
-                                                                             paragraphs=paragraphs)
+    html = current_app.jinja_env.get_template("errors/static.html").render(
+        code=code, title=title, paragraphs=paragraphs
+    )
     return Response(html, code, mimetype="text/html")
 
 
@@ -89,7 +96,8 @@ def _forget_session() -> None:
     # a session that could not be opened is None; a null session lets the remaining hooks run.
     if not request_ctx:
         return
-    context = request_ctx._get_current_object()
+    # A Werkzeug LocalProxy, typed as the RequestContext it stands for: its own method is unknown to mypy.
+    context = request_ctx._get_current_object()  # type: ignore[attr-defined]
     null = current_app.session_interface.make_null_session(current_app)
     if "_session" in vars(context):  # Flask >= 3.1.3 keeps it behind a read-only property
         context._session = null
@@ -102,19 +110,25 @@ def outage_page(kind: str) -> Response:
         _forget_session()
     if kind == SESSIONS and _endpoint() in LOGIN_ENDPOINTS:
         title = "Anmeldung gerade nicht möglich"
-        text = ("Die Anmeldung ist gerade nicht möglich, weil Anmeldungen im Moment nicht gespeichert werden können "
-                "(der Sitzungsspeicher ist nicht erreichbar). Bitte versuchen Sie es in einigen Minuten erneut.")
+        text = (
+            "Die Anmeldung ist gerade nicht möglich, weil Anmeldungen im Moment nicht gespeichert werden können "
+            "(der Sitzungsspeicher ist nicht erreichbar). Bitte versuchen Sie es in einigen Minuten erneut."
+        )
     elif kind == SESSIONS:
         title = "Vorübergehend nicht erreichbar"
-        text = ("Ihre Anmeldung kann gerade nicht geprüft werden, weil der Sitzungsspeicher nicht erreichbar ist. "
-                "Bitte versuchen Sie es in einigen Minuten erneut.")
+        text = (
+            "Ihre Anmeldung kann gerade nicht geprüft werden, weil der Sitzungsspeicher nicht erreichbar ist. "
+            "Bitte versuchen Sie es in einigen Minuten erneut."
+        )
     else:
         title = "Vorübergehend nicht erreichbar"
         text = "Die Datenbank ist gerade nicht erreichbar. Bitte versuchen Sie es in einigen Minuten erneut."
     note = saving_note()
     if request.accept_mimetypes.best == "application/json":
         # The form's autosave (referral-form.js) shows `message`; the form is still on the screen.
-        unsaved = " Ihre Eingaben wurden nicht gespeichert; sie stehen weiter im Formular." if note == NOT_STORED else ""
+        unsaved = (
+            " Ihre Eingaben wurden nicht gespeichert; sie stehen weiter im Formular." if note == NOT_STORED else ""
+        )
         response = jsonify(saved=False, message=text + unsaved)
         response.status_code = 503
     else:
@@ -123,7 +137,7 @@ def outage_page(kind: str) -> Response:
     return response
 
 
-def handle_unreachable(error):
+def handle_unreachable(error: Exception) -> Response:
     kind = unreachable(error)
     if kind is None:
         raise error  # not an outage: the 500 handler answers

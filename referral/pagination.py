@@ -1,4 +1,5 @@
 """Lists come in pages: one COUNT and one LIMIT/OFFSET query, whatever the size of the table."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select

@@ -6,6 +6,7 @@ A character those fonts do not contain (CJK, emoji …) would otherwise become a
 font the archive cannot reproduce. It is refused where it is typed (a German error at the field),
 and the PDF route refuses stored text that predates the check.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -38,8 +39,9 @@ def font_paths() -> dict[int, Path]:
     paths = {weight: directory / name for weight, name in FONT_FILES.items()}
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
-        raise FontMissing(f"PDF font missing: {', '.join(missing)} (install the Debian package {FONT_PACKAGE} "
-                          "or set PDF_FONT_DIR)")
+        raise FontMissing(
+            f"PDF font missing: {', '.join(missing)} (install the Debian package {FONT_PACKAGE} or set PDF_FONT_DIR)"
+        )
     return paths
 
 
@@ -120,5 +122,6 @@ class Printable:
             current_app.logger.error("Cannot check text for the PDF: %s", error)
             return
         if char is not None:
-            raise ValidationError(f"{self.what} {describe(char)} kann im PDF für die Fallakte nicht gedruckt werden. "
-                                  f"{self.advice}")
+            raise ValidationError(
+                f"{self.what} {describe(char)} kann im PDF für die Fallakte nicht gedruckt werden. {self.advice}"
+            )

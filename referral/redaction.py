@@ -2,6 +2,7 @@
 the bound parameters out; PostgreSQL itself quotes the offending values in the DETAIL line of an
 error ("Key (client_token)=(…) already exists"), which is cut here. The structured diagnostics
 (`orig.diag`, constraint name) stay on the exception for code that handles the error."""
+
 from __future__ import annotations
 
 from sqlalchemy import event

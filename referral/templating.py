@@ -1,4 +1,5 @@
 """Jinja filters and globals: German dates in Berlin time, and the policy for templates."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -33,13 +34,27 @@ def yes_no(value: bool | None) -> str:
 
 
 FIELD_LABELS = {
-    "name": "Name", "phone": "Telefon", "email": "E-Mail-Adresse", "active": "aktiv", "password": "Passwort",
-    "fs_uniquifier": "Sitzungen", "tf_primary_method": "Zwei-Faktor", "tf_totp_secret": "Zwei-Faktor-Schlüssel",
-    "mf_recovery_codes": "Wiederherstellungscodes", "code": "Kürzel", "duty_phone": "Bereitschaftstelefon",
-    "duty_hours": "Erreichbarkeit", "inbox_email": "Posteingang", "district_id": "Bezirk", "address": "Anschrift",
-    "ack_acute_hours": "Eingangsbestätigung akut", "ack_working_days": "Eingangsbestätigung",
-    "feedback_working_days": "Rückmeldung", "consultation_accept_working_days": "Annahme Fachberatung",
-    "retention_days": "Löschfrist", "draft_retention_days": "Löschfrist Entwürfe",
+    "name": "Name",
+    "phone": "Telefon",
+    "email": "E-Mail-Adresse",
+    "active": "aktiv",
+    "password": "Passwort",
+    "fs_uniquifier": "Sitzungen",
+    "tf_primary_method": "Zwei-Faktor",
+    "tf_totp_secret": "Zwei-Faktor-Schlüssel",
+    "mf_recovery_codes": "Wiederherstellungscodes",
+    "code": "Kürzel",
+    "duty_phone": "Bereitschaftstelefon",
+    "duty_hours": "Erreichbarkeit",
+    "inbox_email": "Posteingang",
+    "district_id": "Bezirk",
+    "address": "Anschrift",
+    "ack_acute_hours": "Eingangsbestätigung akut",
+    "ack_working_days": "Eingangsbestätigung",
+    "feedback_working_days": "Rückmeldung",
+    "consultation_accept_working_days": "Annahme Fachberatung",
+    "retention_days": "Löschfrist",
+    "draft_retention_days": "Löschfrist Entwürfe",
 }
 
 
@@ -60,8 +75,15 @@ def register(app) -> None:
     from .cases.vocabulary import BodySide, Category, SchoolActionKind, regions_for
 
     body_labels = {f"{s.value}:{r.value}": f"{s.label}: {r.label}" for s in BodySide for r in regions_for(s)}
-    app.jinja_env.filters.update(local_datetime=local_datetime, local_date=local_date, deadline=deadline, yes_no=yes_no, reject_page=reject_page, filesize=filesize,
-                               field_label=field_label)
+    app.jinja_env.filters.update(
+        local_datetime=local_datetime,
+        local_date=local_date,
+        deadline=deadline,
+        yes_no=yes_no,
+        reject_page=reject_page,
+        filesize=filesize,
+        field_label=field_label,
+    )
     from .cases.retention import purge_date
     from .directory.routes import asd_contacts
 
@@ -69,9 +91,13 @@ def register(app) -> None:
         age=age,
         purge_date=purge_date,
         asd_contacts=asd_contacts,
-        utcnow=utcnow, Action=Action, State=State, RULES=RULES,
+        utcnow=utcnow,
+        Action=Action,
+        State=State,
+        RULES=RULES,
         category_help=lambda code: Category(code).help,
-        body_labels=body_labels, allowed_marks=set(body_labels),
+        body_labels=body_labels,
+        allowed_marks=set(body_labels),
         action_kinds={k.value: k for k in SchoolActionKind},
     )
 

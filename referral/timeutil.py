@@ -1,4 +1,5 @@
 """Time helpers: the database stores naive UTC; people read Europe/Berlin."""
+
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 

@@ -6,6 +6,7 @@ Under pytest-xdist (`make test` runs `pytest -n auto`) every worker has a databa
 SQLite file in its temporary directory, or the PostgreSQL database TEST_DATABASE_URL names with
 `_gw0`, `_gw1`, … appended, created at the start and dropped at the end of the worker's run.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -16,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-
-from flask.testing import FlaskClient
 
 import referral as _referral
 from referral import create_app
@@ -150,8 +150,13 @@ class _SharedApp:
             self.dispose()
             before = _apps_initialised
             self.app = create_app(
-                overrides={"TESTING": True, "UPLOAD_FOLDER": str(self.root / "uploads"), "SERVER_NAME": "localhost",
-                           "SESSION_FILE_DIR": str(self.root / "sessions"), "MAIL_BACKEND": "locmem"},
+                overrides={
+                    "TESTING": True,
+                    "UPLOAD_FOLDER": str(self.root / "uploads"),
+                    "SERVER_NAME": "localhost",
+                    "SESSION_FILE_DIR": str(self.root / "sessions"),
+                    "MAIL_BACKEND": "locmem",
+                },
                 env={"DATABASE_URL": self.database_url, "SECRET_KEY": SECRET_KEY},
             )
             self.app.test_client_class = FreshContextClient
@@ -204,6 +209,7 @@ def _reset_app_state(app) -> None:
 
 # --- Resetting the data: rows restored from a snapshot ----------------------------------------------
 
+
 @dataclass(frozen=True)
 class Snapshot:
     """Rows of every table, the PostgreSQL sequences' positions and the audit chain's head."""
@@ -221,9 +227,14 @@ def _data_tables():
 
 
 def _sequences(connection) -> list[str]:
-    return list(connection.execute(text(
-        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relkind = 'S' AND n.nspname = current_schema()")).scalars())
+    return list(
+        connection.execute(
+            text(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = 'S' AND n.nspname = current_schema()"
+            )
+        ).scalars()
+    )
 
 
 def _take_snapshot() -> Snapshot:
@@ -232,7 +243,9 @@ def _take_snapshot() -> Snapshot:
         sequences = {}
         if connection.dialect.name == "postgresql":
             for name in _sequences(connection):
-                last_value, is_called = connection.execute(text(f"SELECT last_value, is_called FROM {_quoted(name)}")).one()
+                last_value, is_called = connection.execute(
+                    text(f"SELECT last_value, is_called FROM {_quoted(name)}")
+                ).one()
                 sequences[name] = (last_value, is_called)
         seq, last_hash = connection.execute(text("SELECT seq, last_hash FROM audit_head")).one()
     return Snapshot({name: found for name, found in rows.items() if found}, sequences, (seq, last_hash))
@@ -256,9 +269,15 @@ def _restore(snapshot: Snapshot) -> None:
             names = _sequences(connection)
             positions = [snapshot.sequences.get(name, (1, False)) for name in names]
             if names:
-                connection.execute(text("SELECT " + ", ".join(
-                    f"setval('{_quoted(name)}', {value}, {str(called).lower()})"
-                    for name, (value, called) in zip(names, positions))))
+                connection.execute(
+                    text(
+                        "SELECT "
+                        + ", ".join(
+                            f"setval('{_quoted(name)}', {value}, {str(called).lower()})"
+                            for name, (value, called) in zip(names, positions, strict=True)
+                        )
+                    )
+                )
         for table in tables:
             if snapshot.rows.get(table.name):
                 connection.execute(table.insert(), snapshot.rows[table.name])
@@ -346,8 +365,9 @@ def csrf_token(client, url: str) -> str:
 def login(client):
     def log_in(user, password=factories.PASSWORD):
         client.post("/logout", data={"csrf_token": csrf_token(client, "/login")})
-        response = client.post("/login", data={"email": user.email, "password": password,
-                                               "csrf_token": csrf_token(client, "/login")})
+        response = client.post(
+            "/login", data={"email": user.email, "password": password, "csrf_token": csrf_token(client, "/login")}
+        )
         assert response.status_code == 302, "login failed"
         return client
 

@@ -1,4 +1,5 @@
 """Test data, built through the same operations as the app (services), and committed."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -51,16 +52,21 @@ def user(email: str, name: str, *memberships: tuple[Role, School | District | No
     account = User(email=email, name=name, phone="0123 456", password=_password_hash(), active=True)
     for role, scope in memberships:
         account.memberships.append(
-            Membership(role=role, school=scope if isinstance(scope, School) else None,
-                       district=scope if isinstance(scope, District) else None)
+            Membership(
+                role=role,
+                school=scope if isinstance(scope, School) else None,
+                district=scope if isinstance(scope, District) else None,
+            )
         )
     db.session.add(account)
     return account
 
 
 # The world: two districts with schools and one user per role and scope (keys as in the tests).
-DISTRICTS = {"we": dict(code="WE", name="Wanne-Eickel", duty_phone="02325 111", duty_hours="Mo–Fr 8–16"),
-             "hm": dict(code="HM", name="Herne-Mitte", duty_phone="02323 222")}
+DISTRICTS = {
+    "we": dict(code="WE", name="Wanne-Eickel", duty_phone="02325 111", duty_hours="Mo–Fr 8–16"),
+    "hm": dict(code="HM", name="Herne-Mitte", duty_phone="02323 222"),
+}
 SCHOOLS = {"a": ("Schule A", "we"), "a2": ("Schule A2", "we"), "b": ("Schule B", "hm")}
 USERS = {  # key → name, memberships as (role, school key or district key or None)
     "teacher": ("Tina Teacher", [(Role.TEACHER, "a")]),
@@ -115,15 +121,29 @@ def load_world() -> World:
     return w
 
 
-def complete_draft(author: User, *, urgency: Urgency = Urgency.URGENT, reporter=ReporterFunction.TEACHER,
-                   first=CHILD_FIRST, last=CHILD_LAST) -> Referral:
+def complete_draft(
+    author: User,
+    *,
+    urgency: Urgency = Urgency.URGENT,
+    reporter=ReporterFunction.TEACHER,
+    first=CHILD_FIRST,
+    last=CHILD_LAST,
+) -> Referral:
     referral = services.new_draft(author, author.memberships[0].school)
     referral.child_first_name, referral.child_last_name = first, last
     referral.child_birth_date = date(2018, 3, 1)
     referral.child_class = "2a"
     referral.child_address = "Teststraße 1"
-    referral.persons = [Person(position=0, kind=PersonKind.MOTHER, first_name="Mutter", last_name=last,
-                               relation=Relation.BIRTH, custody=True)]
+    referral.persons = [
+        Person(
+            position=0,
+            kind=PersonKind.MOTHER,
+            first_name="Mutter",
+            last_name=last,
+            relation=Relation.BIRTH,
+            custody=True,
+        )
+    ]
     referral.categories = [ReferralCategory(category=Category.NEGLECT)]
     referral.observed_on = date(2026, 11, 2)
     referral.observed_by = author.name
@@ -140,8 +160,9 @@ def complete_draft(author: User, *, urgency: Urgency = Urgency.URGENT, reporter=
     return referral
 
 
-def referral_in(state: State, author: User, asd: User, *, lead: User | None = None, now: datetime | None = None,
-                **draft_options) -> Referral:
+def referral_in(
+    state: State, author: User, asd: User, *, lead: User | None = None, now: datetime | None = None, **draft_options
+) -> Referral:
     """A referral of `author`'s school driven through the real operations into `state`, committed."""
     referral = complete_draft(author, **draft_options)
     if state is State.DRAFT:
@@ -176,15 +197,28 @@ def referral_in(state: State, author: User, asd: User, *, lead: User | None = No
 
 
 def record_assessment(referral: Referral, asd: User, colleague: User) -> None:
-    services.record_assessment(referral, asd, result=AssessmentResult.LATENT, specialists=list({asd, colleague}),
-                               other_specialists="" if colleague is not asd else "Externe Fachkraft",
-                               school_involved=True, measures=[Measure.HELP_OFFER])
+    services.record_assessment(
+        referral,
+        asd,
+        result=AssessmentResult.LATENT,
+        specialists=list({asd, colleague}),
+        other_specialists="" if colleague is not asd else "Externe Fachkraft",
+        school_involved=True,
+        measures=[Measure.HELP_OFFER],
+    )
 
 
 def feedback_values(asd: User) -> dict:
-    return {"indications_confirmed": True, "asd_became_active": True, "asd_still_active": False,
-            "contact_name": asd.name, "contact_phone": "0234 999", "affected_informed": InformedStatus.YES,
-            "affected_informed_on": date(2026, 11, 6), "affected_informed_reason": ""}
+    return {
+        "indications_confirmed": True,
+        "asd_became_active": True,
+        "asd_still_active": False,
+        "contact_name": asd.name,
+        "contact_phone": "0234 999",
+        "affected_informed": InformedStatus.YES,
+        "affected_informed_on": date(2026, 11, 6),
+        "affected_informed_reason": "",
+    }
 
 
 OBSERVATIONS = "Kommt oft hungrig; Beratungstext-5521."
@@ -197,9 +231,17 @@ def consultation_in(state, author: User, insofa: User | None = None, *, now: dat
     from referral.consultations.vocabulary import ConsultationUrgency, ContactWay, Recommendation
 
     now = now or datetime(2026, 11, 5, 9, 0)
-    values = dict(child_age=8, class_level="2", observations=OBSERVATIONS, question="Reicht das für eine Mitteilung?",
-                  urgency=ConsultationUrgency.NORMAL, contact_way=ContactWay.PHONE, contact_phone="0123 777",
-                  reachable="Mo–Do 13–15 Uhr", categories=[Category.NEGLECT])
+    values = dict(
+        child_age=8,
+        class_level="2",
+        observations=OBSERVATIONS,
+        question="Reicht das für eine Mitteilung?",
+        urgency=ConsultationUrgency.NORMAL,
+        contact_way=ContactWay.PHONE,
+        contact_phone="0123 777",
+        reachable="Mo–Do 13–15 Uhr",
+        categories=[Category.NEGLECT],
+    )
     values.update(fields)
     consultation = consult.request(author, author.memberships[0].school, now=now, **values)
     if state is S.CANCELLED:
@@ -207,7 +249,12 @@ def consultation_in(state, author: User, insofa: User | None = None, *, now: dat
     if state in (S.ACCEPTED, S.ANSWERED):
         consult.accept(consultation, insofa, now=now + timedelta(hours=2))
     if state is S.ANSWERED:
-        consult.answer(consultation, insofa, recommendation=Recommendation.INFORM_ASD, note="Bitte ASD informieren.",
-                       now=now + timedelta(days=1))
+        consult.answer(
+            consultation,
+            insofa,
+            recommendation=Recommendation.INFORM_ASD,
+            note="Bitte ASD informieren.",
+            now=now + timedelta(days=1),
+        )
     db.session.commit()
     return consultation

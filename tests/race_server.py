@@ -1,5 +1,6 @@
 """The app as gunicorn serves it for the race tests (tests/test_races.py): configured from the
 environment like production, plus the few test settings the environment cannot carry."""
+
 from __future__ import annotations
 
 import os

@@ -2,8 +2,10 @@
 
 The behaviour in the browser (reflow, focus, live regions) is in tests/browser/test_accessibility_behaviour.py.
 """
+
 from __future__ import annotations
 
+import itertools
 import re
 from html.parser import HTMLParser
 
@@ -47,6 +49,7 @@ def attachment_count() -> int:
 
 # --- 1. Deleting needs a confirmation (WCAG 3.3.4) ------------------------------------------------
 
+
 def test_a_draft_is_deleted_only_after_confirmation(world, as_user):
     referral = draft_of(world)
     teacher = as_user(world.teacher)
@@ -68,8 +71,9 @@ def test_a_draft_is_deleted_only_after_confirmation(world, as_user):
     assert "Ja, endgültig löschen" in text_of(refused), "the user lands on the confirmation again"
     assert referral_exists(referral.id)
 
-    done = teacher.post(f"/referrals/{referral.id}/delete", data={"csrf_token": token, "confirmed": "yes"},
-                        follow_redirects=True)
+    done = teacher.post(
+        f"/referrals/{referral.id}/delete", data={"csrf_token": token, "confirmed": "yes"}, follow_redirects=True
+    )
     assert "endgültig gelöscht" in text_of(done)
     assert not referral_exists(referral.id)
 
@@ -99,6 +103,7 @@ def test_an_attachment_is_removed_only_after_confirmation(world, as_user):
 
 
 # --- 2. Tables that scroll sideways can be reached and scrolled with the keyboard ----------------
+
 
 class Elements(HTMLParser):
     """Every start tag of a page with its attributes, in order."""
@@ -135,16 +140,19 @@ def submitted(world):
     db.session.commit()
 
 
-@pytest.mark.parametrize("key, url", [
-    ("coordinator", "/"),
-    ("coordinator", "/coordination/referrals"),
-    ("coordinator", "/coordination/evaluation"),
-    ("asd", "/inbox"),
-    ("teacher", "/referrals"),
-    ("teacher", "/consultations"),
-    ("coordinator", "/coordination/audit"),
-    ("admin", "/admin/users"),
-])
+@pytest.mark.parametrize(
+    "key, url",
+    [
+        ("coordinator", "/"),
+        ("coordinator", "/coordination/referrals"),
+        ("coordinator", "/coordination/evaluation"),
+        ("asd", "/inbox"),
+        ("teacher", "/referrals"),
+        ("teacher", "/consultations"),
+        ("coordinator", "/coordination/audit"),
+        ("admin", "/admin/users"),
+    ],
+)
 def test_every_table_scroll_container_is_focusable_and_named(world, as_user, submitted, key, url):
     response = as_user(world.users[key]).get(url, follow_redirects=True)
     assert response.status_code == 200
@@ -152,6 +160,7 @@ def test_every_table_scroll_container_is_focusable_and_named(world, as_user, sub
 
 
 # --- 4. Live regions: the countdown and routine autosaves are not announced -----------------------
+
 
 def test_the_session_countdown_and_the_autosave_status_are_not_live_regions(world, as_user):
     html = text_of(as_user(world.teacher).get("/referrals/new", follow_redirects=True))
@@ -168,12 +177,16 @@ def test_the_session_countdown_and_the_autosave_status_are_not_live_regions(worl
 
 # --- 5. The result of an action is announced: in the title, and focusable for forms.js -----------
 
+
 def test_the_result_message_leads_the_title_and_can_take_the_focus(world, as_user):
     referral = draft_of(world)
     teacher = as_user(world.teacher)
     token = csrf_token(teacher, f"/referrals/{referral.id}/delete")
-    html = text_of(teacher.post(f"/referrals/{referral.id}/delete", data={"csrf_token": token, "confirmed": "yes"},
-                                follow_redirects=True))
+    html = text_of(
+        teacher.post(
+            f"/referrals/{referral.id}/delete", data={"csrf_token": token, "confirmed": "yes"}, follow_redirects=True
+        )
+    )
     assert title_of(html).startswith("Erledigt – "), title_of(html)
     flash = [attrs for attrs in Elements(html).with_class("alert") if "data-flash" in attrs]
     assert len(flash) == 1 and flash[0]["tabindex"] == "-1" and flash[0]["role"] == "status"
@@ -190,6 +203,7 @@ def test_a_refusal_leads_the_title_as_an_error(world, as_user):
 
 
 # --- 6. Input purpose of the user's own data (WCAG 1.3.5) ----------------------------------------
+
 
 def input_named(html: str, name: str) -> dict:
     return next(attrs for tag, attrs in Elements(html).tags if tag == "input" and attrs.get("name") == name)
@@ -209,12 +223,16 @@ def test_the_consultations_contact_phone_has_an_input_purpose(world, as_user):
 
 # --- 7. Nu HTML checker errors and duplicate names ------------------------------------------------
 
+
 def select_named(html: str, name: str) -> tuple[dict, list[tuple[dict, str]]]:
     """A select's attributes and its options (attributes, text)."""
     match = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', html, re.S)
     assert match, f"no select {name}"
     select_attrs = Elements(match.group(0)).tags[0][1]
-    options = [(Elements(o.group(1)).tags[0][1], o.group(2)) for o in re.finditer(r"(<option[^>]*>)(.*?)</option>", match.group(1), re.S)]
+    options = [
+        (Elements(o.group(1)).tags[0][1], o.group(2))
+        for o in re.finditer(r"(<option[^>]*>)(.*?)</option>", match.group(1), re.S)
+    ]
     return select_attrs, options
 
 
@@ -234,7 +252,9 @@ def test_transfer_without_a_district_gets_the_german_error_only(world, as_user):
     db.session.commit()
     lead = as_user(world.asd_lead)
     token = csrf_token(lead, f"/referrals/{referral.id}")
-    html = text_of(lead.post(f"/referrals/{referral.id}/transfer", data={"csrf_token": token, "to_district": "", "reason": "x"}))
+    html = text_of(
+        lead.post(f"/referrals/{referral.id}/transfer", data={"csrf_token": token, "to_district": "", "reason": "x"})
+    )
     assert "Bitte einen Bezirk wählen." in html and "Not a valid" not in html
     db.session.expire_all()
     assert db.session.get(Referral, referral.id).district_id == world.districts["we"].id
@@ -255,7 +275,7 @@ def heading_levels(html: str) -> list[int]:
 def assert_no_heading_jumps(html: str) -> None:
     levels = heading_levels(html)
     assert levels and levels[0] in (1, 2)
-    for before, after in zip(levels, levels[1:]):
+    for before, after in itertools.pairwise(levels):
         assert after <= before + 1, f"heading levels jump: {levels}"
 
 
@@ -263,10 +283,12 @@ def test_the_two_factor_set_up_pages_have_no_heading_jump(world, login):
     client = login(world.teacher)
     html = text_of(client.get("/tf-setup"))
     assert "two_factor_setup_form" in html
-    assert_no_heading_jumps(html[html.index("<main"):])
-    chosen = text_of(client.post("/tf-setup", data={"setup": "authenticator", "csrf_token": csrf_token(client, "/tf-setup")}))
+    assert_no_heading_jumps(html[html.index("<main") :])
+    chosen = text_of(
+        client.post("/tf-setup", data={"setup": "authenticator", "csrf_token": csrf_token(client, "/tf-setup")})
+    )
     assert "two_factor_verify_code_form" in chosen
-    assert_no_heading_jumps(chosen[chosen.index("<main"):])
+    assert_no_heading_jumps(chosen[chosen.index("<main") :])
 
 
 def test_the_empty_list_row_spans_exactly_the_columns(world, as_user):
@@ -319,9 +341,11 @@ def test_drafts_have_distinct_titles_without_the_childs_name(world, as_user):
 def test_contact_pages_have_distinct_titles(world, as_user):
     from referral.directory.models import Contact, ContactKind
 
-    contacts = [Contact(kind=ContactKind.SCHOOL_SOCIAL_WORK, school=world.schools["a"], name="Sami Sozial"),
-                Contact(kind=ContactKind.SCHOOL_SOCIAL_WORK, school=world.schools["a"], name="Sara Sozial"),
-                Contact(kind=ContactKind.SCHOOL_SOCIAL_WORK, school=world.schools["b"], name="Bea Beraterin")]
+    contacts = [
+        Contact(kind=ContactKind.SCHOOL_SOCIAL_WORK, school=world.schools["a"], name="Sami Sozial"),
+        Contact(kind=ContactKind.SCHOOL_SOCIAL_WORK, school=world.schools["a"], name="Sara Sozial"),
+        Contact(kind=ContactKind.SCHOOL_SOCIAL_WORK, school=world.schools["b"], name="Bea Beraterin"),
+    ]
     db.session.add_all(contacts)
     db.session.commit()
     admin = as_user(world.admin)
@@ -333,11 +357,11 @@ def test_contact_pages_have_distinct_titles(world, as_user):
 def test_required_school_actions_say_so_to_screen_readers(world, as_user):
     referral = draft_of(world)
     html = text_of(as_user(world.teacher).get(f"/referrals/{referral.id}/edit"))
-    section = html[html.index('aria-labelledby="s4"'):html.index('aria-labelledby="s5"')]
+    section = html[html.index('aria-labelledby="s4"') : html.index('aria-labelledby="s5"')]
     legends = re.findall(r'<legend class="fs-6 fw-bold[^"]*">(.*?)</legend>', section, re.S)
     assert legends
     for legend in legends:
         readable = re.sub(r'<span[^>]*aria-hidden="true"[^>]*>.*?</span>', "", legend)
-        assert "Pflichtangabe" in re.sub(r'<[^>]+>', "", readable), legend
+        assert "Pflichtangabe" in re.sub(r"<[^>]+>", "", readable), legend
     radios = [attrs for tag, attrs in Elements(section).tags if tag == "input" and attrs.get("type") == "radio"]
     assert radios and all("required" in attrs for attrs in radios)

@@ -1,4 +1,5 @@
 """Password reset by e-mail, change of password, server-side sessions, and what a login reveals."""
+
 from __future__ import annotations
 
 import re
@@ -24,7 +25,9 @@ def reset_link(mail) -> str:
 
 
 def log_in(client, email, password):
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(client, "/login")})
+    return client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf_token(client, "/login")}
+    )
 
 
 def test_password_reset_by_mail_works_once(client, world, outbox):
@@ -37,16 +40,25 @@ def test_password_reset_by_mail_works_once(client, world, outbox):
     page = client.get(link).get_data(as_text=True)
     assert "Neues Passwort festlegen" in page
 
-    weak = client.post(link, data={"password": "passwort1234", "password_confirm": "passwort1234",
-                                   "csrf_token": csrf_token(client, link)})
+    weak = client.post(
+        link,
+        data={"password": "passwort1234", "password_confirm": "passwort1234", "csrf_token": csrf_token(client, link)},
+    )
     assert weak.status_code == 200 and log_in(client, world.teacher.email, "passwort1234").status_code == 200
-    done = client.post(link, data={"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD,
-                                   "csrf_token": csrf_token(client, link)})
+    done = client.post(
+        link, data={"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD, "csrf_token": csrf_token(client, link)}
+    )
     assert done.status_code == 302
     assert outbox[-1].subject.startswith("Ihr Passwort wurde zurückgesetzt"), "the owner is told"
 
-    again = client.post(link, data={"password": "Noch-Ein-Anderes-Passwort-8", "password_confirm": "Noch-Ein-Anderes-Passwort-8",
-                                    "csrf_token": csrf_token(client, "/password/reset")})
+    again = client.post(
+        link,
+        data={
+            "password": "Noch-Ein-Anderes-Passwort-8",
+            "password_confirm": "Noch-Ein-Anderes-Passwort-8",
+            "csrf_token": csrf_token(client, "/password/reset"),
+        },
+    )
     assert log_in(client, world.teacher.email, "Noch-Ein-Anderes-Passwort-8").status_code == 200, "the link works once"
     assert again.status_code == 302 and "/password/reset" in again.location
     assert log_in(client, world.teacher.email, NEW_PASSWORD).status_code == 302
@@ -58,7 +70,9 @@ def test_a_reset_link_expires_after_one_hour(client, world, outbox, monkeypatch)
     ask_for_reset(client, world.teacher.email)
     monkeypatch.setattr(TimestampSigner, "get_timestamp", real)
     link = reset_link(outbox[0])
-    client.post(link, data={"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD, "csrf_token": csrf_token(client, link)})
+    client.post(
+        link, data={"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD, "csrf_token": csrf_token(client, link)}
+    )
     assert log_in(client, world.teacher.email, NEW_PASSWORD).status_code == 200
     assert log_in(client, world.teacher.email, factories.PASSWORD).status_code == 302
 
@@ -67,6 +81,7 @@ def test_a_reset_request_tells_nothing_about_accounts(client, world, outbox):
     known = ask_for_reset(client, world.teacher.email)
     unknown = ask_for_reset(client, "niemand@test.example")
     assert known.status_code == unknown.status_code
+
     def strip(response, address):
         return re.sub(r'name="csrf_token"[^>]*>', "", response.get_data(as_text=True)).replace(address, "ADDRESS")
 
@@ -81,14 +96,35 @@ def test_change_password(client, world, login, outbox):
     login(world.teacher)
     url = "/password/change"
     assert "Passwort ändern" in client.get(url).get_data(as_text=True)
-    wrong = client.post(url, data={"password": "falsch", "new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD,
-                                   "csrf_token": csrf_token(client, url)})
+    wrong = client.post(
+        url,
+        data={
+            "password": "falsch",
+            "new_password": NEW_PASSWORD,
+            "new_password_confirm": NEW_PASSWORD,
+            "csrf_token": csrf_token(client, url),
+        },
+    )
     assert wrong.status_code == 200 and "is-invalid" in wrong.get_data(as_text=True)
-    weak = client.post(url, data={"password": factories.PASSWORD, "new_password": "passwort1234",
-                                  "new_password_confirm": "passwort1234", "csrf_token": csrf_token(client, url)})
+    weak = client.post(
+        url,
+        data={
+            "password": factories.PASSWORD,
+            "new_password": "passwort1234",
+            "new_password_confirm": "passwort1234",
+            "csrf_token": csrf_token(client, url),
+        },
+    )
     assert weak.status_code == 200 and "is-invalid" in weak.get_data(as_text=True)
-    done = client.post(url, data={"password": factories.PASSWORD, "new_password": NEW_PASSWORD,
-                                  "new_password_confirm": NEW_PASSWORD, "csrf_token": csrf_token(client, url)})
+    done = client.post(
+        url,
+        data={
+            "password": factories.PASSWORD,
+            "new_password": NEW_PASSWORD,
+            "new_password_confirm": NEW_PASSWORD,
+            "csrf_token": csrf_token(client, url),
+        },
+    )
     assert done.status_code == 302
     assert outbox[-1].subject.startswith("Ihr Passwort wurde geändert")
     client.post("/logout", data={"csrf_token": csrf_token(client, "/school")})
@@ -130,7 +166,9 @@ def test_unknown_addresses_cost_as_much_as_known_ones(client, world, monkeypatch
     calls = []
     for name in ("hash_secret", "verify_secret"):
         real = getattr(low_level, name)
-        monkeypatch.setattr(low_level, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+        monkeypatch.setattr(
+            low_level, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k)
+        )
     log_in(client, "niemand@test.example", "Irgendein-Passwort-1")
     unknown = list(calls)
     calls.clear()
@@ -162,7 +200,12 @@ def test_guessing_the_second_factor_locks_the_account(app, client, world, two_fa
     client.post("/logout", data={"csrf_token": csrf_token(client, "/referrals")})
     password_step(client, world.teacher)
     for _ in range(5):
-        assert client.post("/tf-validate", data={"code": "000000", "csrf_token": csrf_token(client, "/tf-validate")}).status_code == 200
+        assert (
+            client.post(
+                "/tf-validate", data={"code": "000000", "csrf_token": csrf_token(client, "/tf-validate")}
+            ).status_code
+            == 200
+        )
     locked = client.post("/tf-validate", data={"code": code_for(key), "csrf_token": csrf_token(client, "/tf-validate")})
     assert locked.status_code == 429 and client.get("/referrals").status_code == 302
     db.session.expire_all()
@@ -174,16 +217,27 @@ def test_behind_a_trusted_proxy_the_limits_apply_to_the_client_address(database_
     from .conftest import FreshContextClient
 
     def instance(proxies: str):
-        app = create_app(overrides={"TESTING": True, "SESSION_FILE_DIR": str(tmp_path / proxies), "MAIL_BACKEND": "locmem",
-                                    "LOGIN_ATTEMPTS_PER_ADDRESS": "2 per minute"},
-                         env={"DATABASE_URL": database_url, "SECRET_KEY": "test-" + "x" * 40, "TRUSTED_PROXIES": proxies})
+        app = create_app(
+            overrides={
+                "TESTING": True,
+                "SESSION_FILE_DIR": str(tmp_path / proxies),
+                "MAIL_BACKEND": "locmem",
+                "LOGIN_ATTEMPTS_PER_ADDRESS": "2 per minute",
+            },
+            env={"DATABASE_URL": database_url, "SECRET_KEY": "test-" + "x" * 40, "TRUSTED_PROXIES": proxies},
+        )
         app.test_client_class = FreshContextClient
         return app.test_client()
 
     def attempts(client, address):
-        return [client.post("/login", data={"email": f"x{i}@test.example", "password": "x",
-                                            "csrf_token": csrf_token(client, "/login")},
-                            headers={"X-Forwarded-For": address}).status_code for i in range(3)]
+        return [
+            client.post(
+                "/login",
+                data={"email": f"x{i}@test.example", "password": "x", "csrf_token": csrf_token(client, "/login")},
+                headers={"X-Forwarded-For": address},
+            ).status_code
+            for i in range(3)
+        ]
 
     behind_proxy = instance("1")
     assert attempts(behind_proxy, "203.0.113.7") == [200, 200, 429]
@@ -200,26 +254,33 @@ def test_a_password_made_of_ones_own_name_or_address_is_refused(app, client, wor
     user = invite("nora.neumann@schule-a.example", "Nora Neumann")
     db.session.commit()
     link = f"/invitation/{invitation_token(user)}"
-    response = client.post(link, data={"password": password, "password_confirm": password,
-                                       "csrf_token": csrf_token(client, link)})
+    response = client.post(
+        link, data={"password": password, "password_confirm": password, "csrf_token": csrf_token(client, link)}
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 422 and ("zu leicht zu erraten" in html or "aus Ihrem Namen" in html)
 
 
-def test_reset_mails_wait_in_the_outbox_and_development_prints_them_at_once(database_url, tmp_path, world, client, capfd):
+def test_reset_mails_wait_in_the_outbox_and_development_prints_them_at_once(
+    database_url, tmp_path, world, client, capfd
+):
     from referral import create_app
     from referral.notifications.models import OutboxMail
 
     from .conftest import FreshContextClient
 
     # The request only queues the mail (the worker sends it): no SMTP in the request.
-    client.post("/password/reset", data={"email": world.teacher.email, "csrf_token": csrf_token(client, "/password/reset")})
+    client.post(
+        "/password/reset", data={"email": world.teacher.email, "csrf_token": csrf_token(client, "/password/reset")}
+    )
     queued = db.session.scalars(select(OutboxMail).where(OutboxMail.recipient == world.teacher.email)).one()
     assert queued.sent_at is None and "/password/reset/" in queued.body
 
     # Development without an SMTP server: after each request the outbox is printed to the terminal.
-    dev = create_app(overrides={"SESSION_FILE_DIR": str(tmp_path / "dev"), "WTF_CSRF_ENABLED": False},
-                     env={"DATABASE_URL": database_url, "SECRET_KEY": "test-" + "x" * 40})
+    dev = create_app(
+        overrides={"SESSION_FILE_DIR": str(tmp_path / "dev"), "WTF_CSRF_ENABLED": False},
+        env={"DATABASE_URL": database_url, "SECRET_KEY": "test-" + "x" * 40},
+    )
     assert dev.config["MAIL_BACKEND"] == "console" and not dev.config.get("TESTING")
     dev.test_client_class = FreshContextClient
     dev.test_client().get("/login")

@@ -1,4 +1,5 @@
 """Accounts: password policy and brute-force protection of the login."""
+
 import uuid
 
 import pytest
@@ -11,7 +12,9 @@ from .conftest import FreshContextClient, csrf_token
 
 
 def attempt(client, email, password):
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(client, "/login")})
+    return client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf_token(client, "/login")}
+    )
 
 
 def test_five_failures_lock_the_account_even_for_the_right_password(client, world):
@@ -62,16 +65,27 @@ def test_the_lock_holds_across_app_instances_with_redis(database_url, world):
 @pytest.mark.parametrize(
     ("password", "accepted"),
     [
-        ("kurz-1", False),                        # too short
-        ("passwort1234", False),                  # common
-        ("qwertzuiopasdf", False),                # keyboard walk
-        ("hallohallohallo", False),               # a repeated word
-        ("Fuchs-Laterne-Mondsichel-47", True),    # a long passphrase
+        ("kurz-1", False),  # too short
+        ("passwort1234", False),  # common
+        ("qwertzuiopasdf", False),  # keyboard walk
+        ("hallohallohallo", False),  # a repeated word
+        ("Fuchs-Laterne-Mondsichel-47", True),  # a long passphrase
     ],
 )
 def test_password_policy(runner, world, password, accepted):
-    result = runner.invoke(args=["users", "create", f"neu-{uuid.uuid4().hex[:6]}@test.example", "--name", "Neu",
-                                 "--role", "admin", "--password", password])
+    result = runner.invoke(
+        args=[
+            "users",
+            "create",
+            f"neu-{uuid.uuid4().hex[:6]}@test.example",
+            "--name",
+            "Neu",
+            "--role",
+            "admin",
+            "--password",
+            password,
+        ]
+    )
     assert (result.exit_code == 0) is accepted, result.output
     if not accepted:
         assert "Passwort" in result.output and "This is" not in result.output, "a German reason"

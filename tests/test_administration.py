@@ -1,4 +1,5 @@
 """The admin's pages: invitations, accounts, districts, schools, deadlines, each change recorded."""
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,15 @@ def entries(action: str) -> list[AuditEntry]:
 
 def invite(client, world, email="neu@schule-a.example", role="teacher", scope=None, **extra):
     scope = scope or f"school:{world.schools['a'].id}"
-    data = {"email": email, "name": "Nora Neu", "phone": "", "role": role, "scope": scope,
-            "csrf_token": csrf_token(client, "/admin/users/invite"), **extra}
+    data = {
+        "email": email,
+        "name": "Nora Neu",
+        "phone": "",
+        "role": role,
+        "scope": scope,
+        "csrf_token": csrf_token(client, "/admin/users/invite"),
+        **extra,
+    }
     return client.post("/admin/users/invite", data=data)
 
 
@@ -42,8 +50,10 @@ def link_in(mail) -> str:
 
 
 def set_password(client, link, password=STRONG_PASSWORD, confirm=None):
-    return client.post(link, data={"password": password, "password_confirm": confirm or password,
-                                   "csrf_token": csrf_token(client, link)})
+    return client.post(
+        link,
+        data={"password": password, "password_confirm": confirm or password, "csrf_token": csrf_token(client, link)},
+    )
 
 
 def test_an_invitation_from_mail_to_first_login(as_user, client, world, outbox):
@@ -70,8 +80,10 @@ def test_an_invitation_from_mail_to_first_login(as_user, client, world, outbox):
     done = set_password(client, link)
     assert done.status_code == 302 and done.location.startswith("/login")
     assert client.get(link).status_code == 404, "an invitation link works once"
-    login = client.post("/login", data={"email": "neu@schule-a.example", "password": STRONG_PASSWORD,
-                                        "csrf_token": csrf_token(client, "/login")})
+    login = client.post(
+        "/login",
+        data={"email": "neu@schule-a.example", "password": STRONG_PASSWORD, "csrf_token": csrf_token(client, "/login")},
+    )
     assert login.status_code == 302 and client.get("/school").status_code == 200
 
     [invited] = entries("user.invite")
@@ -93,22 +105,27 @@ def test_a_new_invitation_replaces_the_old_link(as_user, client, world, outbox):
     admin = as_user(world.admin)
     invite(admin, world)
     user = db.session.scalar(select(User).where(User.email == "neu@schule-a.example"))
-    again = admin.post(f"/admin/users/{user.id}/invite-again", data={"csrf_token": csrf_token(admin, f"/admin/users/{user.id}")})
+    again = admin.post(
+        f"/admin/users/{user.id}/invite-again", data={"csrf_token": csrf_token(admin, f"/admin/users/{user.id}")}
+    )
     assert again.status_code == 302 and len(outbox) == 2
     assert client.get(link_in(outbox[0])).status_code == 404
     assert client.get(link_in(outbox[1])).status_code == 200
     assert client.get("/invitation/forged-token").status_code == 404
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"email": "kein-at-zeichen"}, "gültige E-Mail-Adresse"),
-    ({"email": "teacher@test.example"}, "gibt es bereits ein Konto"),
-    ({"name": ""}, "Bitte den Namen angeben"),
-    ({"role": "asd_worker"}, "bitte einen Bezirk wählen"),
-    ({"role": "coordinator"}, "ganze Stadt"),
-    ({"role": "superuser"}, "angebotenen Möglichkeiten"),
-    ({"scope": "school:99999"}, "angebotenen Möglichkeiten"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"email": "kein-at-zeichen"}, "gültige E-Mail-Adresse"),
+        ({"email": "teacher@test.example"}, "gibt es bereits ein Konto"),
+        ({"name": ""}, "Bitte den Namen angeben"),
+        ({"role": "asd_worker"}, "bitte einen Bezirk wählen"),
+        ({"role": "coordinator"}, "ganze Stadt"),
+        ({"role": "superuser"}, "angebotenen Möglichkeiten"),
+        ({"scope": "school:99999"}, "angebotenen Möglichkeiten"),
+    ],
+)
 def test_invitation_errors_are_german_and_keep_the_input(as_user, world, outbox, change, message):
     admin = as_user(world.admin)
     response = invite(admin, world, **change) if "email" not in change else invite(admin, world, email=change["email"])
@@ -122,14 +139,18 @@ def test_invitation_errors_are_german_and_keep_the_input(as_user, world, outbox,
 def test_memberships_are_added_and_removed(as_user, world):
     admin = as_user(world.admin)
     url = f"/admin/users/{world.teacher.id}"
-    add = admin.post(f"{url}/memberships", data={"role": "school_lead", "scope": f"school:{world.schools['a'].id}",
-                                                 "csrf_token": csrf_token(admin, url)})
+    add = admin.post(
+        f"{url}/memberships",
+        data={"role": "school_lead", "scope": f"school:{world.schools['a'].id}", "csrf_token": csrf_token(admin, url)},
+    )
     assert add.status_code == 302
     db.session.expire_all()
     lead = next(m for m in world.teacher.memberships if m.role is Role.SCHOOL_LEAD)
     assert as_user(world.teacher).get("/referrals").status_code == 200
-    wrong = admin.post(f"{url}/memberships", data={"role": "asd_lead", "scope": f"school:{world.schools['a'].id}",
-                                                   "csrf_token": csrf_token(admin, url)})
+    wrong = admin.post(
+        f"{url}/memberships",
+        data={"role": "asd_lead", "scope": f"school:{world.schools['a'].id}", "csrf_token": csrf_token(admin, url)},
+    )
     assert wrong.status_code == 422 and "bitte einen Bezirk wählen" in wrong.get_data(as_text=True)
     remove = admin.post(f"{url}/memberships/{lead.id}/delete", data={"csrf_token": csrf_token(admin, url)})
     assert remove.status_code == 302
@@ -161,7 +182,9 @@ def test_deactivation_ends_access_at_once_and_the_school_keeps_the_referrals(as_
     assert admin.post(f"{url}/reactivate", data={"csrf_token": csrf_token(admin, url)}).status_code == 302
     db.session.expire_all()
     assert world.teacher.active and [e.action for e in entries("user.deactivate") + entries("user.reactivate")] == [
-        "user.deactivate", "user.reactivate"]
+        "user.deactivate",
+        "user.reactivate",
+    ]
     assert "active" in entries("user.deactivate")[0].fields
 
 
@@ -196,7 +219,9 @@ def test_user_list_searches_and_paginates(as_user, world):
 
 
 def test_the_account_csv_neutralises_formulas(as_user, world):
-    factories.user("formel@test.example", '=HYPERLINK("http://evil.example";"klick")', (Role.TEACHER, world.schools["a"]))
+    factories.user(
+        "formel@test.example", '=HYPERLINK("http://evil.example";"klick")', (Role.TEACHER, world.schools["a"])
+    )
     factories.user("minus@test.example", "-2+3", (Role.TEACHER, world.schools["a"]))
     db.session.commit()
     response = as_user(world.admin).get("/admin/users.csv")
@@ -205,41 +230,95 @@ def test_the_account_csv_neutralises_formulas(as_user, world):
     assert body.startswith("\ufeff") and body.splitlines()[0].startswith("\ufeffName;E-Mail")
     rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff")), delimiter=";"))
     names = {row[0] for row in rows[1:]}
-    assert "'=HYPERLINK(\"http://evil.example\";\"klick\")" in names and "'-2+3" in names
+    assert '\'=HYPERLINK("http://evil.example";"klick")' in names and "'-2+3" in names
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
     assert entries("export.users")
 
 
 def test_districts_and_schools_are_maintained(as_user, world):
     admin = as_user(world.admin)
-    new = admin.post("/admin/districts/new", data={"name": "Sodingen", "code": "so", "duty_phone": "02323 333",
-                                                    "duty_hours": "Mo–Fr 8–16", "inbox_email": "asd-so@stadt.example",
-                                                    "csrf_token": csrf_token(admin, "/admin/districts/new")})
+    new = admin.post(
+        "/admin/districts/new",
+        data={
+            "name": "Sodingen",
+            "code": "so",
+            "duty_phone": "02323 333",
+            "duty_hours": "Mo–Fr 8–16",
+            "inbox_email": "asd-so@stadt.example",
+            "csrf_token": csrf_token(admin, "/admin/districts/new"),
+        },
+    )
     assert new.status_code == 302
     district = db.session.scalar(select(District).where(District.name == "Sodingen"))
     assert district.code == "SO"
-    duplicate = admin.post("/admin/districts/new", data={"name": "Sodingen", "code": "SX", "duty_phone": "02323 444",
-                                                         "csrf_token": csrf_token(admin, "/admin/districts/new")})
-    assert duplicate.status_code == 422 and "Einen Bezirk mit diesem Namen gibt es bereits" in duplicate.get_data(as_text=True)
-    same_code = admin.post("/admin/districts/new", data={"name": "Crange", "code": "SO", "duty_phone": "02323 444",
-                                                         "csrf_token": csrf_token(admin, "/admin/districts/new")})
+    duplicate = admin.post(
+        "/admin/districts/new",
+        data={
+            "name": "Sodingen",
+            "code": "SX",
+            "duty_phone": "02323 444",
+            "csrf_token": csrf_token(admin, "/admin/districts/new"),
+        },
+    )
+    assert duplicate.status_code == 422 and "Einen Bezirk mit diesem Namen gibt es bereits" in duplicate.get_data(
+        as_text=True
+    )
+    same_code = admin.post(
+        "/admin/districts/new",
+        data={
+            "name": "Crange",
+            "code": "SO",
+            "duty_phone": "02323 444",
+            "csrf_token": csrf_token(admin, "/admin/districts/new"),
+        },
+    )
     assert "Einen Bezirk mit diesem Kürzel gibt es bereits" in error_for(same_code.get_data(as_text=True), "code")
-    short = admin.post("/admin/districts/new", data={"name": "Crange", "code": "CR", "duty_phone": "---",
-                                                     "csrf_token": csrf_token(admin, "/admin/districts/new")})
+    short = admin.post(
+        "/admin/districts/new",
+        data={
+            "name": "Crange",
+            "code": "CR",
+            "duty_phone": "---",
+            "csrf_token": csrf_token(admin, "/admin/districts/new"),
+        },
+    )
     assert "mindestens 6 Ziffern" in short.get_data(as_text=True)
-    bad = admin.post(f"/admin/districts/{district.id}", data={"name": "Sodingen", "code": "S1", "duty_phone": "ruf an",
-                                                              "csrf_token": csrf_token(admin, "/admin/districts/new")})
+    bad = admin.post(
+        f"/admin/districts/{district.id}",
+        data={
+            "name": "Sodingen",
+            "code": "S1",
+            "duty_phone": "ruf an",
+            "csrf_token": csrf_token(admin, "/admin/districts/new"),
+        },
+    )
     html = bad.get_data(as_text=True)
     assert "2 bis 4 Großbuchstaben" in html and "nur Ziffern" in html and 'value="ruf an"' in html
 
-    school = admin.post("/admin/schools/new", data={"name": "Grundschule Neu", "district_id": district.id, "phone": "02323 1",
-                                                    "email": "", "address": "Weg 1",
-                                                    "csrf_token": csrf_token(admin, "/admin/schools/new")})
+    school = admin.post(
+        "/admin/schools/new",
+        data={
+            "name": "Grundschule Neu",
+            "district_id": district.id,
+            "phone": "02323 1",
+            "email": "",
+            "address": "Weg 1",
+            "csrf_token": csrf_token(admin, "/admin/schools/new"),
+        },
+    )
     assert school.status_code == 302
     created = db.session.scalar(select(School).where(School.name == "Grundschule Neu"))
-    moved = admin.post(f"/admin/schools/{created.id}", data={"name": "Grundschule Neu", "district_id": world.districts["we"].id,
-                                                             "phone": "02323 1", "email": "", "address": "Weg 1",
-                                                             "csrf_token": csrf_token(admin, "/admin/schools/new")})
+    moved = admin.post(
+        f"/admin/schools/{created.id}",
+        data={
+            "name": "Grundschule Neu",
+            "district_id": world.districts["we"].id,
+            "phone": "02323 1",
+            "email": "",
+            "address": "Weg 1",
+            "csrf_token": csrf_token(admin, "/admin/schools/new"),
+        },
+    )
     assert moved.status_code == 302
     db.session.expire_all()
     assert created.district_id == world.districts["we"].id
@@ -251,8 +330,15 @@ def test_districts_and_schools_are_maintained(as_user, world):
 
 def test_deadlines_apply_to_referrals_submitted_afterwards(as_user, world):
     admin = as_user(world.admin)
-    form = {"ack_acute_hours": "4", "ack_working_days": "1", "feedback_working_days": "15",
-            "consultation_accept_working_days": "2", "retention_days": "180", "draft_retention_days": "90", "csrf_token": csrf_token(admin, "/admin/deadlines")}
+    form = {
+        "ack_acute_hours": "4",
+        "ack_working_days": "1",
+        "feedback_working_days": "15",
+        "consultation_accept_working_days": "2",
+        "retention_days": "180",
+        "draft_retention_days": "90",
+        "csrf_token": csrf_token(admin, "/admin/deadlines"),
+    }
     assert admin.post("/admin/deadlines", data=form).status_code == 302
     assert db.session.get(Setting, "feedback_working_days").value == 15
     assert entries("settings.update")[0].fields == ["ack_acute_hours", "feedback_working_days"]
@@ -266,8 +352,16 @@ def test_deadlines_apply_to_referrals_submitted_afterwards(as_user, world):
 def test_the_admin_sees_no_case_content(as_user, world):
     referral = factories.referral_in(State.FEEDBACK_GIVEN, world.teacher, world.asd)
     admin = as_user(world.admin)
-    for url in ("/admin/", "/admin/users", "/admin/districts", "/admin/schools", "/admin/deadlines", "/admin/changes",
-                f"/admin/users/{world.teacher.id}", "/admin/users.csv"):
+    for url in (
+        "/admin/",
+        "/admin/users",
+        "/admin/districts",
+        "/admin/schools",
+        "/admin/deadlines",
+        "/admin/changes",
+        f"/admin/users/{world.teacher.id}",
+        "/admin/users.csv",
+    ):
         body = admin.get(url).get_data(as_text=True)
         assert factories.CHILD_LAST not in body and referral.number not in body, url
     assert admin.get(f"/referrals/{referral.id}").status_code in (403, 404)

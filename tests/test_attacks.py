@@ -10,15 +10,16 @@ True. The property tests step around exactly that failure (same exception, same 
 the flag is set, so that they keep guarding everything else. When a fix lands, the bug's test passes,
 strict xfail turns that into a failure: set the flag to False, which also ends the tolerance.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 
 import pytest
@@ -39,9 +40,6 @@ from referral.accounts.models import Membership, Role
 from referral.accounts.routes import InvitationForm
 from referral.administration.forms import DistrictForm, InviteForm, SchoolForm, UserForm, UserSearchForm
 from referral.audit.forms import AuditSearchForm
-from referral.consultations.forms import ConsultationForm, RecommendationForm
-from referral.consultations.process import ConsultationState
-from referral.directory.forms import ContactForm
 from referral.cases import services
 from referral.cases.forms import (
     AddendumForm,
@@ -65,6 +63,9 @@ from referral.cases.vocabulary import (
     Urgency,
     regions_for,
 )
+from referral.consultations.forms import ConsultationForm, RecommendationForm
+from referral.consultations.process import ConsultationState
+from referral.directory.forms import ContactForm
 from referral.extensions import db
 from referral.organisation.models import District
 
@@ -88,6 +89,7 @@ LOGIN_FAILED = "E-Mail-Adresse oder Passwort ist falsch."
 
 
 # --- Helpers ----------------------------------------------------------------------------------
+
 
 def path(endpoint: str, **values) -> str:
     return url_for(endpoint, _external=False, **values)
@@ -113,9 +115,11 @@ def database_rows(*, except_reading: bool = False) -> dict[str, list[tuple]]:
     `except_reading`: without referral_reading, which every rendered referral page updates ("seen at").
     """
     with db.engine.connect() as connection:
-        return {table.name: sorted((tuple(row) for row in connection.execute(table.select())), key=repr)
-                for table in db.metadata.sorted_tables
-                if table.name not in AUDIT_TABLES and not (except_reading and table.name == "referral_reading")}
+        return {
+            table.name: sorted((tuple(row) for row in connection.execute(table.select())), key=repr)
+            for table in db.metadata.sorted_tables
+            if table.name not in AUDIT_TABLES and not (except_reading and table.name == "referral_reading")
+        }
 
 
 def stored_files(app) -> list[str]:
@@ -199,8 +203,11 @@ def unbound_text_fields(form_class) -> dict[str, UnboundField]:
     found = {}
     for name in dir(form_class):
         unbound = getattr(form_class, name, None)
-        if not isinstance(unbound, UnboundField) or not issubclass(unbound.field_class, StringField) \
-                or issubclass(unbound.field_class, HiddenField):
+        if (
+            not isinstance(unbound, UnboundField)
+            or not issubclass(unbound.field_class, StringField)
+            or issubclass(unbound.field_class, HiddenField)
+        ):
             continue
         declared_in = next(cls for cls in form_class.__mro__ if name in vars(cls))
         if declared_in.__module__.startswith("referral."):
@@ -236,6 +243,7 @@ def rendered_on_form(form_field: str) -> bool:
 
 
 # --- 1. CSRF on every POST route --------------------------------------------------------------
+
 
 @dataclass
 class Post:
@@ -273,28 +281,46 @@ class Situation:
 
     def recovery_codes(self, key: str) -> list[str]:
         client = self.confirmed(key)
-        page = client.post("/mf-recovery-codes",
-                           data={"generate_new_codes": "1", "csrf_token": csrf_token(client, "/")}).text
+        page = client.post(
+            "/mf-recovery-codes", data={"generate_new_codes": "1", "csrf_token": csrf_token(client, "/")}
+        ).text
         return re.findall(r"<li[^>]*>\s*([0-9a-f]{4}(?:-[0-9a-f]{4})+)\s*</li>", page)
 
     def second_factor_pending(self, key: str) -> FlaskClient:
         """Password given, the code still to come."""
         client = self.app.test_client()
-        response = client.post("/login", data={"email": self.world.users[key].email, "password": factories.PASSWORD,
-                                               "csrf_token": csrf_token(client, "/login")})
+        response = client.post(
+            "/login",
+            data={
+                "email": self.world.users[key].email,
+                "password": factories.PASSWORD,
+                "csrf_token": csrf_token(client, "/login"),
+            },
+        )
         assert response.status_code == 302 and "/tf-validate" in response.location, "no second factor asked"
         return client
 
 
 def _assessment_data(world) -> dict:
-    return {"result": "latent", "specialists": [world.asd.id, world.asd2.id], "school_involved": "yes",
-            "measures": ["help_offer"]}
+    return {
+        "result": "latent",
+        "specialists": [world.asd.id, world.asd2.id],
+        "school_involved": "yes",
+        "measures": ["help_offer"],
+    }
 
 
 def _feedback_data(**overrides) -> dict:
-    data = {"indications_confirmed": "yes", "asd_became_active": "yes", "asd_still_active": "no",
-            "contact_name": "Anna ASD", "contact_phone": "0234 999", "affected_informed": "yes",
-            "affected_informed_on": (date.today() - timedelta(days=1)).isoformat(), "confirm": "y"}
+    data = {
+        "indications_confirmed": "yes",
+        "asd_became_active": "yes",
+        "asd_still_active": "no",
+        "contact_name": "Anna ASD",
+        "contact_phone": "0234 999",
+        "affected_informed": "yes",
+        "affected_informed_on": (date.today() - timedelta(days=1)).isoformat(),
+        "confirm": "y",
+    }
     data.update(overrides)
     return data
 
@@ -313,8 +339,11 @@ def _at(s: Situation, key: str, endpoint: str, state: State, data: Callable[[], 
 
 def _delete_attachment(s: Situation) -> Post:
     referral = new_referral(s.world, State.DRAFT, attachment=True)
-    return Post(s.signed_in("teacher"), path("cases.delete_attachment", referral_id=referral.id,
-                                             attachment_id=referral.attachments[0].id), lambda: {"confirmed": "yes"})
+    return Post(
+        s.signed_in("teacher"),
+        path("cases.delete_attachment", referral_id=referral.id, attachment_id=referral.attachments[0].id),
+        lambda: {"confirmed": "yes"},
+    )
 
 
 # Each two-factor case has a user of its own: a second factor, once set up, changes every later login.
@@ -327,8 +356,9 @@ def _setup_validate(s: Situation) -> Post:
 
 def _code_validation(s: Situation) -> Post:
     shared = s.with_authenticator("teacher_b")
-    return Post(s.second_factor_pending("teacher_b"), "/tf-validate", lambda: {"code": totp(shared)},
-                form_page="/tf-validate")
+    return Post(
+        s.second_factor_pending("teacher_b"), "/tf-validate", lambda: {"code": totp(shared)}, form_page="/tf-validate"
+    )
 
 
 def _recovery(s: Situation) -> Post:
@@ -341,8 +371,13 @@ def _recovery(s: Situation) -> Post:
 def _rescue(s: Situation) -> Post:
     s.with_authenticator("asd_hm")
     assert s.recovery_codes("asd_hm"), "no recovery codes shown"  # the way out offered is to use one
-    return Post(s.second_factor_pending("asd_hm"), "/tf-rescue", lambda: {"help_setup": "recovery_code"},
-                form_page="/tf-validate", took_effect=lambda r: r.status_code == 302 and "/mf-recovery" in r.location)
+    return Post(
+        s.second_factor_pending("asd_hm"),
+        "/tf-rescue",
+        lambda: {"help_setup": "recovery_code"},
+        form_page="/tf-validate",
+        took_effect=lambda r: r.status_code == 302 and "/mf-recovery" in r.location,
+    )
 
 
 def _admin(s: Situation, url: str, data: Callable[[], dict] = dict) -> Post:
@@ -366,8 +401,16 @@ def _account(s: Situation, key: str):
 
 
 def _consultation_data() -> dict:
-    return {"child_age": "8", "class_level": "2", "observations": "Kommt ohne Frühstück.", "question": "Was tun?",
-            "urgency": "normal", "contact_way": "phone", "contact_phone": "0234 5678", "pseudonymised": "y"}
+    return {
+        "child_age": "8",
+        "class_level": "2",
+        "observations": "Kommt ohne Frühstück.",
+        "question": "Was tun?",
+        "urgency": "normal",
+        "contact_way": "phone",
+        "contact_phone": "0234 5678",
+        "pseudonymised": "y",
+    }
 
 
 def _consultation(s: Situation, key: str, state, action: str, data: Callable[[], dict] = dict) -> Post:
@@ -417,11 +460,17 @@ def _forgot_password(s: Situation) -> Post:
     from referral.notifications.models import OutboxMail
 
     def queued() -> int:
-        return db.session.scalar(select(func.count()).select_from(OutboxMail).where(
-            OutboxMail.recipient == s.world.teacher_a2.email))
+        return db.session.scalar(
+            select(func.count()).select_from(OutboxMail).where(OutboxMail.recipient == s.world.teacher_a2.email)
+        )
 
-    return Post(s.app.test_client(), "/password/reset", lambda: {"email": s.world.teacher_a2.email},
-                form_page="/password/reset", took_effect=lambda r: queued() == 1)
+    return Post(
+        s.app.test_client(),
+        "/password/reset",
+        lambda: {"email": s.world.teacher_a2.email},
+        form_page="/password/reset",
+        took_effect=lambda r: queued() == 1,
+    )
 
 
 STRONG = "Fuchs-Laterne-Mondsichel-47"
@@ -429,95 +478,170 @@ STRONG = "Fuchs-Laterne-Mondsichel-47"
 
 # For each POST endpoint: a user who may use it, in a situation where it works.
 CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
-    "security.login": lambda s: Post(s.app.test_client(), "/login", form_page="/login",
-                                     data=lambda: {"email": s.world.teacher.email, "password": factories.PASSWORD}),
+    "security.login": lambda s: Post(
+        s.app.test_client(),
+        "/login",
+        form_page="/login",
+        data=lambda: {"email": s.world.teacher.email, "password": factories.PASSWORD},
+    ),
     "security.logout": lambda s: Post(s.signed_in("teacher"), "/logout"),
-    "security.verify": lambda s: Post(s.signed_in("teacher"), "/verify", lambda: {"password": factories.PASSWORD},
-                                      took_effect=lambda response: response.status_code == 302),
+    "security.verify": lambda s: Post(
+        s.signed_in("teacher"),
+        "/verify",
+        lambda: {"password": factories.PASSWORD},
+        took_effect=lambda response: response.status_code == 302,
+    ),
     "security.two_factor_setup": lambda s: Post(
-        s.confirmed("teacher_a2"), "/tf-setup", lambda: {"setup": "authenticator"},
-        took_effect=lambda r: r.status_code == 200 and AUTHENTICATOR_KEY.search(r.text)),
+        s.confirmed("teacher_a2"),
+        "/tf-setup",
+        lambda: {"setup": "authenticator"},
+        took_effect=lambda r: r.status_code == 200 and AUTHENTICATOR_KEY.search(r.text),
+    ),
     "security.two_factor_setup_validate": _setup_validate,
     "security.two_factor_token_validation": _code_validation,
     "security.two_factor_rescue": _rescue,
-    "security.mf_recovery_codes": lambda s: Post(s.confirmed("asd_lead_hm"), "/mf-recovery-codes",
-                                                 lambda: {"generate_new_codes": "1"}),
+    "security.mf_recovery_codes": lambda s: Post(
+        s.confirmed("asd_lead_hm"), "/mf-recovery-codes", lambda: {"generate_new_codes": "1"}
+    ),
     "security.mf_recovery": _recovery,
     # Only with several second factors to choose from; with the authenticator alone it sends to the login.
-    "security.tf_select": lambda s: Post(s.app.test_client(), "/tf-select", form_page="/login",
-                                         took_effect=lambda r: r.status_code != 400),
+    "security.tf_select": lambda s: Post(
+        s.app.test_client(), "/tf-select", form_page="/login", took_effect=lambda r: r.status_code != 400
+    ),
     "cases.new": lambda s: Post(s.signed_in("teacher"), path("cases.new"), lambda: complete_form(save="1")),
-    "cases.edit": lambda s: _at(s, "teacher", "cases.edit", State.DRAFT,
-                                lambda: complete_form(save="1", child_first_name="Geändert")),
+    "cases.edit": lambda s: _at(
+        s, "teacher", "cases.edit", State.DRAFT, lambda: complete_form(save="1", child_first_name="Geändert")
+    ),
     "cases.delete": lambda s: _at(s, "teacher", "cases.delete", State.DRAFT, lambda: {"confirmed": "yes"}),
     "cases.autosave_new": lambda s: Post(s.signed_in("teacher"), path("cases.autosave_new"), lambda: complete_form()),
-    "cases.autosave": lambda s: _at(s, "teacher", "cases.autosave", State.DRAFT,
-                                    lambda: complete_form(child_first_name="Automatisch")),
-    "cases.upload": lambda s: _at(s, "teacher", "cases.upload", State.SUBMITTED,
-                                  lambda: {"file": (BytesIO(PDF), "nachtrag.pdf")}),
+    "cases.autosave": lambda s: _at(
+        s, "teacher", "cases.autosave", State.DRAFT, lambda: complete_form(child_first_name="Automatisch")
+    ),
+    "cases.upload": lambda s: _at(
+        s, "teacher", "cases.upload", State.SUBMITTED, lambda: {"file": (BytesIO(PDF), "nachtrag.pdf")}
+    ),
     "cases.delete_attachment": _delete_attachment,
-    "cases.answer": lambda s: _at(s, "teacher", "cases.answer", State.INFO_REQUESTED, lambda: {"answer-body": "Antwort"}),
-    "cases.addendum": lambda s: _at(s, "teacher", "cases.addendum", State.SUBMITTED, lambda: {"addendum-body": "Nachtrag"}),
+    "cases.answer": lambda s: _at(
+        s, "teacher", "cases.answer", State.INFO_REQUESTED, lambda: {"answer-body": "Antwort"}
+    ),
+    "cases.addendum": lambda s: _at(
+        s, "teacher", "cases.addendum", State.SUBMITTED, lambda: {"addendum-body": "Nachtrag"}
+    ),
     "cases.acknowledge": lambda s: _at(s, "asd", "cases.acknowledge", State.SUBMITTED),
     "cases.take_over": lambda s: _at(s, "asd", "cases.take_over", State.ACKNOWLEDGED),
     "cases.close": lambda s: _at(s, "asd", "cases.close", State.FEEDBACK_GIVEN),
-    "cases.assign": lambda s: _at(s, "asd_lead", "cases.assign", State.ACKNOWLEDGED, lambda: {"assignee": s.world.asd2.id}),
+    "cases.assign": lambda s: _at(
+        s, "asd_lead", "cases.assign", State.ACKNOWLEDGED, lambda: {"assignee": s.world.asd2.id}
+    ),
     "cases.ask": lambda s: _at(s, "asd", "cases.ask", State.IN_ASSESSMENT, lambda: {"ask-body": "Frage"}),
-    "cases.transfer": lambda s: _at(s, "asd", "cases.transfer", State.SUBMITTED,
-                                    lambda: {"to_district": s.world.districts["hm"].id, "reason": "Eltern wohnen in Herne"}),
-    "cases.assessment": lambda s: _at(s, "asd", "cases.assessment", State.IN_ASSESSMENT,
-                                      lambda: _assessment_data(s.world)),
+    "cases.transfer": lambda s: _at(
+        s,
+        "asd",
+        "cases.transfer",
+        State.SUBMITTED,
+        lambda: {"to_district": s.world.districts["hm"].id, "reason": "Eltern wohnen in Herne"},
+    ),
+    "cases.assessment": lambda s: _at(
+        s, "asd", "cases.assessment", State.IN_ASSESSMENT, lambda: _assessment_data(s.world)
+    ),
     "cases.feedback": lambda s: _at(s, "asd", "cases.feedback", State.IN_ASSESSMENT, _feedback_data, assessment=True),
     "consultations.new": lambda s: Post(s.signed_in("teacher"), "/consultations/new", _consultation_data),
     "consultations.cancel": lambda s: _consultation(s, "teacher", ConsultationState.REQUESTED, "cancel"),
     "consultations.accept": lambda s: _consultation(s, "insofa", ConsultationState.REQUESTED, "accept"),
-    "consultations.appointment": lambda s: _consultation(s, "insofa", ConsultationState.ACCEPTED, "appointment", lambda: {
-        "at": (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"), "way": "phone"}),
-    "consultations.answer": lambda s: _consultation(s, "insofa", ConsultationState.ACCEPTED, "answer",
-                                                    lambda: {"recommendation": "talk_to_parents"}),
+    "consultations.appointment": lambda s: _consultation(
+        s,
+        "insofa",
+        ConsultationState.ACCEPTED,
+        "appointment",
+        lambda: {"at": (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"), "way": "phone"},
+    ),
+    "consultations.answer": lambda s: _consultation(
+        s, "insofa", ConsultationState.ACCEPTED, "answer", lambda: {"recommendation": "talk_to_parents"}
+    ),
     "consultations.start_referral": lambda s: _consultation(s, "teacher", ConsultationState.ANSWERED, "referral"),
-    "notifications.email_choices": lambda s: Post(s.signed_in("teacher"), "/notifications/email", lambda: {"wanted": ["feedback"]}),
+    "notifications.email_choices": lambda s: Post(
+        s.signed_in("teacher"), "/notifications/email", lambda: {"wanted": ["feedback"]}
+    ),
     "directory.new": lambda s: _admin(s, "/contacts/new/insofa", lambda: {"name": "Olaf Oberst"}),
     "directory.edit": lambda s: _admin(s, f"/contacts/{_contact(s).id}/edit", lambda: {"name": "Neuer Name"}),
     "directory.delete": lambda s: _admin(s, f"/contacts/{_contact(s).id}/delete"),
-    "audit.verify": lambda s: Post(s.signed_in("coordinator"), "/coordination/audit/verify",
-                                   took_effect=lambda r: r.status_code == 302 and r.location.endswith("/coordination/audit")),
+    "audit.verify": lambda s: Post(
+        s.signed_in("coordinator"),
+        "/coordination/audit/verify",
+        took_effect=lambda r: r.status_code == 302 and r.location.endswith("/coordination/audit"),
+    ),
     # Own account
     "accounts.accept_invitation": _accept_invitation,
     "security.forgot_password": _forgot_password,
     "security.reset_password": _reset_password,
-    "security.change_password": lambda s: Post(s.as_user(_account(s, "neues-passwort")), "/password/change", lambda: {
-        "password": factories.PASSWORD, "new_password": STRONG, "new_password_confirm": STRONG}),
+    "security.change_password": lambda s: Post(
+        s.as_user(_account(s, "neues-passwort")),
+        "/password/change",
+        lambda: {"password": factories.PASSWORD, "new_password": STRONG, "new_password_confirm": STRONG},
+    ),
     # Administration
-    "administration.invite": lambda s: _admin(s, "/admin/users/invite", lambda: {
-        "email": "neu@test.example", "name": "Nora Neu", "role": "teacher", "scope": f"school:{s.world.schools['a'].id}"}),
-    "administration.user": lambda s: _admin(s, f"/admin/users/{_account(s, 'umbenannt').id}", lambda: {"name": "Tina Neu"}),
-    "administration.add_membership": lambda s: _admin(s, f"/admin/users/{_account(s, 'mehr').id}/memberships", lambda: {
-        "role": "school_lead", "scope": f"school:{s.world.schools['a'].id}"}),
-    "administration.remove_membership": lambda s: (lambda user: _admin(
-        s, f"/admin/users/{user.id}/memberships/{user.memberships[0].id}/delete"))(_account(s, "weniger")),
+    "administration.invite": lambda s: _admin(
+        s,
+        "/admin/users/invite",
+        lambda: {
+            "email": "neu@test.example",
+            "name": "Nora Neu",
+            "role": "teacher",
+            "scope": f"school:{s.world.schools['a'].id}",
+        },
+    ),
+    "administration.user": lambda s: _admin(
+        s, f"/admin/users/{_account(s, 'umbenannt').id}", lambda: {"name": "Tina Neu"}
+    ),
+    "administration.add_membership": lambda s: _admin(
+        s,
+        f"/admin/users/{_account(s, 'mehr').id}/memberships",
+        lambda: {"role": "school_lead", "scope": f"school:{s.world.schools['a'].id}"},
+    ),
+    "administration.remove_membership": lambda s: (
+        lambda user: _admin(s, f"/admin/users/{user.id}/memberships/{user.memberships[0].id}/delete")
+    )(_account(s, "weniger")),
     "administration.deactivate": _on_account("deactivate"),
     "administration.reactivate": lambda s: _admin(s, f"/admin/users/{_inactive(s).id}/reactivate"),
     "administration.reset_two_factor": _on_account("reset-2fa"),
     "administration.end_sessions": _on_account("end-sessions"),
-    "administration.invite_again": lambda s: _admin(s, f"/admin/users/{_invited(s, 'nochmal@test.example').id}/invite-again"),
-    "administration.district": lambda s: _admin(s, "/admin/districts/new", lambda: {
-        "name": "Sodingen", "code": "SO", "duty_phone": "02323 333"}),
-    "administration.school": lambda s: _admin(s, "/admin/schools/new", lambda: {
-        "name": "Grundschule Neu", "district_id": s.world.districts["we"].id}),
-    "administration.deadlines": lambda s: _admin(s, "/admin/deadlines", lambda: {
-        "ack_acute_hours": 3, "ack_working_days": 1, "feedback_working_days": 12, "consultation_accept_working_days": 2,
-        "retention_days": 180, "draft_retention_days": 90}),
+    "administration.invite_again": lambda s: _admin(
+        s, f"/admin/users/{_invited(s, 'nochmal@test.example').id}/invite-again"
+    ),
+    "administration.district": lambda s: _admin(
+        s, "/admin/districts/new", lambda: {"name": "Sodingen", "code": "SO", "duty_phone": "02323 333"}
+    ),
+    "administration.school": lambda s: _admin(
+        s, "/admin/schools/new", lambda: {"name": "Grundschule Neu", "district_id": s.world.districts["we"].id}
+    ),
+    "administration.deadlines": lambda s: _admin(
+        s,
+        "/admin/deadlines",
+        lambda: {
+            "ack_acute_hours": 3,
+            "ack_working_days": 1,
+            "feedback_working_days": 12,
+            "consultation_accept_working_days": 2,
+            "retention_days": 180,
+            "draft_retention_days": 90,
+        },
+    ),
 }
 
 
 def test_every_post_route_refuses_a_missing_or_wrong_csrf_token(app, world, as_user):
     assert app.config.get("WTF_CSRF_ENABLED", True), "CSRF protection must be on by default"
     endpoints = sorted({rule.endpoint for rule in app.url_map.iter_rules() if "POST" in rule.methods})
-    problems = [f"{endpoint}: POST route without a case in CSRF_CASES (add one)"
-                for endpoint in endpoints if endpoint not in CSRF_CASES]
-    problems += [f"{endpoint}: case in CSRF_CASES for a route that takes no POST"
-                 for endpoint in CSRF_CASES if endpoint not in endpoints]
+    problems = [
+        f"{endpoint}: POST route without a case in CSRF_CASES (add one)"
+        for endpoint in endpoints
+        if endpoint not in CSRF_CASES
+    ]
+    problems += [
+        f"{endpoint}: case in CSRF_CASES for a route that takes no POST"
+        for endpoint in CSRF_CASES
+        if endpoint not in endpoints
+    ]
     situation = Situation(app, world, as_user)
     for endpoint in (e for e in endpoints if e in CSRF_CASES):
         case = CSRF_CASES[endpoint](situation)
@@ -533,15 +657,17 @@ def test_every_post_route_refuses_a_missing_or_wrong_csrf_token(app, world, as_u
             "with another session's token in the X-CSRFToken header": ({}, {"X-CSRFToken": foreign}),
         }
 
-        def observed():
+        def observed(browser=browser):  # bound now: called only within this iteration anyway
             return database_rows(), stored_files(app), signed_in(browser)
 
         before = observed()
         for how, (token, headers) in attempts.items():
             response = browser.post(case.url, data={**case.data(), **token}, headers=headers)
             if response.status_code != 400 or "Sicherheitsprüfung" not in response.text:
-                problems.append(f"POST {case.url} ({endpoint}) {how}: HTTP {response.status_code}, "
-                                "expected 400 with the German explanation")
+                problems.append(
+                    f"POST {case.url} ({endpoint}) {how}: HTTP {response.status_code}, "
+                    "expected 400 with the German explanation"
+                )
             if observed() != before:
                 problems.append(f"POST {case.url} ({endpoint}) {how}: changed the database, the files or the login")
                 before = observed()
@@ -549,8 +675,10 @@ def test_every_post_route_refuses_a_missing_or_wrong_csrf_token(app, world, as_u
         response = browser.post(case.url, data={**case.data(), "csrf_token": valid})
         effect = case.took_effect(response) if case.took_effect else observed() != before
         if response.status_code == 400 or not effect:
-            problems.append(f"POST {case.url} ({endpoint}) with a valid token: HTTP {response.status_code}, "
-                            "no effect; the case does not exercise the route")
+            problems.append(
+                f"POST {case.url} ({endpoint}) with a valid token: HTTP {response.status_code}, "
+                "no effect; the case does not exercise the route"
+            )
     assert not problems, "\n".join(problems)
 
 
@@ -571,7 +699,9 @@ def check_page(response, where: str, shown: dict[str, str], every: dict[str, str
     html = response.get_data(as_text=True)
     problems = [f"{where}: {name} appears unescaped" for name, value in every.items() if value in html]
     problems += [f"{where}: raw markup {marker!r} in the page" for marker in RAW_MARKERS if marker in html]
-    problems += [f"{where}: {name} is not shown (escaped)" for name, value in shown.items() if str(escape(value)) not in html]
+    problems += [
+        f"{where}: {name} is not shown (escaped)" for name, value in shown.items() if str(escape(value)) not in html
+    ]
     return problems
 
 
@@ -604,20 +734,33 @@ def test_xss_in_every_referral_field_is_escaped_wherever_it_is_shown(app, world,
     assert submitted.status_code == 302 and urlsplit(submitted.location).path == f"/referrals/{referral_id}"
     show = path("cases.show", referral_id=referral_id)
     names = {name: payloads[name] for name in ("child_first_name", "child_last_name")}
-    for who, url, shown in [("teacher", show, payloads), ("teacher", "/referrals", names),
-                            ("school_lead", show, payloads), ("school_lead", "/referrals", names),
-                            ("asd", show, payloads), ("asd", "/inbox", names),
-                            ("coordinator", "/coordination/referrals", {})]:
+    for who, url, shown in [
+        ("teacher", show, payloads),
+        ("teacher", "/referrals", names),
+        ("school_lead", show, payloads),
+        ("school_lead", "/referrals", names),
+        ("asd", show, payloads),
+        ("asd", "/inbox", names),
+        ("coordinator", "/coordination/referrals", {}),
+    ]:
         problems += check_page(as_user(world.users[who]).get(url), f"{who}, {url}", shown, payloads)
     assert not problems, "\n".join(problems)
 
 
 def test_xss_in_messages_transfer_feedback_assessment_and_file_names_is_escaped(app, world, as_user):
     app.config["WTF_CSRF_ENABLED"] = False
-    p = {"question": payload(1), "answer": payload(2), "addendum": payload(3),
-         "file name": "<img src=x onerror=alert('xss-04')>.pdf",  # no "/" (it would cut the name) and no '"'
-         "other specialists": payload(5), "feedback contact": payload(6), "feedback phone": payload(7, 40),
-         "feedback reason": payload(8), "transfer reason": payload(9), "over-long addendum": payload(10)}
+    p = {
+        "question": payload(1),
+        "answer": payload(2),
+        "addendum": payload(3),
+        "file name": "<img src=x onerror=alert('xss-04')>.pdf",  # no "/" (it would cut the name) and no '"'
+        "other specialists": payload(5),
+        "feedback contact": payload(6),
+        "feedback phone": payload(7, 40),
+        "feedback reason": payload(8),
+        "transfer reason": payload(9),
+        "over-long addendum": payload(10),
+    }
     teacher, lead, asd, asd_hm = (as_user(world.users[k]) for k in ("teacher", "school_lead", "asd", "asd_hm"))
     case = new_referral(world, State.IN_ASSESSMENT).id
     moved = new_referral(world, State.SUBMITTED).id
@@ -632,18 +775,39 @@ def test_xss_in_messages_transfer_feedback_assessment_and_file_names_is_escaped(
     posted(teacher, "cases.addendum", case, {"addendum-body": p["addendum"]})
     posted(teacher, "cases.upload", case, {"file": (BytesIO(PDF), p["file name"])})
     posted(asd, "cases.assessment", case, {**_assessment_data(world), "other_specialists": p["other specialists"]})
-    problems = check_page(asd.get(path("cases.assessment", referral_id=case)), "asd, assessment form",
-                          {"other specialists": p["other specialists"]}, p)
-    posted(asd, "cases.feedback", case, _feedback_data(
-        contact_name=p["feedback contact"], contact_phone=p["feedback phone"], affected_informed="no_other",
-        affected_informed_on="", affected_informed_reason=p["feedback reason"]))
+    problems = check_page(
+        asd.get(path("cases.assessment", referral_id=case)),
+        "asd, assessment form",
+        {"other specialists": p["other specialists"]},
+        p,
+    )
+    posted(
+        asd,
+        "cases.feedback",
+        case,
+        _feedback_data(
+            contact_name=p["feedback contact"],
+            contact_phone=p["feedback phone"],
+            affected_informed="no_other",
+            affected_informed_on="",
+            affected_informed_reason=p["feedback reason"],
+        ),
+    )
     posted(asd, "cases.transfer", moved, {"to_district": world.districts["hm"].id, "reason": p["transfer reason"]})
-    refused = teacher.post(path("cases.addendum", referral_id=case),
-                           data={"addendum-body": p["over-long addendum"] + "x" * 10000})
-    problems += check_page(refused, "teacher, over-long addendum shown again",
-                           {"over-long addendum": p["over-long addendum"]}, p, status=422)
+    refused = teacher.post(
+        path("cases.addendum", referral_id=case), data={"addendum-body": p["over-long addendum"] + "x" * 10000}
+    )
+    problems += check_page(
+        refused,
+        "teacher, over-long addendum shown again",
+        {"over-long addendum": p["over-long addendum"]},
+        p,
+        status=422,
+    )
 
-    both_sides = {k: p[k] for k in ("question", "answer", "addendum", "file name", "feedback contact", "feedback phone")}
+    both_sides = {
+        k: p[k] for k in ("question", "answer", "addendum", "file name", "feedback contact", "feedback phone")
+    }
     asd_only = {k: p[k] for k in ("other specialists", "feedback reason")}
     transfer = {"transfer reason": p["transfer reason"]}
     for who, client, url, shown in [
@@ -653,7 +817,9 @@ def test_xss_in_messages_transfer_feedback_assessment_and_file_names_is_escaped(
         ("teacher", teacher, path("cases.show", referral_id=moved), {}),  # the reason stays inside the ASD
         ("school_lead", lead, path("cases.show", referral_id=moved), {}),
         ("asd_hm", asd_hm, path("cases.show", referral_id=moved), transfer),
-        ("teacher", teacher, "/referrals", {}), ("asd", asd, "/inbox", {}), ("asd_hm", asd_hm, "/inbox", {}),
+        ("teacher", teacher, "/referrals", {}),
+        ("asd", asd, "/inbox", {}),
+        ("asd_hm", asd_hm, "/inbox", {}),
         ("coordinator", as_user(world.coordinator), "/coordination/referrals", {}),
     ]:
         problems += check_page(client.get(url), f"{who}, {url}", shown, p)
@@ -688,9 +854,12 @@ def test_sql_metacharacters_are_stored_and_shown_literally(app, world, as_user):
     assert referral_count() == 1
     names = {k: SQL[k] for k in ("child_first_name", "child_last_name")}
     problems = []
-    for who, client, url, shown in [("teacher", teacher, f"/referrals/{referral.id}", {**SQL, "addendum": addendum}),
-                                    ("asd", asd, f"/referrals/{referral.id}", {**SQL, "addendum": addendum}),
-                                    ("teacher", teacher, "/referrals", names), ("asd", asd, "/inbox", names)]:
+    for who, client, url, shown in [
+        ("teacher", teacher, f"/referrals/{referral.id}", {**SQL, "addendum": addendum}),
+        ("asd", asd, f"/referrals/{referral.id}", {**SQL, "addendum": addendum}),
+        ("teacher", teacher, "/referrals", names),
+        ("asd", asd, "/inbox", names),
+    ]:
         html = client.get(url).get_data(as_text=True)
         for name, value in shown.items():
             text = str(escape(value))
@@ -706,25 +875,33 @@ def test_sql_metacharacters_are_stored_and_shown_literally(app, world, as_user):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize(("email", "password"), [
-    ("' OR 1=1 --", "' OR '1'='1"),
-    ("teache_@test.example", factories.PASSWORD),  # LIKE wildcards must not match teacher@…
-    ("%@test.example", factories.PASSWORD),
-    ("teacher@test.example' --", "egal"),
-])
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [
+        ("' OR 1=1 --", "' OR '1'='1"),
+        ("teache_@test.example", factories.PASSWORD),  # LIKE wildcards must not match teacher@…
+        ("%@test.example", factories.PASSWORD),
+        ("teacher@test.example' --", "egal"),
+    ],
+)
 def test_sql_metacharacters_at_the_login_do_not_sign_anyone_in(app, world, client, email, password):
     rows = database_rows()
-    response = client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(client, "/login")})
+    response = client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf_token(client, "/login")}
+    )
     assert response.status_code == 200 and LOGIN_FAILED in response.text
     assert not signed_in(client)
     assert database_rows() == rows
     # The same form with the real address works: the refusal above was about the address.
-    client.post("/login", data={"email": world.teacher.email, "password": factories.PASSWORD,
-                                "csrf_token": csrf_token(client, "/login")})
+    client.post(
+        "/login",
+        data={"email": world.teacher.email, "password": factories.PASSWORD, "csrf_token": csrf_token(client, "/login")},
+    )
     assert signed_in(client)
 
 
 # --- 4. Over-long values: a German error, never a 500, nothing written -------------------------
+
 
 def test_every_text_field_of_the_referral_form_has_a_limit_that_fits_its_column(app):
     problems = []
@@ -733,7 +910,9 @@ def test_every_text_field_of_the_referral_form_has_a_limit_that_fits_its_column(
         if limit is None:
             problems.append(f"{name}: no maximum length")
         elif column.type.length is not None and limit > column.type.length:
-            problems.append(f"{name}: the form allows {limit} characters, the column {column} only {column.type.length}")
+            problems.append(
+                f"{name}: the form allows {limit} characters, the column {column} only {column.type.length}"
+            )
     assert not problems, "\n".join(problems)
 
 
@@ -764,8 +943,9 @@ def test_overlong_values_in_the_referral_form_get_a_german_error_and_nothing_is_
             if response.status_code != 422:
                 problems.append(f"{name} via {url} ({button}): HTTP {response.status_code}, expected 422")
             elif f"{limit} Zeichen" not in error_for(html, name):
-                problems.append(f"{name} via {url} ({button}): no German error naming the limit "
-                                f"(found {error_for(html, name)!r})")
+                problems.append(
+                    f"{name} via {url} ({button}): no German error naming the limit (found {error_for(html, name)!r})"
+                )
     assert not problems, "\n".join(problems)
     assert referral_count() == count
     assert referral_rows(draft) == draft_rows
@@ -786,22 +966,56 @@ OTHER_FORMS = [
     TextForm("asd", "cases.ask", State.IN_ASSESSMENT, "ask-body", QuestionForm.body),
     TextForm("teacher", "cases.answer", State.INFO_REQUESTED, "answer-body", AnswerForm.body),
     TextForm("teacher", "cases.addendum", State.SUBMITTED, "addendum-body", AddendumForm.body),
-    TextForm("asd", "cases.transfer", State.SUBMITTED, "reason", TransferForm.reason,
-             lambda w: {"to_district": w.districts["hm"].id}),
-    TextForm("asd", "cases.assessment", State.IN_ASSESSMENT, "other_specialists", AssessmentForm.other_specialists,
-             _assessment_data),
-    TextForm("asd", "cases.feedback", State.IN_ASSESSMENT, "contact_name", FeedbackForm.contact_name,
-             lambda w: _feedback_data(), assessment=True),
-    TextForm("asd", "cases.feedback", State.IN_ASSESSMENT, "contact_phone", FeedbackForm.contact_phone,
-             lambda w: _feedback_data(), assessment=True),
-    TextForm("asd", "cases.feedback", State.IN_ASSESSMENT, "affected_informed_reason", FeedbackForm.affected_informed_reason,
-             lambda w: _feedback_data(affected_informed="no_other", affected_informed_on=""), assessment=True),
+    TextForm(
+        "asd",
+        "cases.transfer",
+        State.SUBMITTED,
+        "reason",
+        TransferForm.reason,
+        lambda w: {"to_district": w.districts["hm"].id},
+    ),
+    TextForm(
+        "asd",
+        "cases.assessment",
+        State.IN_ASSESSMENT,
+        "other_specialists",
+        AssessmentForm.other_specialists,
+        _assessment_data,
+    ),
+    TextForm(
+        "asd",
+        "cases.feedback",
+        State.IN_ASSESSMENT,
+        "contact_name",
+        FeedbackForm.contact_name,
+        lambda w: _feedback_data(),
+        assessment=True,
+    ),
+    TextForm(
+        "asd",
+        "cases.feedback",
+        State.IN_ASSESSMENT,
+        "contact_phone",
+        FeedbackForm.contact_phone,
+        lambda w: _feedback_data(),
+        assessment=True,
+    ),
+    TextForm(
+        "asd",
+        "cases.feedback",
+        State.IN_ASSESSMENT,
+        "affected_informed_reason",
+        FeedbackForm.affected_informed_reason,
+        lambda w: _feedback_data(affected_informed="no_other", affected_informed_on=""),
+        assessment=True,
+    ),
 ]
 
 
 @dataclass(frozen=True)
 class AccountTextForm:
     """A text field of the admin's and the account forms: where it is posted, and valid other values."""
+
     url: Callable[[factories.World], str]
     field: str
     limit_from: UnboundField
@@ -834,21 +1048,55 @@ def _user_url(w):
 
 
 ACCOUNT_FORMS = [
-    *[AccountTextForm(lambda w: "/admin/users/invite", name, getattr(InviteForm, name), _invite_data)
-      for name in ("email", "name", "phone")],
-    *[AccountTextForm(_user_url, name, getattr(UserForm, name), lambda w: {"name": "Tina", "phone": ""}) for name in ("name", "phone")],
-    *[AccountTextForm(lambda w: "/admin/districts/new", name, getattr(DistrictForm, name), _district_data)
-      for name in ("name", "code", "duty_phone", "duty_hours", "inbox_email")],
-    *[AccountTextForm(lambda w: "/admin/schools/new", name, getattr(SchoolForm, name), _school_data)
-      for name in ("name", "phone", "email", "address")],
-    *[AccountTextForm(lambda w: "/contacts/new/insofa", name, getattr(ContactForm, name), lambda w: {"name": "Olaf Oberst"})
-      for name in ("name", "phone", "email", "reachable")],
-    *[AccountTextForm(lambda w: "/consultations/new", name, getattr(ConsultationForm, name), lambda w: _consultation_data(),
-                      who="teacher") for name in ("observations", "question", "contact_phone", "reachable")],
-    AccountTextForm(_accepted_consultation_url, "note", RecommendationForm.note, lambda w: {"recommendation": "inform_asd"},
-                    who="insofa"),
-    *[AccountTextForm(_invitation_url, name, getattr(InvitationForm, name), lambda w: {"password": STRONG, "password_confirm": STRONG},
-                      who="") for name in ("password", "password_confirm")],
+    *[
+        AccountTextForm(lambda w: "/admin/users/invite", name, getattr(InviteForm, name), _invite_data)
+        for name in ("email", "name", "phone")
+    ],
+    *[
+        AccountTextForm(_user_url, name, getattr(UserForm, name), lambda w: {"name": "Tina", "phone": ""})
+        for name in ("name", "phone")
+    ],
+    *[
+        AccountTextForm(lambda w: "/admin/districts/new", name, getattr(DistrictForm, name), _district_data)
+        for name in ("name", "code", "duty_phone", "duty_hours", "inbox_email")
+    ],
+    *[
+        AccountTextForm(lambda w: "/admin/schools/new", name, getattr(SchoolForm, name), _school_data)
+        for name in ("name", "phone", "email", "address")
+    ],
+    *[
+        AccountTextForm(
+            lambda w: "/contacts/new/insofa", name, getattr(ContactForm, name), lambda w: {"name": "Olaf Oberst"}
+        )
+        for name in ("name", "phone", "email", "reachable")
+    ],
+    *[
+        AccountTextForm(
+            lambda w: "/consultations/new",
+            name,
+            getattr(ConsultationForm, name),
+            lambda w: _consultation_data(),
+            who="teacher",
+        )
+        for name in ("observations", "question", "contact_phone", "reachable")
+    ],
+    AccountTextForm(
+        _accepted_consultation_url,
+        "note",
+        RecommendationForm.note,
+        lambda w: {"recommendation": "inform_asd"},
+        who="insofa",
+    ),
+    *[
+        AccountTextForm(
+            _invitation_url,
+            name,
+            getattr(InvitationForm, name),
+            lambda w: {"password": STRONG, "password_confirm": STRONG},
+            who="",
+        )
+        for name in ("password", "password_confirm")
+    ],
 ]
 
 
@@ -879,11 +1127,17 @@ def test_xss_in_account_district_and_school_fields_is_escaped(app, world, as_use
     admin = as_user(world.admin)
     names = {"user": payload(1, 120), "district": payload(2, 120), "school": payload(3, 200), "hours": payload(4, 200)}
     admin.post("/admin/users/invite", data={**_invite_data(world), "name": names["user"]})
-    admin.post("/admin/districts/new", data={**_district_data(world), "name": names["district"], "duty_hours": names["hours"]})
+    admin.post(
+        "/admin/districts/new", data={**_district_data(world), "name": names["district"], "duty_hours": names["hours"]}
+    )
     district_id = db.session.scalar(select(func.max(District.id)))
     admin.post("/admin/schools/new", data={"name": names["school"], "district_id": district_id})
-    shown_on = {"/admin/users": ("user",), "/admin/districts": ("district", "hours"),
-                "/admin/schools": ("school", "district"), "/admin/": ("district", "school", "hours")}
+    shown_on = {
+        "/admin/users": ("user",),
+        "/admin/districts": ("district", "hours"),
+        "/admin/schools": ("school", "district"),
+        "/admin/": ("district", "school", "hours"),
+    }
     problems = []
     for url, keys in shown_on.items():
         problems += check_page(admin.get(url), url, {k: names[k] for k in keys}, names)
@@ -899,7 +1153,10 @@ def _all_form_classes(base=FlaskForm):
 def test_every_text_field_of_every_form_is_in_the_over_long_tests(app):
     """A new form with a text field must get a row in OTHER_FORMS (the referral form is introspected)."""
     covered = {id(form.limit_from) for form in [*OTHER_FORMS, *ACCOUNT_FORMS]} | {
-        id(UserSearchForm.q), id(AuditSearchForm.actor), id(AuditSearchForm.case_number)}
+        id(UserSearchForm.q),
+        id(AuditSearchForm.actor),
+        id(AuditSearchForm.case_number),
+    }
     missing = []
     for cls in set(_all_form_classes()):
         if not cls.__module__.startswith("referral.") or issubclass(cls, ReferralForm):
@@ -919,25 +1176,31 @@ def test_overlong_values_in_the_other_forms_get_a_german_error_and_nothing_is_wr
     referral_id = new_referral(world, form.state, assessment=form.assessment).id
     before = database_rows(except_reading=True)
     response = as_user(world.users[form.who]).post(
-        path(form.endpoint, referral_id=referral_id), data={**form.data(world), form.field: "ä" * (limit + 1)})
+        path(form.endpoint, referral_id=referral_id), data={**form.data(world), form.field: "ä" * (limit + 1)}
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert f"{limit} Zeichen" in error_for(html, form.field), error_for(html, form.field)
     assert database_rows(except_reading=True) == before
 
 
-@pytest.mark.parametrize(("email", "password"), [
-    ("a" * 10_000 + "@test.example", "egal"),
-    ("ä" * 300 + "@test.example", factories.PASSWORD),
-    ("teacher@test.example", "p" * 100_000),
-])
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [
+        ("a" * 10_000 + "@test.example", "egal"),
+        ("ä" * 300 + "@test.example", factories.PASSWORD),
+        ("teacher@test.example", "p" * 100_000),
+    ],
+)
 def test_overlong_login_values_get_the_generic_german_message(app, world, client, email, password):
     """Flask-Security answers every failed login with the form and 200; over-long values are no different."""
     rows = database_rows()
-    ordinary = client.post("/login", data={"email": world.teacher.email, "password": "falsch",
-                                           "csrf_token": csrf_token(client, "/login")})
-    response = client.post("/login", data={"email": email, "password": password,
-                                           "csrf_token": csrf_token(client, "/login")})
+    ordinary = client.post(
+        "/login", data={"email": world.teacher.email, "password": "falsch", "csrf_token": csrf_token(client, "/login")}
+    )
+    response = client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf_token(client, "/login")}
+    )
     assert response.status_code == ordinary.status_code < 500
     assert LOGIN_FAILED in response.text and "Traceback" not in response.text
     assert not signed_in(client)
@@ -945,6 +1208,7 @@ def test_overlong_login_values_get_the_generic_german_message(app, world, client
 
 
 # --- 5. User enumeration at the login ---------------------------------------------------------
+
 
 def test_login_does_not_tell_whether_an_address_has_an_account(app, world):
     world.teacher_other.active = False
@@ -960,7 +1224,9 @@ def test_login_does_not_tell_whether_an_address_has_an_account(app, world):
     seen = {}
     for how, (email, password) in attempts.items():
         client = app.test_client()
-        response = client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(client, "/login")})
+        response = client.post(
+            "/login", data={"email": email, "password": password, "csrf_token": csrf_token(client, "/login")}
+        )
         html = response.get_data(as_text=True)
         for name in ("csrf_token", "email"):  # the session's token, and the address as typed (normalised)
             html = re.sub(rf'(name="{name}"[^>]*value=")[^"]*"', r'\1"', html)
@@ -975,27 +1241,79 @@ def test_login_does_not_tell_whether_an_address_has_an_account(app, world):
 # --- 6. Property-based: arbitrary input never answers 500, never stores a half-written referral --
 
 WILD = st.text(max_size=40)  # any code point but surrogates: NUL, control characters, RTL marks, emoji
-SPECIAL = st.sampled_from(["", " ", "\x00", "a\x00b", "\r\n", "\t", "\u202e", "\ufeff", "yes", "no", "0", "-1",
-                           "1e309", "NaN", "2026-02-30", "None", "null", "[]", "<b>", "'", '"', "%", "\\", "ä" * 3])
+SPECIAL = st.sampled_from(
+    [
+        "",
+        " ",
+        "\x00",
+        "a\x00b",
+        "\r\n",
+        "\t",
+        "\u202e",
+        "\ufeff",
+        "yes",
+        "no",
+        "0",
+        "-1",
+        "1e309",
+        "NaN",
+        "2026-02-30",
+        "None",
+        "null",
+        "[]",
+        "<b>",
+        "'",
+        '"',
+        "%",
+        "\\",
+        "ä" * 3,
+    ]
+)
 YES_NO = ["", "yes", "no"]
 BODY_MARKS = [f"{side.value}:{region.value}" for side in BodySide for region in regions_for(side)]
 CHOICES = {
-    "interpreter_needed": YES_NO, "persons-N-custody": YES_NO, "school_actions-N-done": YES_NO,
-    "persons-N-kind": [k.value for k in PersonKind], "persons-N-relation": ["", *(r.value for r in Relation)],
-    "urgency": ["", *(u.value for u in Urgency)], "affected_informed": ["", *(i.value for i in InformedStatus)],
+    "interpreter_needed": YES_NO,
+    "persons-N-custody": YES_NO,
+    "school_actions-N-done": YES_NO,
+    "persons-N-kind": [k.value for k in PersonKind],
+    "persons-N-relation": ["", *(r.value for r in Relation)],
+    "urgency": ["", *(u.value for u in Urgency)],
+    "affected_informed": ["", *(i.value for i in InformedStatus)],
     "reporter_function": ["", *(f.value for f in ReporterFunction)],
     "school_actions-N-kind": [k.value for k in SchoolActionKind],
 }
 MULTI = {"categories": [c.value for c in Category], "body_marks": BODY_MARKS}
 DATES = {"child_birth_date", "observed_on", "affected_informed_on", "persons-N-birth_date", "school_actions-N-done_on"}
-DATE_VALUES = st.one_of(st.dates(min_value=date(2010, 1, 1), max_value=date.today()).map(date.isoformat),
-                        st.dates().map(date.isoformat), st.dates().map(lambda d: d.strftime("%d.%m.%Y")), SPECIAL, WILD)
-DATETIME_VALUES = st.one_of(st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime.now() - timedelta(hours=2))
-                            .map(lambda d: d.isoformat(timespec="minutes")),
-                            st.datetimes().map(lambda d: d.isoformat(timespec="minutes")), SPECIAL, WILD)
-SCALAR_TEXT = ("child_first_name", "child_last_name", "child_gender", "child_class", "child_address", "child_language",
-               "observed_by", "observation_source", "observation", "child_words", "reporter_name", "reporter_phone",
-               "reporter_reachable")
+DATE_VALUES = st.one_of(
+    st.dates(min_value=date(2010, 1, 1), max_value=date.today()).map(date.isoformat),
+    st.dates().map(date.isoformat),
+    st.dates().map(lambda d: d.strftime("%d.%m.%Y")),
+    SPECIAL,
+    WILD,
+)
+DATETIME_VALUES = st.one_of(
+    st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime.now() - timedelta(hours=2)).map(
+        lambda d: d.isoformat(timespec="minutes")
+    ),
+    st.datetimes().map(lambda d: d.isoformat(timespec="minutes")),
+    SPECIAL,
+    WILD,
+)
+SCALAR_TEXT = (
+    "child_first_name",
+    "child_last_name",
+    "child_gender",
+    "child_class",
+    "child_address",
+    "child_language",
+    "observed_by",
+    "observation_source",
+    "observation",
+    "child_words",
+    "reporter_name",
+    "reporter_phone",
+    "reporter_reachable",
+)
 
 
 def repeated_to(lengths) -> st.SearchStrategy[str]:
@@ -1029,11 +1347,16 @@ def value_strategy(key: str, limits: dict[str, int]) -> st.SearchStrategy:
 
 
 def _bases() -> dict[str, Callable[[], dict]]:
-    hidden = {"persons-0-kind": "mother", **{f"school_actions-{i}-kind": kind.value for i, kind in enumerate(SchoolActionKind)}}
+    hidden = {
+        "persons-0-kind": "mother",
+        **{f"school_actions-{i}-kind": kind.value for i, kind in enumerate(SchoolActionKind)},
+    }
     return {
         "what an empty page sends": lambda: dict(hidden),
         "complete": complete_form,
-        "complete, akut": lambda: complete_form(urgency="acute", phone_call_at=yesterday_at_nine(), phone_call_with="Frau B."),
+        "complete, akut": lambda: complete_form(
+            urgency="acute", phone_call_at=yesterday_at_nine(), phone_call_with="Frau B."
+        ),
     }
 
 
@@ -1041,13 +1364,21 @@ def _bases() -> dict[str, Callable[[], dict]]:
 def referral_posts(draw):
     """(target, form): the form's real fields with wild values, some removed, unknown extra keys, and a button."""
     limits = {generic(name): limit for name, limit in referral_text_fields().items()}
-    person_keys = {f"persons-{i}-{sub}" for i in (0, 1)
-                   for sub in ("kind", "first_name", "last_name", "birth_date", "address", "phone", "relation", "custody")}
+    person_keys = {
+        f"persons-{i}-{sub}"
+        for i in (0, 1)
+        for sub in ("kind", "first_name", "last_name", "birth_date", "address", "phone", "relation", "custody")
+    }
     person_keys |= {"persons-12-kind", "persons-12-last_name"}  # beyond the rows the page has
-    action_keys = {f"school_actions-{i}-{sub}" for i in range(len(SchoolActionKind) + 1)
-                   for sub in ("kind", "done", "done_on", "reason", "detail")}
+    action_keys = {
+        f"school_actions-{i}-{sub}"
+        for i in range(len(SchoolActionKind) + 1)
+        for sub in ("kind", "done", "done_on", "reason", "detail")
+    }
     top_keys = {k for k in limits if "-" not in k} | set(CHOICES) | set(MULTI) | {k for k in DATES if "-" not in k}
-    keys = sorted(person_keys | action_keys | {k for k in top_keys if "-N-" not in k} | {"phone_call_at", "client_token"})
+    keys = sorted(
+        person_keys | action_keys | {k for k in top_keys if "-N-" not in k} | {"phone_call_at", "client_token"}
+    )
 
     base_name = draw(st.sampled_from(sorted(_bases())), label="base")
     form = _bases()[base_name]()
@@ -1084,13 +1415,25 @@ def known_bug(error: Exception, form: dict) -> str | None:
     text = str(error)
     if KNOWN_BUGS["school_action_draft"] and isinstance(error, IntegrityError) and "yes_has_date_no_has_reason" in text:
         return "school_action_draft"
-    if KNOWN_BUGS["nul_bytes"] and isinstance(error, DataError) and "NUL" in text and any("\x00" in v for v in _values(form)):
+    if (
+        KNOWN_BUGS["nul_bytes"]
+        and isinstance(error, DataError)
+        and "NUL" in text
+        and any("\x00" in v for v in _values(form))
+    ):
         return "nul_bytes"
-    if KNOWN_BUGS["client_token_length"] and isinstance(error, DataError) and "too long" in text \
-            and len(form.get("client_token") or "") > Referral.__table__.c.client_token.type.length:
+    if (
+        KNOWN_BUGS["client_token_length"]
+        and isinstance(error, DataError)
+        and "too long" in text
+        and len(form.get("client_token") or "") > Referral.__table__.c.client_token.type.length
+    ):
         return "client_token_length"
-    if KNOWN_BUGS["year_one_phone_call"] and isinstance(error, OverflowError) \
-            and str(form.get("phone_call_at", "")).startswith("0001-"):
+    if (
+        KNOWN_BUGS["year_one_phone_call"]
+        and isinstance(error, OverflowError)
+        and str(form.get("phone_call_at", "")).startswith("0001-")
+    ):
         return "year_one_phone_call"
     return None
 
@@ -1114,7 +1457,9 @@ def assert_whole(referral: Referral) -> None:
 
 
 PROPERTY_SETTINGS = settings(
-    max_examples=40, deadline=None, database=None,
+    max_examples=40,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -1122,7 +1467,12 @@ PROPERTY_SETTINGS = settings(
 @PROPERTY_SETTINGS
 @given(post=referral_posts())
 @example(post=("new", complete_form(submit="1")))  # the way through, every run
-@example(post=("edit", complete_form(submit="1", urgency="acute", phone_call_at=yesterday_at_nine(), phone_call_with="Frau B.")))
+@example(
+    post=(
+        "edit",
+        complete_form(submit="1", urgency="acute", phone_call_at=yesterday_at_nine(), phone_call_with="Frau B."),
+    )
+)
 @example(post=("edit", complete_form(save="1", **{"persons-5-last_name": "Fünf", "persons-5-kind": "household"})))
 @example(post=("new", complete_form(save="1", **{"school_actions-2-done_on": ""})))  # KNOWN_BUGS["school_action_draft"]
 @example(post=("new", complete_form(save="1", observation="a\x00b")))  # KNOWN_BUGS["nul_bytes"] (PostgreSQL)
@@ -1153,7 +1503,9 @@ def test_arbitrary_referral_forms_never_answer_500_or_store_half_a_referral(app,
         assert_whole(referral)
         for name in SCALAR_TEXT:
             assert getattr(referral, name) in as_stored(form.get(name) or ""), name
-        page = teacher.get(path("cases.edit" if referral.state is State.DRAFT else "cases.show", referral_id=referral_id))
+        page = teacher.get(
+            path("cases.edit" if referral.state is State.DRAFT else "cases.show", referral_id=referral_id)
+        )
         assert page.status_code == 200
     db.session.rollback()
 
@@ -1169,12 +1521,15 @@ def case_in_assessment(world):
 @PROPERTY_SETTINGS
 @given(bodies=st.tuples(MESSAGE_BODIES, MESSAGE_BODIES, MESSAGE_BODIES))
 @example(bodies=("Frage?", "Antwort\x00", " "))  # KNOWN_BUGS["nul_bytes"] (PostgreSQL)
-def test_arbitrary_message_bodies_never_answer_500_and_are_stored_iff_accepted(app, world, as_user, case_in_assessment,
-                                                                             bodies):
+def test_arbitrary_message_bodies_never_answer_500_and_are_stored_iff_accepted(
+    app, world, as_user, case_in_assessment, bodies
+):
     """Question, answer, addendum in turn on one case: each example may move it on, or not."""
     app.config["WTF_CSRF_ENABLED"] = False
     referral_id = case_in_assessment
-    for who, action, body in zip(("asd", "teacher", "teacher"), (Action.ASK, Action.ANSWER, Action.ADDENDUM), bodies):
+    for who, action, body in zip(
+        ("asd", "teacher", "teacher"), (Action.ASK, Action.ANSWER, Action.ADDENDUM), bodies, strict=True
+    ):
         client = as_user(world.users[who])
         data = {} if body is None else {f"{action.value}-body": body}
         count = db.session.scalar(select(func.count()).select_from(Message).where(Message.referral_id == referral_id))
@@ -1187,7 +1542,9 @@ def test_arbitrary_message_bodies_never_answer_500_and_are_stored_iff_accepted(a
         elif response is not None:  # refused: an error page or the form with its error, or sent back with the reason
             sent_back = any(category == "danger" for category, _ in said)
             assert response.status_code in (400, 422) or sent_back, response.status_code
-        messages = db.session.scalars(select(Message).where(Message.referral_id == referral_id).order_by(Message.id)).all()
+        messages = db.session.scalars(
+            select(Message).where(Message.referral_id == referral_id).order_by(Message.id)
+        ).all()
         assert len(messages) == count + (1 if success else 0), f"{action.value}: stored iff accepted"
         if success:
             assert messages[-1].body in as_stored(body) and messages[-1].author_id == world.users[who].id
@@ -1196,34 +1553,54 @@ def test_arbitrary_message_bodies_never_answer_500_and_are_stored_iff_accepted(a
 
 # --- Known bugs -------------------------------------------------------------------------------
 
-@pytest.mark.xfail(KNOWN_BUGS["school_action_draft"], strict=True, raises=IntegrityError,
-                   reason="bug: a draft with a school action „ja“ without date or „nein“ without reason violates "
-                          "ck_school_action_yes_has_date_no_has_reason: 500 instead of a German error at the field")
-@pytest.mark.parametrize("answer", [{"done": "yes", "done_on": ""}, {"done": "no", "done_on": "", "reason": "  "}],
-                         ids=["ja without date", "nein without reason"])
+
+@pytest.mark.xfail(
+    KNOWN_BUGS["school_action_draft"],
+    strict=True,
+    raises=IntegrityError,
+    reason="bug: a draft with a school action „ja“ without date or „nein“ without reason violates "
+    "ck_school_action_yes_has_date_no_has_reason: 500 instead of a German error at the field",
+)
+@pytest.mark.parametrize(
+    "answer",
+    [{"done": "yes", "done_on": ""}, {"done": "no", "done_on": "", "reason": "  "}],
+    ids=["ja without date", "nein without reason"],
+)
 def test_a_draft_with_a_half_answered_school_action_is_saved_or_refused_in_german(app, world, as_user, answer):
     app.config["WTF_CSRF_ENABLED"] = False
     response = as_user(world.teacher).post(
-        "/referrals/new", data=complete_form(**{f"school_actions-1-{k}": v for k, v in answer.items()}, save="1"))
+        "/referrals/new", data=complete_form(**{f"school_actions-1-{k}": v for k, v in answer.items()}, save="1")
+    )
     assert response.status_code in (302, 422)
     if response.status_code == 422:
         html = response.get_data(as_text=True)
-        assert "Bitte" in (error_for(html, "school_actions-1-done_on") + error_for(html, "school_actions-1-reason")
-                           + error_for(html, "school_actions-1-done"))
+        assert "Bitte" in (
+            error_for(html, "school_actions-1-done_on")
+            + error_for(html, "school_actions-1-reason")
+            + error_for(html, "school_actions-1-done")
+        )
         assert referral_count() == 0
     else:
         assert_whole(db.session.scalars(select(Referral)).one())
 
 
-@pytest.mark.xfail(KNOWN_BUGS["nul_bytes"], strict=True, raises=(AssertionError, DataError),
-                   reason="bug: NUL bytes in text fields are stored on SQLite and crash PostgreSQL (500)")
+@pytest.mark.xfail(
+    KNOWN_BUGS["nul_bytes"],
+    strict=True,
+    raises=(AssertionError, DataError),
+    reason="bug: NUL bytes in text fields are stored on SQLite and crash PostgreSQL (500)",
+)
 def test_nul_bytes_are_refused_or_removed_never_stored(app, world, as_user):
     app.config["WTF_CSRF_ENABLED"] = False
     teacher, asd = as_user(world.teacher), as_user(world.asd)
     submitted = new_referral(world, State.SUBMITTED).id
     assessing = new_referral(world, State.IN_ASSESSMENT).id
     attempts = [
-        (teacher, "/referrals/new", complete_form(child_first_name="Henri\x00etta", observation="Satz\x00eins", save="1")),
+        (
+            teacher,
+            "/referrals/new",
+            complete_form(child_first_name="Henri\x00etta", observation="Satz\x00eins", save="1"),
+        ),
         (teacher, f"/referrals/{submitted}/addendum", {"addendum-body": "Nach\x00trag"}),
         (teacher, f"/referrals/{submitted}/attachments", {"file": (BytesIO(PDF), "be\x00fund.pdf")}),
         (asd, f"/referrals/{assessing}/assessment", {**_assessment_data(world), "other_specialists": "Frau\x00X"}),
@@ -1232,14 +1609,23 @@ def test_nul_bytes_are_refused_or_removed_never_stored(app, world, as_user):
     for client, url, data in attempts:
         response = client.post(url, data=data)
         assert response.status_code in (302, 400, 422), f"{url}: HTTP {response.status_code}"
-    stored = [(table, value) for table, rows in database_rows().items() for row in rows for value in row
-              if isinstance(value, str) and "\x00" in value]
+    stored = [
+        (table, value)
+        for table, rows in database_rows().items()
+        for row in rows
+        for value in row
+        if isinstance(value, str) and "\x00" in value
+    ]
     assert not stored, f"NUL bytes stored: {stored}"
 
 
-@pytest.mark.xfail(KNOWN_BUGS["client_token_length"], strict=True, raises=(AssertionError, DataError),
-                   reason="bug: the hidden client_token has no length limit; over 64 characters it is stored on "
-                          "SQLite and crashes PostgreSQL (value too long for character varying(64))")
+@pytest.mark.xfail(
+    KNOWN_BUGS["client_token_length"],
+    strict=True,
+    raises=(AssertionError, DataError),
+    reason="bug: the hidden client_token has no length limit; over 64 characters it is stored on "
+    "SQLite and crashes PostgreSQL (value too long for character varying(64))",
+)
 def test_an_overlong_form_token_never_crashes_and_is_not_stored_beyond_its_column(app, world, as_user):
     app.config["WTF_CSRF_ENABLED"] = False
     response = as_user(world.teacher).post("/referrals/new", data=complete_form(client_token="t" * 100, save="1"))
@@ -1248,12 +1634,18 @@ def test_an_overlong_form_token_never_crashes_and_is_not_stored_beyond_its_colum
     assert all(t is None or len(t) <= Referral.__table__.c.client_token.type.length for t in tokens), tokens
 
 
-@pytest.mark.xfail(KNOWN_BUGS["year_one_phone_call"], strict=True, raises=OverflowError,
-                   reason="bug: phone_call_at 0001-01-01T00:30 cannot be converted from Berlin time to UTC: 500")
+@pytest.mark.xfail(
+    KNOWN_BUGS["year_one_phone_call"],
+    strict=True,
+    raises=OverflowError,
+    reason="bug: phone_call_at 0001-01-01T00:30 cannot be converted from Berlin time to UTC: 500",
+)
 def test_a_phone_call_in_year_one_gets_a_german_error_not_a_500(app, world, as_user):
     app.config["WTF_CSRF_ENABLED"] = False
-    response = as_user(world.teacher).post("/referrals/new", data=complete_form(
-        urgency="acute", phone_call_at="0001-01-01T00:30", phone_call_with="Frau B.", save="1"))
+    response = as_user(world.teacher).post(
+        "/referrals/new",
+        data=complete_form(urgency="acute", phone_call_at="0001-01-01T00:30", phone_call_with="Frau B.", save="1"),
+    )
     assert response.status_code == 422
     assert error_for(response.get_data(as_text=True), "phone_call_at")
     assert referral_count() == 0

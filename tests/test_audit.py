@@ -1,4 +1,5 @@
 """The audit log: each audited event writes its entry; the chain shows tampering; writers never fork it."""
+
 from __future__ import annotations
 
 import threading
@@ -25,8 +26,12 @@ def log(action: str | None = None) -> list[AuditEntry]:
 
 
 def test_logins_failures_and_logouts_are_recorded(client, world, login):
-    client.post("/login", data={"email": world.teacher.email, "password": "falsch", "csrf_token": csrf_token(client, "/login")})
-    client.post("/login", data={"email": "niemand@test.example", "password": "x", "csrf_token": csrf_token(client, "/login")})
+    client.post(
+        "/login", data={"email": world.teacher.email, "password": "falsch", "csrf_token": csrf_token(client, "/login")}
+    )
+    client.post(
+        "/login", data={"email": "niemand@test.example", "password": "x", "csrf_token": csrf_token(client, "/login")}
+    )
     login(world.teacher)
     client.post("/logout", data={"csrf_token": csrf_token(client, "/school")})
     failures = log("login.failure")
@@ -60,8 +65,14 @@ def test_changed_fields_are_named_never_their_values(as_user, world):
     from .test_permissions import draft_form
 
     teacher = as_user(world.teacher)
-    teacher.post("/referrals/new", data={**draft_form(world), "child_last_name": "Quastenflosser",
-                                         "csrf_token": csrf_token(teacher, "/referrals/new")})
+    teacher.post(
+        "/referrals/new",
+        data={
+            **draft_form(world),
+            "child_last_name": "Quastenflosser",
+            "csrf_token": csrf_token(teacher, "/referrals/new"),
+        },
+    )
     [saved] = log("referral.edit")
     assert "child_last_name" in saved.fields and "child_first_name" in saved.fields
     raw = db.session.execute(text("SELECT * FROM audit_entry")).all()
@@ -74,7 +85,9 @@ def test_denials_are_recorded(as_user, world):
     assert as_user(world.teacher).get("/inbox").status_code == 403
     denials = log("access.denied")
     assert [(d.actor_id, d.object_type, d.object_id, d.fields[0]) for d in denials] == [
-        (world.teacher_b.id, "referral", str(referral.id), "404"), (world.teacher.id, "page", "/inbox", "403")]
+        (world.teacher_b.id, "referral", str(referral.id), "404"),
+        (world.teacher.id, "page", "/inbox", "403"),
+    ]
 
 
 def test_if_the_log_cannot_be_written_the_action_fails(as_user, world, app, monkeypatch):
@@ -96,9 +109,12 @@ def test_if_the_log_cannot_be_written_the_action_fails(as_user, world, app, monk
 
 # --- The chain -------------------------------------------------------------------------------
 
+
 def some_entries(n: int = 5) -> list[AuditEntry]:
     for i in range(n):
-        record("settings.update", object_type="setting", object_id=f"test-{i}", fields=["x"], role="admin", scope="Stadt")
+        record(
+            "settings.update", object_type="setting", object_id=f"test-{i}", fields=["x"], role="admin", scope="Stadt"
+        )
     db.session.commit()
     return log()
 
@@ -146,8 +162,11 @@ def test_a_deleted_entry_with_renumbered_successors_is_detected(app, runner):
 
 def test_two_reordered_entries_are_detected(app, runner):
     some_entries()
-    tamper("UPDATE audit_entry SET seq = -3 WHERE seq = 3", "UPDATE audit_entry SET seq = 3 WHERE seq = 4",
-           "UPDATE audit_entry SET seq = 4 WHERE seq = -3")
+    tamper(
+        "UPDATE audit_entry SET seq = -3 WHERE seq = 3",
+        "UPDATE audit_entry SET seq = 3 WHERE seq = 4",
+        "UPDATE audit_entry SET seq = 4 WHERE seq = -3",
+    )
     result = verify(runner)
     assert result.exit_code == 1 and "BROKEN at entry 3" in result.output
 
@@ -163,9 +182,8 @@ def test_cutting_off_the_newest_entries_is_detected(app, runner):
 def test_the_database_refuses_to_change_or_delete_entries(app, statement):
     some_entries(1)
     db.session.rollback()
-    with pytest.raises(Exception, match="append-only"):
-        with db.engine.begin() as connection:
-            connection.execute(text(statement))
+    with pytest.raises(Exception, match="append-only"), db.engine.begin() as connection:
+        connection.execute(text(statement))
     assert len(log()) == 1
 
 
@@ -200,6 +218,7 @@ def test_concurrent_writers_never_fork_the_chain(app, runner):
 
 # --- The coordinator's pages -------------------------------------------------------------------
 
+
 def test_the_coordinator_searches_the_log(as_user, world):
     referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
     other = factories.referral_in(State.SUBMITTED, world.teacher_b, world.asd_hm)
@@ -217,7 +236,9 @@ def test_the_coordinator_searches_the_log(as_user, world):
     assert "Anna ASD" not in rows(school=str(world.schools["b"].id))
     assert "Anna ASD" in rows(actor="anna")
     assert "Keine Einträge" in rows(date_from="2000-01-01", date_to="2000-01-02")
-    assert "vor seinem Anfang" in coordinator.get("/coordination/audit?date_from=2026-02-01&date_to=2026-01-01").get_data(as_text=True)
+    assert "vor seinem Anfang" in coordinator.get(
+        "/coordination/audit?date_from=2026-02-01&date_to=2026-01-01"
+    ).get_data(as_text=True)
     assert factories.CHILD_LAST not in coordinator.get("/coordination/audit").get_data(as_text=True)
 
 
@@ -233,12 +254,18 @@ def test_the_log_exports_as_csv_and_the_export_is_logged(as_user, world):
 def test_the_coordinator_checks_the_chain_from_the_page(as_user, world):
     some_entries(3)
     coordinator = as_user(world.coordinator)
-    ok = coordinator.post("/coordination/audit/verify", data={"csrf_token": csrf_token(coordinator, "/coordination/audit")},
-                          follow_redirects=True)
+    ok = coordinator.post(
+        "/coordination/audit/verify",
+        data={"csrf_token": csrf_token(coordinator, "/coordination/audit")},
+        follow_redirects=True,
+    )
     assert "Das Protokoll ist unverändert" in ok.get_data(as_text=True)
     tamper("UPDATE audit_entry SET fields = '[]' WHERE seq = 2")
-    broken = coordinator.post("/coordination/audit/verify", data={"csrf_token": csrf_token(coordinator, "/coordination/audit")},
-                              follow_redirects=True)
+    broken = coordinator.post(
+        "/coordination/audit/verify",
+        data={"csrf_token": csrf_token(coordinator, "/coordination/audit")},
+        follow_redirects=True,
+    )
     assert "Eintrag Nr. 2" in broken.get_data(as_text=True)
 
 
@@ -252,4 +279,6 @@ def test_access_history_for_the_district_lead_and_the_coordinator(as_user, world
         assert page.status_code == 200 and "Anna ASD" in html and "Bernd B" in html and "Zugriff verweigert" in html
     for user in (world.asd, world.teacher, world.school_lead, world.asd_lead_hm, world.admin):
         assert as_user(user).get(f"/referrals/{referral.id}/access").status_code == 404
-    assert "Zugriffsprotokoll dieser Mitteilung" in as_user(world.asd_lead).get(f"/referrals/{referral.id}").get_data(as_text=True)
+    assert "Zugriffsprotokoll dieser Mitteilung" in as_user(world.asd_lead).get(f"/referrals/{referral.id}").get_data(
+        as_text=True
+    )

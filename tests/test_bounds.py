@@ -1,9 +1,9 @@
 """Integers from URLs and query strings beyond what the database holds end in 404 or a normal page,
 never in a 500 (issue 12: OverflowError on SQLite, NumericValueOutOfRange on PostgreSQL)."""
+
 from __future__ import annotations
 
 import pytest
-
 from werkzeug.routing import IntegerConverter
 
 from referral.integers import DB_INT_MAX, BoundedIntConverter, query_int
@@ -28,8 +28,12 @@ def _int_rules(app):
 def test_every_int_argument_in_the_url_map_is_bounded(app):
     rules = _int_rules(app)
     assert len(rules) >= 40
-    unbounded = [str(rule) for rule in rules for name in _int_arguments(rule)
-                 if not isinstance(rule._converters[name], BoundedIntConverter)]
+    unbounded = [
+        str(rule)
+        for rule in rules
+        for name in _int_arguments(rule)
+        if not isinstance(rule._converters[name], BoundedIntConverter)
+    ]
     assert unbounded == []
 
 
@@ -47,7 +51,7 @@ def test_out_of_range_ids_in_urls_are_not_found(app, world, as_user, client):
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 # Signed in (each 404 is written to the audit log, which is slow): the one value that
                 # overflows every database; anonymous: all of them.
-                for each in (clients if value == BEYOND_BOTH else clients[:1]):
+                for each in clients if value == BEYOND_BOTH else clients[:1]:
                     response = each.open(path, method=method)
                     assert response.status_code < 500, (method, path, response.status_code)
                     if value.lstrip("-").isdigit() and not value.startswith("-"):
@@ -57,8 +61,11 @@ def test_out_of_range_ids_in_urls_are_not_found(app, world, as_user, client):
 
 
 def test_out_of_range_query_integers_fall_back_to_the_default(app, world, as_user, client):
-    lists = [rule.rule for rule in app.url_map.iter_rules()
-             if "GET" in rule.methods and not rule.arguments and not rule.rule.startswith("/static")]
+    lists = [
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods and not rule.arguments and not rule.rule.startswith("/static")
+    ]
     reached = 0
     for role in ROLES:
         for path in lists:

@@ -4,6 +4,7 @@ The requests really run in parallel, in two threads through the whole app, again
 database (PostgreSQL in CI). A barrier on `process.action_checked` holds both requests at the point
 where each has loaded the referral and found its action allowed, so both try to write.
 """
+
 from __future__ import annotations
 
 import threading
@@ -74,9 +75,16 @@ def test_feedback_while_being_transferred(world, as_user, lockstep, no_csrf):
     referral = factories.referral_in(State.IN_ASSESSMENT, world.teacher, world.asd)
     factories.record_assessment(referral, world.asd, world.asd_lead)
     db.session.commit()
-    feedback = {"indications_confirmed": "yes", "asd_became_active": "yes", "asd_still_active": "no",
-                "contact_name": "Anna ASD", "contact_phone": "0234 1", "affected_informed": "yes",
-                "affected_informed_on": "2026-11-06", "confirm": "y"}
+    feedback = {
+        "indications_confirmed": "yes",
+        "asd_became_active": "yes",
+        "asd_still_active": "no",
+        "contact_name": "Anna ASD",
+        "contact_phone": "0234 1",
+        "affected_informed": "yes",
+        "affected_informed_on": "2026-11-06",
+        "confirm": "y",
+    }
     transfer = {"to_district": str(world.districts["hm"].id), "reason": "Eltern wohnen in Herne-Mitte"}
     lockstep()
     give, move = run_in_parallel(
@@ -139,11 +147,14 @@ RULES_DONE = {action: rule.done for action, rule in process.RULES.items()}
 
 def _count(referral_id: int, action: Action) -> int:
     return db.session.scalar(
-        select(func.count()).select_from(StateChange).where(StateChange.referral_id == referral_id, StateChange.action == action)
+        select(func.count())
+        .select_from(StateChange)
+        .where(StateChange.referral_id == referral_id, StateChange.action == action)
     )
 
 
 # --- Two tabs, double clicks, two staff at once: the loser sees what happened -------------------
+
 
 def _flashes(response) -> list[str]:
     import re
@@ -192,9 +203,16 @@ def test_a_double_click_on_feedback_gives_it_once(world, as_user, lockstep, no_c
     referral = factories.referral_in(State.IN_ASSESSMENT, world.teacher, world.asd)
     factories.record_assessment(referral, world.asd, world.asd_lead)
     db.session.commit()
-    feedback = {"indications_confirmed": "yes", "asd_became_active": "yes", "asd_still_active": "no",
-                "contact_name": "Anna ASD", "contact_phone": "0234 1", "affected_informed": "yes",
-                "affected_informed_on": "2026-11-06", "confirm": "y"}
+    feedback = {
+        "indications_confirmed": "yes",
+        "asd_became_active": "yes",
+        "asd_still_active": "no",
+        "contact_name": "Anna ASD",
+        "contact_phone": "0234 1",
+        "affected_informed": "yes",
+        "affected_informed_on": "2026-11-06",
+        "confirm": "y",
+    }
     url = f"/referrals/{referral.id}/feedback"
     lockstep()
     answers = run_in_parallel(post(as_user(world.asd), url, feedback), post(as_user(world.asd), url, feedback))
@@ -232,11 +250,15 @@ def test_two_insofas_accept_a_consultation_at_once(world, as_user, no_csrf, monk
     winner = "insofa" if stored.insofa_id == world.insofa.id else "insofa2"
     assert stored.state is ConsultationState.ACCEPTED and stored.insofa_id == getattr(world, winner).id
     loser = pages["insofa2" if winner == "insofa" else "insofa"]
-    assert "gerade von einer anderen Person bearbeitet" in loser or "hat inzwischen eine andere Fachkraft" in loser, loser
+    assert "gerade von einer anderen Person bearbeitet" in loser or "hat inzwischen eine andere Fachkraft" in loser, (
+        loser
+    )
 
 
 @pytest.mark.parametrize("lost", ["stale", "deadlock"])
-def test_a_write_that_loses_in_the_database_ends_in_the_concurrent_change_message(world, as_user, no_csrf, monkeypatch, lost):
+def test_a_write_that_loses_in_the_database_ends_in_the_concurrent_change_message(
+    world, as_user, no_csrf, monkeypatch, lost
+):
     """Behind the row lock: should a draft's save still lose to another transaction (stale rows, a
     deadlock), the user gets the concurrent-change message, never a 500."""
     from psycopg.errors import DeadlockDetected
@@ -246,8 +268,11 @@ def test_a_write_that_loses_in_the_database_ends_in_the_concurrent_change_messag
     from .test_permissions import draft_form
 
     referral = factories.referral_in(State.DRAFT, world.teacher, world.asd)
-    error = StaleDataError("expected to update 1 row") if lost == "stale" else \
-        OperationalError("UPDATE referral …", {}, DeadlockDetected("deadlock detected"))
+    error = (
+        StaleDataError("expected to update 1 row")
+        if lost == "stale"
+        else OperationalError("UPDATE referral …", {}, DeadlockDetected("deadlock detected"))
+    )
 
     def losing(*args, **kwargs):
         raise error
@@ -259,7 +284,9 @@ def test_a_write_that_loses_in_the_database_ends_in_the_concurrent_change_messag
     assert autosaved.json["message"].startswith("Der Entwurf wurde inzwischen in einem anderen Fenster geändert")
     saved = client.post(f"/referrals/{referral.id}/edit", data=draft_form(world))
     assert saved.status_code == 302 and saved.location.endswith(f"/referrals/{referral.id}/edit")
-    assert _flashes(client.get(saved.location))[0].startswith("Der Entwurf wurde inzwischen in einem anderen Fenster geändert")
+    assert _flashes(client.get(saved.location))[0].startswith(
+        "Der Entwurf wurde inzwischen in einem anderen Fenster geändert"
+    )
     db.session.expire_all()
     assert db.session.get(Referral, referral.id).child_first_name == factories.CHILD_FIRST
 

@@ -1,4 +1,5 @@
 """Production mode refuses to start without real secrets; development needs nothing by hand."""
+
 import os
 import subprocess
 import sys
@@ -29,23 +30,34 @@ def test_production_refuses_to_start_without_secret_or_database(env, complaint):
 
 
 def test_production_starts_with_both_and_uses_secure_cookies():
-    app = create_app(env={"REFERRAL_ENV": "production", "SECRET_KEY": STRONG, "DATABASE_URL": "postgresql://db/referral",
-                          "SERVER_NAME": "referral.example",
-              "REFERRAL_DATA_KEYS": "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg="})
+    app = create_app(
+        env={
+            "REFERRAL_ENV": "production",
+            "SECRET_KEY": STRONG,
+            "DATABASE_URL": "postgresql://db/referral",
+            "SERVER_NAME": "referral.example",
+            "REFERRAL_DATA_KEYS": "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg=",
+        }
+    )
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REFERRAL_PRODUCTION"]
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://db/referral"
 
 
 def test_development_needs_nothing_by_hand(tmp_path, monkeypatch):
     app = create_app(env={})
-    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///") and "instance" in app.config["SQLALCHEMY_DATABASE_URI"]
+    assert (
+        app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///")
+        and "instance" in app.config["SQLALCHEMY_DATABASE_URI"]
+    )
     assert len(app.config["SECRET_KEY"]) >= 32 and not app.config["SESSION_COOKIE_SECURE"]
 
 
 def test_the_refusal_reaches_the_operator_on_the_command_line():
     env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL"}}
     env.update(REFERRAL_ENV="production", FLASK_APP="wsgi")
-    result = subprocess.run([sys.executable, "-m", "flask", "routes"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "routes"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr and "DATABASE_URL must point" in result.stderr
 

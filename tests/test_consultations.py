@@ -1,5 +1,6 @@
 """Fachberatung end to end through the pages: request, pool, accept, appointment, recommendation,
 the referral started from it, the deadline, and what each side sees."""
+
 from __future__ import annotations
 
 import re
@@ -21,10 +22,18 @@ from referral.timeutil import local_to_utc, to_local, utcnow
 from . import factories
 from .conftest import csrf_token
 
-REQUEST = {"child_age": "8", "class_level": "2", "categories": ["neglect"],
-           "observations": "Das Kind kommt seit Wochen ohne Frühstück und ist sehr still.",
-           "question": "Reicht das für eine Mitteilung an den ASD?", "urgency": "normal", "contact_way": "phone",
-           "contact_phone": "0234 5678", "reachable": "Mo–Do 13–15 Uhr", "pseudonymised": "y"}
+REQUEST = {
+    "child_age": "8",
+    "class_level": "2",
+    "categories": ["neglect"],
+    "observations": "Das Kind kommt seit Wochen ohne Frühstück und ist sehr still.",
+    "question": "Reicht das für eine Mitteilung an den ASD?",
+    "urgency": "normal",
+    "contact_way": "phone",
+    "contact_phone": "0234 5678",
+    "reachable": "Mo–Do 13–15 Uhr",
+    "pseudonymised": "y",
+}
 
 
 def post(client, url, data=None, form_page=None):
@@ -74,8 +83,15 @@ def test_from_request_to_recommendation_to_referral(app, world, as_user, outbox)
     assert early.status_code == 422 and "liegt noch in der Zukunft" in early.text
     assert "Bitte den ASD informieren." in early.text  # kept
     just_now = to_local(utcnow()).replace(second=0, microsecond=0) - timedelta(minutes=5)
-    assert post(insofa, f"{show}/appointment", {"at": just_now.strftime("%Y-%m-%dT%H:%M"), "way": "phone"}, show).status_code == 302
-    answered = post(insofa, f"{show}/answer", {"recommendation": "inform_asd", "note": "Bitte den ASD informieren."}, show)
+    assert (
+        post(
+            insofa, f"{show}/appointment", {"at": just_now.strftime("%Y-%m-%dT%H:%M"), "way": "phone"}, show
+        ).status_code
+        == 302
+    )
+    answered = post(
+        insofa, f"{show}/answer", {"recommendation": "inform_asd", "note": "Bitte den ASD informieren."}, show
+    )
     assert answered.status_code == 302
     done = reload(consultation.id)
     assert done.state is S.ANSWERED and done.answered_at is not None
@@ -83,7 +99,9 @@ def test_from_request_to_recommendation_to_referral(app, world, as_user, outbox)
     assert "Den ASD informieren" in school_view and "Bitte den ASD informieren." in school_view
     assert f"Termin: {just_now:%d.%m.%Y, %H:%M}" in school_view
     updates = db.session.scalars(select(Notification).where(Notification.user_id == world.teacher.id)).all()
-    assert len(updates) == 4 and all(n.consultation_id == consultation.id for n in updates)  # accepted, 2 appointments, advice
+    assert len(updates) == 4 and all(
+        n.consultation_id == consultation.id for n in updates
+    )  # accepted, 2 appointments, advice
 
     # The school starts a referral from it: linked, observations and categories carried over, and
     # "InsoFa beraten" answered with the day of the advice. A second click finds the same draft.
@@ -119,8 +137,12 @@ def test_the_referral_shows_the_consultation_to_the_asd_but_not_its_content(app,
 
 def test_the_form_keeps_what_was_typed_and_refuses_names_dates_and_addresses(app, world, as_user):
     teacher = as_user(world.teacher)
-    bad = {**REQUEST, "child_age": "19", "observations": "Wohnt in der Bahnhofstraße 12, geboren 03.04.2018.",
-           "pseudonymised": ""}
+    bad = {
+        **REQUEST,
+        "child_age": "19",
+        "observations": "Wohnt in der Bahnhofstraße 12, geboren 03.04.2018.",
+        "pseudonymised": "",
+    }
     response = post(teacher, "/consultations/new", bad)
     assert response.status_code == 422
     text = response.text
@@ -134,8 +156,11 @@ def test_the_form_keeps_what_was_typed_and_refuses_names_dates_and_addresses(app
     address_only = {**REQUEST, "observations": "Die Familie wohnt im Lindenring 5 a."}
     assert "sieht nach einer Anschrift aus" in post(teacher, "/consultations/new", address_only).text
     # A date of an observation is fine; only dates that can be birth dates are refused.
-    this_year = {**REQUEST, "observations": f"Am 12.11.{to_local(utcnow()).year} kam das Kind ohne Jacke. Seit der "
-                 f"Einschulung am 10.08.{to_local(utcnow()).year - 3} fällt es auf; beim Sportfest belegte es Platz 1."}
+    this_year = {
+        **REQUEST,
+        "observations": f"Am 12.11.{to_local(utcnow()).year} kam das Kind ohne Jacke. Seit der "
+        f"Einschulung am 10.08.{to_local(utcnow()).year - 3} fällt es auf; beim Sportfest belegte es Platz 1.",
+    }
     assert post(teacher, "/consultations/new", this_year).status_code == 302
 
 
@@ -153,7 +178,7 @@ def test_the_school_may_withdraw_only_before_acceptance(app, world, as_user):
     assert reload(accepted.id).state is S.ACCEPTED
 
 
-def test_the_second_insofa_to_accept_is_told_and_changes_nothing(app, world, as_user):  
+def test_the_second_insofa_to_accept_is_told_and_changes_nothing(app, world, as_user):
     consultation = factories.consultation_in(S.REQUESTED, world.teacher)
     show = f"/consultations/{consultation.id}"
     first, second = as_user(world.insofa), as_user(world.insofa2)
@@ -207,9 +232,11 @@ def test_overdue_acceptance_is_marked(app, world, as_user):
 def test_each_view_and_change_is_in_the_audit_log(app, world, as_user):
     consultation = factories.consultation_in(S.ACCEPTED, world.teacher, world.insofa)
     as_user(world.school_lead).get(f"/consultations/{consultation.id}")
-    actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.object_type == "consultation",
-                                                                 AuditEntry.object_id == str(consultation.id))
-                                 .order_by(AuditEntry.seq)).all()
+    actions = db.session.scalars(
+        select(AuditEntry.action)
+        .where(AuditEntry.object_type == "consultation", AuditEntry.object_id == str(consultation.id))
+        .order_by(AuditEntry.seq)
+    ).all()
     assert actions == ["consultation.request", "consultation.accept", "consultation.view"]
     viewed = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "consultation.view")).one()
     assert viewed.actor_id == world.school_lead.id and viewed.school_id == world.schools["a"].id
@@ -223,9 +250,14 @@ def test_lists_show_exactly_the_consultations_in_scope(app, world, as_user):
         "school_b": factories.consultation_in(S.CANCELLED, world.teacher_b).id,
     }
     expected = {
-        "teacher": {"open_a"}, "teacher_other": {"other_teacher_a"}, "school_lead": {"open_a", "other_teacher_a"},
-        "teacher_a2": {"mine_insofa"}, "lead_a2": {"mine_insofa"}, "teacher_b": {"school_b"},
-        "insofa": {"open_a", "mine_insofa"}, "insofa2": {"open_a", "other_teacher_a"},
+        "teacher": {"open_a"},
+        "teacher_other": {"other_teacher_a"},
+        "school_lead": {"open_a", "other_teacher_a"},
+        "teacher_a2": {"mine_insofa"},
+        "lead_a2": {"mine_insofa"},
+        "teacher_b": {"school_b"},
+        "insofa": {"open_a", "mine_insofa"},
+        "insofa2": {"open_a", "other_teacher_a"},
     }
     problems = []
     for key, names in expected.items():

@@ -1,4 +1,5 @@
 """Deadlines in working days, NRW public holidays excluded (PROCESS.md, *Deadlines*)."""
+
 from datetime import date, datetime
 
 import pytest
@@ -18,16 +19,16 @@ def local(*args) -> datetime:
 @pytest.mark.parametrize(
     ("day", "working"),
     [
-        (date(2026, 11, 26), True),   # Thursday
+        (date(2026, 11, 26), True),  # Thursday
         (date(2026, 11, 28), False),  # Saturday
         (date(2026, 12, 25), False),  # Christmas
-        (date(2026, 12, 24), True),   # Christmas Eve is no public holiday
-        (date(2027, 5, 27), False),   # Fronleichnam: a holiday in NRW, not everywhere in Germany
-        (date(2027, 11, 1), False),   # Allerheiligen: NRW
+        (date(2026, 12, 24), True),  # Christmas Eve is no public holiday
+        (date(2027, 5, 27), False),  # Fronleichnam: a holiday in NRW, not everywhere in Germany
+        (date(2027, 11, 1), False),  # Allerheiligen: NRW
         (date(2027, 10, 31), False),  # Sunday anyway
-        (date(2026, 11, 18), True),   # Buß- und Bettag: only in Saxony
-        (date(2027, 3, 26), False),   # Good Friday
-        (date(2027, 3, 29), False),   # Easter Monday
+        (date(2026, 11, 18), True),  # Buß- und Bettag: only in Saxony
+        (date(2027, 3, 26), False),  # Good Friday
+        (date(2027, 3, 29), False),  # Easter Monday
     ],
 )
 def test_working_days_follow_nrw_holidays(day, working):

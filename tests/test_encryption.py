@@ -1,4 +1,5 @@
 """Encryption at rest, key rotation, and finding earlier referrals about the same child."""
+
 from __future__ import annotations
 
 import contextvars
@@ -49,8 +50,14 @@ def make_case(world, **draft):
 def test_no_name_text_or_attachment_in_clear(app, world, as_user):
     referral = make_case(world)
     raw = raw_database()
-    for secret in (factories.CHILD_FIRST, factories.CHILD_LAST, "Quastenflosser", OBSERVATION[:30], MESSAGE[:30],
-                   referral.child_birth_date.isoformat()):
+    for secret in (
+        factories.CHILD_FIRST,
+        factories.CHILD_LAST,
+        "Quastenflosser",
+        OBSERVATION[:30],
+        MESSAGE[:30],
+        referral.child_birth_date.isoformat(),
+    ):
         assert secret not in raw, secret
     files = list((app.config["UPLOAD_FOLDER"] and __import__("pathlib").Path(app.config["UPLOAD_FOLDER"])).iterdir())
     assert files and all(b"Quastenflosser" not in f.read_bytes() and b"%PDF" not in f.read_bytes() for f in files)
@@ -62,12 +69,31 @@ def test_no_name_text_or_attachment_in_clear(app, world, as_user):
 
 
 def test_every_identity_and_free_text_column_is_encrypted():
-    expected = {("referral", c) for c in ("child_first_name", "child_last_name", "child_birth_date", "child_address",
-                                          "observation", "child_words", "observed_by", "observation_source",
-                                          "affected_informed_reason", "phone_call_with")}
+    expected = {
+        ("referral", c)
+        for c in (
+            "child_first_name",
+            "child_last_name",
+            "child_birth_date",
+            "child_address",
+            "observation",
+            "child_words",
+            "observed_by",
+            "observation_source",
+            "affected_informed_reason",
+            "phone_call_with",
+        )
+    }
     expected |= {("person", c) for c in ("first_name", "last_name", "address", "phone")}
-    expected |= {("message", "body"), ("attachment", "filename"), ("school_action", "reason"), ("school_action", "detail"),
-                 ("assessment", "other_specialists"), ("feedback", "affected_informed_reason"), ("state_change", "reason")}
+    expected |= {
+        ("message", "body"),
+        ("attachment", "filename"),
+        ("school_action", "reason"),
+        ("school_action", "detail"),
+        ("assessment", "other_specialists"),
+        ("feedback", "affected_informed_reason"),
+        ("state_change", "reason"),
+    }
     assert expected <= set(encrypted_columns())
 
 
@@ -108,9 +134,15 @@ def test_key_rotation_re_encrypts_everything_and_can_be_rerun(app, world, databa
     before = db.session.execute(text("SELECT observation FROM referral WHERE id = :id"), {"id": referral_id}).scalar()
 
     def instance(keys: str):
-        other = create_app(overrides={"TESTING": True, "UPLOAD_FOLDER": app.config["UPLOAD_FOLDER"],
-                                      "SESSION_FILE_DIR": str(tmp_path / "s"), "MAIL_BACKEND": "locmem"},
-                           env={"DATABASE_URL": database_url, "SECRET_KEY": app.config["SECRET_KEY"], "REFERRAL_DATA_KEYS": keys})
+        other = create_app(
+            overrides={
+                "TESTING": True,
+                "UPLOAD_FOLDER": app.config["UPLOAD_FOLDER"],
+                "SESSION_FILE_DIR": str(tmp_path / "s"),
+                "MAIL_BACKEND": "locmem",
+            },
+            env={"DATABASE_URL": database_url, "SECRET_KEY": app.config["SECRET_KEY"], "REFERRAL_DATA_KEYS": keys},
+        )
         other.test_client_class = FreshContextClient
         return other
 
@@ -121,7 +153,9 @@ def test_key_rotation_re_encrypts_everything_and_can_be_rerun(app, world, databa
     assert "Re-encrypted 0 values and 0 files; 0 repeat-detection keys" in second.output, "a re-run finds nothing to do"
 
     db.session.expire_all()
-    after = db.session.execute(text("SELECT observation, child_key FROM referral WHERE id = :id"), {"id": referral_id}).one()
+    after = db.session.execute(
+        text("SELECT observation, child_key FROM referral WHERE id = :id"), {"id": referral_id}
+    ).one()
     assert after[0] != before and Fernet(new_key.encode()).decrypt(after[0].encode()).decode() == OBSERVATION
     only_new = instance(new_key)
     with only_new.app_context():
@@ -139,10 +173,19 @@ def test_an_interrupted_rotation_is_finished_by_running_it_again(app, world, dat
         make_case(world)
     old_key = app.config["REFERRAL_DATA_KEYS"]
     new_key = Fernet.generate_key().decode()
-    other = create_app(overrides={"TESTING": True, "UPLOAD_FOLDER": app.config["UPLOAD_FOLDER"],
-                                  "SESSION_FILE_DIR": str(tmp_path / "s"), "MAIL_BACKEND": "locmem"},
-                       env={"DATABASE_URL": database_url, "SECRET_KEY": app.config["SECRET_KEY"],
-                            "REFERRAL_DATA_KEYS": f"{new_key},{old_key}"})
+    other = create_app(
+        overrides={
+            "TESTING": True,
+            "UPLOAD_FOLDER": app.config["UPLOAD_FOLDER"],
+            "SESSION_FILE_DIR": str(tmp_path / "s"),
+            "MAIL_BACKEND": "locmem",
+        },
+        env={
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": app.config["SECRET_KEY"],
+            "REFERRAL_DATA_KEYS": f"{new_key},{old_key}",
+        },
+    )
     import referral.keys as keys
 
     calls = {"n": 0}
@@ -168,8 +211,21 @@ def test_production_refuses_to_start_without_a_data_key():
     from referral.config import ConfigError
 
     with pytest.raises(ConfigError, match="REFERRAL_DATA_KEYS"):
-        create_app(env={"REFERRAL_ENV": "production", "SECRET_KEY": "k" * 48, "DATABASE_URL": "postgresql://db/x",
-                        "SERVER_NAME": "referral.example"})
+        create_app(
+            env={
+                "REFERRAL_ENV": "production",
+                "SECRET_KEY": "k" * 48,
+                "DATABASE_URL": "postgresql://db/x",
+                "SERVER_NAME": "referral.example",
+            }
+        )
     with pytest.raises(ConfigError, match="not a Fernet key"):
-        create_app(env={"REFERRAL_ENV": "production", "SECRET_KEY": "k" * 48, "DATABASE_URL": "postgresql://db/x",
-                        "SERVER_NAME": "referral.example", "REFERRAL_DATA_KEYS": "geheim"})
+        create_app(
+            env={
+                "REFERRAL_ENV": "production",
+                "SECRET_KEY": "k" * 48,
+                "DATABASE_URL": "postgresql://db/x",
+                "SERVER_NAME": "referral.example",
+                "REFERRAL_DATA_KEYS": "geheim",
+            }
+        )

@@ -1,5 +1,6 @@
 """The 500 page says what is known about the input, and only that (issue 12): "nicht gespeichert"
 only for a form whose request committed nothing; nothing about saving for a page only read."""
+
 from __future__ import annotations
 
 from referral.cases.models import Referral

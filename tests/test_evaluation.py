@@ -1,5 +1,6 @@
 """The evaluation against values computed by hand on a small fixed data set (March 2026), the hiding
 of small numbers on the page and in the CSV, the permissions and the district overview."""
+
 from __future__ import annotations
 
 import csv
@@ -42,8 +43,16 @@ def submitted(author, day, hour, *, urgency=Urgency.URGENT, consulted=False, inf
 
 def feedback(referral, asd, lead, when, *, result, confirmed):
     services.take_over(referral, asd, now=when - timedelta(hours=2))
-    services.record_assessment(referral, asd, result=result, specialists=[asd, lead], other_specialists="",
-                               school_involved=True, measures=[Measure.HELP_OFFER], now=when - timedelta(hours=1))
+    services.record_assessment(
+        referral,
+        asd,
+        result=result,
+        specialists=[asd, lead],
+        other_specialists="",
+        school_involved=True,
+        measures=[Measure.HELP_OFFER],
+        now=when - timedelta(hours=1),
+    )
     values = factories.feedback_values(asd) | {"indications_confirmed": confirmed}
     services.give_feedback(referral, asd, now=when, **values)
 
@@ -87,7 +96,7 @@ def cells(html: str, row_label: str) -> list[str]:
 def section(html: str, key: str) -> str:
     start = html.index(f'id="t-{key}"')
     end = html.find("evaluation-section", start)
-    return html[start:end if end > 0 else None]
+    return html[start : end if end > 0 else None]
 
 
 def test_key_figures_match_the_hand_computed_values(march, world):
@@ -106,8 +115,9 @@ def test_key_figures_match_the_hand_computed_values(march, world):
     assert (k.ack_n, k.ack_hours, k.ack_working_hours) == (3, (48.0, 66.0), (18.0, 48.0))
     # Feedback: R1 Mon 9:00 → Fri 9:00 (4 days, all working days), R3 503 h (20.96 days; 15 working days).
     assert (k.feedback_n, k.feedback_days, k.feedback_working_days) == (2, (4.0, 21.0), (4.0, 15.0))
-    model = figures.key_figures(figures.Scope(at(1, 0), at(1, 0, month=4), district_ids=(world.districts["we"].id,)),
-                                utcnow())
+    model = figures.key_figures(
+        figures.Scope(at(1, 0), at(1, 0, month=4), district_ids=(world.districts["we"].id,)), utcnow()
+    )
     assert (model.referrals, model.ack_in_time, model.ack_due) == (3, 2, 3)
 
 
@@ -129,8 +139,9 @@ def test_shares_and_times_are_shown_with_enough_cases(world, as_user):
         referral = submitted(world.teacher, 14, 9, month=4)
         services.acknowledge(referral, world.asd, now=at(14, 11, month=4))
     db.session.commit()
-    key = section(as_user(world.coordinator).get(
-        "/coordination/evaluation?period=month&day=2026-04-10").text, "kennzahlen")
+    key = section(
+        as_user(world.coordinator).get("/coordination/evaluation?period=month&day=2026-04-10").text, "kennzahlen"
+    )
     assert cells(key, "Mitteilungen")[0] == "12"
     assert cells(key, "Eingang fristgerecht bestätigt")[0] == "100 %"
     assert cells(key, "Zeit bis Eingangsbestätigung: Median")[0] == "2,0 Std."
@@ -176,19 +187,25 @@ def test_filters_by_district_and_school(march, world, as_user):
 
 def test_the_period_can_be_a_month_quarter_or_school_year(march, world, as_user):
     coordinator = as_user(world.coordinator)
-    for query, label, count in (("period=month&day=2026-03-15", "März 2026", "4"),
-                                ("period=quarter&day=2026-03-15", "1. Quartal 2026", "5"),
-                                ("period=school_year&day=2026-03-15", "Schuljahr 2025/26", "5")):
+    for query, label, count in (
+        ("period=month&day=2026-03-15", "März 2026", "4"),
+        ("period=quarter&day=2026-03-15", "1. Quartal 2026", "5"),
+        ("period=school_year&day=2026-03-15", "Schuljahr 2025/26", "5"),
+    ):
         html = coordinator.get(f"/coordination/evaluation?{query}").text
         assert f'<p class="lead">{label}' in html
         assert cells(section(html, "kennzahlen"), "Mitteilungen")[0] == count, query
     bad = coordinator.get("/coordination/evaluation?period=free&first=2026-03-31&last=2026-03-01")
     assert bad.status_code == 200 and "Das Ende liegt vor dem Beginn." in bad.text
     assert 'id="t-kennzahlen"' not in bad.text, "no figures for an invalid filter"
-    assert coordinator.get("/coordination/evaluation.csv?period=free&first=2026-03-31&last=2026-03-01").status_code == 302
+    assert (
+        coordinator.get("/coordination/evaluation.csv?period=free&first=2026-03-31&last=2026-03-01").status_code == 302
+    )
     far = coordinator.get("/coordination/evaluation?period=month&day=0001-01-15")
     assert far.status_code == 200 and "zwischen 2000 und 2100" in far.text
-    crossed = coordinator.get(f"/coordination/evaluation?district={world.districts['hm'].id}&school={world.schools['a'].id}")
+    crossed = coordinator.get(
+        f"/coordination/evaluation?district={world.districts['hm'].id}&school={world.schools['a'].id}"
+    )
     assert "Diese Schule gehört nicht zum gewählten Bezirk." in crossed.text
 
 
@@ -219,17 +236,25 @@ def test_no_count_below_3_on_the_page_or_the_print(march, world, as_user):
 
 
 def test_secondary_suppression_hides_a_second_cell_where_one_would_follow_from_the_total():
-    table = cross_table({("A", "Jan"): 2, ("A", "Feb"): 7, ("A", "Mär"): 9, ("B", "Jan"): 5, ("B", "Feb"): 6,
-                         ("B", "Mär"): 8}, ["A", "B"], ["Jan", "Feb", "Mär"])
+    table = cross_table(
+        {("A", "Jan"): 2, ("A", "Feb"): 7, ("A", "Mär"): 9, ("B", "Jan"): 5, ("B", "Feb"): 6, ("B", "Mär"): 8},
+        ["A", "B"],
+        ["Jan", "Feb", "Mär"],
+    )
     assert table["A", "Jan"] == "<3"
     assert table["A", "Feb"] == "x", "the smallest visible cell of the row"
     assert table["B", "Jan"] == "x", "and of the column"
     assert [table[k] for k in (("A", "Mär"), ("B", "Feb"), ("B", "Mär"))] == [9, 6, 8]
     # Hidden cells that together hold 1 or 2 would follow from the total: one more is hidden.
-    pair = cross_table({("A", "Jan"): 1, ("A", "Feb"): 0, ("A", "Mär"): 9, ("A", "Apr"): 12}, ["A"], ["Jan", "Feb", "Mär", "Apr"])
+    pair = cross_table(
+        {("A", "Jan"): 1, ("A", "Feb"): 0, ("A", "Mär"): 9, ("A", "Apr"): 12}, ["A"], ["Jan", "Feb", "Mär", "Apr"]
+    )
     assert pair == {("A", "Jan"): "<3", ("A", "Feb"): "<3", ("A", "Mär"): "x", ("A", "Apr"): 12}
     # Hidden zeros give nothing away.
-    assert cross_table({("A", "Jan"): 0, ("A", "Feb"): 5}, ["A"], ["Jan", "Feb"]) == {("A", "Jan"): "<3", ("A", "Feb"): 5}
+    assert cross_table({("A", "Jan"): 0, ("A", "Feb"): 5}, ["A"], ["Jan", "Feb"]) == {
+        ("A", "Jan"): "<3",
+        ("A", "Feb"): 5,
+    }
     # One-way tables: a column whose total is shown elsewhere.
     assert column([40, 2, 30, 5]) == [40, "<3", 30, "x"]
 
@@ -273,7 +298,9 @@ def test_the_district_overview_shows_the_leads_own_district(march, world, as_use
     assert cells(html, f'<a href="/inbox?state=acknowledged&amp;district={we}">Eingang bestätigt</a>') == ["1"]
     assert cells(html, f'<a href="/inbox?state=submitted&amp;district={we}">Eingereicht</a>') == ["1"]
     assert re.search(r"Frist überschritten \(Eingang oder Rückmeldung\)</h2>\s*<p class=\"display-6 mb-1\">2</p>", html)
-    assert cells(html, f'<a href="/inbox?state=open&amp;assignee={world.asd.id}&amp;district={we}">Anna ASD</a>') == ["0"]
+    assert cells(html, f'<a href="/inbox?state=open&amp;assignee={world.asd.id}&amp;district={we}">Anna ASD</a>') == [
+        "0"
+    ]
     assert cells(html, "noch niemandem zugewiesen (eingereicht oder bestätigt)") == ["2"]
     hm = as_user(world.asd_lead_hm).get("/district-overview").text
     assert re.search(r"Eingangsbestätigung überfällig</h2>\s*<p class=\"display-6 mb-1\">1</p>", hm)
@@ -290,19 +317,29 @@ def test_the_inbox_filters_by_a_colleague_of_the_own_district_only(march, world,
 
 
 def test_generated_data_covers_every_state_and_feeds_the_evaluation(app, runner, world, as_user):
+    from sqlalchemy import func
+
     from referral.cases.models import Referral, StateChange
     from referral.cases.process import Action, State
     from referral.consultations.models import Consultation
-    from sqlalchemy import func
 
     result = runner.invoke(args=["demo", "generate", "--referrals", "400", "--districts", "3", "--schools", "2"])
     assert result.exit_code == 0, result.output
     assert "400 referrals" in result.output and "100 consultations" in result.output
     assert set(db.session.scalars(select(Referral.state).distinct())) == set(State) - {State.DRAFT}
-    assert db.session.scalar(select(func.count()).select_from(StateChange).where(StateChange.action == Action.TRANSFER)) > 0
+    assert (
+        db.session.scalar(select(func.count()).select_from(StateChange).where(StateChange.action == Action.TRANSFER))
+        > 0
+    )
     assert db.session.scalar(select(func.count(func.distinct(Referral.number)))) == 400
-    assert db.session.scalar(select(func.count()).select_from(Referral).where(
-        Referral.acknowledged_at.is_not(None), Referral.ack_working_minutes.is_(None))) == 0
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Referral)
+            .where(Referral.acknowledged_at.is_not(None), Referral.ack_working_minutes.is_(None))
+        )
+        == 0
+    )
     assert set(db.session.scalars(select(Consultation.state).distinct())) == set(C)
     page = as_user(world.coordinator).get("/coordination/evaluation?period=free&first=2023-01-01&last=2026-12-31")
     assert page.status_code == 200

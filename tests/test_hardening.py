@@ -1,4 +1,5 @@
 """Defences that are configuration: headers, cookies, production refusals, redirects, photo metadata."""
+
 from io import BytesIO
 from urllib.parse import urlsplit
 
@@ -16,9 +17,13 @@ from . import factories
 from .conftest import csrf_token
 
 STRONG = "k" * 48
-PRODUCTION = {"REFERRAL_ENV": "production", "SECRET_KEY": STRONG, "DATABASE_URL": "postgresql://db/referral",
-              "SERVER_NAME": "referral.example",
-              "REFERRAL_DATA_KEYS": "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg="}
+PRODUCTION = {
+    "REFERRAL_ENV": "production",
+    "SECRET_KEY": STRONG,
+    "DATABASE_URL": "postgresql://db/referral",
+    "SERVER_NAME": "referral.example",
+    "REFERRAL_DATA_KEYS": "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg=",
+}
 
 
 def test_security_headers_on_every_page(client, world, login):
@@ -37,8 +42,12 @@ def test_security_headers_on_every_page(client, world, login):
 
 def test_pages_have_no_inline_scripts_or_styles(client, world, login, as_user, app):
     referral = factories.referral_in(State.FEEDBACK_GIVEN, world.teacher, world.asd)
-    for user, url in ((world.teacher, "/referrals/new"), (world.asd, f"/referrals/{referral.id}"),
-                      (world.teacher, f"/referrals/{referral.id}"), (world.asd, "/inbox")):
+    for user, url in (
+        (world.teacher, "/referrals/new"),
+        (world.asd, f"/referrals/{referral.id}"),
+        (world.teacher, f"/referrals/{referral.id}"),
+        (world.asd, "/inbox"),
+    ):
         html = as_user(user).get(url).get_data(as_text=True)
         assert "<script>" not in html and " style=" not in html and "onclick=" not in html, url
 
@@ -74,11 +83,15 @@ def test_production_refuses_unsafe_settings(env, complaint):
         create_app(env={**PRODUCTION, **env})
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example", "https:evil.example"])
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/", "/\\evil.example", "https:evil.example"]
+)
 def test_login_never_redirects_to_another_site(client, world, target):
     token = csrf_token(client, "/login")
-    response = client.post(f"/login?next={target}", data={"email": world.teacher.email, "password": factories.PASSWORD,
-                                                          "csrf_token": token})
+    response = client.post(
+        f"/login?next={target}",
+        data={"email": world.teacher.email, "password": factories.PASSWORD, "csrf_token": token},
+    )
     if response.status_code == 302:
         target = urlsplit(response.location)
         assert not target.netloc and not target.scheme and not response.location.startswith("//"), response.location

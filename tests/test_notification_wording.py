@@ -6,6 +6,7 @@ each kind of notification and each role it can go to, the exact subject and firs
 notification shares the subject. No e-mail and no in-app text carries anything about the child,
 the family or any free text (PROCESS.md, *Notifications*).
 """
+
 from __future__ import annotations
 
 import re
@@ -21,7 +22,8 @@ from referral.consultations import services as consult
 from referral.consultations.process import ConsultationState as C
 from referral.consultations.vocabulary import ContactWay, Recommendation
 from referral.extensions import db
-from referral.notifications.kinds import BY_ROLE, EventKind as K
+from referral.notifications.kinds import BY_ROLE
+from referral.notifications.kinds import EventKind as K
 from referral.notifications.models import Notification, OutboxMail
 
 from . import factories
@@ -36,68 +38,190 @@ MOTHER = "Mechthild Kranichsteiner"
 # Wanne-Eickel; {R2} one, akut, transferred from Wanne-Eickel to Herne-Mitte; {C1} a teacher's and {C2}
 # the school lead's consultation, {C3} one nobody accepted; {since} how long overdue.
 TABLE = [
-    (K.NEW_REFERRAL, Role.ASD_WORKER, "{R1}: Neue Mitteilung im Eingang – dringend",
-     f"Neue Mitteilung im Eingang des ASD {WE}: {{R1}} der Schule A."),
-    (K.NEW_REFERRAL, Role.ASD_LEAD, "{R1}: Neue Mitteilung im Eingang – dringend",
-     f"Neue Mitteilung im Eingang des ASD {WE}: {{R1}} der Schule A."),
-    (K.NEW_REFERRAL, INBOX, "{R1}: Neue Mitteilung im Eingang – dringend",
-     f"Neue Mitteilung im Eingang des ASD {WE}: {{R1}} der Schule A."),
-    (K.NEW_REFERRAL, Role.ASD_WORKER, "{R2}: Neue Mitteilung im Eingang – akut",
-     f"Neue Mitteilung im Eingang des ASD {WE}: {{R2}} der Schule A."),
-    (K.NEW_REFERRAL, Role.ASD_LEAD, "{R2}: Neue Mitteilung im Eingang – akut",
-     f"Neue Mitteilung im Eingang des ASD {WE}: {{R2}} der Schule A."),
-    (K.NEW_REFERRAL, INBOX, "{R2}: Neue Mitteilung im Eingang – akut",
-     f"Neue Mitteilung im Eingang des ASD {WE}: {{R2}} der Schule A."),
+    (
+        K.NEW_REFERRAL,
+        Role.ASD_WORKER,
+        "{R1}: Neue Mitteilung im Eingang – dringend",
+        f"Neue Mitteilung im Eingang des ASD {WE}: {{R1}} der Schule A.",
+    ),
+    (
+        K.NEW_REFERRAL,
+        Role.ASD_LEAD,
+        "{R1}: Neue Mitteilung im Eingang – dringend",
+        f"Neue Mitteilung im Eingang des ASD {WE}: {{R1}} der Schule A.",
+    ),
+    (
+        K.NEW_REFERRAL,
+        INBOX,
+        "{R1}: Neue Mitteilung im Eingang – dringend",
+        f"Neue Mitteilung im Eingang des ASD {WE}: {{R1}} der Schule A.",
+    ),
+    (
+        K.NEW_REFERRAL,
+        Role.ASD_WORKER,
+        "{R2}: Neue Mitteilung im Eingang – akut",
+        f"Neue Mitteilung im Eingang des ASD {WE}: {{R2}} der Schule A.",
+    ),
+    (
+        K.NEW_REFERRAL,
+        Role.ASD_LEAD,
+        "{R2}: Neue Mitteilung im Eingang – akut",
+        f"Neue Mitteilung im Eingang des ASD {WE}: {{R2}} der Schule A.",
+    ),
+    (
+        K.NEW_REFERRAL,
+        INBOX,
+        "{R2}: Neue Mitteilung im Eingang – akut",
+        f"Neue Mitteilung im Eingang des ASD {WE}: {{R2}} der Schule A.",
+    ),
     # The receiving district received a case; it did not give one away.
-    (K.NEW_REFERRAL, Role.ASD_WORKER, f"{{R2}}: Mitteilung aus Bezirk {WE} erhalten – akut",
-     f"Der ASD {WE} hat die Mitteilung {{R2}} der Schule A an den ASD {HM} abgegeben (§ 86 SGB VIII); "
-     "sie liegt jetzt in Ihrem Eingang, bitte den Eingang bestätigen."),
-    (K.NEW_REFERRAL, Role.ASD_LEAD, f"{{R2}}: Mitteilung aus Bezirk {WE} erhalten – akut",
-     f"Der ASD {WE} hat die Mitteilung {{R2}} der Schule A an den ASD {HM} abgegeben (§ 86 SGB VIII); "
-     "sie liegt jetzt in Ihrem Eingang, bitte den Eingang bestätigen."),
-    (K.NEW_REFERRAL, INBOX, f"{{R2}}: Mitteilung aus Bezirk {WE} erhalten – akut",
-     f"Der ASD {WE} hat die Mitteilung {{R2}} der Schule A an den ASD {HM} abgegeben (§ 86 SGB VIII); "
-     "sie liegt jetzt in Ihrem Eingang, bitte den Eingang bestätigen."),
+    (
+        K.NEW_REFERRAL,
+        Role.ASD_WORKER,
+        f"{{R2}}: Mitteilung aus Bezirk {WE} erhalten – akut",
+        f"Der ASD {WE} hat die Mitteilung {{R2}} der Schule A an den ASD {HM} abgegeben (§ 86 SGB VIII); "
+        "sie liegt jetzt in Ihrem Eingang, bitte den Eingang bestätigen.",
+    ),
+    (
+        K.NEW_REFERRAL,
+        Role.ASD_LEAD,
+        f"{{R2}}: Mitteilung aus Bezirk {WE} erhalten – akut",
+        f"Der ASD {WE} hat die Mitteilung {{R2}} der Schule A an den ASD {HM} abgegeben (§ 86 SGB VIII); "
+        "sie liegt jetzt in Ihrem Eingang, bitte den Eingang bestätigen.",
+    ),
+    (
+        K.NEW_REFERRAL,
+        INBOX,
+        f"{{R2}}: Mitteilung aus Bezirk {WE} erhalten – akut",
+        f"Der ASD {WE} hat die Mitteilung {{R2}} der Schule A an den ASD {HM} abgegeben (§ 86 SGB VIII); "
+        "sie liegt jetzt in Ihrem Eingang, bitte den Eingang bestätigen.",
+    ),
     # The school lead hears of a submission from the school, not in the ASD's words.
-    (K.SCHOOL_SUBMISSION, Role.SCHOOL_LEAD, "{R1}: Mitteilung Ihrer Schule an den ASD übermittelt",
-     f"Aus Ihrer Schule (Schule A) wurde die Mitteilung {{R1}} an den ASD {WE} übermittelt."),
-    (K.SCHOOL_SUBMISSION, Role.SCHOOL_LEAD, "{R2}: Mitteilung Ihrer Schule an den ASD übermittelt",
-     f"Aus Ihrer Schule (Schule A) wurde die Mitteilung {{R2}} an den ASD {WE} übermittelt."),
-    *[(K.ACKNOWLEDGED, role, "{R1}: Eingang vom ASD bestätigt",
-       f"Der ASD {WE} hat den Eingang der Mitteilung {{R1}} der Schule A bestätigt.")
-      for role in (Role.TEACHER, Role.SCHOOL_LEAD)],
-    *[(K.QUESTION, role, "{R1}: Rückfrage des ASD", f"Der ASD {WE} hat eine Rückfrage zur Mitteilung {{R1}} der Schule A.")
-      for role in (Role.TEACHER, Role.SCHOOL_LEAD)],
-    *[(K.FEEDBACK, role, "{R1}: Rückmeldung des ASD",
-       f"Der ASD {WE} hat die Rückmeldung zur Mitteilung {{R1}} der Schule A gegeben (§ 4 Abs. 4 KKG).")
-      for role in (Role.TEACHER, Role.SCHOOL_LEAD)],
+    (
+        K.SCHOOL_SUBMISSION,
+        Role.SCHOOL_LEAD,
+        "{R1}: Mitteilung Ihrer Schule an den ASD übermittelt",
+        f"Aus Ihrer Schule (Schule A) wurde die Mitteilung {{R1}} an den ASD {WE} übermittelt.",
+    ),
+    (
+        K.SCHOOL_SUBMISSION,
+        Role.SCHOOL_LEAD,
+        "{R2}: Mitteilung Ihrer Schule an den ASD übermittelt",
+        f"Aus Ihrer Schule (Schule A) wurde die Mitteilung {{R2}} an den ASD {WE} übermittelt.",
+    ),
+    *[
+        (
+            K.ACKNOWLEDGED,
+            role,
+            "{R1}: Eingang vom ASD bestätigt",
+            f"Der ASD {WE} hat den Eingang der Mitteilung {{R1}} der Schule A bestätigt.",
+        )
+        for role in (Role.TEACHER, Role.SCHOOL_LEAD)
+    ],
+    *[
+        (
+            K.QUESTION,
+            role,
+            "{R1}: Rückfrage des ASD",
+            f"Der ASD {WE} hat eine Rückfrage zur Mitteilung {{R1}} der Schule A.",
+        )
+        for role in (Role.TEACHER, Role.SCHOOL_LEAD)
+    ],
+    *[
+        (
+            K.FEEDBACK,
+            role,
+            "{R1}: Rückmeldung des ASD",
+            f"Der ASD {WE} hat die Rückmeldung zur Mitteilung {{R1}} der Schule A gegeben (§ 4 Abs. 4 KKG).",
+        )
+        for role in (Role.TEACHER, Role.SCHOOL_LEAD)
+    ],
     # The school learns that and to which district, never why.
-    *[(K.TRANSFER, role, f"{{R2}}: An den ASD {HM} abgegeben",
-       f"Der ASD {WE} hat die Mitteilung {{R2}} der Schule A an den ASD {HM} abgegeben; dieser ist jetzt für sie zuständig.")
-      for role in (Role.TEACHER, Role.SCHOOL_LEAD)],
-    (K.SCHOOL_REPLY, Role.ASD_WORKER, "{R1}: Antwort der Schule auf die Rückfrage",
-     "Die Schule A hat die Rückfrage zur Mitteilung {R1} beantwortet."),
-    (K.SCHOOL_REPLY, Role.ASD_WORKER, "{R2}: Nachtrag der Schule", "Die Schule A hat zur Mitteilung {R2} einen Nachtrag gesendet."),
-    (K.SCHOOL_REPLY, Role.ASD_LEAD, "{R2}: Nachtrag der Schule", "Die Schule A hat zur Mitteilung {R2} einen Nachtrag gesendet."),
-    (K.OVERDUE, Role.ASD_LEAD, "Erinnerung {R2}: Eingangsbestätigung überfällig",
-     "Erinnerung: Eingangsbestätigung überfällig ({since}) – {R2} der Schule A."),
-    (K.OVERDUE, Role.ASD_LEAD, "Erinnerung {R2}: Rückmeldung an die Schule überfällig",
-     "Erinnerung: Rückmeldung an die Schule überfällig ({since}) – {R2} der Schule A."),
-    (K.OVERDUE, Role.INSOFA, "Erinnerung {C3}: Annahme der Fachberatung überfällig",
-     "Erinnerung: Annahme der Fachberatung überfällig ({since}) – {C3} der Schule A."),
-    *[(K.NEW_CONSULTATION, Role.INSOFA, f"{{{c}}}: Neue Anfrage zur Fachberatung",
-       f"Neue Anfrage zur Fachberatung im Pool: {{{c}}} der Schule A.") for c in ("C1", "C2", "C3")],
-    *[(K.CONSULTATION_UPDATE, role, f"{{{c}}}: Ihre Anfrage wurde angenommen",
-       f"Eine insoweit erfahrene Fachkraft hat Ihre Anfrage {{{c}}} der Schule A angenommen.")
-      for c, role in (("C1", Role.TEACHER), ("C2", Role.SCHOOL_LEAD))],
-    (K.CONSULTATION_UPDATE, Role.TEACHER, "{C1}: Termin für Ihre Fachberatung",
-     "Für Ihre Fachberatung {C1} der Schule A ist ein Termin vereinbart."),
-    (K.CONSULTATION_UPDATE, Role.TEACHER, "{C1}: Empfehlung zu Ihrer Fachberatung",
-     "Die insoweit erfahrene Fachkraft hat zu Ihrer Fachberatung {C1} der Schule A eine Empfehlung gegeben."),
+    *[
+        (
+            K.TRANSFER,
+            role,
+            f"{{R2}}: An den ASD {HM} abgegeben",
+            f"Der ASD {WE} hat die Mitteilung {{R2}} der Schule A an den ASD {HM} abgegeben; "
+            "dieser ist jetzt für sie zuständig.",
+        )
+        for role in (Role.TEACHER, Role.SCHOOL_LEAD)
+    ],
+    (
+        K.SCHOOL_REPLY,
+        Role.ASD_WORKER,
+        "{R1}: Antwort der Schule auf die Rückfrage",
+        "Die Schule A hat die Rückfrage zur Mitteilung {R1} beantwortet.",
+    ),
+    (
+        K.SCHOOL_REPLY,
+        Role.ASD_WORKER,
+        "{R2}: Nachtrag der Schule",
+        "Die Schule A hat zur Mitteilung {R2} einen Nachtrag gesendet.",
+    ),
+    (
+        K.SCHOOL_REPLY,
+        Role.ASD_LEAD,
+        "{R2}: Nachtrag der Schule",
+        "Die Schule A hat zur Mitteilung {R2} einen Nachtrag gesendet.",
+    ),
+    (
+        K.OVERDUE,
+        Role.ASD_LEAD,
+        "Erinnerung {R2}: Eingangsbestätigung überfällig",
+        "Erinnerung: Eingangsbestätigung überfällig ({since}) – {R2} der Schule A.",
+    ),
+    (
+        K.OVERDUE,
+        Role.ASD_LEAD,
+        "Erinnerung {R2}: Rückmeldung an die Schule überfällig",
+        "Erinnerung: Rückmeldung an die Schule überfällig ({since}) – {R2} der Schule A.",
+    ),
+    (
+        K.OVERDUE,
+        Role.INSOFA,
+        "Erinnerung {C3}: Annahme der Fachberatung überfällig",
+        "Erinnerung: Annahme der Fachberatung überfällig ({since}) – {C3} der Schule A.",
+    ),
+    *[
+        (
+            K.NEW_CONSULTATION,
+            Role.INSOFA,
+            f"{{{c}}}: Neue Anfrage zur Fachberatung",
+            f"Neue Anfrage zur Fachberatung im Pool: {{{c}}} der Schule A.",
+        )
+        for c in ("C1", "C2", "C3")
+    ],
+    *[
+        (
+            K.CONSULTATION_UPDATE,
+            role,
+            f"{{{c}}}: Ihre Anfrage wurde angenommen",
+            f"Eine insoweit erfahrene Fachkraft hat Ihre Anfrage {{{c}}} der Schule A angenommen.",
+        )
+        for c, role in (("C1", Role.TEACHER), ("C2", Role.SCHOOL_LEAD))
+    ],
+    (
+        K.CONSULTATION_UPDATE,
+        Role.TEACHER,
+        "{C1}: Termin für Ihre Fachberatung",
+        "Für Ihre Fachberatung {C1} der Schule A ist ein Termin vereinbart.",
+    ),
+    (
+        K.CONSULTATION_UPDATE,
+        Role.TEACHER,
+        "{C1}: Empfehlung zu Ihrer Fachberatung",
+        "Die insoweit erfahrene Fachkraft hat zu Ihrer Fachberatung {C1} der Schule A eine Empfehlung gegeben.",
+    ),
 ]
 # What a subject must never say to a reader on the other side of the event.
-WRONG_SIDE = {INBOX: "abgegeben", Role.ASD_WORKER: "abgegeben", Role.ASD_LEAD: "abgegeben",
-              Role.SCHOOL_LEAD: "im Eingang", Role.TEACHER: "im Eingang"}
+WRONG_SIDE = {
+    INBOX: "abgegeben",
+    Role.ASD_WORKER: "abgegeben",
+    Role.ASD_LEAD: "abgegeben",
+    Role.SCHOOL_LEAD: "im Eingang",
+    Role.TEACHER: "im Eingang",
+}
 
 
 def drive_every_event(world, runner) -> dict[str, str]:
@@ -159,7 +283,9 @@ def test_every_kind_of_notification_reads_right_for_every_role_it_goes_to(world,
     numbers = drive_every_event(world, runner)
     roles = role_of(world)
     mails = db.session.scalars(select(OutboxMail).order_by(OutboxMail.id)).all()
-    seen = {(roles[m.recipient], normalised(m.subject, numbers), normalised(first_line(m.body), numbers)) for m in mails}
+    seen = {
+        (roles[m.recipient], normalised(m.subject, numbers), normalised(first_line(m.body), numbers)) for m in mails
+    }
     expected = {(role, subject, line) for _, role, subject, line in TABLE}
     assert seen - expected == set(), "worded unlike the table (role, subject, first line)"
     assert expected - seen == set(), "in the table but never sent"
@@ -173,17 +299,35 @@ def test_every_kind_of_notification_reads_right_for_every_role_it_goes_to(world,
     for user_id, text in db.session.execute(select(Notification.user_id, Notification.text)):
         role = roles[emails[user_id]]
         text = normalised(text, numbers)
-        assert any(text.startswith(subject) and text.endswith("Schule A)") for r, subject in subjects if r == role), \
-            (role, text)
+        assert any(text.startswith(subject) and text.endswith("Schule A)") for r, subject in subjects if r == role), (
+            role,
+            text,
+        )
 
 
 def test_no_notification_carries_child_data_or_free_text(world, runner):
     drive_every_event(world, runner)
     referral = factories.complete_draft(world.teacher)  # the same child data as the referrals above
-    secrets = [factories.CHILD_FIRST, factories.CHILD_LAST, referral.child_address, referral.child_class + " ",
-               "01.03.2018", "2018-03-01", "Beobachtungstext", *MOTHER.split(), QUESTION, ANSWER, ADDENDUM,
-               TRANSFER_REASON, "Frauenhaus", factories.OBSERVATIONS[:20], "Reicht das", "Bitte ASD informieren",
-               "0123 777", "Mo–Do 13–15 Uhr"]
+    secrets = [
+        factories.CHILD_FIRST,
+        factories.CHILD_LAST,
+        referral.child_address,
+        referral.child_class + " ",
+        "01.03.2018",
+        "2018-03-01",
+        "Beobachtungstext",
+        *MOTHER.split(),
+        QUESTION,
+        ANSWER,
+        ADDENDUM,
+        TRANSFER_REASON,
+        "Frauenhaus",
+        factories.OBSERVATIONS[:20],
+        "Reicht das",
+        "Bitte ASD informieren",
+        "0123 777",
+        "Mo–Do 13–15 Uhr",
+    ]
     db.session.rollback()  # the draft above was only for its values
     texts = [(m.recipient, m.subject + "\n" + m.body) for m in db.session.scalars(select(OutboxMail))]
     texts += [(f"in-app {n.user_id}", n.text) for n in db.session.scalars(select(Notification))]

@@ -1,4 +1,5 @@
 """Notifications: who hears of what, no child data in any e-mail, and an outbox that never loses one."""
+
 from __future__ import annotations
 
 import socket
@@ -72,13 +73,20 @@ def test_a_submission_notifies_the_district_and_the_school_lead(world, as_user):
     db.session.commit()
     referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
     recipients = {m.recipient for m in outbox()}
-    assert {"asd@test.example", "asd2@test.example", "asd_lead@test.example", "asd-we@stadt.example",
-            "school_lead@test.example"} == recipients
+    assert {
+        "asd@test.example",
+        "asd2@test.example",
+        "asd_lead@test.example",
+        "asd-we@stadt.example",
+        "school_lead@test.example",
+    } == recipients
     users = set(db.session.scalars(select(Notification.user_id)).all())
     assert users == {world.asd.id, world.asd2.id, world.asd_lead.id, world.school_lead.id}
-    assert "asd_hm@test.example" not in recipients and "teacher@test.example" not in recipients, "not the author herself"
+    assert "asd_hm@test.example" not in recipients and "teacher@test.example" not in recipients, (
+        "not the author herself"
+    )
     page = as_user(world.asd).get("/inbox").get_data(as_text=True)
-    assert "Benachrichtigungen <span class=\"badge text-bg-light\">1" in page
+    assert 'Benachrichtigungen <span class="badge text-bg-light">1' in page
     notification = db.session.scalar(select(Notification).where(Notification.user_id == world.asd.id))
     opened = as_user(world.asd).get(f"/notifications/{notification.id}")
     assert opened.status_code == 302 and opened.location.endswith(f"/referrals/{referral.id}")
@@ -95,16 +103,24 @@ def test_acknowledgement_question_and_feedback_go_to_the_school_answers_to_the_a
     assert by_subject["Eingang vom ASD bestätigt"] == {"teacher@test.example", "school_lead@test.example"}
     assert by_subject["Rückfrage des ASD"] == {"teacher@test.example", "school_lead@test.example"}
     teacher = as_user(world.teacher)
-    teacher.post(f"/referrals/{referral.id}/answer", data={"answer-body": "Antwort",
-                                                           "csrf_token": csrf_token(teacher, f"/referrals/{referral.id}")})
+    teacher.post(
+        f"/referrals/{referral.id}/answer",
+        data={"answer-body": "Antwort", "csrf_token": csrf_token(teacher, f"/referrals/{referral.id}")},
+    )
     answers = [m.recipient for m in outbox() if "Antwort der Schule" in m.subject]
     assert answers == ["asd@test.example"]
 
 
 def test_no_child_data_in_any_e_mail(world):
     referral = factories.referral_in(State.FEEDBACK_GIVEN, world.teacher, world.asd)
-    secrets = [factories.CHILD_FIRST, factories.CHILD_LAST, referral.child_address, referral.observation[:20],
-               referral.child_birth_date.strftime("%d.%m.%Y"), referral.child_birth_date.isoformat()]
+    secrets = [
+        factories.CHILD_FIRST,
+        factories.CHILD_LAST,
+        referral.child_address,
+        referral.observation[:20],
+        referral.child_birth_date.strftime("%d.%m.%Y"),
+        referral.child_birth_date.isoformat(),
+    ]
     secrets += [p.last_name for p in referral.persons if p.last_name] + [m.body[:20] for m in referral.messages]
     mails = outbox()
     kinds = {m.subject.split(": ", 1)[1] for m in mails}
@@ -112,7 +128,11 @@ def test_no_child_data_in_any_e_mail(world):
     for mail in mails:
         for secret in filter(None, secrets):
             assert secret not in mail.body and secret not in mail.subject, (mail.subject, secret)
-        assert referral.number in mail.subject and referral.school.name in mail.body and f"/referrals/{referral.id}" in mail.body
+        assert (
+            referral.number in mail.subject
+            and referral.school.name in mail.body
+            and f"/referrals/{referral.id}" in mail.body
+        )
     for text in db.session.scalars(select(Notification.text)):
         assert factories.CHILD_LAST not in text and factories.CHILD_FIRST not in text
 
@@ -122,7 +142,9 @@ def test_nothing_is_lost_while_the_smtp_server_is_down_and_each_mail_goes_out_on
     waiting = len(outbox())
     assert waiting >= 5
     sent, failed = deliver()
-    assert (sent, failed) == (0, waiting) and all(m.sent_at is None and m.attempts == 1 and m.last_error for m in outbox())
+    assert (sent, failed) == (0, waiting) and all(
+        m.sent_at is None and m.attempts == 1 and m.last_error for m in outbox()
+    )
     assert deliver() == (0, 0), "not due again before its backoff"
 
     smtp.start()

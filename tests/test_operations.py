@@ -1,4 +1,5 @@
 """Operations check, change, record and flush; they never commit or roll back (the caller decides)."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,11 +19,27 @@ def count(model) -> int:
 def test_an_operation_leaves_the_commit_to_its_caller(world):
     operator = accounts.Actor.operator()
     accounts.deactivate(operator, world.teacher)
-    organisation.save_district(operator, None, name="Sodingen", code="SO", duty_phone="02323 333", duty_hours="",
-                               inbox_email="", model_project=False)
-    organisation.set_deadlines(operator, {"ack_acute_hours": 4, "ack_working_days": 1, "feedback_working_days": 15,
-                                          "consultation_accept_working_days": 2, "retention_days": 180,
-                                          "draft_retention_days": 90})
+    organisation.save_district(
+        operator,
+        None,
+        name="Sodingen",
+        code="SO",
+        duty_phone="02323 333",
+        duty_hours="",
+        inbox_email="",
+        model_project=False,
+    )
+    organisation.set_deadlines(
+        operator,
+        {
+            "ack_acute_hours": 4,
+            "ack_working_days": 1,
+            "feedback_working_days": 15,
+            "consultation_accept_working_days": 2,
+            "retention_days": 180,
+            "draft_retention_days": 90,
+        },
+    )
     assert count(AuditEntry) == 3, "recorded and flushed in the caller's transaction"
     db.session.rollback()
     db.session.expire_all()
@@ -52,7 +69,15 @@ def test_the_rules_are_in_the_operation_not_in_the_view(world):
 def test_a_taken_name_is_refused_with_the_field_it_belongs_to(world):
     operator = accounts.Actor.operator()
     with pytest.raises(organisation.Taken) as taken:
-        organisation.save_district(operator, None, name="Wanne-Eickel", code="WE", duty_phone="02325 111",
-                                   duty_hours="", inbox_email="", model_project=False)
+        organisation.save_district(
+            operator,
+            None,
+            name="Wanne-Eickel",
+            code="WE",
+            duty_phone="02325 111",
+            duty_hours="",
+            inbox_email="",
+            model_project=False,
+        )
     assert set(taken.value.errors) == {"name", "code"}
     assert count(AuditEntry) == 0

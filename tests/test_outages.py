@@ -5,6 +5,7 @@ the same app works again without a restart.
 
 Both services are private to this module: a PostgreSQL cluster initialised in a temporary directory
 and a Redis server, each on a free port; never the shared ones."""
+
 from __future__ import annotations
 
 import os
@@ -23,6 +24,7 @@ from referral.extensions import db
 
 from . import factories
 from .conftest import FreshContextClient
+
 
 def _postgres_bin() -> Path:
     # Debian's layout: /usr/lib/postgresql/<version>/bin; the newest installed, or PG_BIN.
@@ -62,23 +64,37 @@ class PrivatePostgres:
         self.data = self.root / "data"
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
-        subprocess.run(_as_postgres(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
-                                    "--no-sync", "-E", "UTF8"), check=True, capture_output=True)
+        subprocess.run(
+            _as_postgres(
+                str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"
+            ),
+            check=True,
+            capture_output=True,
+        )
         self.start()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def start(self) -> None:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off"
-        subprocess.run(_as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", options, "-w",
-                                    "-l", str(self.root / "log"), "start"), check=True, capture_output=True)
+        subprocess.run(
+            _as_postgres(
+                str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", options, "-w", "-l", str(self.root / "log"), "start"
+            ),
+            check=True,
+            capture_output=True,
+        )
 
     def stop(self) -> None:
-        subprocess.run(_as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"),
-                       check=True, capture_output=True)
+        subprocess.run(
+            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"),
+            check=True,
+            capture_output=True,
+        )
 
     def remove(self) -> None:
-        subprocess.run(_as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"),
-                       capture_output=True)
+        subprocess.run(
+            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"), capture_output=True
+        )
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -93,8 +109,22 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -130,9 +160,14 @@ def services():
 def outage_app(services, tmp_path):
     postgres, redis = services
     app = create_app(
-        overrides={"TESTING": True, "PROPAGATE_EXCEPTIONS": False,  # as in production: errors become pages
-                   "UPLOAD_FOLDER": str(tmp_path / "uploads"), "SERVER_NAME": "localhost", "MAIL_BACKEND": "locmem",
-                   "LOGIN_ATTEMPTS_PER_ADDRESS": "3 per minute"},
+        overrides={
+            "TESTING": True,
+            "PROPAGATE_EXCEPTIONS": False,  # as in production: errors become pages
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+            "SERVER_NAME": "localhost",
+            "MAIL_BACKEND": "locmem",
+            "LOGIN_ATTEMPTS_PER_ADDRESS": "3 per minute",
+        },
         env={"DATABASE_URL": postgres.url, "REDIS_URL": redis.url, "SECRET_KEY": "test-" + "x" * 40},
     )
     app.test_client_class = FreshContextClient
@@ -198,24 +233,32 @@ def test_postgresql_stopped_and_started_again(outage_app, services):
         assert "Die Datenbank ist gerade nicht erreichbar" in page
         assert "gespeichert" not in page  # a page only read: nothing to say about saving
 
-        sent = client.post("/referrals/new", data={"csrf_token": token, "child_first_name": "Erika",
-                                                   "save": "Entwurf speichern"})
+        sent = client.post(
+            "/referrals/new", data={"csrf_token": token, "child_first_name": "Erika", "save": "Entwurf speichern"}
+        )
         page = _assert_outage_page(sent)
         assert "Ihre Eingaben wurden nicht gespeichert" in page
 
         # The autosave asks for JSON and shows its message next to the form, which is still there.
-        autosaved = client.post("/referrals/new/autosave", data={"csrf_token": token, "child_first_name": "Erika"},
-                                headers={"Accept": "application/json"})
+        autosaved = client.post(
+            "/referrals/new/autosave",
+            data={"csrf_token": token, "child_first_name": "Erika"},
+            headers={"Accept": "application/json"},
+        )
         assert autosaved.status_code == 503 and autosaved.headers["Retry-After"] == "30"
-        assert autosaved.json == {"saved": False, "message": "Die Datenbank ist gerade nicht erreichbar. Bitte versuchen "
-                                  "Sie es in einigen Minuten erneut. Ihre Eingaben wurden nicht gespeichert; sie stehen "
-                                  "weiter im Formular."}
+        assert autosaved.json == {
+            "saved": False,
+            "message": "Die Datenbank ist gerade nicht erreichbar. Bitte versuchen "
+            "Sie es in einigen Minuten erneut. Ihre Eingaben wurden nicht gespeichert; sie stehen "
+            "weiter im Formular.",
+        }
 
         # The password cannot be checked: no failed attempt, however often it is tried.
         outage_app.config["LOGIN_FAILURES_PER_ACCOUNT"] = "2 per minute"
         for _ in range(3):
-            signing_in = visitor.post("/login", data={"email": teacher.email, "password": factories.PASSWORD,
-                                                      "csrf_token": login_token})
+            signing_in = visitor.post(
+                "/login", data={"email": teacher.email, "password": factories.PASSWORD, "csrf_token": login_token}
+            )
             assert "Die Datenbank ist gerade nicht erreichbar" in _assert_outage_page(signing_in)
     finally:
         postgres.start()
@@ -224,8 +267,9 @@ def test_postgresql_stopped_and_started_again(outage_app, services):
     assert client.get("/referrals").status_code == 200
     assert client.get("/referrals/new").status_code == 200
     visitor.environ_base["REMOTE_ADDR"] = "127.0.0.3"  # 127.0.0.1 has used its attempts for this minute
-    signed_in = visitor.post("/login", data={"email": teacher.email, "password": factories.PASSWORD,
-                                             "csrf_token": _csrf(visitor, "/login")})
+    signed_in = visitor.post(
+        "/login", data={"email": teacher.email, "password": factories.PASSWORD, "csrf_token": _csrf(visitor, "/login")}
+    )
     assert signed_in.status_code == 302, "the attempts during the outage locked the account"
 
 
@@ -243,8 +287,9 @@ def test_redis_stopped_and_started_again(outage_app, services):
         assert "Sitzungsspeicher" in page
         assert "gespeichert" not in page.replace("Sitzungsspeicher", "")
 
-        sent = client.post("/referrals/new", data={"csrf_token": token, "child_first_name": "Erika",
-                                                   "save": "Entwurf speichern"})
+        sent = client.post(
+            "/referrals/new", data={"csrf_token": token, "child_first_name": "Erika", "save": "Entwurf speichern"}
+        )
         assert "Ihre Eingaben wurden nicht gespeichert" in _assert_outage_page(sent)
 
         stranger = outage_app.test_client()
@@ -254,8 +299,9 @@ def test_redis_stopped_and_started_again(outage_app, services):
 
         # The counters go on in this process: the fourth attempt within the minute is refused (429).
         outage_app.config["WTF_CSRF_ENABLED"] = False
-        attempts = [stranger.post("/login", data={"email": teacher.email, "password": "falsch-falsch-falsch"})
-                    for _ in range(4)]
+        attempts = [
+            stranger.post("/login", data={"email": teacher.email, "password": "falsch-falsch-falsch"}) for _ in range(4)
+        ]
         # The password is checked (the database is up) and refused; nothing needs a session for that.
         assert [r.status_code for r in attempts[:3]] == [200, 200, 200]
         assert "E-Mail-Adresse oder Passwort ist falsch." in _text(attempts[0])
@@ -268,7 +314,8 @@ def test_redis_stopped_and_started_again(outage_app, services):
     # Redis is back (empty: the sessions were in it); the same app signs in and serves pages.
     client = outage_app.test_client()
     client.environ_base["REMOTE_ADDR"] = "127.0.0.2"  # 127.0.0.1 has used up its attempts for this minute
-    response = client.post("/login", data={"email": teacher.email, "password": factories.PASSWORD,
-                                           "csrf_token": _csrf(client, "/login")})
+    response = client.post(
+        "/login", data={"email": teacher.email, "password": factories.PASSWORD, "csrf_token": _csrf(client, "/login")}
+    )
     assert response.status_code == 302
     assert client.get("/referrals").status_code == 200

@@ -7,6 +7,7 @@ that no two text lines on a page intersect and none leaves the page (pdfminer.si
 No PDF/A validator (veraPDF) is installable from PyPI, Debian or npm here, so the PDF/A and tagging
 requirements are checked structurally with pypdf.
 """
+
 from __future__ import annotations
 
 import io
@@ -31,7 +32,6 @@ from referral.cases.models import BodyMark, Person, Referral, ReferralCategory
 from referral.cases.process import State
 from referral.cases.vocabulary import (
     AssessmentResult,
-    BodyRegion,
     BodySide,
     Category,
     InformedStatus,
@@ -56,7 +56,18 @@ NAMES = {
 }
 ARABIC = "محمد الأحمد"
 ALL_NAMES = [name for names in NAMES.values() for name in names]
-WORDS = [*" ".join(ALL_NAMES).split(), "Straße", "„Zitat“", "–", "Übergriff", ARABIC.split()[0], "§", "8a", "SGB", "VIII"]
+WORDS = [
+    *" ".join(ALL_NAMES).split(),
+    "Straße",
+    "„Zitat“",
+    "–",
+    "Übergriff",
+    ARABIC.split()[0],
+    "§",
+    "8a",
+    "SGB",
+    "VIII",
+]
 
 
 def pdf_text(response) -> tuple[list[str], str]:
@@ -67,7 +78,7 @@ def pdf_text(response) -> tuple[list[str], str]:
 
 def filled(length: int, offset: int = 0) -> str:
     """Text of exactly `length` characters: words from the languages above, wrapping like real text."""
-    words = itertools.cycle(WORDS[offset % len(WORDS):] + WORDS[:offset % len(WORDS)])
+    words = itertools.cycle(WORDS[offset % len(WORDS) :] + WORDS[: offset % len(WORDS)])
     text = ""
     while len(text) < length:
         text += next(words) + " "
@@ -108,9 +119,17 @@ def referral_at_the_limits(world) -> Referral:
     referral.child_language = filled(100, 5)
     referral.interpreter_needed = True
     referral.persons = [
-        Person(position=i, kind=list(PersonKind)[i % len(PersonKind)], first_name=filled(100, i), last_name=filled(100, i + 1),
-               birth_date=date(1980, 1, 1) + timedelta(days=400 * i), address=filled(300, i + 2), phone=filled(40, i + 3),
-               relation=list(Relation)[i % len(Relation)], custody=bool(i % 2))
+        Person(
+            position=i,
+            kind=list(PersonKind)[i % len(PersonKind)],
+            first_name=filled(100, i),
+            last_name=filled(100, i + 1),
+            birth_date=date(1980, 1, 1) + timedelta(days=400 * i),
+            address=filled(300, i + 2),
+            phone=filled(40, i + 3),
+            relation=list(Relation)[i % len(Relation)],
+            custody=bool(i % 2),
+        )
         for i in range(MAX_PERSONS)
     ]
     referral.categories = [ReferralCategory(category=c) for c in Category]
@@ -122,13 +141,22 @@ def referral_at_the_limits(world) -> Referral:
     referral.affected_informed, referral.affected_informed_on = InformedStatus.NO_OTHER, None
     referral.affected_informed_reason = filled(2000, 14)
     referral.phone_call_with = filled(200, 15)
-    referral.reporter_name, referral.reporter_phone, referral.reporter_reachable = filled(120, 16), filled(40, 17), filled(200, 18)
+    referral.reporter_name, referral.reporter_phone, referral.reporter_reachable = (
+        filled(120, 16),
+        filled(40, 17),
+        filled(200, 18),
+    )
 
     now = datetime(2026, 11, 5, 9, 0)
     services.submit(referral, teacher, now=now)
     services.acknowledge(referral, asd_we, now=now + timedelta(hours=1))
-    services.transfer(referral, asd_we, world.districts["hm"], TRANSFER_REASON + filled(2000 - len(TRANSFER_REASON), 19),
-                      now=now + timedelta(hours=2))
+    services.transfer(
+        referral,
+        asd_we,
+        world.districts["hm"],
+        TRANSFER_REASON + filled(2000 - len(TRANSFER_REASON), 19),
+        now=now + timedelta(hours=2),
+    )
     services.acknowledge(referral, asd_hm, now=now + timedelta(hours=3))
     services.take_over(referral, asd_hm, now=now + timedelta(hours=4))
     at = now + timedelta(hours=5)
@@ -138,13 +166,28 @@ def referral_at_the_limits(world) -> Referral:
         services.add_addendum(referral, teacher, filled(10000, 40 + i), now=at + timedelta(minutes=3 * i + 2))
     for i in range(3):
         services.add_attachment(referral, teacher, filled(196, 50 + i) + ".png", png())
-    services.record_assessment(referral, asd_hm, result=AssessmentResult.ACUTE, specialists=[asd_hm, world.asd_lead],
-                               other_specialists="\n".join(filled(120, 60 + i) for i in range(16))[:2000],
-                               school_involved=True, measures=[m for m in Measure if m is not Measure.NONE])
-    services.give_feedback(referral, asd_hm, now=now + timedelta(days=2), indications_confirmed=True,
-                           asd_became_active=True, asd_still_active=True, contact_name=filled(120, 70),
-                           contact_phone=filled(40, 71), affected_informed=InformedStatus.NO_OTHER,
-                           affected_informed_on=None, affected_informed_reason=filled(2000, 72))
+    services.record_assessment(
+        referral,
+        asd_hm,
+        result=AssessmentResult.ACUTE,
+        specialists=[asd_hm, world.asd_lead],
+        other_specialists="\n".join(filled(120, 60 + i) for i in range(16))[:2000],
+        school_involved=True,
+        measures=[m for m in Measure if m is not Measure.NONE],
+    )
+    services.give_feedback(
+        referral,
+        asd_hm,
+        now=now + timedelta(days=2),
+        indications_confirmed=True,
+        asd_became_active=True,
+        asd_still_active=True,
+        contact_name=filled(120, 70),
+        contact_phone=filled(40, 71),
+        affected_informed=InformedStatus.NO_OTHER,
+        affected_informed_on=None,
+        affected_informed_reason=filled(2000, 72),
+    )
     db.session.commit()
     return referral
 
@@ -173,8 +216,9 @@ def assert_nothing_overprints(data: bytes) -> list[str]:
     pages = text_lines(data)
     for number, (page, lines) in enumerate(pages, start=1):
         for line in lines:
-            assert page.x0 <= line.x0 and line.x1 <= page.x1 and page.y0 <= line.y0 and line.y1 <= page.y1, \
+            assert page.x0 <= line.x0 and line.x1 <= page.x1 and page.y0 <= line.y0 and line.y1 <= page.y1, (
                 f"page {number}: {line.get_text()!r} leaves the page"
+            )
         for a, b in itertools.combinations(lines, 2):
             assert not overlaps(a, b), f"page {number}: {a.get_text()!r} overprints {b.get_text()!r}"
     return ["".join(line.get_text() for line in lines) for _, lines in pages]
@@ -204,15 +248,29 @@ def test_the_asd_downloads_the_whole_referral(world, as_user):
     db.session.commit()
     response = as_user(world.asd).get(f"/referrals/{referral.id}/pdf")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
-    assert "attachment" in response.headers["Content-Disposition"] and referral.number in response.headers["Content-Disposition"]
+    assert (
+        "attachment" in response.headers["Content-Disposition"]
+        and referral.number in response.headers["Content-Disposition"]
+    )
     pages, text = pdf_text(response)
     assert len(pages) >= 2, "long enough to need a second page"
     for number, page in enumerate(pages, start=1):
         assert "Vertraulich – Sozialdaten" in page and referral.number in page, number
         assert f"Seite {number} von {len(pages)}" in page
-    for expected in (factories.CHILD_FIRST, factories.CHILD_LAST, "1. Kind", "3. Beobachtungen", "4. Was die Schule",
-                     "7. Meldende Person", "Rückfragen und Nachträge", "„Emma“", "Rückmeldung des ASD",
-                     "Gefährdungseinschätzung", "Verlauf", referral.school.name):
+    for expected in (
+        factories.CHILD_FIRST,
+        factories.CHILD_LAST,
+        "1. Kind",
+        "3. Beobachtungen",
+        "4. Was die Schule",
+        "7. Meldende Person",
+        "Rückfragen und Nachträge",
+        "„Emma“",
+        "Rückmeldung des ASD",
+        "Gefährdungseinschätzung",
+        "Verlauf",
+        referral.school.name,
+    ):
         assert expected in text, expected
     [entry] = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "referral.export_pdf")).all()
     assert entry.actor_id == world.asd.id and entry.object_id == str(referral.id)
@@ -280,8 +338,12 @@ def test_a_referral_at_every_limit_prints_without_any_overlap(world, as_user):
         pages = assert_nothing_overprints(response.data)
         assert len(pages) > 20
         flat = without_arabic("\n".join(pages))  # right-to-left runs come out in visual order (see the Arabic test)
-        for value in (referral.child_first_name, referral.persons[11].last_name, referral.messages[29].body[:300],
-                      referral.school_actions[4].reason[:300]):
+        for value in (
+            referral.child_first_name,
+            referral.persons[11].last_name,
+            referral.messages[29].body[:300],
+            referral.school_actions[4].reason[:300],
+        ):
             assert without_arabic(value) in flat
 
 
@@ -302,9 +364,16 @@ def test_the_two_line_labels_of_the_old_layout_do_not_overprint(world, as_user):
 def names_referral(world) -> Referral:
     referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
     referral.child_first_name, referral.child_last_name = "Ayşe", "Yıldız"
-    referral.persons = [Person(position=i, kind=PersonKind.HOUSEHOLD, first_name=name.split()[0],
-                               last_name=name.split(maxsplit=1)[1], address=f"{name}-Straße {i}")
-                        for i, name in enumerate(ALL_NAMES + [ARABIC])]
+    referral.persons = [
+        Person(
+            position=i,
+            kind=PersonKind.HOUSEHOLD,
+            first_name=name.split()[0],
+            last_name=name.split(maxsplit=1)[1],
+            address=f"{name}-Straße {i}",
+        )
+        for i, name in enumerate(ALL_NAMES + [ARABIC])
+    ]
     referral.observation = "Beobachtet von " + ", ".join(ALL_NAMES) + "."
     referral.child_words = f"„{ARABIC}“ hat das Kind gesagt."
     services.add_addendum(referral, world.teacher, "Nachtrag zu " + "; ".join(ALL_NAMES))
@@ -338,7 +407,9 @@ def test_arabic_is_embedded_and_maps_back_to_its_letters(world, as_user):
     runs = []
     for _, lines in text_lines(response.data):
         for line in lines:
-            glyphs = [item.get_text() for item in line]  # LTChar per glyph (a ligature maps to two letters), LTAnno for spaces
+            glyphs = [
+                item.get_text() for item in line
+            ]  # LTChar per glyph (a ligature maps to two letters), LTAnno for spaces
             run: list[str] = []
             for glyph in glyphs + ["|"]:
                 if re.fullmatch(r"[\u0600-\u06FF]+", glyph) or (run and glyph == " "):
@@ -388,8 +459,9 @@ def test_the_pdf_is_pdf_a_2a_with_embedded_fonts_and_tagged(world, as_user):
     xmp = resolve(root["/Metadata"]).get_data().decode()
     assert re.search(r'pdfaid:part(="|>)2', xmp) and re.search(r'pdfaid:conformance(="|>)A', xmp), xmp
     [intent] = [resolve(i) for i in root["/OutputIntents"]]
-    assert intent["/S"] == "/GTS_PDFA1" and b"acsp" in resolve(intent["/DestOutputProfile"]).get_data()[:64], \
+    assert intent["/S"] == "/GTS_PDFA1" and b"acsp" in resolve(intent["/DestOutputProfile"]).get_data()[:64], (
         "an ICC colour profile"
+    )
 
     fonts = list(fonts_of(reader))
     assert fonts
@@ -397,8 +469,11 @@ def test_the_pdf_is_pdf_a_2a_with_embedded_fonts_and_tagged(world, as_user):
         assert font["/Subtype"] in ("/Type0", "/TrueType"), font["/Subtype"]
         # Only the @font-face family (DejaVu Sans from PDF_FONT_DIR), subset: no core font, no fallback font.
         assert re.fullmatch(r"/[A-Z]{6}\+Akte-Sans(-Bold)?", str(font["/BaseFont"])), font["/BaseFont"]
-        descriptor = resolve(resolve(font["/DescendantFonts"][0])["/FontDescriptor"]) if font["/Subtype"] == "/Type0" \
+        descriptor = (
+            resolve(resolve(font["/DescendantFonts"][0])["/FontDescriptor"])
+            if font["/Subtype"] == "/Type0"
             else resolve(font["/FontDescriptor"])
+        )
         assert "/FontFile2" in descriptor or "/FontFile3" in descriptor, "embedded"
         assert "/ToUnicode" in font, "text maps back to Unicode"
 
@@ -473,13 +548,26 @@ def test_reading_order_follows_the_forms_sections(world, as_user):
     data = as_user(world.asd).get(f"/referrals/{referral.id}/pdf").data
     headings = tagged(data, {"/H1", "/H2"})
     assert headings == [("/H1", f"Mitteilung an den ASD nach § 4 Abs. 3 KKG – {referral.number}")] + [
-        ("/H2", h) for h in ("1. Kind", "2. Eltern und Haushalt", "3. Beobachtungen", "4. Was die Schule bereits getan hat",
-                             "5. Information der Betroffenen", "6. Dringlichkeit", "7. Meldende Person", "8. Anhänge",
-                             "Rückfragen und Nachträge", "Rückmeldung des ASD (§ 4 Abs. 4 KKG)",
-                             "Gefährdungseinschätzung (nur ASD)", "Verlauf")]
+        ("/H2", h)
+        for h in (
+            "1. Kind",
+            "2. Eltern und Haushalt",
+            "3. Beobachtungen",
+            "4. Was die Schule bereits getan hat",
+            "5. Information der Betroffenen",
+            "6. Dringlichkeit",
+            "7. Meldende Person",
+            "8. Anhänge",
+            "Rückfragen und Nachträge",
+            "Rückmeldung des ASD (§ 4 Abs. 4 KKG)",
+            "Gefährdungseinschätzung (nur ASD)",
+            "Verlauf",
+        )
+    ]
     cells = tagged(data, {"/TH", "/TD"})
-    assert cells[:4] == [("/TH", "Schule"), ("/TD", "Schule A"), ("/TH", "ASD-Bezirk"), ("/TD", "Wanne-Eickel")], \
+    assert cells[:4] == [("/TH", "Schule"), ("/TD", "Schule A"), ("/TH", "ASD-Bezirk"), ("/TD", "Wanne-Eickel")], (
         "label cells are header cells, each before its value"
+    )
 
 
 # --- characters the fonts lack: refused at input, and by the PDF route for older data --------------
@@ -499,24 +587,34 @@ def test_a_character_the_pdf_cannot_print_is_refused_at_the_field_and_nothing_is
     assert response.status_code == 422
     assert field_error(html, "child_first_name") == (
         "Das Zeichen „王“ (U+738B) kann im PDF für die Fallakte nicht gedruckt werden. "
-        "Bitte in lateinischer Umschrift eingeben.")
+        "Bitte in lateinischer Umschrift eingeben."
+    )
     assert 'value="Wang 王"' in html and "Alles gesehen." in html, "what was typed stays"
     assert db.session.scalar(select(func.count()).select_from(Referral)) == before
 
 
-@pytest.mark.parametrize("field", ["observation", "persons-0-last_name", "school_actions-0-reason", "reporter_reachable"])
+@pytest.mark.parametrize(
+    "field", ["observation", "persons-0-last_name", "school_actions-0-reason", "reporter_reachable"]
+)
 def test_emoji_the_fonts_lack_are_refused_in_printed_fields(teacher, world, field):
     """U+1F642 is not in DejaVu Sans (U+1F600 is: coverage comes from the font's cmap, not from a list)."""
-    response = teacher.post("/referrals/new", data=complete_form(**{field: "gut 🙂", "save": "1",
-                                                                    "school_actions-0-done": "no"}))
+    response = teacher.post(
+        "/referrals/new", data=complete_form(**{field: "gut 🙂", "save": "1", "school_actions-0-done": "no"})
+    )
     assert response.status_code == 422
     assert "„🙂“ (U+1F642)" in field_error(response.get_data(as_text=True), field)
 
 
 def test_arabic_and_vietnamese_are_accepted(teacher, world):
-    response = teacher.post("/referrals/new", data=complete_form(
-        child_first_name=ARABIC, child_last_name="Nguyễn Thị Ánh Tuyết", **{"persons-0-last_name": "Ђорђе Шћекић"},
-        save="1"))
+    response = teacher.post(
+        "/referrals/new",
+        data=complete_form(
+            child_first_name=ARABIC,
+            child_last_name="Nguyễn Thị Ánh Tuyết",
+            **{"persons-0-last_name": "Ђорђе Шћекић"},
+            save="1",
+        ),
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     referral = db.session.scalars(select(Referral)).one()
     assert (referral.child_first_name, referral.child_last_name) == (ARABIC, "Nguyễn Thị Ánh Tuyết")
@@ -536,17 +634,28 @@ def test_messages_and_asd_forms_refuse_unprintable_text(world, as_user, app):
     response = asd.post(f"/referrals/{referral.id}/ask", data={"ask-body": "Frage 🙂"})
     assert "„🙂“ (U+1F642)" in response.get_data(as_text=True)
     assert not referral.messages
-    response = asd.post(f"/referrals/{referral.id}/transfer", data={"to_district": world.districts["hm"].id,
-                                                                   "reason": "nach 東京 gezogen"})
+    response = asd.post(
+        f"/referrals/{referral.id}/transfer",
+        data={"to_district": world.districts["hm"].id, "reason": "nach 東京 gezogen"},
+    )
     assert "„東“ (U+6771)" in response.get_data(as_text=True)
     db.session.refresh(referral)
     assert referral.district_id == world.districts["we"].id
     factories.record_assessment(referral, world.asd, world.asd2)
     db.session.commit()
-    response = asd.post(f"/referrals/{referral.id}/feedback", data={
-        "indications_confirmed": "yes", "asd_became_active": "yes", "asd_still_active": "no",
-        "contact_name": "Li 李", "contact_phone": "0234 999", "affected_informed": "yes",
-        "affected_informed_on": "2026-11-06", "confirm": "y"})
+    response = asd.post(
+        f"/referrals/{referral.id}/feedback",
+        data={
+            "indications_confirmed": "yes",
+            "asd_became_active": "yes",
+            "asd_still_active": "no",
+            "contact_name": "Li 李",
+            "contact_phone": "0234 999",
+            "affected_informed": "yes",
+            "affected_informed_on": "2026-11-06",
+            "confirm": "y",
+        },
+    )
     assert response.status_code == 422 and "„李“ (U+674E)" in response.get_data(as_text=True)
     db.session.refresh(referral)
     assert referral.feedback is None
@@ -584,13 +693,19 @@ def test_a_file_name_the_pdf_cannot_print_is_refused_at_upload(world, login, app
     app.config["WTF_CSRF_ENABLED"] = False
     referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
     teacher = login(world.teacher)
-    response = teacher.post(f"/referrals/{referral.id}/attachments", data={"file": (io.BytesIO(png()), "照片.png")},
-                            content_type="multipart/form-data")
+    response = teacher.post(
+        f"/referrals/{referral.id}/attachments",
+        data={"file": (io.BytesIO(png()), "照片.png")},
+        content_type="multipart/form-data",
+    )
     assert "Der Dateiname enthält das Zeichen „照“ (U+7167)" in response.get_data(as_text=True)
     db.session.refresh(referral)
     assert not referral.attachments
-    response = teacher.post(f"/referrals/{referral.id}/attachments", data={"file": (io.BytesIO(png()), "Zdjęcie Łukasz.png")},
-                            content_type="multipart/form-data")
+    response = teacher.post(
+        f"/referrals/{referral.id}/attachments",
+        data={"file": (io.BytesIO(png()), "Zdjęcie Łukasz.png")},
+        content_type="multipart/form-data",
+    )
     db.session.refresh(referral)
     assert [a.filename for a in referral.attachments] == ["Zdjęcie Łukasz.png"]
 

@@ -18,14 +18,15 @@ scope, in another school of the same district and in another district (see USERS
 A request that is not an allowed change leaves the database as it was; an allowed change is checked
 to have happened.
 """
+
 from __future__ import annotations
 
 import enum
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Callable
 from urllib.parse import urlsplit
 
 import pytest
@@ -85,7 +86,8 @@ INSOFAS = frozenset({"insofa", "insofa2"})
 
 
 def consultation_readers(state: ConsultationState) -> frozenset[str]:
-    """The consultation of `teacher`: its author and school lead; the whole pool while it is open, then the InsoFa who accepted."""
+    """The consultation of `teacher`: its author and school lead; the whole pool while it is open,
+    then the InsoFa who accepted."""
     if state is ConsultationState.REQUESTED:
         return SCHOOL_SIDE | INSOFAS
     if state is ConsultationState.CANCELLED:
@@ -99,6 +101,7 @@ def readers(state: State) -> frozenset[str]:
 
 
 # --- Outcomes -------------------------------------------------------------------------------
+
 
 class Outcome(enum.Enum):
     ALLOW = "allowed (200, or 302 not to the login)"
@@ -134,26 +137,50 @@ def upload_form(world) -> dict:
 
 
 def assessment_form(world) -> dict:
-    return {"result": AssessmentResult.LATENT.value, "specialists": [world.asd.id, world.asd2.id],
-            "school_involved": "yes", "measures": ["help_offer"]}
+    return {
+        "result": AssessmentResult.LATENT.value,
+        "specialists": [world.asd.id, world.asd2.id],
+        "school_involved": "yes",
+        "measures": ["help_offer"],
+    }
 
 
 def feedback_form(world) -> dict:
-    return {"indications_confirmed": "yes", "asd_became_active": "yes", "asd_still_active": "no",
-            "contact_name": "Anna ASD", "contact_phone": "0234 999", "affected_informed": "yes",
-            "affected_informed_on": (date.today() - timedelta(days=2)).isoformat(), "confirm": "y"}
+    return {
+        "indications_confirmed": "yes",
+        "asd_became_active": "yes",
+        "asd_still_active": "no",
+        "contact_name": "Anna ASD",
+        "contact_phone": "0234 999",
+        "affected_informed": "yes",
+        "affected_informed_on": (date.today() - timedelta(days=2)).isoformat(),
+        "confirm": "y",
+    }
 
 
 def recorded(action: str) -> Callable:
     """The effect of an admin change: it happened and was recorded (who, what) in the same transaction."""
+
     def effect(referral, user, world) -> bool:
-        return db.session.scalar(select(func.count()).select_from(AuditEntry).where(
-            AuditEntry.action == action, AuditEntry.actor_id == user.id)) == 1
+        return (
+            db.session.scalar(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.action == action, AuditEntry.actor_id == user.id)
+            )
+            == 1
+        )
+
     return effect
 
 
 def invite_form(world) -> dict:
-    return {"email": "neu@schule-a.example", "name": "Nora Neu", "role": "teacher", "scope": f"school:{world.schools['a'].id}"}
+    return {
+        "email": "neu@schule-a.example",
+        "name": "Nora Neu",
+        "role": "teacher",
+        "scope": f"school:{world.schools['a'].id}",
+    }
 
 
 def district_form(world) -> dict:
@@ -165,8 +192,14 @@ def school_form(world) -> dict:
 
 
 def deadlines_form(world) -> dict:
-    return {"ack_acute_hours": 3, "ack_working_days": 1, "feedback_working_days": 12, "consultation_accept_working_days": 2,
-            "retention_days": 180, "draft_retention_days": 90}
+    return {
+        "ack_acute_hours": 3,
+        "ack_working_days": 1,
+        "feedback_working_days": 12,
+        "consultation_accept_working_days": 2,
+        "retention_days": 180,
+        "draft_retention_days": 90,
+    }
 
 
 ADMIN = frozenset({"admin"})
@@ -175,8 +208,16 @@ SEE_B = frozenset({"teacher_b", "asd_hm", "asd_lead_hm", "coordinator", "admin"}
 
 
 def consultation_form(world) -> dict:
-    return {"child_age": "8", "class_level": "2", "observations": "Kommt ohne Frühstück.", "question": "Was tun?",
-            "urgency": "normal", "contact_way": "phone", "contact_phone": "0234 5678", "pseudonymised": "y"}
+    return {
+        "child_age": "8",
+        "class_level": "2",
+        "observations": "Kommt ohne Frühstück.",
+        "question": "Was tun?",
+        "urgency": "normal",
+        "contact_way": "phone",
+        "contact_phone": "0234 5678",
+        "pseudonymised": "y",
+    }
 
 
 def appointment_form(world) -> dict:
@@ -187,6 +228,7 @@ def appointment_form(world) -> dict:
 
 def contact_form(world) -> dict:
     return {"name": "Bea Beraterin", "phone": "02323 1234"}
+
 
 # --- The table ------------------------------------------------------------------------------
 
@@ -240,14 +282,34 @@ ROUTES = [
     Route("home.school_start", "GET", SCHOOL_STAFF),
     Route("cases.my_referrals", "GET", SCHOOL_STAFF),
     Route("cases.new", "GET", SCHOOL_STAFF),
-    Route("cases.new", "POST", SCHOOL_STAFF, data=draft_form,
-          effect=lambda r, user, world: db.session.scalar(
-              select(func.count()).select_from(Referral).where(Referral.author_id == user.id,
-                                                              Referral.state == State.DRAFT)) == 1),
-    Route("cases.autosave_new", "POST", SCHOOL_STAFF, data=draft_form,
-          effect=lambda r, user, world: db.session.scalar(
-              select(func.count()).select_from(Referral).where(Referral.author_id == user.id,
-                                                              Referral.state == State.DRAFT)) == 1),
+    Route(
+        "cases.new",
+        "POST",
+        SCHOOL_STAFF,
+        data=draft_form,
+        effect=lambda r, user, world: (
+            db.session.scalar(
+                select(func.count())
+                .select_from(Referral)
+                .where(Referral.author_id == user.id, Referral.state == State.DRAFT)
+            )
+            == 1
+        ),
+    ),
+    Route(
+        "cases.autosave_new",
+        "POST",
+        SCHOOL_STAFF,
+        data=draft_form,
+        effect=lambda r, user, world: (
+            db.session.scalar(
+                select(func.count())
+                .select_from(Referral)
+                .where(Referral.author_id == user.id, Referral.state == State.DRAFT)
+            )
+            == 1
+        ),
+    ),
     Route("cases.inbox", "GET", ASD_STAFF),
     Route("coordination.referrals", "GET", frozenset({"coordinator"})),
     # Evaluation: the coordinator's figures (export and print recorded); each ASD lead's own district
@@ -262,10 +324,20 @@ ROUTES = [
     Route("administration.invite", "GET", ADMIN),
     Route("administration.invite", "POST", ADMIN, data=invite_form, effect=recorded("user.invite")),
     Route("administration.user", "GET", ADMIN),
-    Route("administration.user", "POST", ADMIN, data=lambda w: {"name": "Tina Umbenannt", "phone": ""},
-          effect=recorded("user.update")),
-    Route("administration.add_membership", "POST", ADMIN, data=lambda w: {"role": "school_lead", "scope": f"school:{w.schools['a'].id}"},
-          effect=recorded("membership.add")),
+    Route(
+        "administration.user",
+        "POST",
+        ADMIN,
+        data=lambda w: {"name": "Tina Umbenannt", "phone": ""},
+        effect=recorded("user.update"),
+    ),
+    Route(
+        "administration.add_membership",
+        "POST",
+        ADMIN,
+        data=lambda w: {"role": "school_lead", "scope": f"school:{w.schools['a'].id}"},
+        effect=recorded("membership.add"),
+    ),
     Route("administration.remove_membership", "POST", ADMIN, effect=recorded("membership.remove")),
     Route("administration.deactivate", "POST", ADMIN, effect=recorded("user.deactivate")),
     Route("administration.reactivate", "POST", ADMIN, effect=recorded("user.reactivate")),
@@ -285,8 +357,16 @@ ROUTES = [
     Route("audit.search", "GET", frozenset({"coordinator"})),
     Route("audit.export", "GET", frozenset({"coordinator"}), effect=recorded("export.audit")),
     Route("audit.verify", "POST", frozenset({"coordinator"}), effect=recorded("audit.verify")),
-    *[Route("audit.access_history", "GET", frozenset({"asd_lead", "coordinator"}) if state is not State.DRAFT else NOBODY,
-            state=state, others=Outcome.NOT_FOUND) for state in (State.DRAFT, State.SUBMITTED, State.CLOSED)],
+    *[
+        Route(
+            "audit.access_history",
+            "GET",
+            frozenset({"asd_lead", "coordinator"}) if state is not State.DRAFT else NOBODY,
+            state=state,
+            others=Outcome.NOT_FOUND,
+        )
+        for state in (State.DRAFT, State.SUBMITTED, State.CLOSED)
+    ],
     # Contact directory (school B, district HM, the pool): read by scope, maintained by the admin
     Route("directory.index", "GET", EVERYONE),
     Route("directory.pool", "GET", EVERYONE),
@@ -295,9 +375,23 @@ ROUTES = [
     Route("directory.new", "GET", ADMIN),
     Route("directory.new", "POST", ADMIN, data=contact_form, effect=recorded("contact.create")),
     Route("directory.edit", "GET", ADMIN, setup=("contact",), not_found=EVERYONE - SEE_B),
-    Route("directory.edit", "POST", ADMIN, setup=("contact",), not_found=EVERYONE - SEE_B, data=contact_form,
-          effect=recorded("contact.update")),
-    Route("directory.delete", "POST", ADMIN, setup=("contact",), not_found=EVERYONE - SEE_B, effect=recorded("contact.delete")),
+    Route(
+        "directory.edit",
+        "POST",
+        ADMIN,
+        setup=("contact",),
+        not_found=EVERYONE - SEE_B,
+        data=contact_form,
+        effect=recorded("contact.update"),
+    ),
+    Route(
+        "directory.delete",
+        "POST",
+        ADMIN,
+        setup=("contact",),
+        not_found=EVERYONE - SEE_B,
+        effect=recorded("contact.delete"),
+    ),
     # Notifications: one's own list and e-mail choices; an entry only for its addressee
     Route("notifications.index", "GET", EVERYONE),
     Route("notifications.email_choices", "GET", EVERYONE),
@@ -336,28 +430,75 @@ ROUTES = [
     # Fachberatung: the school side asks; the pool sees open requests; the InsoFa who accepted advises
     Route("consultations.index", "GET", SCHOOL_STAFF | INSOFAS),
     Route("consultations.new", "GET", SCHOOL_STAFF),
-    Route("consultations.new", "POST", SCHOOL_STAFF, data=consultation_form,
-          effect=lambda c, user, world: db.session.scalar(select(func.count()).select_from(Consultation).where(
-              Consultation.author_id == user.id)) == 1),
-    *[Route("consultations.show", "GET", consultation_readers(state), consultation=state) for state in ConsultationState],
-    Route("consultations.cancel", "POST", SCHOOL_SIDE, consultation=ConsultationState.REQUESTED,
-          effect=lambda c, user, world: c.state is ConsultationState.CANCELLED),
+    Route(
+        "consultations.new",
+        "POST",
+        SCHOOL_STAFF,
+        data=consultation_form,
+        effect=lambda c, user, world: (
+            db.session.scalar(select(func.count()).select_from(Consultation).where(Consultation.author_id == user.id))
+            == 1
+        ),
+    ),
+    *[
+        Route("consultations.show", "GET", consultation_readers(state), consultation=state)
+        for state in ConsultationState
+    ],
+    Route(
+        "consultations.cancel",
+        "POST",
+        SCHOOL_SIDE,
+        consultation=ConsultationState.REQUESTED,
+        effect=lambda c, user, world: c.state is ConsultationState.CANCELLED,
+    ),
     Route("consultations.cancel", "POST", NOBODY, refused=SCHOOL_SIDE, consultation=ConsultationState.ACCEPTED),
-    Route("consultations.accept", "POST", INSOFAS, consultation=ConsultationState.REQUESTED,
-          effect=lambda c, user, world: c.state is ConsultationState.ACCEPTED and c.insofa_id == user.id),
-    Route("consultations.accept", "POST", NOBODY, refused=frozenset({"insofa"}), consultation=ConsultationState.ACCEPTED),
-    Route("consultations.appointment", "POST", frozenset({"insofa"}), consultation=ConsultationState.ACCEPTED,
-          data=appointment_form, effect=lambda c, user, world: c.appointment_at is not None),
+    Route(
+        "consultations.accept",
+        "POST",
+        INSOFAS,
+        consultation=ConsultationState.REQUESTED,
+        effect=lambda c, user, world: c.state is ConsultationState.ACCEPTED and c.insofa_id == user.id,
+    ),
+    Route(
+        "consultations.accept", "POST", NOBODY, refused=frozenset({"insofa"}), consultation=ConsultationState.ACCEPTED
+    ),
+    Route(
+        "consultations.appointment",
+        "POST",
+        frozenset({"insofa"}),
+        consultation=ConsultationState.ACCEPTED,
+        data=appointment_form,
+        effect=lambda c, user, world: c.appointment_at is not None,
+    ),
     Route("consultations.appointment", "POST", NOBODY, consultation=ConsultationState.REQUESTED, data=appointment_form),
-    Route("consultations.answer", "POST", frozenset({"insofa"}), consultation=ConsultationState.ACCEPTED,
-          data=lambda w: {"recommendation": "talk_to_parents"},
-          effect=lambda c, user, world: c.state is ConsultationState.ANSWERED),
-    Route("consultations.answer", "POST", NOBODY, refused=frozenset({"insofa"}), consultation=ConsultationState.ANSWERED,
-          data=lambda w: {"recommendation": "talk_to_parents"}),
-    Route("consultations.start_referral", "POST", SCHOOL_SIDE, consultation=ConsultationState.ANSWERED,
-          effect=lambda c, user, world: db.session.scalar(select(Referral.author_id).where(
-              Referral.consultation_id == c.id)) == user.id),
-    Route("consultations.start_referral", "POST", NOBODY, refused=SCHOOL_SIDE, consultation=ConsultationState.REQUESTED),
+    Route(
+        "consultations.answer",
+        "POST",
+        frozenset({"insofa"}),
+        consultation=ConsultationState.ACCEPTED,
+        data=lambda w: {"recommendation": "talk_to_parents"},
+        effect=lambda c, user, world: c.state is ConsultationState.ANSWERED,
+    ),
+    Route(
+        "consultations.answer",
+        "POST",
+        NOBODY,
+        refused=frozenset({"insofa"}),
+        consultation=ConsultationState.ANSWERED,
+        data=lambda w: {"recommendation": "talk_to_parents"},
+    ),
+    Route(
+        "consultations.start_referral",
+        "POST",
+        SCHOOL_SIDE,
+        consultation=ConsultationState.ANSWERED,
+        effect=lambda c, user, world: (
+            db.session.scalar(select(Referral.author_id).where(Referral.consultation_id == c.id)) == user.id
+        ),
+    ),
+    Route(
+        "consultations.start_referral", "POST", NOBODY, refused=SCHOOL_SIDE, consultation=ConsultationState.REQUESTED
+    ),
     # Reading a referral, in every state
     *[Route("cases.show", "GET", readers(state), state=state) for state in State],
     Route("cases.download", "GET", readers(State.DRAFT), state=State.DRAFT, setup=("attachment",)),
@@ -368,66 +509,170 @@ ROUTES = [
     Route("cases.download", "GET", readers(State.SUBMITTED), state=State.SUBMITTED, setup=("attachment",)),
     # Drafts: only their author
     Route("cases.edit", "GET", AUTHOR, state=State.DRAFT),
-    Route("cases.edit", "POST", AUTHOR, state=State.DRAFT, data=draft_form,
-          effect=lambda r, user, world: r.child_first_name == "Geändert" and r.state is State.DRAFT),
+    Route(
+        "cases.edit",
+        "POST",
+        AUTHOR,
+        state=State.DRAFT,
+        data=draft_form,
+        effect=lambda r, user, world: r.child_first_name == "Geändert" and r.state is State.DRAFT,
+    ),
     Route("cases.edit", "POST", NOBODY, state=State.SUBMITTED, data=draft_form, refused=AUTHOR),  # submitted: frozen
-    Route("cases.autosave", "POST", AUTHOR, state=State.DRAFT, data=draft_form,
-          effect=lambda r, user, world: r.child_first_name == "Geändert" and r.state is State.DRAFT),
+    Route(
+        "cases.autosave",
+        "POST",
+        AUTHOR,
+        state=State.DRAFT,
+        data=draft_form,
+        effect=lambda r, user, world: r.child_first_name == "Geändert" and r.state is State.DRAFT,
+    ),
     Route("cases.autosave", "POST", NOBODY, state=State.SUBMITTED, data=draft_form, refused=AUTHOR),
     Route("cases.delete", "GET", AUTHOR, state=State.DRAFT),  # the confirmation page
     Route("cases.delete", "GET", NOBODY, state=State.SUBMITTED, refused=AUTHOR),
-    Route("cases.delete", "POST", AUTHOR, state=State.DRAFT, data=lambda w: {"confirmed": "yes"},
-          effect=lambda r, user, world: r is None),
+    Route(
+        "cases.delete",
+        "POST",
+        AUTHOR,
+        state=State.DRAFT,
+        data=lambda w: {"confirmed": "yes"},
+        effect=lambda r, user, world: r is None,
+    ),
     Route("cases.delete", "POST", NOBODY, state=State.SUBMITTED, refused=AUTHOR),  # submitted: cannot be deleted
     # Drafts take their attachments with the form (cases.edit); this route is for submitted referrals.
     Route("cases.upload", "POST", NOBODY, state=State.DRAFT, data=upload_form, refused=AUTHOR),
     Route("cases.delete_attachment", "GET", AUTHOR, state=State.DRAFT, setup=("attachment",)),  # confirmation
-    Route("cases.delete_attachment", "POST", AUTHOR, state=State.DRAFT, setup=("attachment",), data=lambda w: {"confirmed": "yes"},
-          effect=lambda r, user, world: not r.attachments),
+    Route(
+        "cases.delete_attachment",
+        "POST",
+        AUTHOR,
+        state=State.DRAFT,
+        setup=("attachment",),
+        data=lambda w: {"confirmed": "yes"},
+        effect=lambda r, user, world: not r.attachments,
+    ),
     Route("cases.delete_attachment", "POST", NOBODY, state=State.SUBMITTED, setup=("attachment",), refused=AUTHOR),
     # School side of a submitted referral: its author and the school lead
-    Route("cases.upload", "POST", SCHOOL_SIDE, state=State.SUBMITTED, data=upload_form,
-          effect=lambda r, user, world: len(r.attachments) == 1),
-    Route("cases.addendum", "POST", SCHOOL_SIDE, state=State.SUBMITTED, data=lambda w: {"addendum-body": ADDENDUM},
-          effect=lambda r, user, world: [m.body for m in r.messages] == [ADDENDUM] and r.state is State.SUBMITTED),
-    Route("cases.answer", "POST", SCHOOL_SIDE, state=State.INFO_REQUESTED, data=lambda w: {"answer-body": ANSWER},
-          effect=lambda r, user, world: r.state is State.IN_ASSESSMENT and r.messages[-1].body == ANSWER),
+    Route(
+        "cases.upload",
+        "POST",
+        SCHOOL_SIDE,
+        state=State.SUBMITTED,
+        data=upload_form,
+        effect=lambda r, user, world: len(r.attachments) == 1,
+    ),
+    Route(
+        "cases.addendum",
+        "POST",
+        SCHOOL_SIDE,
+        state=State.SUBMITTED,
+        data=lambda w: {"addendum-body": ADDENDUM},
+        effect=lambda r, user, world: [m.body for m in r.messages] == [ADDENDUM] and r.state is State.SUBMITTED,
+    ),
+    Route(
+        "cases.answer",
+        "POST",
+        SCHOOL_SIDE,
+        state=State.INFO_REQUESTED,
+        data=lambda w: {"answer-body": ANSWER},
+        effect=lambda r, user, world: r.state is State.IN_ASSESSMENT and r.messages[-1].body == ANSWER,
+    ),
     # ASD of the district
-    Route("cases.acknowledge", "POST", ASD_WE, state=State.SUBMITTED,
-          effect=lambda r, user, world: r.state is State.ACKNOWLEDGED and r.acknowledged_by_id == user.id),
-    Route("cases.transfer", "POST", ASD_WE, state=State.SUBMITTED,
-          data=lambda w: {"to_district": w.districts["hm"].id, "reason": "Eltern wohnen in Herne-Mitte"},
-          effect=lambda r, user, world: r.district_id == world.districts["hm"].id and r.state is State.SUBMITTED),
+    Route(
+        "cases.acknowledge",
+        "POST",
+        ASD_WE,
+        state=State.SUBMITTED,
+        effect=lambda r, user, world: r.state is State.ACKNOWLEDGED and r.acknowledged_by_id == user.id,
+    ),
+    Route(
+        "cases.transfer",
+        "POST",
+        ASD_WE,
+        state=State.SUBMITTED,
+        data=lambda w: {"to_district": w.districts["hm"].id, "reason": "Eltern wohnen in Herne-Mitte"},
+        effect=lambda r, user, world: r.district_id == world.districts["hm"].id and r.state is State.SUBMITTED,
+    ),
     # An assigned case is passed on only by its assignee or the lead.
-    Route("cases.transfer", "POST", CASE_OWNERS, refused=OTHER_ASD_WE, state=State.IN_ASSESSMENT,
-          data=lambda w: {"to_district": w.districts["hm"].id, "reason": "Eltern wohnen in Herne-Mitte"},
-          effect=lambda r, user, world: r.district_id == world.districts["hm"].id and r.assignee_id is None),
-    Route("cases.take_over", "POST", ASD_WE, state=State.ACKNOWLEDGED,
-          effect=lambda r, user, world: r.state is State.IN_ASSESSMENT and r.assignee_id == user.id),
+    Route(
+        "cases.transfer",
+        "POST",
+        CASE_OWNERS,
+        refused=OTHER_ASD_WE,
+        state=State.IN_ASSESSMENT,
+        data=lambda w: {"to_district": w.districts["hm"].id, "reason": "Eltern wohnen in Herne-Mitte"},
+        effect=lambda r, user, world: r.district_id == world.districts["hm"].id and r.assignee_id is None,
+    ),
+    Route(
+        "cases.take_over",
+        "POST",
+        ASD_WE,
+        state=State.ACKNOWLEDGED,
+        effect=lambda r, user, world: r.state is State.IN_ASSESSMENT and r.assignee_id == user.id,
+    ),
     # Assigning: only the district's lead
-    Route("cases.assign", "POST", frozenset({"asd_lead"}), state=State.ACKNOWLEDGED,
-          data=lambda w: {"assignee": w.asd2.id},
-          effect=lambda r, user, world: r.state is State.IN_ASSESSMENT and r.assignee_id == world.asd2.id),
-    Route("cases.assign", "POST", frozenset({"asd_lead"}), state=State.IN_ASSESSMENT,  # reassign
-          data=lambda w: {"assignee": w.asd2.id},
-          effect=lambda r, user, world: r.state is State.IN_ASSESSMENT and r.assignee_id == world.asd2.id),
+    Route(
+        "cases.assign",
+        "POST",
+        frozenset({"asd_lead"}),
+        state=State.ACKNOWLEDGED,
+        data=lambda w: {"assignee": w.asd2.id},
+        effect=lambda r, user, world: r.state is State.IN_ASSESSMENT and r.assignee_id == world.asd2.id,
+    ),
+    Route(
+        "cases.assign",
+        "POST",
+        frozenset({"asd_lead"}),
+        state=State.IN_ASSESSMENT,  # reassign
+        data=lambda w: {"assignee": w.asd2.id},
+        effect=lambda r, user, world: r.state is State.IN_ASSESSMENT and r.assignee_id == world.asd2.id,
+    ),
     # The case itself: only the assignee and the district's lead
-    Route("cases.ask", "POST", CASE_OWNERS, refused=OTHER_ASD_WE, state=State.IN_ASSESSMENT, data=lambda w: {"ask-body": QUESTION},
-          effect=lambda r, user, world: r.state is State.INFO_REQUESTED and r.messages[-1].body == QUESTION),
+    Route(
+        "cases.ask",
+        "POST",
+        CASE_OWNERS,
+        refused=OTHER_ASD_WE,
+        state=State.IN_ASSESSMENT,
+        data=lambda w: {"ask-body": QUESTION},
+        effect=lambda r, user, world: r.state is State.INFO_REQUESTED and r.messages[-1].body == QUESTION,
+    ),
     Route("cases.assessment", "GET", CASE_OWNERS, refused=OTHER_ASD_WE, state=State.IN_ASSESSMENT),
-    Route("cases.assessment", "POST", CASE_OWNERS, refused=OTHER_ASD_WE, state=State.IN_ASSESSMENT, data=assessment_form,
-          effect=lambda r, user, world: r.assessment is not None and r.assessment.result is AssessmentResult.LATENT),
+    Route(
+        "cases.assessment",
+        "POST",
+        CASE_OWNERS,
+        refused=OTHER_ASD_WE,
+        state=State.IN_ASSESSMENT,
+        data=assessment_form,
+        effect=lambda r, user, world: r.assessment is not None and r.assessment.result is AssessmentResult.LATENT,
+    ),
     Route("cases.feedback", "GET", CASE_OWNERS, refused=OTHER_ASD_WE, state=State.IN_ASSESSMENT, setup=("assessment",)),
-    Route("cases.feedback", "POST", CASE_OWNERS, refused=OTHER_ASD_WE, state=State.IN_ASSESSMENT, setup=("assessment",), data=feedback_form,
-          effect=lambda r, user, world: r.state is State.FEEDBACK_GIVEN and r.feedback is not None),
-    Route("cases.close", "POST", CASE_OWNERS, refused=OTHER_ASD_WE, state=State.FEEDBACK_GIVEN, effect=lambda r, user, world: r.state is State.CLOSED),
+    Route(
+        "cases.feedback",
+        "POST",
+        CASE_OWNERS,
+        refused=OTHER_ASD_WE,
+        state=State.IN_ASSESSMENT,
+        setup=("assessment",),
+        data=feedback_form,
+        effect=lambda r, user, world: r.state is State.FEEDBACK_GIVEN and r.feedback is not None,
+    ),
+    Route(
+        "cases.close",
+        "POST",
+        CASE_OWNERS,
+        refused=OTHER_ASD_WE,
+        state=State.FEEDBACK_GIVEN,
+        effect=lambda r, user, world: r.state is State.CLOSED,
+    ),
 ]
 
 
 def test_every_route_is_in_the_table(app):
     served = {
         (rule.endpoint, method)
-        for rule in app.url_map.iter_rules() if rule.endpoint not in EXEMPT_ENDPOINTS
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint not in EXEMPT_ENDPOINTS
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     listed = {(route.endpoint, route.method) for route in ROUTES}
@@ -441,6 +686,7 @@ def test_table_rows_are_unique():
 
 
 # --- Running one row ------------------------------------------------------------------------
+
 
 @dataclass
 class Target:
@@ -482,18 +728,25 @@ def build_target(world, route: Route) -> Target:
 
 def url(app, route: Route, target: Target, referral_id: int | None = None) -> str:
     # Where a route has a "new" and an "edit" rule, the edit rule (with an id) is the one tested.
-    rule = max((r for r in app.url_map.iter_rules() if r.endpoint == route.endpoint and route.method in r.methods),
-               key=lambda r: len(r.arguments))
+    rule = max(
+        (r for r in app.url_map.iter_rules() if r.endpoint == route.endpoint and route.method in r.methods),
+        key=lambda r: len(r.arguments),
+    )
     world_teacher = db.session.scalar(select(User).where(User.email == "teacher@test.example"))
-    values = {"referral_id": referral_id or target.referral_id, "attachment_id": target.attachment_id,
-              "token": "no-such-token",
-              # Admin routes act on another user's account and on the other district's records.
-              "user_id": world_teacher.id if world_teacher else None,
-              "membership_id": world_teacher.memberships[0].id if world_teacher and world_teacher.memberships else MISSING_ID,
-              "district_id": db.session.scalar(select(District.id).where(District.code == "HM")),
-              "school_id": db.session.scalar(select(School.id).where(School.name == "Schule B")),
-              "contact_id": target.contact_id, "kind": "school_social_work", "notification_id": target.notification_id,
-              "consultation_id": (MISSING_ID if referral_id else target.consultation_id)}
+    values = {
+        "referral_id": referral_id or target.referral_id,
+        "attachment_id": target.attachment_id,
+        "token": "no-such-token",
+        # Admin routes act on another user's account and on the other district's records.
+        "user_id": world_teacher.id if world_teacher else None,
+        "membership_id": world_teacher.memberships[0].id if world_teacher and world_teacher.memberships else MISSING_ID,
+        "district_id": db.session.scalar(select(District.id).where(District.code == "HM")),
+        "school_id": db.session.scalar(select(School.id).where(School.name == "Schule B")),
+        "contact_id": target.contact_id,
+        "kind": "school_social_work",
+        "notification_id": target.notification_id,
+        "consultation_id": (MISSING_ID if referral_id else target.consultation_id),
+    }
     path = url_for(route.endpoint, _external=False, **{k: v for k, v in values.items() if k in rule.arguments})
     if route.endpoint == "directory.new":  # an entry for school B
         path += f"?school={values['school_id']}"
@@ -508,11 +761,16 @@ def reload_target(target: Target):
 
 
 def consultation_snapshot(consultation_id: int) -> tuple:
-    row = db.session.execute(select(
-        select(func.count()).select_from(Consultation).scalar_subquery(),
-        select(func.count()).select_from(Referral).scalar_subquery(),
-        Consultation.state, Consultation.version, Consultation.insofa_id, Consultation.appointment_at)
-        .where(Consultation.id == consultation_id)).one_or_none()
+    row = db.session.execute(
+        select(
+            select(func.count()).select_from(Consultation).scalar_subquery(),
+            select(func.count()).select_from(Referral).scalar_subquery(),
+            Consultation.state,
+            Consultation.version,
+            Consultation.insofa_id,
+            Consultation.appointment_at,
+        ).where(Consultation.id == consultation_id)
+    ).one_or_none()
     return tuple(row) if row else ("deleted",)
 
 
@@ -523,22 +781,33 @@ def reload(referral_id: int | None) -> Referral | None:
 
 def snapshot(referral_id: int | None) -> tuple:
     """What a request that is not allowed must leave as it was, read in one query."""
+
     def rows_of(model):
         return select(func.count()).select_from(model).where(model.referral_id == referral_id).scalar_subquery()
 
     total = select(func.count()).select_from(Referral).scalar_subquery()
     if referral_id is None:
         # Routes not about one referral: accounts, districts, schools, settings and the record of changes.
-        counts = [select(func.count()).select_from(m).scalar_subquery()
-                  for m in (Referral, Consultation, User, Membership, District, School, Setting)]
-        accounts = select(func.group_concat(User.name + User.fs_uniquifier + func.cast(User.active, db.String))
-                          if db.engine.dialect.name == "sqlite" else
-                          func.string_agg(User.name + User.fs_uniquifier + func.cast(User.active, db.String), ",")).scalar_subquery()
+        counts = [
+            select(func.count()).select_from(m).scalar_subquery()
+            for m in (Referral, Consultation, User, Membership, District, School, Setting)
+        ]
+        accounts = select(
+            func.group_concat(User.name + User.fs_uniquifier + func.cast(User.active, db.String))
+            if db.engine.dialect.name == "sqlite"
+            else func.string_agg(User.name + User.fs_uniquifier + func.cast(User.active, db.String), ",")
+        ).scalar_subquery()
         return tuple(db.session.execute(select(*counts, accounts)).one())
     row = db.session.execute(
-        select(total, Referral.state, Referral.version, Referral.district_id, Referral.assignee_id,
-               Referral.child_first_name, *(rows_of(m) for m in (Message, Attachment, StateChange, Assessment, Feedback)))
-        .where(Referral.id == referral_id)
+        select(
+            total,
+            Referral.state,
+            Referral.version,
+            Referral.district_id,
+            Referral.assignee_id,
+            Referral.child_first_name,
+            *(rows_of(m) for m in (Message, Attachment, StateChange, Assessment, Feedback)),
+        ).where(Referral.id == referral_id)
     ).one_or_none()
     return tuple(row) if row else ("deleted",)
 
@@ -562,16 +831,25 @@ def test_route_permissions(app, world, as_user, route):
         expected = route.expected(key)
         where = f"{route.id} as {key} ({who})"
 
-        state_of = (lambda t: consultation_snapshot(t.consultation_id)) if target.consultation_id else (
-            lambda t: snapshot(t.referral_id))
+        state_of = (
+            (lambda t: consultation_snapshot(t.consultation_id))
+            if target.consultation_id
+            else (lambda t: snapshot(t.referral_id))
+        )
         before = state_of(target)
         data = route.data(world) if route.data else None
         response = clients[key].open(url(app, route, target), method=route.method, data=data)
         actual = outcome_of(response)
         if expected is Outcome.REFUSED and actual is Outcome.ALLOW and response.status_code == 302:
             actual = Outcome.REFUSED  # told apart from an allowed change by the unchanged database below
-        if expected is Outcome.REFUSED and response.status_code == 409 and route.endpoint.startswith("cases.autosave") \
-                and response.is_json and response.json.get("saved") is False and response.json.get("message"):
+        if (
+            expected is Outcome.REFUSED
+            and response.status_code == 409
+            and route.endpoint.startswith("cases.autosave")
+            and response.is_json
+            and response.json.get("saved") is False
+            and response.json.get("message")
+        ):
             actual = Outcome.REFUSED
         if actual != expected:
             problems.append(f"{where}: expected {expected.value}, got {getattr(actual, 'value', actual)}")
@@ -590,12 +868,14 @@ def test_route_permissions(app, world, as_user, route):
             data = route.data(world) if route.data else None
             missing = clients[key].open(url(app, route, current, MISSING_ID), method=route.method, data=data)
             if (missing.status_code, without_csrf_tokens(missing.data)) != (404, without_csrf_tokens(response.data)):
-                problems.append(f"{where}: 404 differs from the 404 for a referral that does not exist "
-                                f"(HTTP {missing.status_code})")
+                problems.append(
+                    f"{where}: 404 differs from the 404 for a referral that does not exist (HTTP {missing.status_code})"
+                )
     assert not problems, "\n".join(problems)
 
 
 # --- Around the matrix ----------------------------------------------------------------------
+
 
 def csrf_token(html: str) -> str:
     match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
@@ -675,8 +955,10 @@ def test_lists_show_exactly_the_referrals_in_scope(app, world, as_user):
         response = as_user(world.users[key]).get(page)
         assert response.status_code == 200, f"{page} as {key}"
         if listed_referral_ids(response.text) != ids:
-            problems.append(f"{page} as {key} ({USERS[key]}): listed {sorted(listed_referral_ids(response.text))}, "
-                            f"expected {sorted(ids)}")
+            problems.append(
+                f"{page} as {key} ({USERS[key]}): listed {sorted(listed_referral_ids(response.text))}, "
+                f"expected {sorted(ids)}"
+            )
     assert not problems, "\n".join(problems)
 
 

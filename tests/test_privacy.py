@@ -5,6 +5,7 @@
 - The school never sees the ASD's assessment.
 - Staff of the afternoon care (OGS) are not owed the § 4 Abs. 4 KKG feedback; their school lead is.
 """
+
 from __future__ import annotations
 
 import re
@@ -79,8 +80,11 @@ def versions(referral_ids):
 
 def start_pages(app) -> list[str]:
     """The start page, then every other page without parameters (the forbidden ones are checked too)."""
-    paths = [rule.rule for rule in app.url_map.iter_rules() if "GET" in rule.methods and not rule.arguments
-             and not rule.endpoint.startswith("security.")]  # sign-in steps: a pending-login page ends a login
+    paths = [
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods and not rule.arguments and not rule.endpoint.startswith("security.")
+    ]  # sign-in steps: a pending-login page ends a login
     return ["/", *sorted(set(paths) - {"/"})]
 
 
@@ -99,8 +103,13 @@ def crawl(client, starts: list[str], limit: int = 200) -> dict[str, tuple[int, s
         for target in targets:
             parts = urlsplit(target.replace("&amp;", "&"))
             # Not assets, and not the sign-in steps (a pending-login page ends a complete login).
-            if parts.netloc in ("", "localhost") and parts.path.startswith("/") and not parts.path.startswith(
-                    ("/static/", "/bootstrap/", "/fs-static/", "/tf-", "/mf-", "/verify", "/login")):
+            if (
+                parts.netloc in ("", "localhost")
+                and parts.path.startswith("/")
+                and not parts.path.startswith(
+                    ("/static/", "/bootstrap/", "/fs-static/", "/tf-", "/mf-", "/verify", "/login")
+                )
+            ):
                 queue.append(parts.path + (f"?{parts.query}" if parts.query else ""))
     return pages
 
@@ -125,9 +134,13 @@ def test_coordinator_and_admin_never_receive_case_content(app, world, cases, log
     client = login(world.users[role])  # the real login form, CSRF token included
     pages = crawl(client, start_pages(app))
     assert LIST_PAGES[role] in pages and pages[LIST_PAGES[role]][0] == 200, f"the crawl did not reach the {role}'s list"
-    found = [f"{path}: {leak}" for path, (status, html) in pages.items() for leak in leaks(html)
-             # The evaluation names the four result categories to count them ("except as counts", PROCESS.md).
-             if not (path.startswith("/coordination/evaluation") and leak.startswith("assessment result"))]
+    found = [
+        f"{path}: {leak}"
+        for path, (status, html) in pages.items()
+        for leak in leaks(html)
+        # The evaluation names the four result categories to count them ("except as counts", PROCESS.md).
+        if not (path.startswith("/coordination/evaluation") and leak.startswith("assessment result"))
+    ]
     assert not found, f"{role} received case content:\n" + "\n".join(found)
 
     # Typing the URLs: every route about a referral, for every referral, answers 404 and nothing else;
@@ -158,14 +171,17 @@ def test_coordinator_list_shows_the_process_metadata(app, world, cases, as_user)
 
 # --- The school never sees the ASD's assessment ---------------------------------------------
 
+
 @pytest.fixture
 def assessed(world):
     """Referrals of teacher at school A whose assessment (result: latent) the ASD has recorded."""
     in_assessment = factories.referral_in(State.IN_ASSESSMENT, world.teacher, world.asd, lead=world.asd_lead)
     factories.record_assessment(in_assessment, world.asd, world.asd_lead)
     db.session.commit()
-    later = [factories.referral_in(state, world.teacher, world.asd, lead=world.asd_lead)
-             for state in (State.FEEDBACK_GIVEN, State.CLOSED)]
+    later = [
+        factories.referral_in(state, world.teacher, world.asd, lead=world.asd_lead)
+        for state in (State.FEEDBACK_GIVEN, State.CLOSED)
+    ]
     return [in_assessment, *later]
 
 
@@ -210,8 +226,9 @@ FEEDBACK_PHONE = "0234 999"  # factories.feedback_values: the ASD contact's phon
 
 
 def test_ogs_reporter_does_not_see_the_feedback_but_the_school_lead_does(app, world, as_user):
-    ogs = factories.referral_in(State.FEEDBACK_GIVEN, world.teacher, world.asd, lead=world.asd_lead,
-                                reporter=ReporterFunction.OGS)
+    ogs = factories.referral_in(
+        State.FEEDBACK_GIVEN, world.teacher, world.asd, lead=world.asd_lead, reporter=ReporterFunction.OGS
+    )
     teacher_page = show_page(as_user, world.teacher, ogs)
     assert FEEDBACK_HEADING not in teacher_page
     assert FEEDBACK_PHONE not in teacher_page
@@ -222,8 +239,9 @@ def test_ogs_reporter_does_not_see_the_feedback_but_the_school_lead_does(app, wo
 
 def test_teacher_reporter_sees_the_feedback(app, world, as_user):
     """The counterpart of the test above: for a teacher the block is there."""
-    referral = factories.referral_in(State.FEEDBACK_GIVEN, world.teacher, world.asd, lead=world.asd_lead,
-                                     reporter=ReporterFunction.TEACHER)
+    referral = factories.referral_in(
+        State.FEEDBACK_GIVEN, world.teacher, world.asd, lead=world.asd_lead, reporter=ReporterFunction.TEACHER
+    )
     page = show_page(as_user, world.teacher, referral)
     assert FEEDBACK_HEADING in page and FEEDBACK_PHONE in page
 
@@ -243,9 +261,14 @@ def test_the_school_learns_that_and_where_a_referral_was_transferred_never_why(a
     reason, secret = "Mutter mit Kind ins Frauenhaus gezogen", "Frauenhaus"
     referral = factories.referral_in(State.ACKNOWLEDGED, world.teacher, world.asd)
     asd = as_user(world.asd)
-    moved = asd.post(f"/referrals/{referral.id}/transfer", data={
-        "to_district": world.districts["hm"].id, "reason": reason,
-        "csrf_token": csrf_token(asd, f"/referrals/{referral.id}")})
+    moved = asd.post(
+        f"/referrals/{referral.id}/transfer",
+        data={
+            "to_district": world.districts["hm"].id,
+            "reason": reason,
+            "csrf_token": csrf_token(asd, f"/referrals/{referral.id}"),
+        },
+    )
     assert moved.status_code == 302
     db.session.expire_all()
     assert db.session.get(Referral, referral.id).district_id == world.districts["hm"].id
@@ -271,6 +294,8 @@ def test_the_school_learns_that_and_where_a_referral_was_transferred_never_why(a
         receiving = as_user(world.users[who])
         page = receiving.get(f"/referrals/{referral.id}").get_data(as_text=True)
         assert f"Grund: {reason}" in page
-        assert "Nur für den ASD sichtbar; die Schule erfährt nur, dass und an welchen Bezirk die Mitteilung " \
-               "abgegeben wurde." in page, "the transfer form says so"
+        assert (
+            "Nur für den ASD sichtbar; die Schule erfährt nur, dass und an welchen Bezirk die Mitteilung "
+            "abgegeben wurde." in page
+        ), "the transfer form says so"
         assert secret in pdf_text(receiving)

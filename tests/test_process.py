@@ -1,4 +1,5 @@
 """The state table of PROCESS.md: exactly these transitions, enforced in one place and by the database."""
+
 from datetime import datetime
 
 import pytest
@@ -31,7 +32,9 @@ EXPECTED_TRANSITIONS = {
 
 
 def test_the_state_table_is_exactly_that_of_process_md():
-    table = {(action, source, rule.target) for action, rule in RULES.items() if rule.changes_state for source in rule.sources}
+    table = {
+        (action, source, rule.target) for action, rule in RULES.items() if rule.changes_state for source in rule.sources
+    }
     assert table == EXPECTED_TRANSITIONS
 
 
@@ -91,7 +94,9 @@ def test_each_transition_is_recorded_in_the_history(world):
 def test_transfer_moves_the_referral_and_records_from_to_and_reason(world):
     referral = factories.referral_in(State.IN_ASSESSMENT, world.teacher, world.asd)
     number, feedback_due = referral.number, referral.feedback_due_at
-    services.transfer(referral, world.asd, world.districts["hm"], "Eltern wohnen in Herne-Mitte", now=datetime(2026, 11, 9, 10))
+    services.transfer(
+        referral, world.asd, world.districts["hm"], "Eltern wohnen in Herne-Mitte", now=datetime(2026, 11, 9, 10)
+    )
     db.session.commit()
     assert referral.state is State.SUBMITTED and referral.district_id == world.districts["hm"].id
     assert referral.assignee is None and referral.acknowledged_at is None
@@ -99,7 +104,10 @@ def test_transfer_moves_the_referral_and_records_from_to_and_reason(world):
     assert referral.feedback_due_at == feedback_due, "the school's feedback stays due as before"
     change = referral.history[-1]
     assert (change.from_district_id, change.to_district_id, change.reason) == (
-        world.districts["we"].id, world.districts["hm"].id, "Eltern wohnen in Herne-Mitte")
+        world.districts["we"].id,
+        world.districts["hm"].id,
+        "Eltern wohnen in Herne-Mitte",
+    )
 
 
 def test_transfer_needs_a_reason_and_another_district(world):
@@ -119,16 +127,24 @@ def test_feedback_needs_an_assessment_first(world):
 def test_assessment_needs_two_specialists(world):
     referral = factories.referral_in(State.IN_ASSESSMENT, world.teacher, world.asd)
     with pytest.raises(ProcessError, match="mindestens zwei"):
-        services.record_assessment(referral, world.asd, result=factories.AssessmentResult.NO_RISK,
-                                   specialists=[world.asd, world.asd], other_specialists="", school_involved=False,
-                                   measures=[factories.Measure.NONE])
+        services.record_assessment(
+            referral,
+            world.asd,
+            result=factories.AssessmentResult.NO_RISK,
+            specialists=[world.asd, world.asd],
+            other_specialists="",
+            school_involved=False,
+            measures=[factories.Measure.NONE],
+        )
 
 
 def test_submission_requires_a_complete_referral(world):
     referral = services.new_draft(world.teacher, world.schools["a"])
     with pytest.raises(services.IncompleteReferral) as incomplete:
         services.submit(referral, world.teacher)
-    assert {"child_first_name", "urgency", "categories", "persons", "affected_informed"} <= set(incomplete.value.problems)
+    assert {"child_first_name", "urgency", "categories", "persons", "affected_informed"} <= set(
+        incomplete.value.problems
+    )
     assert "school_actions-0-done" in incomplete.value.problems
 
 
@@ -142,15 +158,16 @@ def test_acute_requires_the_phone_call(world):
 
 # --- The database enforces the same rules ----------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("state", "change"),
     [
-        (State.SUBMITTED, {"state": "flying"}),                       # not a state
-        (State.DRAFT, {"state": State.SUBMITTED}),                    # submitted without number and times
-        (State.SUBMITTED, {"state": State.ACKNOWLEDGED}),             # acknowledged without a time
-        (State.ACKNOWLEDGED, {"state": State.IN_ASSESSMENT}),         # assessed without an assignee
-        (State.IN_ASSESSMENT, {"state": State.FEEDBACK_GIVEN}),       # feedback without its time
-        (State.FEEDBACK_GIVEN, {"state": State.CLOSED}),              # closed without its time
+        (State.SUBMITTED, {"state": "flying"}),  # not a state
+        (State.DRAFT, {"state": State.SUBMITTED}),  # submitted without number and times
+        (State.SUBMITTED, {"state": State.ACKNOWLEDGED}),  # acknowledged without a time
+        (State.ACKNOWLEDGED, {"state": State.IN_ASSESSMENT}),  # assessed without an assignee
+        (State.IN_ASSESSMENT, {"state": State.FEEDBACK_GIVEN}),  # feedback without its time
+        (State.FEEDBACK_GIVEN, {"state": State.CLOSED}),  # closed without its time
         (State.SUBMITTED, {"urgency": "acute", "phone_call_at": None}),  # akut without the phone call
     ],
 )
@@ -171,8 +188,10 @@ def test_stale_write_is_refused(world):
     db.session.commit()
     referral = db.session.get(Referral, referral.id)
     # Another request's write, behind the back of this session's loaded object.
-    db.session.execute(update(Referral).where(Referral.id == referral.id).values(version=Referral.version + 1),
-                       execution_options={"synchronize_session": False})
+    db.session.execute(
+        update(Referral).where(Referral.id == referral.id).values(version=Referral.version + 1),
+        execution_options={"synchronize_session": False},
+    )
     with pytest.raises(process.ConcurrentChange, match="anderen Person"):
         services.acknowledge(referral, world.asd)
     assert db.session.query(StateChange).filter_by(referral_id=referral.id, action=Action.ACKNOWLEDGE).count() == 0

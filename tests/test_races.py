@@ -9,6 +9,7 @@ Each request has a session of its own (a login of its own): concurrent requests 
 overwrite each other's flashed messages in the stored session, so only separate sessions let the
 test read every loser's message.
 """
+
 from __future__ import annotations
 
 import http.cookiejar
@@ -90,17 +91,39 @@ def server(request, database_url, tmp_path_factory):
         return
     port = _free_port()
     env = {
-        **os.environ, "DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY, "REFERRAL_ENV": "development",
-        "UPLOAD_FOLDER": str(tmp / "uploads"), "RACE_SESSION_DIR": str(tmp / "sessions"), "MAIL_BACKEND": "locmem",
-        "LOGIN_ATTEMPTS_PER_ADDRESS": "10000 per minute", "REQUIRE_2FA": "0",
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": SECRET_KEY,
+        "REFERRAL_ENV": "development",
+        "UPLOAD_FOLDER": str(tmp / "uploads"),
+        "RACE_SESSION_DIR": str(tmp / "sessions"),
+        "MAIL_BACKEND": "locmem",
+        "LOGIN_ATTEMPTS_PER_ADDRESS": "10000 per minute",
+        "REQUIRE_2FA": "0",
     }
     env.pop("REDIS_URL", None)
-    workers = ["--workers", "2"] + (["--worker-class", "gthread", "--threads", "4"] if request.param == "gunicorn-gthread" else [])
+    workers = ["--workers", "2"] + (
+        ["--worker-class", "gthread", "--threads", "4"] if request.param == "gunicorn-gthread" else []
+    )
     log = tmp / "gunicorn.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"{LOOPBACK}:{port}", *workers, "--timeout", "60",
-             "tests.race_server:create()"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"{LOOPBACK}:{port}",
+                *workers,
+                "--timeout",
+                "60",
+                "tests.race_server:create()",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://{LOOPBACK}:{port}"
     try:
         _wait_until_up(url, process, log)
@@ -121,8 +144,13 @@ def _werkzeug_server(database_url: str, tmp: Path):
     from referral import create_app
 
     served = create_app(
-        overrides={"UPLOAD_FOLDER": str(tmp / "uploads"), "SERVER_NAME": None, "SESSION_FILE_DIR": str(tmp / "sessions"),
-                   "MAIL_BACKEND": "locmem", "LOGIN_ATTEMPTS_PER_ADDRESS": "10000 per minute"},
+        overrides={
+            "UPLOAD_FOLDER": str(tmp / "uploads"),
+            "SERVER_NAME": None,
+            "SESSION_FILE_DIR": str(tmp / "sessions"),
+            "MAIL_BACKEND": "locmem",
+            "LOGIN_ATTEMPTS_PER_ADDRESS": "10000 per minute",
+        },
         env={"DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY},
     )
     wsgi = make_server(LOOPBACK, 0, served, threaded=True)
@@ -147,6 +175,7 @@ def _werkzeug_server(database_url: str, tmp: Path):
 
 # --- A browser session, as far as the races need one -------------------------------------------
 
+
 class NoRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
@@ -170,8 +199,9 @@ class Browser:
 
     def __init__(self, base: str):
         self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
-                                                  NoRedirects())
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), NoRedirects()
+        )
 
     def _open(self, path: str, data: dict | None = None) -> Answer:
         body = urllib.parse.urlencode(data, doseq=True).encode() if data is not None else None
@@ -199,7 +229,9 @@ class Browser:
         return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
 
     def log_in(self, email: str) -> Browser:
-        answer = self.post("/login", {"email": email, "password": factories.PASSWORD, "csrf_token": self.csrf("/login")})
+        answer = self.post(
+            "/login", {"email": email, "password": factories.PASSWORD, "csrf_token": self.csrf("/login")}
+        )
         assert answer.status == 302, f"login of {email} failed: {answer.status}"
         return self
 
@@ -239,12 +271,14 @@ def by_status(answers: list[Answer]) -> dict[int, int]:
 
 def no_server_errors(server: Server, answers: list[Answer]) -> None:
     failed = [a for a in answers if a.status >= 500]
-    assert not failed, (f"{len(failed)} answers ≥ 500 (by status: {by_status(answers)}); server log:\n"
-                        f"{server.log_tail()}")
+    assert not failed, (
+        f"{len(failed)} answers ≥ 500 (by status: {by_status(answers)}); server log:\n{server.log_tail()}"
+    )
     assert not server.errors, server.errors[0]
 
 
 # --- The races ------------------------------------------------------------------------------------
+
 
 def test_twenty_parallel_submits_of_one_form_token(server, world):
     """A double (or twentyfold) click on "Einreichen" of a form never saved: one referral, and every
@@ -252,8 +286,12 @@ def test_twenty_parallel_submits_of_one_form_token(server, world):
     tabs = browsers(server, [world.teacher] * 20)
     token = "race-form-token-" + "t" * 20
     forms = [complete_form(submit="1", client_token=token, csrf_token=tab.csrf("/referrals/new")) for tab in tabs]
-    answers = all_at_once([lambda tab=tab, data=data: tab.follow(tab.post("/referrals/new", data))
-                           for tab, data in zip(tabs, forms)])
+    answers = all_at_once(
+        [
+            lambda tab=tab, data=data: tab.follow(tab.post("/referrals/new", data))
+            for tab, data in zip(tabs, forms, strict=True)
+        ]
+    )
     print(f"\n[{server.url}] 20 submits of one token: {by_status(answers)}")
     no_server_errors(server, answers)
 
@@ -284,17 +322,26 @@ def test_five_autosaves_against_five_submits(server, world):
     calls = []
     for i, referral_id in enumerate(ids):
         autosaving, submitting = tabs[2 * i], tabs[2 * i + 1]
-        saved = complete_form(child_first_name=f"Autosave{i}", csrf_token=autosaving.csrf(f"/referrals/{referral_id}/edit"))
-        sent = complete_form(submit="1", child_first_name=f"Kind{i}", csrf_token=submitting.csrf(f"/referrals/{referral_id}/edit"))
+        saved = complete_form(
+            child_first_name=f"Autosave{i}", csrf_token=autosaving.csrf(f"/referrals/{referral_id}/edit")
+        )
+        sent = complete_form(
+            submit="1", child_first_name=f"Kind{i}", csrf_token=submitting.csrf(f"/referrals/{referral_id}/edit")
+        )
         calls.append(lambda tab=autosaving, rid=referral_id, data=saved: tab.post(f"/referrals/{rid}/autosave", data))
-        calls.append(lambda tab=submitting, rid=referral_id, data=sent: tab.follow(tab.post(f"/referrals/{rid}/edit", data)))
+        calls.append(
+            lambda tab=submitting, rid=referral_id, data=sent: tab.follow(tab.post(f"/referrals/{rid}/edit", data))
+        )
     answers = all_at_once(calls)
     autosaves, submits = answers[0::2], answers[1::2]
     print(f"\n[{server.url}] 5 autosaves: {by_status(autosaves)}; 5 submits: {by_status(submits)}")
     no_server_errors(server, answers)
 
-    for referral_id, submit in zip(ids, submits):
-        assert submit.status == 302 and submit.location.endswith(f"/referrals/{referral_id}"), (submit.status, flashes(submit.page))
+    for referral_id, submit in zip(ids, submits, strict=True):
+        assert submit.status == 302 and submit.location.endswith(f"/referrals/{referral_id}"), (
+            submit.status,
+            flashes(submit.page),
+        )
         assert says(flashes(submit.page), "wurde an den ASD übermittelt"), flashes(submit.page)
     for autosave in autosaves:
         answer = autosave.json()
@@ -318,21 +365,26 @@ def test_twenty_parallel_acknowledgements(server, world):
     tabs = browsers(server, users)
     path = f"/referrals/{referral.id}"
     tokens = [tab.csrf(path) for tab in tabs]
-    answers = all_at_once([lambda tab=tab, token=token: tab.follow(tab.post(f"{path}/acknowledge", {"csrf_token": token}))
-                           for tab, token in zip(tabs, tokens)])
+    answers = all_at_once(
+        [
+            lambda tab=tab, token=token: tab.follow(tab.post(f"{path}/acknowledge", {"csrf_token": token}))
+            for tab, token in zip(tabs, tokens, strict=True)
+        ]
+    )
     print(f"\n[{server.url}] 20 acknowledgements: {by_status(answers)}")
     no_server_errors(server, answers)
 
     db.session.expire_all()
     stored = db.session.get(Referral, referral.id)
     assert stored.state is State.ACKNOWLEDGED
-    acknowledgements = db.session.scalars(select(StateChange).where(
-        StateChange.referral_id == referral.id, StateChange.action == Action.ACKNOWLEDGE)).all()
+    acknowledgements = db.session.scalars(
+        select(StateChange).where(StateChange.referral_id == referral.id, StateChange.action == Action.ACKNOWLEDGE)
+    ).all()
     assert len(acknowledgements) == 1
     winner = acknowledgements[0].actor_id
     messages = [flashes(a.page) for a in answers]
     assert sum(says(m, "Der Eingang wurde bestätigt.") for m in messages) == 1, messages
-    for user_id, answer, shown in zip(user_ids, answers, messages):
+    for user_id, answer, shown in zip(user_ids, answers, messages, strict=True):
         if says(shown, "Der Eingang wurde bestätigt."):
             assert user_id == winner
             continue

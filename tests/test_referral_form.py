@@ -1,4 +1,5 @@
 """The school's form: drafts, validation that keeps what was typed and writes nothing, submission, attachments."""
+
 from __future__ import annotations
 
 import re
@@ -22,17 +23,35 @@ def teacher(world, login, app):
 
 def complete_form(**overrides) -> dict:
     data = {
-        "child_first_name": "Henrietta", "child_last_name": "Quastenflosser", "child_birth_date": "2018-03-01",
-        "child_class": "2a", "child_address": "Teststraße 1", "child_language": "Deutsch", "interpreter_needed": "no",
-        "persons-0-kind": "mother", "persons-0-first_name": "Maria", "persons-0-last_name": "Quastenflosser",
-        "persons-0-relation": "birth", "persons-0-custody": "yes",
-        "persons-1-kind": "father", "persons-1-first_name": "", "persons-1-last_name": "",
-        "categories": ["neglect", "physical_abuse"], "observed_on": "2026-11-02", "observed_by": "Tina Teacher",
-        "observation_source": "selbst gesehen", "observation": "Blaue Flecken am Oberarm.",
-        "child_words": "„Papa war sauer.“", "body_marks": ["front:left_upper_arm", "back:upper_back"],
-        "affected_informed": "no_endangers", "affected_informed_reason": "Der Vater würde das Kind bestrafen.",
-        "urgency": "urgent", "reporter_name": "Tina Teacher", "reporter_function": "teacher",
-        "reporter_phone": "0123 456", "reporter_reachable": "vormittags",
+        "child_first_name": "Henrietta",
+        "child_last_name": "Quastenflosser",
+        "child_birth_date": "2018-03-01",
+        "child_class": "2a",
+        "child_address": "Teststraße 1",
+        "child_language": "Deutsch",
+        "interpreter_needed": "no",
+        "persons-0-kind": "mother",
+        "persons-0-first_name": "Maria",
+        "persons-0-last_name": "Quastenflosser",
+        "persons-0-relation": "birth",
+        "persons-0-custody": "yes",
+        "persons-1-kind": "father",
+        "persons-1-first_name": "",
+        "persons-1-last_name": "",
+        "categories": ["neglect", "physical_abuse"],
+        "observed_on": "2026-11-02",
+        "observed_by": "Tina Teacher",
+        "observation_source": "selbst gesehen",
+        "observation": "Blaue Flecken am Oberarm.",
+        "child_words": "„Papa war sauer.“",
+        "body_marks": ["front:left_upper_arm", "back:upper_back"],
+        "affected_informed": "no_endangers",
+        "affected_informed_reason": "Der Vater würde das Kind bestrafen.",
+        "urgency": "urgent",
+        "reporter_name": "Tina Teacher",
+        "reporter_function": "teacher",
+        "reporter_phone": "0123 456",
+        "reporter_reachable": "vormittags",
     }
     for i, kind in enumerate(SchoolActionKind):
         data[f"school_actions-{i}-kind"] = kind.value
@@ -62,9 +81,15 @@ def test_new_referral_page_shows_the_duty_phone_and_110(teacher, world):
 
 
 def test_save_an_incomplete_draft_and_continue_later(teacher, world):
-    response = teacher.post("/referrals/new", data={"child_first_name": "Henrietta", "save": "1",
-                                                   **{f"school_actions-{i}-kind": k.value for i, k in enumerate(SchoolActionKind)},
-                                                   "persons-0-kind": "mother"})
+    response = teacher.post(
+        "/referrals/new",
+        data={
+            "child_first_name": "Henrietta",
+            "save": "1",
+            **{f"school_actions-{i}-kind": k.value for i, k in enumerate(SchoolActionKind)},
+            "persons-0-kind": "mother",
+        },
+    )
     assert response.status_code == 302
     referral = db.session.scalars(select(Referral)).one()
     assert referral.state is State.DRAFT and referral.number is None and referral.child_first_name == "Henrietta"
@@ -90,7 +115,9 @@ def test_submitting_incomplete_shows_errors_next_to_fields_keeps_input_and_write
 def test_an_existing_draft_is_unchanged_after_a_failed_submission(teacher, world):
     teacher.post("/referrals/new", data=complete_form(save="1", child_first_name="Vorher"))
     referral = db.session.scalars(select(Referral)).one()
-    response = teacher.post(f"/referrals/{referral.id}/edit", data=complete_form(child_first_name="Nachher", urgency="", submit="1"))
+    response = teacher.post(
+        f"/referrals/{referral.id}/edit", data=complete_form(child_first_name="Nachher", urgency="", submit="1")
+    )
     assert response.status_code == 422
     db.session.expire_all()
     stored = db.session.get(Referral, referral.id)
@@ -161,6 +188,8 @@ def test_delete_draft_is_gone_for_good(teacher, world):
 
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
 def _png() -> bytes:
     from io import BytesIO
 
@@ -185,7 +214,9 @@ def upload(client, referral_id, name, content, **typed):
     from io import BytesIO
 
     data = complete_form(upload="1", attachment=(BytesIO(content), name), **typed)
-    return client.post(f"/referrals/{referral_id}/edit", data=data, content_type="multipart/form-data", follow_redirects=True)
+    return client.post(
+        f"/referrals/{referral_id}/edit", data=data, content_type="multipart/form-data", follow_redirects=True
+    )
 
 
 def test_attachments_are_checked_by_content_and_served_as_download(teacher, draft_id, app):
@@ -194,7 +225,10 @@ def test_attachments_are_checked_by_content_and_served_as_download(teacher, draf
     refused = upload(teacher, draft_id, "harmlos.pdf", b"MZ\x90\x00 not a pdf").get_data(as_text=True)
     assert "Nur PDF-, JPEG- und PNG-Dateien" in refused
     attachments = db.session.scalars(select(Attachment).order_by(Attachment.id)).all()
-    assert [(a.filename, a.content_type) for a in attachments] == [("befund.pdf", "application/pdf"), ("foto.png", "image/png")]
+    assert [(a.filename, a.content_type) for a in attachments] == [
+        ("befund.pdf", "application/pdf"),
+        ("foto.png", "image/png"),
+    ]
     response = teacher.get(f"/referrals/{draft_id}/attachments/{attachments[0].id}")
     assert response.data == PDF
     assert response.headers["Content-Disposition"].startswith("attachment")
@@ -262,7 +296,9 @@ def test_submitting_a_draft_twice_explains_instead_of_refusing(teacher, world):
 
 
 def test_uploading_keeps_what_was_typed(teacher, draft_id):
-    html = upload(teacher, draft_id, "befund.pdf", PDF, observation="Neu getippt vor dem Hochladen.").get_data(as_text=True)
+    html = upload(teacher, draft_id, "befund.pdf", PDF, observation="Neu getippt vor dem Hochladen.").get_data(
+        as_text=True
+    )
     assert "Anhang hinzugefügt" in html
     db.session.expire_all()
     assert db.session.get(Referral, draft_id).observation == "Neu getippt vor dem Hochladen."
@@ -286,6 +322,7 @@ def test_ogs_referrals_have_a_feedback_deadline_too(teacher, world):
 
 # --- Saving while typing (referral-form.js posts the form every few seconds) -------------------
 
+
 def test_autosave_creates_the_draft_once_and_then_updates_it(world, as_user):
     from sqlalchemy import func, select
 
@@ -299,9 +336,13 @@ def test_autosave_creates_the_draft_once_and_then_updates_it(world, as_user):
     token = re.search(r'name="client_token"[^>]*value="([^"]+)"', page).group(1)
     data = {**draft_form(world), "client_token": token, "csrf_token": csrf_token(client, "/referrals/new")}
     data.pop("save")
-    first = client.post(f"/referrals/new/autosave?school={world.schools['a'].id}", data={**data, "child_first_name": "Ha"})
+    first = client.post(
+        f"/referrals/new/autosave?school={world.schools['a'].id}", data={**data, "child_first_name": "Ha"}
+    )
     assert first.status_code == 200 and first.json["saved"] is True
-    again = client.post(f"/referrals/new/autosave?school={world.schools['a'].id}", data={**data, "child_first_name": "Han"})
+    again = client.post(
+        f"/referrals/new/autosave?school={world.schools['a'].id}", data={**data, "child_first_name": "Han"}
+    )
     assert again.json["edit_url"] == first.json["edit_url"], "the same form never makes a second draft"
     referral_id = int(first.json["edit_url"].split("/")[2])
     later = client.post(first.json["autosave_url"], data={**data, "child_first_name": "Hannah"})
@@ -309,7 +350,9 @@ def test_autosave_creates_the_draft_once_and_then_updates_it(world, as_user):
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Referral)) == 1
     assert db.session.get(Referral, referral_id).child_first_name == "Hannah"
-    edits = db.session.scalar(select(func.count()).select_from(StateChange).where(StateChange.referral_id == referral_id))
+    edits = db.session.scalar(
+        select(func.count()).select_from(StateChange).where(StateChange.referral_id == referral_id)
+    )
     assert edits == 1, "one history entry per sitting, not one per automatic save"
 
     too_long = client.post(first.json["autosave_url"], data={**data, "child_first_name": "ä" * 101})
@@ -324,8 +367,10 @@ def test_autosave_does_not_touch_a_submitted_referral(world, as_user):
 
     referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
     client = as_user(world.teacher)
-    response = client.post(f"/referrals/{referral.id}/autosave",
-                           data={**draft_form(world), "child_first_name": "Anders", "csrf_token": csrf_token(client, "/referrals")})
+    response = client.post(
+        f"/referrals/{referral.id}/autosave",
+        data={**draft_form(world), "child_first_name": "Anders", "csrf_token": csrf_token(client, "/referrals")},
+    )
     assert response.status_code == 409 and response.json["saved"] is False
     assert response.json["message"].startswith(f"Diese Mitteilung wurde bereits eingereicht: {referral.number}.")
     db.session.expire_all()
@@ -334,8 +379,10 @@ def test_autosave_does_not_touch_a_submitted_referral(world, as_user):
 
 def test_submitting_the_new_form_after_an_autosave_submits_that_draft(teacher, world):
     token = "form-token-autosave-123456"
-    saved = teacher.post(f"/referrals/new/autosave?school={world.schools['a'].id}",
-                         data=complete_form(client_token=token, child_first_name="Zuerst"))
+    saved = teacher.post(
+        f"/referrals/new/autosave?school={world.schools['a'].id}",
+        data=complete_form(client_token=token, child_first_name="Zuerst"),
+    )
     assert saved.json["saved"] is True
     submitted = teacher.post("/referrals/new", data=complete_form(submit="1", client_token=token))
     referral = db.session.scalars(select(Referral)).one()

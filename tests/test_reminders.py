@@ -1,4 +1,5 @@
 """Reminders of overdue deadlines, consultation notifications, and each user's e-mail choices."""
+
 from __future__ import annotations
 
 import threading
@@ -21,12 +22,17 @@ from .conftest import csrf_token
 
 def mails(subject_part: str = "") -> list[OutboxMail]:
     db.session.expire_all()
-    return db.session.scalars(select(OutboxMail).where(OutboxMail.subject.contains(subject_part)).order_by(OutboxMail.id)).all()
+    return db.session.scalars(
+        select(OutboxMail).where(OutboxMail.subject.contains(subject_part)).order_by(OutboxMail.id)
+    ).all()
 
 
 def reminded_users() -> dict[int, int]:
-    rows = db.session.execute(select(Notification.user_id, func.count()).where(Notification.text.contains("überfällig"))
-                              .group_by(Notification.user_id)).all()
+    rows = db.session.execute(
+        select(Notification.user_id, func.count())
+        .where(Notification.text.contains("überfällig"))
+        .group_by(Notification.user_id)
+    ).all()
     return dict(rows)
 
 
@@ -53,9 +59,11 @@ def test_overdue_items_are_reminded_to_the_district_lead_and_the_pool_once_a_day
         by_recipient.setdefault(mail.recipient, set()).add(mail.subject)
     # Submitted on 5 Nov: its acknowledgement is overdue, and its feedback deadline (10 working days) too.
     assert by_recipient == {
-        "asd_lead@test.example": {f"Erinnerung {late_ack.number}: Eingangsbestätigung überfällig",
-                                  f"Erinnerung {late_ack.number}: Rückmeldung an die Schule überfällig",
-                                  f"Erinnerung {late_feedback.number}: Rückmeldung an die Schule überfällig"},
+        "asd_lead@test.example": {
+            f"Erinnerung {late_ack.number}: Eingangsbestätigung überfällig",
+            f"Erinnerung {late_ack.number}: Rückmeldung an die Schule überfällig",
+            f"Erinnerung {late_feedback.number}: Rückmeldung an die Schule überfällig",
+        },
         "insofa@test.example": {f"Erinnerung {consultation.number}: Annahme der Fachberatung überfällig"},
         "insofa2@test.example": {f"Erinnerung {consultation.number}: Annahme der Fachberatung überfällig"},
     }
@@ -122,7 +130,9 @@ def test_every_e_mail_template_is_rendered_without_child_data(app, world):
     template_rendered.connect(remember, app)
     try:
         referral = factories.referral_in(State.CLOSED, world.teacher, world.asd, lead=world.asd_lead)
-        cases.add_addendum(factories.referral_in(State.SUBMITTED, world.teacher, world.asd), world.teacher, "Nachtrag-9917")
+        cases.add_addendum(
+            factories.referral_in(State.SUBMITTED, world.teacher, world.asd), world.teacher, "Nachtrag-9917"
+        )
         moved = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
         cases.transfer(moved, world.asd, world.districts["hm"], "Wohnort-4471")
         consultation = factories.consultation_in(C.ANSWERED, world.teacher, world.insofa)
@@ -140,10 +150,19 @@ def test_every_e_mail_template_is_rendered_without_child_data(app, world):
 
     templates = {f"email/{p.name}" for p in (Path(app.template_folder) / "email").glob("*.txt")}
     assert templates == {name for name, _ in rendered}, "an e-mail template without a test of its content"
-    secrets = [factories.CHILD_FIRST, factories.CHILD_LAST, referral.child_address, referral.observation[:20],
-               referral.child_birth_date.strftime("%d.%m.%Y"), "Nachtrag-9917", "Wohnort-4471",
-               consultation.observations[:20], consultation.question[:15], consultation.recommendation_note[:15],
-               consultation.contact_phone]
+    secrets = [
+        factories.CHILD_FIRST,
+        factories.CHILD_LAST,
+        referral.child_address,
+        referral.observation[:20],
+        referral.child_birth_date.strftime("%d.%m.%Y"),
+        "Nachtrag-9917",
+        "Wohnort-4471",
+        consultation.observations[:20],
+        consultation.question[:15],
+        consultation.recommendation_note[:15],
+        consultation.contact_phone,
+    ]
     for mail in mails():
         for secret in secrets:
             assert secret not in mail.body and secret not in mail.subject, (mail.subject, secret)
@@ -153,9 +172,16 @@ def test_e_mail_choices_are_kept_except_for_mandatory_kinds(world, as_user):
     teacher = as_user(world.teacher)
     page = teacher.get("/notifications/email").text
     assert "Rückmeldung des ASD" in page and "Neue Mitteilung im Eingang" not in page
-    teacher.post("/notifications/email", data={"wanted": ["acknowledged", "question", "transfer", "consultation_update"],
-                                               "csrf_token": csrf_token(teacher, "/notifications/email")})
-    assert db.session.scalars(select(EmailChoice.kind).where(EmailChoice.user_id == world.teacher.id)).all() == ["feedback"]
+    teacher.post(
+        "/notifications/email",
+        data={
+            "wanted": ["acknowledged", "question", "transfer", "consultation_update"],
+            "csrf_token": csrf_token(teacher, "/notifications/email"),
+        },
+    )
+    assert db.session.scalars(select(EmailChoice.kind).where(EmailChoice.user_id == world.teacher.id)).all() == [
+        "feedback"
+    ]
 
     # An ASD worker cannot switch off new referrals (mandatory), only the school's replies.
     asd = as_user(world.asd)
@@ -163,7 +189,9 @@ def test_e_mail_choices_are_kept_except_for_mandatory_kinds(world, as_user):
     assert "Immer per E-Mail" in page and 'value="new_referral"' not in page
     asd.post("/notifications/email", data={"wanted": [], "csrf_token": csrf_token(asd, "/notifications/email")})
     # A forged choice of a mandatory kind is refused like any other unknown choice.
-    forged = asd.post("/notifications/email", data={"wanted": ["new_referral"], "csrf_token": csrf_token(asd, "/notifications/email")})
+    forged = asd.post(
+        "/notifications/email", data={"wanted": ["new_referral"], "csrf_token": csrf_token(asd, "/notifications/email")}
+    )
     assert forged.status_code == 200 and "Bitte eine der angebotenen Möglichkeiten wählen" in forged.text
     db.session.add(EmailChoice(user_id=world.asd.id, kind="new_referral"))  # even if stored somehow
     db.session.commit()
@@ -187,5 +215,3 @@ def test_e_mail_choices_are_kept_except_for_mandatory_kinds(world, as_user):
 def test_coordinator_has_no_e_mail_kinds(world, as_user):
     page = as_user(world.coordinator).get("/notifications/email")
     assert page.status_code == 200 and "Für Ihre Rolle gibt es keine E-Mail-Benachrichtigungen." in page.text
-
-

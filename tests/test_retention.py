@@ -1,4 +1,5 @@
 """Retention: travelling in time by setting when referrals were closed or last changed."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -18,15 +19,23 @@ from . import factories
 
 def closed_case(world, days_ago: int) -> Referral:
     referral = factories.referral_in(State.CLOSED, world.teacher, world.asd)
-    db.session.execute(text("UPDATE referral SET closed_at = :at WHERE id = :id"),
-                       {"at": utcnow() - timedelta(days=days_ago), "id": referral.id})
+    db.session.execute(
+        text("UPDATE referral SET closed_at = :at WHERE id = :id"),
+        {"at": utcnow() - timedelta(days=days_ago), "id": referral.id},
+    )
     db.session.commit()
     return referral
 
 
 def with_file(referral, world) -> Path:
-    attachment = Attachment(referral=referral, filename="befund.pdf", content_type="application/pdf", size=4,
-                            storage_key="k" * 64, uploaded_by_id=world.teacher.id)
+    attachment = Attachment(
+        referral=referral,
+        filename="befund.pdf",
+        content_type="application/pdf",
+        size=4,
+        storage_key="k" * 64,
+        uploaded_by_id=world.teacher.id,
+    )
     db.session.add(attachment)
     db.session.commit()
     path = factories.services.upload_folder() / attachment.storage_key
@@ -39,21 +48,34 @@ def test_closed_referrals_lose_identity_and_text_after_180_days_and_keep_their_m
     recent = closed_case(world, 179)
     old_id, recent_id, number = old.id, recent.id, old.number
     file = with_file(old, world)
-    db.session.add(Message(referral=old, kind=MessageKind.ADDENDUM, body="Nachtrag mit Namen", author_id=world.teacher.id))
+    db.session.add(
+        Message(referral=old, kind=MessageKind.ADDENDUM, body="Nachtrag mit Namen", author_id=world.teacher.id)
+    )
     db.session.commit()
-    messages_before = db.session.scalar(select(db.func.count()).select_from(Message).where(Message.referral_id == old_id))
+    messages_before = db.session.scalar(
+        select(db.func.count()).select_from(Message).where(Message.referral_id == old_id)
+    )
     assert messages_before and old.persons
 
     dry = runner.invoke(args=["retention", "run", "--dry-run"])
     assert dry.exit_code == 0 and f"would purge: {number}" in dry.output
     db.session.expire_all()
-    assert db.session.get(Referral, old_id).child_last_name == factories.CHILD_LAST and file.exists(), "dry run changes nothing"
+    assert db.session.get(Referral, old_id).child_last_name == factories.CHILD_LAST and file.exists(), (
+        "dry run changes nothing"
+    )
 
     result = runner.invoke(args=["retention", "run"])
-    assert result.exit_code == 0 and f"purged: {number}" in result.output and "1 closed referrals purged" in result.output
+    assert (
+        result.exit_code == 0 and f"purged: {number}" in result.output and "1 closed referrals purged" in result.output
+    )
     db.session.expire_all()
     purged = db.session.get(Referral, old_id)
-    assert purged.purged_at and purged.child_last_name == "" and purged.child_birth_date is None and purged.observation == ""
+    assert (
+        purged.purged_at
+        and purged.child_last_name == ""
+        and purged.child_birth_date is None
+        and purged.observation == ""
+    )
     assert purged.child_key is None and not purged.persons and not purged.messages and not purged.attachments
     assert not file.exists()
     # What the evaluation needs stays.
@@ -74,8 +96,9 @@ def test_closed_referrals_lose_identity_and_text_after_180_days_and_keep_their_m
 def test_untouched_drafts_are_deleted_after_90_days(app, world, runner):
     old = factories.referral_in(State.DRAFT, world.teacher, world.asd)
     fresh = factories.referral_in(State.DRAFT, world.teacher, world.asd)
-    db.session.execute(text("UPDATE referral SET updated_at = :at WHERE id = :id"),
-                       {"at": utcnow() - timedelta(days=91), "id": old.id})
+    db.session.execute(
+        text("UPDATE referral SET updated_at = :at WHERE id = :id"), {"at": utcnow() - timedelta(days=91), "id": old.id}
+    )
     db.session.commit()
     old_id, fresh_id = old.id, fresh.id
     result = runner.invoke(args=["retention", "run"])
@@ -90,8 +113,15 @@ def test_the_admin_sets_the_retention_period(app, world, runner, as_user):
 
     closed_case(world, 40)
     admin = as_user(world.admin)
-    form = {"ack_acute_hours": 2, "ack_working_days": 1, "feedback_working_days": 10, "consultation_accept_working_days": 2,
-            "retention_days": 30, "draft_retention_days": 90, "csrf_token": csrf_token(admin, "/admin/deadlines")}
+    form = {
+        "ack_acute_hours": 2,
+        "ack_working_days": 1,
+        "feedback_working_days": 10,
+        "consultation_accept_working_days": 2,
+        "retention_days": 30,
+        "draft_retention_days": 90,
+        "csrf_token": csrf_token(admin, "/admin/deadlines"),
+    }
     assert admin.post("/admin/deadlines", data=form).status_code == 302
     assert "1 closed referrals purged" in runner.invoke(args=["retention", "run"]).output
 
@@ -99,7 +129,7 @@ def test_the_admin_sets_the_retention_period(app, world, runner, as_user):
 def test_referral_pages_say_when_the_data_will_be_purged(world, as_user):
     referral = closed_case(world, 10)
     html = as_user(world.asd).get(f"/referrals/{referral.id}").get_data(as_text=True)
-    expected = (referral.closed_at + timedelta(days=180))
+    expected = referral.closed_at + timedelta(days=180)
     from referral.templating import local_date
 
     assert f"am {local_date(expected)}: Namen, Texte, Nachrichten und Anhänge" in html
@@ -117,7 +147,6 @@ def test_finished_consultations_lose_their_free_text_after_the_retention_period(
     withdrawn = factories.consultation_in(C.CANCELLED, world.teacher, now=now - timedelta(days=190))
     recent = factories.consultation_in(C.ANSWERED, world.teacher, world.insofa, now=now - timedelta(days=100))
     still_open = factories.consultation_in(C.ACCEPTED, world.teacher, world.insofa, now=now - timedelta(days=300))
-
 
     result = runner.invoke(args=["retention", "run"])
     assert result.exit_code == 0 and "2 consultations purged" in result.output, result.output
@@ -142,16 +171,19 @@ def test_every_run_ends_with_a_summary_also_when_nothing_is_due(app, world, runn
     assert dry.exit_code == 0
     assert dry.output.strip().splitlines()[-1] == (
         "Dry run, nothing changed: 0 closed referrals would be purged, 0 drafts would be deleted, "
-        "0 consultations would be purged. Nothing was due.")
+        "0 consultations would be purged. Nothing was due."
+    )
     real = runner.invoke(args=["retention", "run"])
     assert real.exit_code == 0 and real.output.strip().splitlines() == [
-        "0 closed referrals purged, 0 drafts deleted, 0 consultations purged. Nothing was due."]
+        "0 closed referrals purged, 0 drafts deleted, 0 consultations purged. Nothing was due."
+    ]
 
     old = closed_case(world, 181)
     dry = runner.invoke(args=["retention", "run", "--dry-run"])
     assert dry.output.strip().splitlines() == [
         f"would purge: {old.number} (closed {old.closed_at:%Y-%m-%d})",
         "Dry run, nothing changed: 1 closed referrals would be purged, 0 drafts would be deleted, "
-        "0 consultations would be purged."]
+        "0 consultations would be purged.",
+    ]
     db.session.expire_all()
     assert db.session.get(Referral, old.id).purged_at is None

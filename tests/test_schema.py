@@ -1,7 +1,8 @@
 """The schema comes only from migrations, and the migrated schema equals the models."""
-from flask_migrate import downgrade, upgrade
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import Column, Integer, MetaData, inspect
 
 from referral.extensions import db

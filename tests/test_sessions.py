@@ -1,4 +1,5 @@
 """Session lifetime, ending sessions, deactivation."""
+
 import time
 
 from referral.cases.process import State
@@ -61,24 +62,34 @@ def test_deactivation_ends_access_at_once_and_keeps_the_referrals(as_user, world
 
 def test_a_draft_saved_as_the_session_ends_is_where_the_login_leads(client, world, login):
     """session.js posts the form with session_ending=1 shortly before the idle limit."""
-    from referral.cases.models import Referral
     from sqlalchemy import select
 
-    from .conftest import csrf_token
+    from referral.cases.models import Referral
 
+    from .conftest import csrf_token
     from .test_permissions import draft_form
 
     login(world.teacher)
-    response = client.post("/referrals/new", data={**draft_form(world), "save": "1", "session_ending": "1",
-                                                   "child_first_name": "Halb", "csrf_token": csrf_token(client, "/referrals/new")})
+    response = client.post(
+        "/referrals/new",
+        data={
+            **draft_form(world),
+            "save": "1",
+            "session_ending": "1",
+            "child_first_name": "Halb",
+            "csrf_token": csrf_token(client, "/referrals/new"),
+        },
+    )
     draft = db.session.scalar(select(Referral).where(Referral.author_id == world.teacher.id))
     assert draft is not None and draft.child_first_name == "Halb"
     assert response.status_code == 302 and response.location == f"/login?next=/referrals/{draft.id}/edit"
     assert client.get("/referrals").status_code == 302, "the session has ended"
     page = client.get(response.location).get_data(as_text=True)
     assert "Ihr Entwurf wurde vorher gespeichert" in page
-    back = client.post(response.location, data={"email": world.teacher.email, "password": factories.PASSWORD,
-                                                 "csrf_token": csrf_token(client, "/login")})
+    back = client.post(
+        response.location,
+        data={"email": world.teacher.email, "password": factories.PASSWORD, "csrf_token": csrf_token(client, "/login")},
+    )
     assert back.status_code == 302 and back.location == f"/referrals/{draft.id}/edit"
     assert 'value="Halb"' in client.get(back.location).get_data(as_text=True)
 

@@ -1,5 +1,6 @@
 """A failing SQL statement is logged and raised without its parameters: names, dates, keyed hashes
 and ciphertexts of a referral never reach the log (issue 12, `hide_parameters`)."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Two-factor authentication with an authenticator app (TOTP) and recovery codes."""
+
 import re
 
 import pytest
@@ -13,8 +14,13 @@ STRONG = "k" * 48
 
 
 def test_required_in_production_and_switchable_for_a_demo():
-    production = {"REFERRAL_ENV": "production", "SECRET_KEY": STRONG, "DATABASE_URL": "postgresql://db/x", "SERVER_NAME": "referral.example",
-                  "REFERRAL_DATA_KEYS": "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg="}
+    production = {
+        "REFERRAL_ENV": "production",
+        "SECRET_KEY": STRONG,
+        "DATABASE_URL": "postgresql://db/x",
+        "SERVER_NAME": "referral.example",
+        "REFERRAL_DATA_KEYS": "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg=",
+    }
     assert create_app(env=production).config["SECURITY_TWO_FACTOR_REQUIRED"] is True
     assert create_app(env={**production, "REQUIRE_2FA": "0"}).config["SECURITY_TWO_FACTOR_REQUIRED"] is False
     assert create_app(env={}).config["SECURITY_TWO_FACTOR_REQUIRED"] is False  # make run: click through
@@ -26,8 +32,9 @@ def required(app):
 
 
 def password_step(client, user):
-    return client.post("/login", data={"email": user.email, "password": factories.PASSWORD,
-                                       "csrf_token": csrf_token(client, "/login")})
+    return client.post(
+        "/login", data={"email": user.email, "password": factories.PASSWORD, "csrf_token": csrf_token(client, "/login")}
+    )
 
 
 def code_for(key: str) -> str:

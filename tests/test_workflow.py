@@ -1,4 +1,5 @@
 """The ASD's side of the handover through the real pages, and the lists both sides work from."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -33,7 +34,9 @@ def test_the_whole_handover_through_the_pages(world, as_user):
 
     assert "Der Eingang wurde bestätigt." in text_of(asd.post(f"/referrals/{rid}/acknowledge", follow_redirects=True))
     assert "Sie haben den Fall übernommen." in text_of(asd.post(f"/referrals/{rid}/take-over", follow_redirects=True))
-    page = text_of(asd.post(f"/referrals/{rid}/ask", data={"ask-body": "Wie oft fehlt das Kind?"}, follow_redirects=True))
+    page = text_of(
+        asd.post(f"/referrals/{rid}/ask", data={"ask-body": "Wie oft fehlt das Kind?"}, follow_redirects=True)
+    )
     assert "Rückfrage wurde an die Schule gesendet" in page
 
     mine = text_of(teacher.get("/referrals"))
@@ -44,19 +47,44 @@ def test_the_whole_handover_through_the_pages(world, as_user):
     teacher.post(f"/referrals/{rid}/answer", data={"answer-body": "Jeden Montag."})
     assert "neu: Antwort/Nachtrag" in text_of(asd.get("/inbox"))
 
-    bad = asd.post(f"/referrals/{rid}/assessment", data={"result": "latent", "specialists": [str(world.asd.id)],
-                                                         "school_involved": "yes", "measures": ["help_offer"]})
+    bad = asd.post(
+        f"/referrals/{rid}/assessment",
+        data={
+            "result": "latent",
+            "specialists": [str(world.asd.id)],
+            "school_involved": "yes",
+            "measures": ["help_offer"],
+        },
+    )
     assert bad.status_code == 422 and "mindestens zwei" in text_of(bad)
-    good = asd.post(f"/referrals/{rid}/assessment", data={"result": "latent", "specialists": [str(world.asd.id), str(world.asd2.id)],
-                                                          "school_involved": "yes", "measures": ["help_offer"]}, follow_redirects=True)
+    good = asd.post(
+        f"/referrals/{rid}/assessment",
+        data={
+            "result": "latent",
+            "specialists": [str(world.asd.id), str(world.asd2.id)],
+            "school_involved": "yes",
+            "measures": ["help_offer"],
+        },
+        follow_redirects=True,
+    )
     assert "Gefährdungseinschätzung wurde gespeichert" in text_of(good)
 
     missing = asd.post(f"/referrals/{rid}/feedback", data={"indications_confirmed": "yes"})
     assert missing.status_code == 422 and "Bitte bestätigen." in text_of(missing)
-    given = asd.post(f"/referrals/{rid}/feedback", data={
-        "indications_confirmed": "yes", "asd_became_active": "yes", "asd_still_active": "no", "contact_name": "Anna ASD",
-        "contact_phone": "0234 1", "affected_informed": "no_endangers", "affected_informed_reason": "Gefahr für das Kind",
-        "confirm": "y"}, follow_redirects=True)
+    given = asd.post(
+        f"/referrals/{rid}/feedback",
+        data={
+            "indications_confirmed": "yes",
+            "asd_became_active": "yes",
+            "asd_still_active": "no",
+            "contact_name": "Anna ASD",
+            "contact_phone": "0234 1",
+            "affected_informed": "no_endangers",
+            "affected_informed_reason": "Gefahr für das Kind",
+            "confirm": "y",
+        },
+        follow_redirects=True,
+    )
     assert "Rückmeldung wurde an die Schule gegeben" in text_of(given)
 
     school_view = text_of(teacher.get(f"/referrals/{rid}"))
@@ -80,7 +108,12 @@ def test_only_the_assignee_or_the_lead_work_on_the_case(world, as_user):
     refused = as_user(world.asd2).post(f"/referrals/{referral.id}/ask", data={"ask-body": "?"}, follow_redirects=True)
     assert "Den Fall bearbeitet inzwischen Anna ASD" in text_of(refused)
     assert not db.session.get(Referral, referral.id).messages
-    assert as_user(world.asd_lead).post(f"/referrals/{referral.id}/ask", data={"ask-body": "Frage der Leitung"}).status_code == 302
+    assert (
+        as_user(world.asd_lead)
+        .post(f"/referrals/{referral.id}/ask", data={"ask-body": "Frage der Leitung"})
+        .status_code
+        == 302
+    )
 
 
 def test_the_lead_assigns_and_reassigns(world, as_user):
@@ -98,11 +131,14 @@ def test_the_lead_assigns_and_reassigns(world, as_user):
 
 def test_transfer_hands_the_referral_to_the_other_district(world, as_user):
     referral = factories.referral_in(State.ACKNOWLEDGED, world.teacher, world.asd)
-    response = as_user(world.asd).post(f"/referrals/{referral.id}/transfer",
-                                       data={"to_district": world.districts["hm"].id, "reason": ""})
+    response = as_user(world.asd).post(
+        f"/referrals/{referral.id}/transfer", data={"to_district": world.districts["hm"].id, "reason": ""}
+    )
     assert response.status_code == 422 and "Grund der Abgabe" in text_of(response)
-    response = as_user(world.asd).post(f"/referrals/{referral.id}/transfer",
-                                       data={"to_district": world.districts["hm"].id, "reason": "Wohnort der Eltern"})
+    response = as_user(world.asd).post(
+        f"/referrals/{referral.id}/transfer",
+        data={"to_district": world.districts["hm"].id, "reason": "Wohnort der Eltern"},
+    )
     assert response.headers["Location"].endswith("/inbox"), "the sender no longer sees it"
     assert as_user(world.asd).get(f"/referrals/{referral.id}").status_code == 404
     assert referral.number in text_of(as_user(world.asd_hm).get("/inbox"))
@@ -123,8 +159,12 @@ def test_addendum_from_the_school_keeps_the_state(world, as_user):
 def test_overdue_referrals_are_marked_in_every_list(world, as_user):
     old = utcnow() - timedelta(days=30)
     overdue = factories.referral_in(State.SUBMITTED, world.teacher, world.asd, now=old)
-    for user, url in ((world.asd, "/inbox"), (world.teacher, "/referrals"), (world.school_lead, "/referrals"),
-                      (world.coordinator, "/coordination/referrals")):
+    for user, url in (
+        (world.asd, "/inbox"),
+        (world.teacher, "/referrals"),
+        (world.school_lead, "/referrals"),
+        (world.coordinator, "/coordination/referrals"),
+    ):
         page = text_of(as_user(user).get(url))
         assert overdue.number in page and "Eingangsbestätigung überfällig" in page, (user.email, url)
     only_overdue = text_of(as_user(world.asd).get("/inbox?state=open&overdue=y"))
@@ -135,7 +175,9 @@ def test_overdue_referrals_are_marked_in_every_list(world, as_user):
 
 def test_inbox_puts_acute_first(world, as_user):
     now = utcnow()
-    clarify = factories.referral_in(State.SUBMITTED, world.teacher, world.asd, urgency=factories.Urgency.CLARIFY, now=now - timedelta(hours=3))
+    clarify = factories.referral_in(
+        State.SUBMITTED, world.teacher, world.asd, urgency=factories.Urgency.CLARIFY, now=now - timedelta(hours=3)
+    )
     acute = factories.referral_in(State.SUBMITTED, world.teacher, world.asd, urgency=factories.Urgency.ACUTE, now=now)
     page = text_of(as_user(world.asd).get("/inbox"))
     assert page.index(acute.number) < page.index(clarify.number)
@@ -156,7 +198,9 @@ class QueryCounter:
         self.count += 1
 
 
-@pytest.mark.parametrize("url_for_user", [("asd", "/inbox"), ("school_lead", "/referrals"), ("coordinator", "/coordination/referrals")])
+@pytest.mark.parametrize(
+    "url_for_user", [("asd", "/inbox"), ("school_lead", "/referrals"), ("coordinator", "/coordination/referrals")]
+)
 def test_lists_run_a_bounded_number_of_queries(world, as_user, url_for_user):
     who, url = url_for_user
     client = as_user(getattr(world, who))
@@ -165,7 +209,9 @@ def test_lists_run_a_bounded_number_of_queries(world, as_user, url_for_user):
     with QueryCounter(db.engine) as few:
         assert client.get(url).status_code == 200
     for i in range(30):
-        factories.referral_in(State.IN_ASSESSMENT if i % 2 else State.SUBMITTED, world.teacher, world.asd, now=base + timedelta(hours=i))
+        factories.referral_in(
+            State.IN_ASSESSMENT if i % 2 else State.SUBMITTED, world.teacher, world.asd, now=base + timedelta(hours=i)
+        )
     with QueryCounter(db.engine) as many:
         page = text_of(client.get(url))
     assert "Seite 1 von 2" in page, "paginated"
@@ -183,7 +229,9 @@ def test_referral_page_runs_a_bounded_number_of_queries(world, as_user):
     with QueryCounter(db.engine) as after:
         client.get(url)
     assert after.count == before.count
-    assert after.count <= 26, "one query per part of the referral, not per row (3 write the audit entry, 1 counts unread notifications)"
+    assert after.count <= 26, (
+        "one query per part of the referral, not per row (3 write the audit entry, 1 counts unread notifications)"
+    )
 
 
 def test_a_server_error_shows_a_german_page_and_writes_nothing(world, as_user, app, monkeypatch):
@@ -209,7 +257,9 @@ def test_feedback_after_the_referral_was_transferred_away_explains_it(world, as_
     factories.record_assessment(referral, world.asd, world.asd_lead)
     factories.services.transfer(referral, world.asd_lead, world.districts["hm"], "Wohnort der Eltern")
     db.session.commit()
-    response = as_user(world.asd).post(f"/referrals/{referral.id}/feedback", data={"confirm": "y"}, follow_redirects=True)
+    response = as_user(world.asd).post(
+        f"/referrals/{referral.id}/feedback", data={"confirm": "y"}, follow_redirects=True
+    )
     page = text_of(response)
     assert response.request.path == "/inbox"
     assert f"{referral.number} wurde inzwischen von Lars ASDLead an den Bezirk Herne-Mitte abgegeben" in page
@@ -220,8 +270,11 @@ def test_a_colleague_who_took_the_case_over_is_named(world, as_user):
     stale_page = as_user(world.asd2)
     factories.services.take_over(referral, world.asd)
     db.session.commit()
-    response = stale_page.post(f"/referrals/{referral.id}/transfer",
-                               data={"to_district": world.districts["hm"].id, "reason": "x"}, follow_redirects=True)
+    response = stale_page.post(
+        f"/referrals/{referral.id}/transfer",
+        data={"to_district": world.districts["hm"].id, "reason": "x"},
+        follow_redirects=True,
+    )
     assert "Den Fall bearbeitet inzwischen Anna ASD" in text_of(response)
     db.session.expire_all()
     assert db.session.get(Referral, referral.id).district_id == world.districts["we"].id
@@ -242,7 +295,9 @@ def test_no_addendum_after_closing(world, as_user):
     referral = factories.referral_in(State.CLOSED, world.teacher, world.asd)
     page = text_of(as_user(world.teacher).get(f"/referrals/{referral.id}"))
     assert "Nachtrag senden" not in page and "abgeschlossen" in page
-    response = as_user(world.teacher).post(f"/referrals/{referral.id}/addendum", data={"addendum-body": "spät"}, follow_redirects=True)
+    response = as_user(world.teacher).post(
+        f"/referrals/{referral.id}/addendum", data={"addendum-body": "spät"}, follow_redirects=True
+    )
     assert "nicht möglich" in text_of(response)
     assert not db.session.get(Referral, referral.id).messages
 
@@ -251,9 +306,19 @@ def test_the_feedback_form_refuses_still_active_without_having_become_active(wor
     referral = factories.referral_in(State.IN_ASSESSMENT, world.teacher, world.asd)
     factories.record_assessment(referral, world.asd, world.asd_lead)
     db.session.commit()
-    response = as_user(world.asd).post(f"/referrals/{referral.id}/feedback", data={
-        "indications_confirmed": "no", "asd_became_active": "no", "asd_still_active": "yes", "contact_name": "A",
-        "contact_phone": "1", "affected_informed": "yes", "affected_informed_on": "2026-11-01", "confirm": "y"})
+    response = as_user(world.asd).post(
+        f"/referrals/{referral.id}/feedback",
+        data={
+            "indications_confirmed": "no",
+            "asd_became_active": "no",
+            "asd_still_active": "yes",
+            "contact_name": "A",
+            "contact_phone": "1",
+            "affected_informed": "yes",
+            "affected_informed_on": "2026-11-01",
+            "confirm": "y",
+        },
+    )
     assert response.status_code == 422 and "nur sein, wenn er tätig geworden ist" in text_of(response)
 
 

@@ -8,6 +8,7 @@ Revises: ea0f1a4f59ad
 Create Date: 2026-11-26 23:58:00
 
 """
+
 from alembic import op
 
 revision = "b7d2c41e9a10"
@@ -24,5 +25,6 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table("school_action", schema=None) as batch_op:
         batch_op.create_check_constraint(
-            "yes_has_date_no_has_reason", "done IS NULL OR (done AND done_on IS NOT NULL) OR (NOT done AND reason <> '')"
+            "yes_has_date_no_has_reason",
+            "done IS NULL OR (done AND done_on IS NOT NULL) OR (NOT done AND reason <> '')",
         )

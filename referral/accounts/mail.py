@@ -4,6 +4,7 @@ The request only writes a row; the delivery worker sends it. So a reset request 
 address takes as long as one for an unknown address (no SMTP in the request), and a mail is not
 lost while the SMTP server is down.
 """
+
 from __future__ import annotations
 
 from flask_security import MailUtil

@@ -8,6 +8,7 @@ command). So the same change leaves the same audit entry, whether it came from a
 `services.py` holds the building blocks (tokens, scope lookup, password check) that these
 operations, the demo data and the tests' factories share; they write no audit entries.
 """
+
 from __future__ import annotations
 
 import getpass
@@ -73,17 +74,27 @@ def membership_label(membership: Membership) -> str:
 
 
 def _check_scope(role: Role, school: School | None, district: District | None) -> None:
-    fits = ((role in SCHOOL_ROLES and school is not None and district is None)
-            or (role in ASD_ROLES and district is not None and school is None)
-            or (role in CITY_ROLES and school is None and district is None))
+    fits = (
+        (role in SCHOOL_ROLES and school is not None and district is None)
+        or (role in ASD_ROLES and district is not None and school is None)
+        or (role in CITY_ROLES and school is None and district is None)
+    )
     if not fits:
         raise AccountError(f"Die Rolle „{role.label}“ passt nicht zu diesem Bereich.")
 
 
 # --- Creating accounts --------------------------------------------------------------------------
 
-def invite(actor: Actor, email: str, name: str, phone: str, role: Role, school: School | None = None,
-           district: District | None = None) -> User:
+
+def invite(
+    actor: Actor,
+    email: str,
+    name: str,
+    phone: str,
+    role: Role,
+    school: School | None = None,
+    district: District | None = None,
+) -> User:
     """An account without a password and its first role; the invitation mail waits in the outbox of
     this transaction, so no link goes out for an account that was not stored."""
     _check_scope(role, school, district)
@@ -94,8 +105,16 @@ def invite(actor: Actor, email: str, name: str, phone: str, role: Role, school: 
     return user
 
 
-def create_with_password(actor: Actor, email: str, name: str, password: str, phone: str, role: Role,
-                         school: School | None = None, district: District | None = None) -> User:
+def create_with_password(
+    actor: Actor,
+    email: str,
+    name: str,
+    password: str,
+    phone: str,
+    role: Role,
+    school: School | None = None,
+    district: District | None = None,
+) -> User:
     """The console's way (the first admin of an installation): an account with a password at once."""
     _check_scope(role, school, district)
     user = services.create_user(email, name, password, phone)
@@ -129,6 +148,7 @@ def update(actor: Actor, user: User, name: str, phone: str) -> list[str]:
 
 # --- Memberships ------------------------------------------------------------------------------
 
+
 def _add(actor: Actor, user: User, role: Role, school: School | None, district: District | None) -> Membership:
     membership = Membership(role=role, school=school, district=district)
     user.memberships.append(membership)
@@ -137,19 +157,25 @@ def _add(actor: Actor, user: User, role: Role, school: School | None, district: 
     return membership
 
 
-def add_membership(actor: Actor, user: User, role: Role, school: School | None = None,
-                   district: District | None = None) -> Membership:
+def add_membership(
+    actor: Actor, user: User, role: Role, school: School | None = None, district: District | None = None
+) -> Membership:
     _check_scope(role, school, district)
-    if any(m.role == role and m.school_id == (school.id if school else None)
-           and m.district_id == (district.id if district else None) for m in user.memberships):
+    if any(
+        m.role == role
+        and m.school_id == (school.id if school else None)
+        and m.district_id == (district.id if district else None)
+        for m in user.memberships
+    ):
         raise Refused("Diese Rolle hat das Konto bereits.")
     return _add(actor, user, role, school, district)
 
 
 def remove_membership(actor: Actor, user: User, membership: Membership) -> None:
     if actor.is_(user) and membership.role is Role.ADMIN:
-        raise Refused("Die eigene Administrationsrolle kann nicht entfernt werden "
-                      "(sonst verwaltet niemand mehr die Konten).")
+        raise Refused(
+            "Die eigene Administrationsrolle kann nicht entfernt werden (sonst verwaltet niemand mehr die Konten)."
+        )
     label = membership_label(membership)
     user.memberships.remove(membership)
     _audit(actor, "membership.remove", user, fields=[label])
@@ -157,6 +183,7 @@ def remove_membership(actor: Actor, user: User, membership: Membership) -> None:
 
 
 # --- Access ----------------------------------------------------------------------------------
+
 
 def _change(actor: Actor, action: str, user: User, change) -> None:
     change(user)

@@ -3,14 +3,17 @@
 Flask-Security-Too checks length and asks zxcvbn for a strength estimate; zxcvbn explains its
 verdict in English only, so its fixed warnings are translated here.
 """
+
 from __future__ import annotations
 
 import re
 
 from flask_security import PasswordUtil
 
-TOO_WEAK = ("Das Passwort ist zu leicht zu erraten. Wählen Sie mindestens 12 Zeichen, am besten einige "
-            "Wörter, die nicht zusammengehören (zum Beispiel „Fuchs-Laterne-Mondsichel-47“).")
+TOO_WEAK = (
+    "Das Passwort ist zu leicht zu erraten. Wählen Sie mindestens 12 Zeichen, am besten einige "
+    "Wörter, die nicht zusammengehören (zum Beispiel „Fuchs-Laterne-Mondsichel-47“)."
+)
 
 ZXCVBN_GERMAN = {
     "This is a top-10 common password.": "Es gehört zu den häufigsten Passwörtern.",
@@ -23,8 +26,9 @@ ZXCVBN_GERMAN = {
     "Straight rows of keys are easy to guess.": "Tastenreihen sind leicht zu erraten.",
     "Short keyboard patterns are easy to guess.": "Kurze Tastaturmuster sind leicht zu erraten.",
     'Repeats like "aaa" are easy to guess.': "Wiederholungen wie „aaa“ sind leicht zu erraten.",
-    'Repeats like "abcabcabc" are only slightly harder to guess than "abc".':
-        "Wiederholungen wie „abcabcabc“ sind kaum schwerer zu erraten als „abc“.",
+    'Repeats like "abcabcabc" are only slightly harder to guess than "abc".': (
+        "Wiederholungen wie „abcabcabc“ sind kaum schwerer zu erraten als „abc“."
+    ),
     'Sequences like "abc" or "6543" are easy to guess.': "Folgen wie „abc“ oder „6543“ sind leicht zu erraten.",
     "Recent years are easy to guess.": "Jahreszahlen sind leicht zu erraten.",
     "Dates are often easy to guess.": "Daten sind oft leicht zu erraten.",
@@ -50,8 +54,10 @@ def personal_words(is_register: bool, kwargs: dict) -> dict[str, str]:
     return {f"info{i}": word for i, word in enumerate(sorted(words))}
 
 
-OWN_NAME = ("Das Passwort besteht im Wesentlichen aus Ihrem Namen oder Ihrer E-Mail-Adresse. Wählen Sie "
-            "bitte Wörter, die nichts mit Ihnen zu tun haben.")
+OWN_NAME = (
+    "Das Passwort besteht im Wesentlichen aus Ihrem Namen oder Ihrer E-Mail-Adresse. Wählen Sie "
+    "bitte Wörter, die nichts mit Ihnen zu tun haben."
+)
 
 
 def mostly_personal(password: str, words: dict[str, str]) -> bool:

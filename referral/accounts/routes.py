@@ -1,4 +1,5 @@
 """Pages of one's own account that Flask-Security does not provide: accepting an invitation."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request
@@ -15,11 +16,20 @@ blueprint = Blueprint("accounts", __name__)
 
 
 class InvitationForm(ErrorSummary, BaseForm):
-    password = PasswordField("Neues Passwort", validators=[DataRequired("Bitte ein Passwort angeben."), at_most(256)],
-                             render_kw={"autocomplete": "new-password"})
-    password_confirm = PasswordField("Passwort wiederholen", validators=[
-        DataRequired("Bitte das Passwort wiederholen."), at_most(256),
-        EqualTo("password", "Die beiden Passwörter stimmen nicht überein.")], render_kw={"autocomplete": "new-password"})
+    password = PasswordField(
+        "Neues Passwort",
+        validators=[DataRequired("Bitte ein Passwort angeben."), at_most(256)],
+        render_kw={"autocomplete": "new-password"},
+    )
+    password_confirm = PasswordField(
+        "Passwort wiederholen",
+        validators=[
+            DataRequired("Bitte das Passwort wiederholen."),
+            at_most(256),
+            EqualTo("password", "Die beiden Passwörter stimmen nicht überein."),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
 
     def __init__(self, user, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -28,7 +38,8 @@ class InvitationForm(ErrorSummary, BaseForm):
     def validate_password(self, field):
         # The same policy as everywhere (length, zxcvbn strength, German reasons): Flask-Security's.
         problems, _ = current_app.extensions["security"].password_util.validate(
-            field.data, True, email=self.user.email, name=self.user.name)
+            field.data, True, email=self.user.email, name=self.user.name
+        )
         if problems:
             raise ValidationError(" ".join(str(p) for p in problems))
 
@@ -47,4 +58,3 @@ def accept_invitation(token: str):
         flash("Ihr Passwort ist gespeichert. Bitte melden Sie sich jetzt an.", "success")
         return redirect(url_for_security("login"))
     return render_template("accounts/invitation.html", form=form, user=user), 422 if request.method == "POST" else 200
-

@@ -1,4 +1,5 @@
 """Creating users and memberships; used by the CLI and the demo data (later also by the admin pages)."""
+
 from __future__ import annotations
 
 import uuid
@@ -24,7 +25,9 @@ def security_state():
 def find_scope(role: Role, scope: str | None) -> tuple[School | None, District | None]:
     """Resolve a school (name or id) or district (code or name) for the role's kind of scope."""
     if role in SCHOOL_ROLES:
-        school = db.session.scalar(select(School).where(or_(School.name == scope, func.cast(School.id, db.String) == scope)))
+        school = db.session.scalar(
+            select(School).where(or_(School.name == scope, func.cast(School.id, db.String) == scope))
+        )
         if school is None:
             raise AccountError(f"Unknown school: {scope!r}")
         return school, None
@@ -81,8 +84,9 @@ def send_invitation(user: User) -> None:
     from ..notifications.delivery import enqueue
 
     link = url_for("accounts.accept_invitation", token=invitation_token(user), _external=True)
-    body = render_template("email/invitation.txt", user=user, link=link,
-                           hours=current_app.config["INVITATION_VALID_HOURS"])
+    body = render_template(
+        "email/invitation.txt", user=user, link=link, hours=current_app.config["INVITATION_VALID_HOURS"]
+    )
     enqueue(user.email, "Einladung: Mitteilungen Schule-ASD", body)
 
 

@@ -1,16 +1,17 @@
 """Session lifetime: 30 minutes without a request end a session, and none lasts longer than 12 hours.
 
 Sessions are kept on the server (Flask-Session; Redis or files, see config.py): the cookie carries
-a random id only. A session that ran out is ended before the request reaches any view. The page warns a few minutes before the idle limit (static/js/session.js).
+a random id only. A session that ran out is ended before the request reaches any view. The page warns
+a few minutes before the idle limit (static/js/session.js).
 """
+
 from __future__ import annotations
 
 import time
 
 from flask import current_app, flash, redirect, request, session, url_for
-from flask_login import current_user
+from flask_login import current_user, user_logged_out
 from flask_security import logout_user
-from flask_login import user_logged_out
 from flask_security.signals import user_authenticated
 
 # Requests that the page makes by itself do not count as the user being active.
@@ -43,7 +44,9 @@ def enforce():
         logout_user()
         session.clear()
         flash("Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an.", "info")
-        return redirect(url_for("security.login", next=request.full_path.rstrip("?") if request.method == "GET" else None))
+        return redirect(
+            url_for("security.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
+        )
     session.setdefault("signed_in_at", now)
     session["seen_at"] = now
     return None
@@ -53,8 +56,11 @@ def end_with_saved_draft(resume_url: str):
     """The page saved the draft just before the idle limit (session.js); now the session ends, and
     the login leads back to the draft."""
     logout_user()
-    flash("Ihre Sitzung ist wegen Inaktivität abgelaufen. Ihr Entwurf wurde vorher gespeichert; "
-          "nach der Anmeldung geht es dort weiter.", "info")
+    flash(
+        "Ihre Sitzung ist wegen Inaktivität abgelaufen. Ihr Entwurf wurde vorher gespeichert; "
+        "nach der Anmeldung geht es dort weiter.",
+        "info",
+    )
     return redirect(url_for("security.login", next=resume_url))
 
 

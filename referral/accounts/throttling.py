@@ -4,6 +4,7 @@ After LOGIN_FAILURES_PER_ACCOUNT failed logins for one e-mail address, that addr
 the rest of the window, whether or not an account exists for it, so the lock tells nothing about
 accounts. With REDIS_URL set, the counters are shared by all app instances.
 """
+
 from __future__ import annotations
 
 from flask import current_app, request, session
@@ -27,8 +28,13 @@ def _second_factor_account() -> str:
 
 
 # Steps reachable without a login that mail links or check secrets: limited per network address.
-ACCOUNT_STEPS = ("security.forgot_password", "security.reset_password", "accounts.accept_invitation",
-                 "security.two_factor_token_validation", "security.mf_recovery")
+ACCOUNT_STEPS = (
+    "security.forgot_password",
+    "security.reset_password",
+    "accounts.accept_invitation",
+    "security.two_factor_token_validation",
+    "security.mf_recovery",
+)
 
 
 def protect_login(app) -> Limiter:
@@ -37,19 +43,29 @@ def protect_login(app) -> Limiter:
     limiter = Limiter(key_func=get_remote_address, app=app)
     view = app.view_functions["security.login"]
     per_account = limiter.limit(
-        lambda: current_app.config["LOGIN_FAILURES_PER_ACCOUNT"], key_func=_submitted_address,
-        methods=["POST"], deduct_when=_failed, per_method=True,
+        lambda: current_app.config["LOGIN_FAILURES_PER_ACCOUNT"],
+        key_func=_submitted_address,
+        methods=["POST"],
+        deduct_when=_failed,
+        per_method=True,
     )
-    per_address = limiter.limit(lambda: current_app.config["LOGIN_ATTEMPTS_PER_ADDRESS"], methods=["POST"], per_method=True)
+    per_address = limiter.limit(
+        lambda: current_app.config["LOGIN_ATTEMPTS_PER_ADDRESS"], methods=["POST"], per_method=True
+    )
     app.view_functions["security.login"] = per_address(per_account(view))
 
     steps = limiter.limit(lambda: current_app.config["ACCOUNT_STEPS_PER_ADDRESS"], methods=["POST"], per_method=True)
     for endpoint in ACCOUNT_STEPS:
         app.view_functions[endpoint] = steps(app.view_functions[endpoint])
     # Guessing the six-digit code: the same lock as for passwords, per account, from any address.
-    codes = limiter.limit(lambda: current_app.config["LOGIN_FAILURES_PER_ACCOUNT"], key_func=_second_factor_account,
-                          methods=["POST"], deduct_when=_failed, per_method=True,
-                          exempt_when=lambda: not session.get("tf_user_id"))
+    codes = limiter.limit(
+        lambda: current_app.config["LOGIN_FAILURES_PER_ACCOUNT"],
+        key_func=_second_factor_account,
+        methods=["POST"],
+        deduct_when=_failed,
+        per_method=True,
+        exempt_when=lambda: not session.get("tf_user_id"),
+    )
     for endpoint in ("security.two_factor_token_validation", "security.mf_recovery"):
         app.view_functions[endpoint] = codes(app.view_functions[endpoint])
     return limiter

@@ -1,4 +1,5 @@
 """The admin's forms: accounts, districts, schools, deadlines."""
+
 from __future__ import annotations
 
 from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField
@@ -22,13 +23,20 @@ def scope_choices(schools, districts) -> list:
 
 
 def role_field():
-    return SelectField("Rolle", choices=options(ROLE_CHOICES), invalid_choice_message=CHOICE_ERROR,
-                       validators=[InputRequired("Bitte eine Rolle wählen.")])
+    return SelectField(
+        "Rolle",
+        choices=options(ROLE_CHOICES),
+        invalid_choice_message=CHOICE_ERROR,
+        validators=[InputRequired("Bitte eine Rolle wählen.")],
+    )
 
 
 def scope_field():
-    return SelectField("Zuständigkeit", invalid_choice_message=CHOICE_ERROR,
-                       validators=[InputRequired("Bitte eine Schule, einen Bezirk oder die ganze Stadt wählen.")])
+    return SelectField(
+        "Zuständigkeit",
+        invalid_choice_message=CHOICE_ERROR,
+        validators=[InputRequired("Bitte eine Schule, einen Bezirk oder die ganze Stadt wählen.")],
+    )
 
 
 class MembershipFields:
@@ -41,11 +49,13 @@ class MembershipFields:
         kind = field.data.split(":", 1)[0]
         expected = "school" if role in SCHOOL_ROLES else "district" if role in ASD_ROLES else "city"
         if kind != expected:
-            raise ValidationError({
-                "school": "Diese Rolle gilt für eine Schule: bitte eine Schule wählen.",
-                "district": "Diese Rolle gilt für einen ASD-Bezirk: bitte einen Bezirk wählen.",
-                "city": "Diese Rolle gilt für die ganze Stadt: bitte „ganze Stadt“ wählen.",
-            }[expected])
+            raise ValidationError(
+                {
+                    "school": "Diese Rolle gilt für eine Schule: bitte eine Schule wählen.",
+                    "district": "Diese Rolle gilt für einen ASD-Bezirk: bitte einen Bezirk wählen.",
+                    "city": "Diese Rolle gilt für die ganze Stadt: bitte „ganze Stadt“ wählen.",
+                }[expected]
+            )
 
     def scope_ids(self) -> tuple[int | None, int | None]:
         kind, _, ident = self.scope.data.partition(":")
@@ -53,8 +63,10 @@ class MembershipFields:
 
 
 class InviteForm(MembershipFields, ErrorSummary, BaseForm):
-    email = EmailField("E-Mail-Adresse (dienstlich)", validators=[
-        DataRequired("Bitte die E-Mail-Adresse angeben."), Email(EMAIL_ERROR), at_most(254)])
+    email = EmailField(
+        "E-Mail-Adresse (dienstlich)",
+        validators=[DataRequired("Bitte die E-Mail-Adresse angeben."), Email(EMAIL_ERROR), at_most(254)],
+    )
     name = StringField("Name", validators=[DataRequired("Bitte den Namen angeben."), at_most(120)])
     phone = StringField("Telefon (dienstlich, freiwillig)", validators=[Optional(), at_most(40)])
     role = role_field()
@@ -76,8 +88,11 @@ class UserSearchForm(BaseForm):
         csrf = False
 
     q = StringField("Name oder E-Mail-Adresse", validators=[Optional(), at_most(100)])
-    status = SelectField("Status", choices=options([("", "alle"), ("active", "aktiv"), ("invited", "eingeladen"),
-                                                     ("inactive", "deaktiviert")]), validate_choice=False)
+    status = SelectField(
+        "Status",
+        choices=options([("", "alle"), ("active", "aktiv"), ("invited", "eingeladen"), ("inactive", "deaktiviert")]),
+        validate_choice=False,
+    )
 
 
 PHONE = Regexp(r"^[0-9 +()/\-]*$", message="Bitte nur Ziffern, Leerzeichen und + ( ) / - verwenden.")
@@ -95,20 +110,34 @@ def optional_int(value):
 
 class DistrictForm(ErrorSummary, BaseForm):
     name = StringField("Name des Bezirks", validators=[DataRequired("Bitte den Namen angeben."), at_most(120)])
-    code = StringField("Kürzel (für Vorgangsnummern, 2–4 Großbuchstaben)", filters=[lambda v: (v or "").strip().upper()],
-                       validators=[DataRequired("Bitte das Kürzel angeben."),
-                                   at_most(4), Regexp(r"^[A-ZÄÖÜ]{2,4}$", message="2 bis 4 Großbuchstaben, z. B. WE.")])
-    duty_phone = StringField("Telefon des Bereitschaftsdienstes", validators=[
-        DataRequired("Bitte die Telefonnummer angeben."), at_most(40), PHONE, dialable])
+    code = StringField(
+        "Kürzel (für Vorgangsnummern, 2–4 Großbuchstaben)",
+        filters=[lambda v: (v or "").strip().upper()],
+        validators=[
+            DataRequired("Bitte das Kürzel angeben."),
+            at_most(4),
+            Regexp(r"^[A-ZÄÖÜ]{2,4}$", message="2 bis 4 Großbuchstaben, z. B. WE."),
+        ],
+    )
+    duty_phone = StringField(
+        "Telefon des Bereitschaftsdienstes",
+        validators=[DataRequired("Bitte die Telefonnummer angeben."), at_most(40), PHONE, dialable],
+    )
     duty_hours = StringField("Erreichbarkeit (z. B. Mo–Fr 8–16 Uhr)", validators=[Optional(), at_most(200)])
-    inbox_email = EmailField("E-Mail-Adresse des Posteingangs", validators=[Optional(), Email(EMAIL_ERROR), at_most(254)])
+    inbox_email = EmailField(
+        "E-Mail-Adresse des Posteingangs", validators=[Optional(), Email(EMAIL_ERROR), at_most(254)]
+    )
     model_project = BooleanField("Bezirk des Modellprojekts (die Auswertung vergleicht ihn mit den anderen Bezirken)")
 
 
 class SchoolForm(ErrorSummary, BaseForm):
     name = StringField("Name der Schule", validators=[DataRequired("Bitte den Namen angeben."), at_most(200)])
-    district_id = SelectField("ASD-Bezirk", coerce=optional_int, invalid_choice_message=CHOICE_ERROR,
-                              validators=[DataRequired("Bitte einen Bezirk wählen.")])
+    district_id = SelectField(
+        "ASD-Bezirk",
+        coerce=optional_int,
+        invalid_choice_message=CHOICE_ERROR,
+        validators=[DataRequired("Bitte einen Bezirk wählen.")],
+    )
     phone = StringField("Telefon (Sekretariat)", validators=[Optional(), at_most(40), PHONE])
     email = EmailField("E-Mail-Adresse (Sekretariat)", validators=[Optional(), Email(EMAIL_ERROR), at_most(254)])
     address = StringField("Anschrift", validators=[Optional(), at_most(200)])
@@ -126,9 +155,13 @@ DEADLINE_LABELS = {
 
 def _deadline_field(key):
     label, low, high = DEADLINE_LABELS[key]
-    return IntegerField(label, validators=[
-        InputRequired("Bitte eine ganze Zahl angeben."),
-        NumberRange(low, high, message=f"Bitte eine ganze Zahl von {low} bis {high} angeben.")])
+    return IntegerField(
+        label,
+        validators=[
+            InputRequired("Bitte eine ganze Zahl angeben."),
+            NumberRange(low, high, message=f"Bitte eine ganze Zahl von {low} bis {high} angeben."),
+        ],
+    )
 
 
 class DeadlinesForm(ErrorSummary, BaseForm):

@@ -3,6 +3,7 @@
 Every change goes through an operation (accounts/operations.py, organisation/operations.py) that
 writes its audit entry in the same transaction; the view commits when the operation succeeded.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -12,8 +13,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..accounts import operations as accounts
-from ..integers import query_int
-from ..organisation import operations as organisation
 from ..accounts.models import Membership, Role, User
 from ..audit.log import ACTION_LABELS, ADMIN_ACTIONS, record
 from ..audit.models import AuditEntry
@@ -22,6 +21,8 @@ from ..cases.process import DEADLINE_DEFAULTS
 from ..cases.services import deadline_settings
 from ..exports import csv_response
 from ..extensions import db
+from ..integers import query_int
+from ..organisation import operations as organisation
 from ..organisation.models import District, School
 from ..pagination import contains, paginate
 from .forms import (
@@ -57,9 +58,13 @@ def audit(action: str, obj=None, **kwargs) -> None:
 
 @blueprint.get("/")
 def overview():
-    districts = db.session.scalars(select(District).options(selectinload(District.schools)).order_by(District.name)).all()
+    districts = db.session.scalars(
+        select(District).options(selectinload(District.schools)).order_by(District.name)
+    ).all()
     users_per_role = db.session.execute(
-        select(Membership.role, func.count(func.distinct(Membership.user_id))).join(User).where(User.active.is_(True))
+        select(Membership.role, func.count(func.distinct(Membership.user_id)))
+        .join(User)
+        .where(User.active.is_(True))
         .group_by(Membership.role)
     ).all()
     return render_template("administration/overview.html", districts=districts, users_per_role=dict(users_per_role))
@@ -67,12 +72,14 @@ def overview():
 
 # --- Accounts -------------------------------------------------------------------------------------
 
+
 def _user_query(form: UserSearchForm):
     statement = select(User).order_by(func.lower(User.name), User.id)
     if form.q.data and not form.q.errors:
         pattern = contains(form.q.data)
-        statement = statement.where(or_(func.lower(User.name).like(pattern, escape="\\"),
-                                        func.lower(User.email).like(pattern, escape="\\")))
+        statement = statement.where(
+            or_(func.lower(User.name).like(pattern, escape="\\"), func.lower(User.email).like(pattern, escape="\\"))
+        )
     status = form.status.data
     if status == "active":
         statement = statement.where(User.active.is_(True), User.password.is_not(None))
@@ -96,11 +103,22 @@ def users_csv():
     """The account list for a periodic access review (who may see what), as German Excel opens it."""
     users = db.session.scalars(select(User).order_by(func.lower(User.name), User.id)).all()
     # Read before the commit: the file is written after the view has returned.
-    rows = [[u.name, u.email, u.status_label, ", ".join(f"{m.role.label} ({m.scope_label})" for m in u.memberships),
-             bool(u.tf_primary_method), u.created_at.date().isoformat()] for u in users]
+    rows = [
+        [
+            u.name,
+            u.email,
+            u.status_label,
+            ", ".join(f"{m.role.label} ({m.scope_label})" for m in u.memberships),
+            bool(u.tf_primary_method),
+            u.created_at.date().isoformat(),
+        ]
+        for u in users
+    ]
     audit("export.users", object_type="user_account", object_id="*")
     db.session.commit()
-    return csv_response("konten.csv", ["Name", "E-Mail", "Status", "Rollen", "Zwei-Faktor eingerichtet", "Angelegt am"], rows)
+    return csv_response(
+        "konten.csv", ["Name", "E-Mail", "Status", "Rollen", "Zwei-Faktor eingerichtet", "Angelegt am"], rows
+    )
 
 
 def _scoped(form):
@@ -116,8 +134,10 @@ def _actor() -> accounts.Actor:
 
 def _scope_objects(form) -> tuple[School | None, District | None]:
     school_id, district_id = form.scope_ids()
-    return (db.session.get(School, school_id) if school_id else None,
-            db.session.get(District, district_id) if district_id else None)
+    return (
+        db.session.get(School, school_id) if school_id else None,
+        db.session.get(District, district_id) if district_id else None,
+    )
 
 
 @blueprint.route("/users/invite", methods=["GET", "POST"])
@@ -125,8 +145,14 @@ def invite():
     form = _scoped(InviteForm())
     if form.validate_on_submit():
         try:
-            user = accounts.invite(_actor(), form.email.data, form.name.data, form.phone.data or "",
-                                   Role(form.role.data), *_scope_objects(form))
+            user = accounts.invite(
+                _actor(),
+                form.email.data,
+                form.name.data,
+                form.phone.data or "",
+                Role(form.role.data),
+                *_scope_objects(form),
+            )
             db.session.commit()
         except accounts.AccountError as error:
             db.session.rollback()
@@ -154,15 +180,27 @@ def user(user_id: int):
             db.session.commit()
             flash("Die Angaben sind gespeichert.", "success")
         return redirect(url_for(".user", user_id=account.id))
-    return form_page("administration/user.html", account=account, form=form, membership_form=_scoped(MembershipForm()),
-                     changes=_changes_of(account), action_labels=ACTION_LABELS)
+    return form_page(
+        "administration/user.html",
+        account=account,
+        form=form,
+        membership_form=_scoped(MembershipForm()),
+        changes=_changes_of(account),
+        action_labels=ACTION_LABELS,
+    )
 
 
 def _changes_of(account: User) -> list[AuditEntry]:
     return db.session.scalars(
-        select(AuditEntry).where(AuditEntry.object_type == "user_account", AuditEntry.object_id == str(account.id),
-                                 AuditEntry.action.in_(ADMIN_ACTIONS | {"login.success", "login.failure", "logout"}))
-        .order_by(AuditEntry.seq.desc()).limit(20)).all()
+        select(AuditEntry)
+        .where(
+            AuditEntry.object_type == "user_account",
+            AuditEntry.object_id == str(account.id),
+            AuditEntry.action.in_(ADMIN_ACTIONS | {"login.success", "login.failure", "logout"}),
+        )
+        .order_by(AuditEntry.seq.desc())
+        .limit(20)
+    ).all()
 
 
 @blueprint.post("/users/<int:user_id>/memberships")
@@ -182,8 +220,14 @@ def add_membership(user_id: int):
         else:
             flash(f"Rolle „{role.label}“ hinzugefügt.", "success")
         return redirect(url_for(".user", user_id=account.id))
-    return form_page("administration/user.html", account=account, form=UserForm(obj=account), membership_form=form,
-                     changes=_changes_of(account), action_labels=ACTION_LABELS)
+    return form_page(
+        "administration/user.html",
+        account=account,
+        form=UserForm(obj=account),
+        membership_form=form,
+        changes=_changes_of(account),
+        action_labels=ACTION_LABELS,
+    )
 
 
 @blueprint.post("/users/<int:user_id>/memberships/<int:membership_id>/delete")
@@ -216,8 +260,11 @@ def _account_action(user_id: int, operation, message: str):
 
 @blueprint.post("/users/<int:user_id>/deactivate")
 def deactivate(user_id: int):
-    return _account_action(user_id, accounts.deactivate,
-                           "{name} ist deaktiviert und sofort abgemeldet. Die Mitteilungen bleiben bei der Schule.")
+    return _account_action(
+        user_id,
+        accounts.deactivate,
+        "{name} ist deaktiviert und sofort abgemeldet. Die Mitteilungen bleiben bei der Schule.",
+    )
 
 
 @blueprint.post("/users/<int:user_id>/reactivate")
@@ -227,8 +274,11 @@ def reactivate(user_id: int):
 
 @blueprint.post("/users/<int:user_id>/reset-2fa")
 def reset_two_factor(user_id: int):
-    return _account_action(user_id, accounts.reset_two_factor,
-                           "Die Zwei-Faktor-Anmeldung von {name} ist zurückgesetzt; bei der nächsten Anmeldung wird sie neu eingerichtet.")
+    return _account_action(
+        user_id,
+        accounts.reset_two_factor,
+        "Die Zwei-Faktor-Anmeldung von {name} ist zurückgesetzt; bei der nächsten Anmeldung wird sie neu eingerichtet.",
+    )
 
 
 @blueprint.post("/users/<int:user_id>/end-sessions")
@@ -252,10 +302,12 @@ def invite_again(user_id: int):
 
 # --- Districts and schools ------------------------------------------------------------------------
 
+
 @blueprint.get("/districts")
 def districts():
     rows = db.session.execute(
-        select(District, func.count(School.id)).outerjoin(School).group_by(District.id).order_by(District.name)).all()
+        select(District, func.count(School.id)).outerjoin(School).group_by(District.id).order_by(District.name)
+    ).all()
     return render_template("administration/districts.html", rows=rows)
 
 
@@ -285,7 +337,9 @@ def district(district_id: int | None):
     if form.validate_on_submit():
         for name in ("duty_hours", "inbox_email"):
             getattr(form, name).data = getattr(form, name).data or ""
-        if _save(form, organisation.save_district, obj if obj.id else None, **_values(form, organisation.DISTRICT_FIELDS)):
+        if _save(
+            form, organisation.save_district, obj if obj.id else None, **_values(form, organisation.DISTRICT_FIELDS)
+        ):
             return redirect(url_for(".districts"))
     return form_page("administration/district.html", form=form, district=obj)
 
@@ -302,7 +356,8 @@ def school(school_id: int | None):
     obj = School() if school_id is None else (db.session.get(School, school_id) or abort(404))
     form = SchoolForm(obj=obj)
     form.district_id.choices = [("", "– bitte wählen –")] + [
-        (d.id, d.name) for d in db.session.scalars(select(District).order_by(District.name))]
+        (d.id, d.name) for d in db.session.scalars(select(District).order_by(District.name))
+    ]
     if form.validate_on_submit():
         for name in ("phone", "email", "address"):
             getattr(form, name).data = getattr(form, name).data or ""
@@ -312,6 +367,7 @@ def school(school_id: int | None):
 
 
 # --- Deadlines ------------------------------------------------------------------------------------
+
 
 @blueprint.route("/deadlines", methods=["GET", "POST"])
 def deadlines():
@@ -327,9 +383,13 @@ def deadlines():
 
 # --- Record of changes ----------------------------------------------------------------------------
 
+
 @blueprint.get("/changes")
 def changes():
-    statement = (select(AuditEntry).where(AuditEntry.action.in_(ADMIN_ACTIONS))
-                 .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()))
+    statement = (
+        select(AuditEntry)
+        .where(AuditEntry.action.in_(ADMIN_ACTIONS))
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    )
     page = paginate(statement, request.args.get("page", 1, type=query_int))
     return render_template("administration/changes.html", page=page, action_labels=ACTION_LABELS)

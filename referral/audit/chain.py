@@ -4,6 +4,7 @@ Each entry's hash is SHA-256 over its content and the previous entry's hash. Cha
 content breaks its own hash; deleting or reordering entries breaks the link to the previous hash or
 the gapless numbering; cutting off the newest entries no longer matches the head row.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,11 +21,19 @@ GENESIS = "0" * 64
 
 def content_hash(entry: AuditEntry) -> str:
     content = {
-        "seq": entry.seq, "at": entry.at.replace(tzinfo=None).isoformat(timespec="microseconds"),
-        "actor_id": entry.actor_id, "actor_role": entry.actor_role, "actor_scope": entry.actor_scope,
-        "action": entry.action, "object_type": entry.object_type, "object_id": entry.object_id,
-        "school_id": entry.school_id, "district_id": entry.district_id, "fields": list(entry.fields or []),
-        "request_id": entry.request_id, "prev_hash": entry.prev_hash,
+        "seq": entry.seq,
+        "at": entry.at.replace(tzinfo=None).isoformat(timespec="microseconds"),
+        "actor_id": entry.actor_id,
+        "actor_role": entry.actor_role,
+        "actor_scope": entry.actor_scope,
+        "action": entry.action,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "school_id": entry.school_id,
+        "district_id": entry.district_id,
+        "fields": list(entry.fields or []),
+        "request_id": entry.request_id,
+        "prev_hash": entry.prev_hash,
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -37,7 +46,9 @@ def append(entry: AuditEntry) -> AuditEntry:
     continues after this entry, never beside it.
     """
     seq, prev_hash = db.session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(seq=AuditHead.seq + 1)
         .returning(AuditHead.seq, AuditHead.last_hash)
     ).one()
     entry.seq, entry.prev_hash = seq, prev_hash
@@ -68,8 +79,9 @@ def verify(batch: int = 2000) -> Verdict:
         if entry.seq != expected_seq:
             return Verdict(False, checked, f"entry {expected_seq} is missing (next is {entry.seq})", expected_seq)
         if entry.prev_hash != prev_hash:
-            return Verdict(False, checked, "does not follow the entry before it (deleted, inserted or reordered)",
-                           entry.seq)
+            return Verdict(
+                False, checked, "does not follow the entry before it (deleted, inserted or reordered)", entry.seq
+            )
         if content_hash(entry) != entry.hash:
             return Verdict(False, checked, "content changed after it was written", entry.seq)
         prev_hash, expected_seq, checked = entry.hash, expected_seq + 1, checked + 1
@@ -97,9 +109,11 @@ POSTGRES_GUARD = [
     "CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON audit_entry "
     "FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only()",
 ]
-POSTGRES_UNGUARD = ["DROP TRIGGER IF EXISTS audit_entry_no_change ON audit_entry",
-                    "DROP TRIGGER IF EXISTS audit_entry_no_truncate ON audit_entry",
-                    "DROP FUNCTION IF EXISTS audit_entry_append_only()"]
+POSTGRES_UNGUARD = [
+    "DROP TRIGGER IF EXISTS audit_entry_no_change ON audit_entry",
+    "DROP TRIGGER IF EXISTS audit_entry_no_truncate ON audit_entry",
+    "DROP FUNCTION IF EXISTS audit_entry_append_only()",
+]
 
 
 def guard_statements(dialect: str, on: bool) -> list[str]:

@@ -15,8 +15,11 @@ class AuditSearchForm(ErrorSummary, BaseForm):
     date_from = DateField("Von (Datum)", validators=[Optional()])
     date_to = DateField("Bis (Datum)", validators=[Optional()])
     actor = StringField("Person (Name oder E-Mail)", validators=[Optional(), at_most(100)])
-    action = SelectField("Aktion", choices=options([("", "alle")] + sorted(ACTION_LABELS.items(), key=lambda i: i[1])),
-                         validate_choice=False)
+    action = SelectField(
+        "Aktion",
+        choices=options([("", "alle")] + sorted(ACTION_LABELS.items(), key=lambda i: i[1])),
+        validate_choice=False,
+    )
     case_number = StringField("Vorgangsnummer", validators=[Optional(), at_most(20)])
     school = SelectField("Schule", validate_choice=False)
     district = SelectField("Bezirk", validate_choice=False)

@@ -5,6 +5,7 @@ What is recorded (PROCESS.md, "Audit log"): logins (success, failure), logouts, 
 referral, downloads and exports, every change and transition of a referral, permission denials, and
 every change to users, schools, districts and settings. Field names only, never their values.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -96,9 +97,11 @@ ACTION_LABELS = {
     "consultation.purge": "Fachberatung gelöscht (Aufbewahrungsfrist)",
 }
 # The admin's change list shows these: changes to accounts, organisation and settings.
-ADMIN_ACTIONS = {a for a in ACTION_LABELS if a.split(".")[0] in {"user", "membership", "district", "school", "settings",
-                                                                  "contact"}
-                 or a == "export.users"}
+ADMIN_ACTIONS = {
+    a
+    for a in ACTION_LABELS
+    if a.split(".")[0] in {"user", "membership", "district", "school", "settings", "contact"} or a == "export.users"
+}
 
 
 def request_id() -> str:
@@ -133,16 +136,28 @@ def role_used(user, obj=None) -> tuple[str, str]:
     school_id, district_id = _where(obj)
     memberships = list(user.memberships)
     for m in memberships:
-        if (school_id and m.school_id == school_id) or (district_id and m.district_id == district_id and m.school_id is None):
+        if (school_id and m.school_id == school_id) or (
+            district_id and m.district_id == district_id and m.school_id is None
+        ):
             return m.role.value, m.scope_label[:60]
     if memberships:
         return memberships[0].role.value, memberships[0].scope_label[:60]
     return "", ""
 
 
-def record(action: str, obj=None, *, object_type: str = "", object_id=None, fields: Iterable[str] = (),
-           role: str | None = None, scope: str | None = None, actor=None,
-           school_id: int | None = None, district_id: int | None = None) -> AuditEntry:
+def record(
+    action: str,
+    obj=None,
+    *,
+    object_type: str = "",
+    object_id=None,
+    fields: Iterable[str] = (),
+    role: str | None = None,
+    scope: str | None = None,
+    actor=None,
+    school_id: int | None = None,
+    district_id: int | None = None,
+) -> AuditEntry:
     if obj is not None:
         object_type = object_type or obj.__tablename__
         if object_id is None:
@@ -157,9 +172,17 @@ def record(action: str, obj=None, *, object_type: str = "", object_id=None, fiel
         role, used_scope = role_used(actor, obj)
         scope = used_scope if scope is None else scope
     entry = AuditEntry(
-        at=utcnow(), actor_id=actor.id if actor is not None else None, actor_role=role or "", actor_scope=scope or "",
-        action=action, object_type=object_type, object_id="" if object_id is None else str(object_id)[:40],
-        school_id=school_id, district_id=district_id, fields=sorted(set(fields)), request_id=request_id(),
+        at=utcnow(),
+        actor_id=actor.id if actor is not None else None,
+        actor_role=role or "",
+        actor_scope=scope or "",
+        action=action,
+        object_type=object_type,
+        object_id="" if object_id is None else str(object_id)[:40],
+        school_id=school_id,
+        district_id=district_id,
+        fields=sorted(set(fields)),
+        request_id=request_id(),
     )
     return chain.append(entry)
 
@@ -168,6 +191,7 @@ def record(action: str, obj=None, *, object_type: str = "", object_id=None, fiel
 # Receivers never commit: the entry belongs to the request's transaction. Flask-Security commits
 # that after its own views (view_commit); where it does not (a refused login, a logout), the request
 # commits at its end (commit_with_the_request) - a stand-in for the request-lifecycle commit of issue 12.
+
 
 def commit_with_the_request() -> None:
     """Commit the session when this request has produced its response (not after a server error:
@@ -201,8 +225,15 @@ def _logged_out(sender, user, **extra) -> None:
 def login_refused(user, fields: Iterable[str] = ()) -> None:
     """A failed login. No actor (nobody is signed in); an unknown address is not stored, it may be a
     mistyped real name. `fields` names what failed (password, code, active), never what was typed."""
-    record("login.failure", object_type="user_account", object_id=user.id if user is not None else "unbekannt",
-           role="", scope="", actor=None, fields=fields)
+    record(
+        "login.failure",
+        object_type="user_account",
+        object_id=user.id if user is not None else "unbekannt",
+        role="",
+        scope="",
+        actor=None,
+        fields=fields,
+    )
     commit_with_the_request()
 
 
@@ -270,8 +301,11 @@ def _collect_changes(session, flush_context, instances) -> None:
                     continue
                 key = id(owner) if owner is not None else ("id", obj.referral_id)
                 table = obj.__tablename__
-                names = ({f"{table}.{n}" for n in changed_fields(obj)} if kind == "dirty"
-                         else {f"{table} ({'neu' if kind == 'new' else 'entfernt'})"})
+                names = (
+                    {f"{table}.{n}" for n in changed_fields(obj)}
+                    if kind == "dirty"
+                    else {f"{table} ({'neu' if kind == 'new' else 'entfernt'})"}
+                )
             pending.setdefault(key, set()).update(names)
 
 
@@ -282,8 +316,13 @@ def _forget_changes(session, *args) -> None:
 def _referral_changed(referral, action, change=None, **extra) -> None:
     pending = db.session.info.get("audit_changes", {})
     fields = pending.pop(id(referral), set()) | pending.pop(("id", referral.id), set())
-    record(f"referral.{action.value}", referral, object_type="referral", fields=fields,
-           actor=change.actor if change is not None else None)
+    record(
+        f"referral.{action.value}",
+        referral,
+        object_type="referral",
+        fields=fields,
+        actor=change.actor if change is not None else None,
+    )
 
 
 def _consultation_changed(consultation, action, actor=None, fields=(), **extra) -> None:
@@ -295,7 +334,9 @@ def denied(status: int) -> None:
     if not (has_request_context() and current_user and current_user.is_authenticated):
         return
     args = request.view_args or {}
-    kind, ident = next(((k.removesuffix("_id"), v) for k, v in args.items() if k.endswith("_id")), ("page", request.path))
+    kind, ident = next(
+        ((k.removesuffix("_id"), v) for k, v in args.items() if k.endswith("_id")), ("page", request.path)
+    )
     record("access.denied", object_type=kind, object_id=ident, fields=[str(status), request.endpoint or ""])
     db.session.commit()
 

@@ -1,4 +1,5 @@
 """Working-day arithmetic for the deadlines of PROCESS.md (NRW public holidays excluded)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
@@ -45,7 +46,6 @@ def working_days_between(start_utc: datetime, end_utc: datetime) -> int:
         if is_working_day(day):
             count += 1
     return count
-
 
 
 def working_minutes_between(start_utc: datetime, end_utc: datetime) -> int:

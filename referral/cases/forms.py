@@ -1,4 +1,5 @@
 """Forms of the referral and of the ASD's actions. German labels; errors go next to their fields."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -177,7 +178,9 @@ class PrimarySchoolAge:
         if field.data:
             age = (today() - field.data).days / 365.25
             if not 4 <= age <= 14:
-                raise ValidationError("Bitte das Geburtsdatum prüfen: Grundschulkinder sind zwischen 4 und 14 Jahre alt.")
+                raise ValidationError(
+                    "Bitte das Geburtsdatum prüfen: Grundschulkinder sind zwischen 4 und 14 Jahre alt."
+                )
 
 
 def anchor(field) -> str:
@@ -203,10 +206,18 @@ class ErrorSummary:
                     items.append((field.id, field.label.text, own))
                 for index, entry in enumerate(field):
                     row = self.row_of(field.name, index, entry.form)
-                    items += [(anchor(sub), f"{row} – {sub.label.text}", sub.errors) for sub in entry.form if sub.errors]
+                    items += [
+                        (anchor(sub), f"{row} – {sub.label.text}", sub.errors) for sub in entry.form if sub.errors
+                    ]
             elif field.errors:
                 section = self.section_of(field.name)
-                items.append((anchor(field), f"{section} – {field.label.text}" if section else field.label.text, list(field.errors)))
+                items.append(
+                    (
+                        anchor(field),
+                        f"{section} – {field.label.text}" if section else field.label.text,
+                        list(field.errors),
+                    )
+                )
         return items
 
 
@@ -221,7 +232,10 @@ class PersonForm(GermanForm):
     custody = OptionalRadioField("Sorgeberechtigt", choices=YES_NO)
 
     def is_blank(self) -> bool:
-        return not any((self[f].data or "") for f in ("first_name", "last_name", "address", "phone")) and not self.birth_date.data
+        return (
+            not any((self[f].data or "") for f in ("first_name", "last_name", "address", "phone"))
+            and not self.birth_date.data
+        )
 
 
 class SchoolActionForm(GermanForm):
@@ -254,12 +268,23 @@ class ReferralForm(ErrorSummary, BaseForm):
     child_words = long_text("Äußerungen des Kindes (wörtlich)")
     body_marks = MultiCheckboxField(
         "Verletzungen am Körper",
-        choices=options((f"{side.value}:{region.value}", f"{side.label}: {region.label}") for side in BodySide for region in regions_for(side)),
+        choices=options(
+            (f"{side.value}:{region.value}", f"{side.label}: {region.label}")
+            for side in BodySide
+            for region in regions_for(side)
+        ),
     )
     # 4. What the school already did
-    school_actions = FieldList(FormField(SchoolActionForm), "Was die Schule bereits getan hat", min_entries=len(SchoolActionKind), max_entries=len(SchoolActionKind))
+    school_actions = FieldList(
+        FormField(SchoolActionForm),
+        "Was die Schule bereits getan hat",
+        min_entries=len(SchoolActionKind),
+        max_entries=len(SchoolActionKind),
+    )
     # 5. Those affected told beforehand
-    affected_informed = OptionalRadioField("Wurden die Betroffenen vorab über diese Mitteilung informiert?", choices=options(InformedStatus.choices()))
+    affected_informed = OptionalRadioField(
+        "Wurden die Betroffenen vorab über diese Mitteilung informiert?", choices=options(InformedStatus.choices())
+    )
     affected_informed_on = DateField("Informiert am", validators=[Optional(), NotInFuture()])
     affected_informed_reason = long_text("Begründung", 2000)
     # 6. Urgency
@@ -283,9 +308,17 @@ class ReferralForm(ErrorSummary, BaseForm):
     submit = SubmitField("Mitteilung einreichen")
 
     SECTIONS = {
-        "child_": "Kind", "interpreter_needed": "Kind", "categories": "Beobachtungen", "observ": "Beobachtungen",
-        "child_words": "Beobachtungen", "body_marks": "Beobachtungen", "affected_": "Information der Betroffenen",
-        "urgency": "Dringlichkeit", "phone_call": "Dringlichkeit", "reporter_": "Meldende Person", "attachment": "Anhänge",
+        "child_": "Kind",
+        "interpreter_needed": "Kind",
+        "categories": "Beobachtungen",
+        "observ": "Beobachtungen",
+        "child_words": "Beobachtungen",
+        "body_marks": "Beobachtungen",
+        "affected_": "Information der Betroffenen",
+        "urgency": "Dringlichkeit",
+        "phone_call": "Dringlichkeit",
+        "reporter_": "Meldende Person",
+        "attachment": "Anhänge",
     }
 
     def section_of(self, name: str) -> str | None:
@@ -307,10 +340,26 @@ class ReferralForm(ErrorSummary, BaseForm):
 
     def load(self, referral) -> None:
         """Fill the form from a stored referral (GET)."""
-        for name in ("child_first_name", "child_last_name", "child_birth_date", "child_gender", "child_class",
-                     "child_address", "child_language", "observed_on", "observed_by", "observation_source",
-                     "observation", "child_words", "affected_informed_on", "affected_informed_reason",
-                     "phone_call_with", "reporter_name", "reporter_phone", "reporter_reachable"):
+        for name in (
+            "child_first_name",
+            "child_last_name",
+            "child_birth_date",
+            "child_gender",
+            "child_class",
+            "child_address",
+            "child_language",
+            "observed_on",
+            "observed_by",
+            "observation_source",
+            "observation",
+            "child_words",
+            "affected_informed_on",
+            "affected_informed_reason",
+            "phone_call_with",
+            "reporter_name",
+            "reporter_phone",
+            "reporter_reachable",
+        ):
             self[name].data = getattr(referral, name)
         self.interpreter_needed.data = as_yes_no(referral.interpreter_needed)
         self.affected_informed.data = referral.affected_informed.value if referral.affected_informed else ""
@@ -318,17 +367,26 @@ class ReferralForm(ErrorSummary, BaseForm):
         self.reporter_function.data = referral.reporter_function.value if referral.reporter_function else ""
         from ..timeutil import to_local
 
-        self.phone_call_at.data = to_local(referral.phone_call_at).replace(tzinfo=None) if referral.phone_call_at else None
+        self.phone_call_at.data = (
+            to_local(referral.phone_call_at).replace(tzinfo=None) if referral.phone_call_at else None
+        )
         self.categories.data = [c.value for c in referral.category_codes]
         self.body_marks.data = [f"{m.side.value}:{m.region.value}" for m in referral.body_marks]
         while len(self.persons):
             self.persons.pop_entry()
         for person in referral.persons or []:
-            self.persons.append_entry({
-                "kind": person.kind.value, "first_name": person.first_name, "last_name": person.last_name,
-                "birth_date": person.birth_date, "address": person.address, "phone": person.phone,
-                "relation": person.relation.value if person.relation else "", "custody": as_yes_no(person.custody),
-            })
+            self.persons.append_entry(
+                {
+                    "kind": person.kind.value,
+                    "first_name": person.first_name,
+                    "last_name": person.last_name,
+                    "birth_date": person.birth_date,
+                    "address": person.address,
+                    "phone": person.phone,
+                    "relation": person.relation.value if person.relation else "",
+                    "custody": as_yes_no(person.custody),
+                }
+            )
         if not referral.persons:
             self.persons.append_entry({"kind": PersonKind.MOTHER.value})
             self.persons.append_entry({"kind": PersonKind.FATHER.value})
@@ -337,25 +395,44 @@ class ReferralForm(ErrorSummary, BaseForm):
             self.school_actions.pop_entry()
         for kind in SchoolActionKind:
             action = by_kind.get(kind)
-            self.school_actions.append_entry({
-                "kind": kind.value, "done": as_yes_no(action.done if action else None),
-                "done_on": action.done_on if action else None,
-                "reason": action.reason if action else "", "detail": action.detail if action else "",
-            })
+            self.school_actions.append_entry(
+                {
+                    "kind": kind.value,
+                    "done": as_yes_no(action.done if action else None),
+                    "done_on": action.done_on if action else None,
+                    "reason": action.reason if action else "",
+                    "detail": action.detail if action else "",
+                }
+            )
 
     def store(self, referral) -> None:
         """Copy what was typed onto the referral (the caller commits or rolls back)."""
         from ..timeutil import local_to_utc
         from .models import BodyMark, Person, ReferralCategory, SchoolAction
 
-        for name in ("child_first_name", "child_last_name", "child_gender", "child_class", "child_address",
-                     "child_language", "observed_by", "observation_source", "observation", "child_words",
-                     "affected_informed_reason", "reporter_name", "reporter_phone", "reporter_reachable"):
+        for name in (
+            "child_first_name",
+            "child_last_name",
+            "child_gender",
+            "child_class",
+            "child_address",
+            "child_language",
+            "observed_by",
+            "observation_source",
+            "observation",
+            "child_words",
+            "affected_informed_reason",
+            "reporter_name",
+            "reporter_phone",
+            "reporter_reachable",
+        ):
             setattr(referral, name, (self[name].data or "").strip())
         for name in ("child_birth_date", "observed_on", "affected_informed_on"):
             setattr(referral, name, self[name].data)
         referral.interpreter_needed = yes_no(self.interpreter_needed.data)
-        referral.affected_informed = InformedStatus(self.affected_informed.data) if self.affected_informed.data else None
+        referral.affected_informed = (
+            InformedStatus(self.affected_informed.data) if self.affected_informed.data else None
+        )
         if referral.affected_informed is not InformedStatus.YES:
             referral.affected_informed_on = None
         if referral.affected_informed is InformedStatus.YES:
@@ -366,11 +443,14 @@ class ReferralForm(ErrorSummary, BaseForm):
             referral.phone_call_with = (self.phone_call_with.data or "").strip() or None
         else:
             referral.phone_call_at = referral.phone_call_with = None
-        referral.reporter_function = ReporterFunction(self.reporter_function.data) if self.reporter_function.data else None
+        referral.reporter_function = (
+            ReporterFunction(self.reporter_function.data) if self.reporter_function.data else None
+        )
 
         wanted = set(self.categories.data or [])
         referral.categories = [c for c in referral.categories if c.category.value in wanted] + [
-            ReferralCategory(category=Category(code)) for code in sorted(wanted - {c.category.value for c in referral.categories})
+            ReferralCategory(category=Category(code))
+            for code in sorted(wanted - {c.category.value for c in referral.categories})
         ]
         marks = {tuple(v.split(":", 1)) for v in self.body_marks.data or []}
         kept = [m for m in referral.body_marks if (m.side.value, m.region.value) in marks]
@@ -381,12 +461,19 @@ class ReferralForm(ErrorSummary, BaseForm):
         persons = []
         for position, entry in enumerate(e for e in self.persons if not e.form.is_blank()):
             data = entry.form
-            persons.append(Person(
-                position=position, kind=PersonKind(data.kind.data), first_name=(data.first_name.data or "").strip(),
-                last_name=(data.last_name.data or "").strip(), birth_date=data.birth_date.data,
-                address=(data.address.data or "").strip(), phone=(data.phone.data or "").strip(),
-                relation=Relation(data.relation.data) if data.relation.data else None, custody=yes_no(data.custody.data),
-            ))
+            persons.append(
+                Person(
+                    position=position,
+                    kind=PersonKind(data.kind.data),
+                    first_name=(data.first_name.data or "").strip(),
+                    last_name=(data.last_name.data or "").strip(),
+                    birth_date=data.birth_date.data,
+                    address=(data.address.data or "").strip(),
+                    phone=(data.phone.data or "").strip(),
+                    relation=Relation(data.relation.data) if data.relation.data else None,
+                    custody=yes_no(data.custody.data),
+                )
+            )
         referral.persons = persons
         by_kind = {a.kind: a for a in referral.school_actions}
         for entry in self.school_actions:
@@ -416,8 +503,7 @@ class ReferralForm(ErrorSummary, BaseForm):
 
 
 def _message_body(label):
-    return TextAreaField(label, validators=[DataRequired("Bitte einen Text eingeben."),
-                                            at_most(10000), Printable()])
+    return TextAreaField(label, validators=[DataRequired("Bitte einen Text eingeben."), at_most(10000), Printable()])
 
 
 class QuestionForm(ErrorSummary, BaseForm):
@@ -452,8 +538,10 @@ class ConfirmDeletionForm(BaseForm):
 
 class TransferForm(ErrorSummary, BaseForm):
     to_district = RequiredChoiceField("Zuständiger Bezirk", validators=[InputRequired("Bitte einen Bezirk wählen.")])
-    reason = TextAreaField("Grund der Abgabe (z. B. Wohnort der Eltern, § 86 SGB VIII)",
-                           validators=[DataRequired("Bitte den Grund der Abgabe angeben."), at_most(2000), Printable()])
+    reason = TextAreaField(
+        "Grund der Abgabe (z. B. Wohnort der Eltern, § 86 SGB VIII)",
+        validators=[DataRequired("Bitte den Grund der Abgabe angeben."), at_most(2000), Printable()],
+    )
 
 
 class AssignForm(ErrorSummary, BaseForm):
@@ -461,14 +549,25 @@ class AssignForm(ErrorSummary, BaseForm):
 
 
 class AssessmentForm(ErrorSummary, BaseForm):
-    result = OptionalRadioField("Ergebnis der Gefährdungseinschätzung", choices=options(AssessmentResult.choices()),
-                        validators=[InputRequired("Bitte das Ergebnis wählen.")])
+    result = OptionalRadioField(
+        "Ergebnis der Gefährdungseinschätzung",
+        choices=options(AssessmentResult.choices()),
+        validators=[InputRequired("Bitte das Ergebnis wählen.")],
+    )
     specialists = MultiCheckboxField("Beteiligte Fachkräfte des ASD", coerce=int)
-    other_specialists = TextAreaField("Weitere beteiligte Fachkräfte (eine pro Zeile)", validators=[Optional(), at_most(2000), Printable()])
-    school_involved = OptionalRadioField("Schule in die Einschätzung einbezogen?", choices=YES_NO,
-                                 validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
-    measures = MultiCheckboxField("Maßnahmen", choices=options(Measure.choices()),
-                                  validators=[DataRequired("Bitte mindestens eine Maßnahme oder „keine“ wählen.")])
+    other_specialists = TextAreaField(
+        "Weitere beteiligte Fachkräfte (eine pro Zeile)", validators=[Optional(), at_most(2000), Printable()]
+    )
+    school_involved = OptionalRadioField(
+        "Schule in die Einschätzung einbezogen?",
+        choices=YES_NO,
+        validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")],
+    )
+    measures = MultiCheckboxField(
+        "Maßnahmen",
+        choices=options(Measure.choices()),
+        validators=[DataRequired("Bitte mindestens eine Maßnahme oder „keine“ wählen.")],
+    )
 
     def validate_measures(self, field):
         if Measure.NONE.value in field.data and len(field.data) > 1:
@@ -479,20 +578,38 @@ class AssessmentForm(ErrorSummary, BaseForm):
 
 
 class FeedbackForm(ErrorSummary, BaseForm):
-    indications_confirmed = OptionalRadioField("Haben sich die gewichtigen Anhaltspunkte bestätigt?", choices=YES_NO,
-                                       validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
-    asd_became_active = OptionalRadioField("Ist der ASD zum Schutz des Kindes tätig geworden?", choices=YES_NO,
-                                   validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
-    asd_still_active = OptionalRadioField("Ist der ASD weiterhin tätig?", choices=YES_NO,
-                                  validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")])
-    contact_name = StringField("Ansprechperson im ASD für die Schule", validators=[DataRequired("Bitte die Ansprechperson angeben."), at_most(120), Printable()])
-    contact_phone = StringField("Telefon der Ansprechperson", validators=[DataRequired("Bitte eine Telefonnummer angeben."), at_most(40), Printable()])
-    affected_informed = OptionalRadioField("Wurden die Betroffenen vorab über diese Rückmeldung informiert?", choices=options(InformedStatus.choices()),
-                                   validators=[InputRequired("Bitte eine Möglichkeit wählen.")])
+    indications_confirmed = OptionalRadioField(
+        "Haben sich die gewichtigen Anhaltspunkte bestätigt?",
+        choices=YES_NO,
+        validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")],
+    )
+    asd_became_active = OptionalRadioField(
+        "Ist der ASD zum Schutz des Kindes tätig geworden?",
+        choices=YES_NO,
+        validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")],
+    )
+    asd_still_active = OptionalRadioField(
+        "Ist der ASD weiterhin tätig?", choices=YES_NO, validators=[InputRequired("Bitte „ja“ oder „nein“ wählen.")]
+    )
+    contact_name = StringField(
+        "Ansprechperson im ASD für die Schule",
+        validators=[DataRequired("Bitte die Ansprechperson angeben."), at_most(120), Printable()],
+    )
+    contact_phone = StringField(
+        "Telefon der Ansprechperson",
+        validators=[DataRequired("Bitte eine Telefonnummer angeben."), at_most(40), Printable()],
+    )
+    affected_informed = OptionalRadioField(
+        "Wurden die Betroffenen vorab über diese Rückmeldung informiert?",
+        choices=options(InformedStatus.choices()),
+        validators=[InputRequired("Bitte eine Möglichkeit wählen.")],
+    )
     affected_informed_on = DateField("Informiert am", validators=[Optional(), NotInFuture()])
     affected_informed_reason = TextAreaField("Begründung", validators=[Optional(), at_most(2000), Printable()])
-    confirm = BooleanField("Mir ist bewusst, dass die Rückmeldung nach § 64 Abs. 4 SGB VIII nur diese Angaben enthält.",
-                           validators=[DataRequired("Bitte bestätigen.")])
+    confirm = BooleanField(
+        "Mir ist bewusst, dass die Rückmeldung nach § 64 Abs. 4 SGB VIII nur diese Angaben enthält.",
+        validators=[DataRequired("Bitte bestätigen.")],
+    )
 
     def validate_asd_still_active(self, field):
         if field.data == "yes" and self.asd_became_active.data == "no":
@@ -503,7 +620,11 @@ class FeedbackForm(ErrorSummary, BaseForm):
             raise ValidationError("Bitte das Datum angeben.")
 
     def validate_affected_informed_reason(self, field):
-        if self.affected_informed.data and self.affected_informed.data != InformedStatus.YES.value and not (field.data or "").strip():
+        if (
+            self.affected_informed.data
+            and self.affected_informed.data != InformedStatus.YES.value
+            and not (field.data or "").strip()
+        ):
             raise ValidationError("Bitte den Grund angeben.")
 
     def values(self) -> dict:
@@ -516,12 +637,17 @@ class FeedbackForm(ErrorSummary, BaseForm):
             "contact_phone": self.contact_phone.data.strip(),
             "affected_informed": informed,
             "affected_informed_on": self.affected_informed_on.data if informed is InformedStatus.YES else None,
-            "affected_informed_reason": (self.affected_informed_reason.data or "").strip() if informed is not InformedStatus.YES else "",
+            "affected_informed_reason": (self.affected_informed_reason.data or "").strip()
+            if informed is not InformedStatus.YES
+            else "",
         }
 
 
 class AttachmentForm(ErrorSummary, BaseForm):
-    file = FileField("Datei (PDF, JPEG oder PNG, höchstens 10 MB)", validators=[FileRequired("Bitte eine Datei auswählen."), FILE_NAME_PRINTABLE])
+    file = FileField(
+        "Datei (PDF, JPEG oder PNG, höchstens 10 MB)",
+        validators=[FileRequired("Bitte eine Datei auswählen."), FILE_NAME_PRINTABLE],
+    )
 
 
 class InboxFilterForm(BaseForm):

@@ -71,8 +71,11 @@ class Referral(db.Model):
     __tablename__ = "referral"
     __table_args__ = (
         # What each state requires, enforced by the database as the last line of defence.
-        CheckConstraint("state = 'draft' OR (number IS NOT NULL AND submitted_at IS NOT NULL "
-                        "AND urgency IS NOT NULL AND acknowledge_due_at IS NOT NULL)", name="submitted_complete"),
+        CheckConstraint(
+            "state = 'draft' OR (number IS NOT NULL AND submitted_at IS NOT NULL "
+            "AND urgency IS NOT NULL AND acknowledge_due_at IS NOT NULL)",
+            name="submitted_complete",
+        ),
         CheckConstraint(f"state NOT IN {AFTER_ACK} OR acknowledged_at IS NOT NULL", name="acknowledged_has_time"),
         CheckConstraint(f"state NOT IN {ASSIGNED} OR assignee_id IS NOT NULL", name="assessment_has_assignee"),
         CheckConstraint(f"state NOT IN {FEEDBACK_DONE} OR feedback_at IS NOT NULL", name="feedback_has_time"),
@@ -84,9 +87,25 @@ class Referral(db.Model):
         Index("ix_referral_district_state", "district_id", "state"),
         Index("ix_referral_school_state", "school_id", "state"),
         # The evaluation filters by submission time and reads only these columns: answered from the index.
-        Index("ix_referral_evaluation", "submitted_at", "state", "district_id", "school_id", "urgency", "acknowledged_at",
-              "acknowledge_due_at", "feedback_at", "feedback_due_at", "consultation_id", "affected_informed",
-              "ack_minutes", "ack_working_minutes", "feedback_minutes", "feedback_working_minutes", "id"),
+        Index(
+            "ix_referral_evaluation",
+            "submitted_at",
+            "state",
+            "district_id",
+            "school_id",
+            "urgency",
+            "acknowledged_at",
+            "acknowledge_due_at",
+            "feedback_at",
+            "feedback_due_at",
+            "consultation_id",
+            "affected_informed",
+            "ack_minutes",
+            "ack_working_minutes",
+            "feedback_minutes",
+            "feedback_working_minutes",
+            "id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -171,7 +190,9 @@ class Referral(db.Model):
         cascade="all, delete-orphan", order_by="ReferralCategory.category", lazy="selectin"
     )
     persons: Mapped[list[Person]] = relationship(cascade="all, delete-orphan", order_by="Person.position")
-    school_actions: Mapped[list[SchoolAction]] = relationship(cascade="all, delete-orphan", order_by="SchoolAction.kind")
+    school_actions: Mapped[list[SchoolAction]] = relationship(
+        cascade="all, delete-orphan", order_by="SchoolAction.kind"
+    )
     body_marks: Mapped[list[BodyMark]] = relationship(cascade="all, delete-orphan")
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="referral", cascade="all, delete-orphan", order_by="Attachment.uploaded_at"
@@ -278,8 +299,9 @@ class Attachment(db.Model):
     """A file stored outside the web root under a random name; metadata here."""
 
     __tablename__ = "attachment"
-    __table_args__ = (CheckConstraint("content_type IN ('application/pdf', 'image/jpeg', 'image/png')",
-                                      name="allowed_type"),)
+    __table_args__ = (
+        CheckConstraint("content_type IN ('application/pdf', 'image/jpeg', 'image/png')", name="allowed_type"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"), index=True)

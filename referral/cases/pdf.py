@@ -7,6 +7,7 @@ subsets with ToUnicode maps. Every page carries "Vertraulich – Sozialdaten", t
 "Seite x von y". What a reader may not see on the page is not in their PDF either (the ASD's
 assessment, the feedback for OGS staff, the reason of a transfer for the school).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -32,10 +33,12 @@ class NotMade(Exception):
 def _unprintable(found: printable.Unprintable) -> NotMade:
     # The log names the field and the code point only: no content of the referral.
     return NotMade(
-        f"Das PDF kann nicht erstellt werden: {where(found.field)} enthält das Zeichen {printable.describe(found.char)}, "
+        f"Das PDF kann nicht erstellt werden: {where(found.field)} enthält das Zeichen "
+        f"{printable.describe(found.char)}, "
         "das die Schrift des PDF nicht enthält. Statt es als „?“ oder leeres Kästchen in die Akte zu drucken, wird "
         "kein PDF erstellt. Der Fehler ist protokolliert; bitte informieren Sie die Administration.",
-        f"field {found.field} contains {found.code_point}, which the PDF fonts lack")
+        f"field {found.field} contains {found.code_point}, which the PDF fonts lack",
+    )
 
 
 def stored_text(referral, *, asd_side: bool, may_read_feedback: bool, history) -> Iterator[tuple[str, str | None]]:
@@ -44,9 +47,23 @@ def stored_text(referral, *, asd_side: bool, may_read_feedback: bool, history) -
     yield "district.name", referral.district.name
     if referral.assignee:
         yield "assignee.name", referral.assignee.name
-    for name in ("child_first_name", "child_last_name", "child_gender", "child_class", "child_address",
-                 "child_language", "observed_by", "observation_source", "observation", "child_words",
-                 "affected_informed_reason", "phone_call_with", "reporter_name", "reporter_phone", "reporter_reachable"):
+    for name in (
+        "child_first_name",
+        "child_last_name",
+        "child_gender",
+        "child_class",
+        "child_address",
+        "child_language",
+        "observed_by",
+        "observation_source",
+        "observation",
+        "child_words",
+        "affected_informed_reason",
+        "phone_call_with",
+        "reporter_name",
+        "reporter_phone",
+        "reporter_reachable",
+    ):
         yield name, getattr(referral, name)
     for i, person in enumerate(referral.persons):
         for name in ("first_name", "last_name", "address", "phone"):
@@ -81,12 +98,18 @@ def stored_text(referral, *, asd_side: bool, may_read_feedback: bool, history) -
 
 # Where a stored field appears, in the reader's words (field names as in stored_text).
 _PLACES = [
-    ("child_", "Abschnitt 1 (Kind)"), ("persons", "Abschnitt 2 (Eltern und Haushalt)"),
-    ("observ", "Abschnitt 3 (Beobachtungen)"), ("school_actions", "Abschnitt 4 (Was die Schule bereits getan hat)"),
-    ("affected_", "Abschnitt 5 (Information der Betroffenen)"), ("phone_call", "Abschnitt 6 (Dringlichkeit)"),
-    ("reporter_", "Abschnitt 7 (Meldende Person)"), ("attachments", "Abschnitt 8 (Anhänge)"),
-    ("messages", "den Rückfragen und Nachträgen"), ("feedback", "der Rückmeldung des ASD"),
-    ("assessment", "der Gefährdungseinschätzung"), ("history", "dem Verlauf"),
+    ("child_", "Abschnitt 1 (Kind)"),
+    ("persons", "Abschnitt 2 (Eltern und Haushalt)"),
+    ("observ", "Abschnitt 3 (Beobachtungen)"),
+    ("school_actions", "Abschnitt 4 (Was die Schule bereits getan hat)"),
+    ("affected_", "Abschnitt 5 (Information der Betroffenen)"),
+    ("phone_call", "Abschnitt 6 (Dringlichkeit)"),
+    ("reporter_", "Abschnitt 7 (Meldende Person)"),
+    ("attachments", "Abschnitt 8 (Anhänge)"),
+    ("messages", "den Rückfragen und Nachträgen"),
+    ("feedback", "der Rückmeldung des ASD"),
+    ("assessment", "der Gefährdungseinschätzung"),
+    ("history", "dem Verlauf"),
 ]
 
 
@@ -117,15 +140,23 @@ def render(referral, *, asd_side: bool, may_read_feedback: bool, history) -> byt
     try:
         fonts = printable.font_paths()
     except printable.FontMissing as error:
-        raise NotMade("Das PDF kann zurzeit nicht erstellt werden: die Schrift für das PDF fehlt auf dem Server. "
-                      "Der Fehler ist protokolliert; bitte informieren Sie die Administration.", str(error)) from error
-    found = printable.check_fields(stored_text(referral, asd_side=asd_side, may_read_feedback=may_read_feedback,
-                                               history=history))
+        raise NotMade(
+            "Das PDF kann zurzeit nicht erstellt werden: die Schrift für das PDF fehlt auf dem Server. "
+            "Der Fehler ist protokolliert; bitte informieren Sie die Administration.",
+            str(error),
+        ) from error
+    found = printable.check_fields(
+        stored_text(referral, asd_side=asd_side, may_read_feedback=may_read_feedback, history=history)
+    )
     if found is not None:
         raise _unprintable(found)
     html = render_template(
-        "cases/pdf.html", referral=referral, asd_side=asd_side, may_read_feedback=may_read_feedback,
-        history=history, RULES=RULES,
+        "cases/pdf.html",
+        referral=referral,
+        asd_side=asd_side,
+        may_read_feedback=may_read_feedback,
+        history=history,
+        RULES=RULES,
         font_faces=[(weight, path.as_uri()) for weight, path in sorted(fonts.items())],
     )
     # The net under stored_text(): whatever reached the document, no character goes to the fonts' fallback.

@@ -4,11 +4,13 @@ PROCESS.md, *Referral states* and *Deadlines*: which action is possible in which
 may take it, where it leads, and when things are due. Views ask `policy.may()`, which asks this
 module for the state and role part; every change of a referral goes through `apply()`.
 """
+
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from blinker import Namespace
 from sqlalchemy.orm.exc import StaleDataError
@@ -18,6 +20,11 @@ from ..extensions import db
 from ..timeutil import utcnow
 from .deadlines import end_of_nth_working_day
 from .vocabulary import Urgency
+
+if TYPE_CHECKING:  # the models import this module for the enums
+    from ..accounts.models import User
+    from ..organisation.models import District
+    from .models import Referral, StateChange
 
 
 class State(enum.StrEnum):
@@ -96,32 +103,74 @@ KEEP = Keep.STATE
 # The state table of PROCESS.md. Rules with target KEEP are actions inside a state.
 RULES: dict[Action, Rule] = {
     Action.EDIT: Rule(frozenset({State.DRAFT}), KEEP, SCHOOL, "Entwurf bearbeiten", "Entwurf gespeichert."),
-    Action.SUBMIT: Rule(frozenset({State.DRAFT}), State.SUBMITTED, SCHOOL, "Einreichen",
-                        "Die Mitteilung wurde an den ASD übermittelt."),
-    Action.DELETE: Rule(frozenset({State.DRAFT}), Gone.DELETED, SCHOOL, "Entwurf löschen",
-                        "Der Entwurf wurde endgültig gelöscht."),
-    Action.ACKNOWLEDGE: Rule(frozenset({State.SUBMITTED}), State.ACKNOWLEDGED, ASD, "Eingang bestätigen",
-                             "Der Eingang wurde bestätigt."),
-    Action.TRANSFER: Rule(frozenset({State.SUBMITTED, State.ACKNOWLEDGED, State.IN_ASSESSMENT}), State.SUBMITTED,
-                          ASD, "An anderen Bezirk abgeben", "Die Mitteilung wurde an den anderen Bezirk abgegeben."),
-    Action.TAKE_OVER: Rule(frozenset({State.ACKNOWLEDGED}), State.IN_ASSESSMENT, ASD, "Fall übernehmen",
-                           "Sie haben den Fall übernommen."),
-    Action.ASSIGN: Rule(frozenset({State.ACKNOWLEDGED}), State.IN_ASSESSMENT, frozenset({Role.ASD_LEAD}),
-                        "Zuweisen", "Der Fall wurde zugewiesen."),
-    Action.REASSIGN: Rule(frozenset({State.IN_ASSESSMENT, State.INFO_REQUESTED}), KEEP, frozenset({Role.ASD_LEAD}),
-                          "Neu zuweisen", "Der Fall wurde neu zugewiesen."),
-    Action.ASK: Rule(frozenset({State.IN_ASSESSMENT}), State.INFO_REQUESTED, ASD, "Rückfrage an die Schule",
-                     "Die Rückfrage wurde an die Schule gesendet."),
-    Action.ANSWER: Rule(frozenset({State.INFO_REQUESTED}), State.IN_ASSESSMENT, SCHOOL, "Rückfrage beantworten",
-                        "Ihre Antwort wurde an den ASD übermittelt."),
+    Action.SUBMIT: Rule(
+        frozenset({State.DRAFT}), State.SUBMITTED, SCHOOL, "Einreichen", "Die Mitteilung wurde an den ASD übermittelt."
+    ),
+    Action.DELETE: Rule(
+        frozenset({State.DRAFT}), Gone.DELETED, SCHOOL, "Entwurf löschen", "Der Entwurf wurde endgültig gelöscht."
+    ),
+    Action.ACKNOWLEDGE: Rule(
+        frozenset({State.SUBMITTED}), State.ACKNOWLEDGED, ASD, "Eingang bestätigen", "Der Eingang wurde bestätigt."
+    ),
+    Action.TRANSFER: Rule(
+        frozenset({State.SUBMITTED, State.ACKNOWLEDGED, State.IN_ASSESSMENT}),
+        State.SUBMITTED,
+        ASD,
+        "An anderen Bezirk abgeben",
+        "Die Mitteilung wurde an den anderen Bezirk abgegeben.",
+    ),
+    Action.TAKE_OVER: Rule(
+        frozenset({State.ACKNOWLEDGED}), State.IN_ASSESSMENT, ASD, "Fall übernehmen", "Sie haben den Fall übernommen."
+    ),
+    Action.ASSIGN: Rule(
+        frozenset({State.ACKNOWLEDGED}),
+        State.IN_ASSESSMENT,
+        frozenset({Role.ASD_LEAD}),
+        "Zuweisen",
+        "Der Fall wurde zugewiesen.",
+    ),
+    Action.REASSIGN: Rule(
+        frozenset({State.IN_ASSESSMENT, State.INFO_REQUESTED}),
+        KEEP,
+        frozenset({Role.ASD_LEAD}),
+        "Neu zuweisen",
+        "Der Fall wurde neu zugewiesen.",
+    ),
+    Action.ASK: Rule(
+        frozenset({State.IN_ASSESSMENT}),
+        State.INFO_REQUESTED,
+        ASD,
+        "Rückfrage an die Schule",
+        "Die Rückfrage wurde an die Schule gesendet.",
+    ),
+    Action.ANSWER: Rule(
+        frozenset({State.INFO_REQUESTED}),
+        State.IN_ASSESSMENT,
+        SCHOOL,
+        "Rückfrage beantworten",
+        "Ihre Antwort wurde an den ASD übermittelt.",
+    ),
     # Not after closing: nobody works on a closed case any more; a new concern is a new referral.
-    Action.ADDENDUM: Rule(SUBMITTED_STATES - {State.CLOSED}, KEEP, SCHOOL, "Nachtrag senden", "Ihr Nachtrag wurde übermittelt."),
-    Action.RECORD_ASSESSMENT: Rule(frozenset({State.IN_ASSESSMENT, State.INFO_REQUESTED}), KEEP, ASD,
-                                   "Gefährdungseinschätzung erfassen", "Die Gefährdungseinschätzung wurde gespeichert."),
-    Action.GIVE_FEEDBACK: Rule(frozenset({State.IN_ASSESSMENT}), State.FEEDBACK_GIVEN, ASD, "Rückmeldung geben",
-                               "Die Rückmeldung wurde an die Schule gegeben."),
-    Action.CLOSE: Rule(frozenset({State.FEEDBACK_GIVEN}), State.CLOSED, ASD, "Abschließen",
-                       "Die Mitteilung wurde abgeschlossen."),
+    Action.ADDENDUM: Rule(
+        SUBMITTED_STATES - {State.CLOSED}, KEEP, SCHOOL, "Nachtrag senden", "Ihr Nachtrag wurde übermittelt."
+    ),
+    Action.RECORD_ASSESSMENT: Rule(
+        frozenset({State.IN_ASSESSMENT, State.INFO_REQUESTED}),
+        KEEP,
+        ASD,
+        "Gefährdungseinschätzung erfassen",
+        "Die Gefährdungseinschätzung wurde gespeichert.",
+    ),
+    Action.GIVE_FEEDBACK: Rule(
+        frozenset({State.IN_ASSESSMENT}),
+        State.FEEDBACK_GIVEN,
+        ASD,
+        "Rückmeldung geben",
+        "Die Rückmeldung wurde an die Schule gegeben.",
+    ),
+    Action.CLOSE: Rule(
+        frozenset({State.FEEDBACK_GIVEN}), State.CLOSED, ASD, "Abschließen", "Die Mitteilung wurde abgeschlossen."
+    ),
 }
 
 # Actions that only the person responsible for the case (or the district's lead) may take.
@@ -141,19 +190,22 @@ REASON_HIDDEN_FROM_SCHOOL = frozenset({Action.TRANSFER})
 class HistoryEntry:
     """A history entry as one side reads it: the change itself, with `reason` only where that side may read it."""
 
-    def __init__(self, change, reason: str | None):
+    def __init__(self, change: StateChange, reason: str | None) -> None:
         self._change = change
         self.reason = reason
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._change, name)
 
 
-def history_for(referral, *, asd_side: bool) -> list[HistoryEntry]:
+def history_for(referral: Referral, *, asd_side: bool) -> list[HistoryEntry]:
     """The referral's history as the ASD or the school may read it (page and PDF alike)."""
     hidden = HIDDEN_FROM_ASD if asd_side else HIDDEN_FROM_SCHOOL
-    return [HistoryEntry(change, change.reason if asd_side or change.action not in REASON_HIDDEN_FROM_SCHOOL else None)
-            for change in referral.history if change.action not in hidden]
+    return [
+        HistoryEntry(change, change.reason if asd_side or change.action not in REASON_HIDDEN_FROM_SCHOOL else None)
+        for change in referral.history
+        if change.action not in hidden
+    ]
 
 
 def possible_in_state(action: Action, state: State) -> bool:
@@ -206,7 +258,16 @@ def refusal(action: Action, state: State) -> str:
     return f"„{RULES[action].label}“ ist im Status „{state.label}“ nicht möglich."
 
 
-def apply(referral, action: Action, actor, *, reason: str = "", to_district=None, assignee=None, now=None):
+def apply(
+    referral: Referral,
+    action: Action,
+    actor: User,
+    *,
+    reason: str = "",
+    to_district: District | None = None,
+    assignee: User | None = None,
+    now: datetime | None = None,
+) -> StateChange | None:
     """Check `action` against the state table and record it; flushes, never commits.
 
     Every action touches the referral row, whose version column makes a concurrent second writer
@@ -219,7 +280,8 @@ def apply(referral, action: Action, actor, *, reason: str = "", to_district=None
         raise ProcessError(refusal(action, referral.state))
     now = now or utcnow()
     if rule.target is Gone.DELETED:
-        return _delete(referral, action)
+        _delete(referral, action)
+        return None
     before = referral.state
     from_district_id = referral.district_id
     if isinstance(rule.target, State):
@@ -263,25 +325,37 @@ def concurrent_change_message(referral_id: int | None, actor_id: int | None, *, 
 
     last_actor = None
     if referral_id is not None:
-        last_actor = db.session.scalar(select(StateChange.actor_id).where(StateChange.referral_id == referral_id)
-                                       .order_by(StateChange.id.desc()).limit(1))
+        last_actor = db.session.scalar(
+            select(StateChange.actor_id)
+            .where(StateChange.referral_id == referral_id)
+            .order_by(StateChange.id.desc())
+            .limit(1)
+        )
     if draft:
         if last_actor is None or last_actor == actor_id:
-            return ("Der Entwurf wurde inzwischen in einem anderen Fenster geändert oder eingereicht. Ihre Änderung "
-                    "wurde nicht gespeichert. Bitte prüfen Sie den aktuellen Stand.")
-        return ("Der Entwurf wurde inzwischen von einer anderen Person geändert. Ihre Änderung wurde nicht "
-                "gespeichert. Bitte prüfen Sie den aktuellen Stand.")
+            return (
+                "Der Entwurf wurde inzwischen in einem anderen Fenster geändert oder eingereicht. Ihre Änderung "
+                "wurde nicht gespeichert. Bitte prüfen Sie den aktuellen Stand."
+            )
+        return (
+            "Der Entwurf wurde inzwischen von einer anderen Person geändert. Ihre Änderung wurde nicht "
+            "gespeichert. Bitte prüfen Sie den aktuellen Stand."
+        )
     if last_actor is not None and last_actor == actor_id:
-        return ("Die Mitteilung wurde gerade in einem anderen Fenster bearbeitet, von Ihnen selbst. Ihre Aktion "
-                "wurde nicht ausgeführt. Bitte prüfen Sie den aktuellen Stand.")
-    return ("Die Mitteilung wurde gerade von einer anderen Person bearbeitet. Ihre Aktion wurde nicht "
-            "ausgeführt. Bitte prüfen Sie den aktuellen Stand.")
+        return (
+            "Die Mitteilung wurde gerade in einem anderen Fenster bearbeitet, von Ihnen selbst. Ihre Aktion "
+            "wurde nicht ausgeführt. Bitte prüfen Sie den aktuellen Stand."
+        )
+    return (
+        "Die Mitteilung wurde gerade von einer anderen Person bearbeitet. Ihre Aktion wurde nicht "
+        "ausgeführt. Bitte prüfen Sie den aktuellen Stand."
+    )
 
 
 EDIT_SITTING = timedelta(minutes=10)
 
 
-def _recent_edit(referral, actor, now):
+def _recent_edit(referral: Referral, actor: User, now: datetime) -> StateChange | None:
     """The author's last save of this draft, if it was a moment ago (autosave): that entry is reused."""
     from sqlalchemy import select
 
@@ -289,15 +363,21 @@ def _recent_edit(referral, actor, now):
 
     if referral.id is None:
         return None
-    last = db.session.scalar(select(StateChange).where(StateChange.referral_id == referral.id)
-                             .order_by(StateChange.id.desc()).limit(1))
-    if last is not None and last.action is Action.EDIT and last.actor_id == actor.id and last.reason is None \
-            and now - last.at < EDIT_SITTING:
+    last = db.session.scalar(
+        select(StateChange).where(StateChange.referral_id == referral.id).order_by(StateChange.id.desc()).limit(1)
+    )
+    if (
+        last is not None
+        and last.action is Action.EDIT
+        and last.actor_id == actor.id
+        and last.reason is None
+        and now - last.at < EDIT_SITTING
+    ):
         return last
     return None
 
 
-def _delete(referral, action: Action) -> None:
+def _delete(referral: Referral, action: Action) -> None:
     referral.updated_at = utcnow()  # the version check: a draft submitted meanwhile is not deleted
     action_checked.send(referral, action=action)
     try:
@@ -307,12 +387,15 @@ def _delete(referral, action: Action) -> None:
         db.session.flush()
     except StaleDataError as exc:
         db.session.rollback()
-        raise ConcurrentChange("Der Entwurf wurde inzwischen geändert oder eingereicht und wurde nicht gelöscht.") from exc
+        raise ConcurrentChange(
+            "Der Entwurf wurde inzwischen geändert oder eingereicht und wurde nicht gelöscht."
+        ) from exc
 
 
 # --- What a submission needs -----------------------------------------------------------------
 
-def submission_problems(referral) -> dict[str, str]:
+
+def submission_problems(referral: Referral) -> dict[str, str]:
     """Missing or inconsistent content, keyed by form field name, in German.
 
     Drafts may be incomplete; a referral reaching the ASD must be complete enough to act on.

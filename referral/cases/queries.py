@@ -1,13 +1,14 @@
 """The lists of referrals. Each page runs a fixed number of queries, filtered by scope in SQL."""
+
 from __future__ import annotations
 
 import re
 from datetime import datetime
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select, update
-from sqlalchemy.orm import selectinload
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import selectinload
 
 from .. import policy
 from ..extensions import db
@@ -37,8 +38,10 @@ def _news_for(user, kinds):
 
 
 def school_list(user, page: int):
-    news = or_(_news_for(user, [MessageKind.QUESTION]),
-               and_(Referral.feedback_at.is_not(None), Referral.feedback_at > func.coalesce(_seen_at(user), literal(EPOCH))))
+    news = or_(
+        _news_for(user, [MessageKind.QUESTION]),
+        and_(Referral.feedback_at.is_not(None), Referral.feedback_at > func.coalesce(_seen_at(user), literal(EPOCH))),
+    )
     statement = (
         select(Referral, news.label("news"))
         .where(policy.referral_scope(user))
@@ -50,8 +53,9 @@ def school_list(user, page: int):
 URGENCY_ORDER = case({u.value: u.rank for u in Urgency}, value=Referral.urgency, else_=9)
 
 
-def inbox(user, state: str, overdue_only: bool, page: int, assignee_id: int | None = None,
-          district_id: int | None = None):
+def inbox(
+    user, state: str, overdue_only: bool, page: int, assignee_id: int | None = None, district_id: int | None = None
+):
     now = utcnow()
     news = _news_for(user, [MessageKind.ANSWER, MessageKind.ADDENDUM])
     statement = select(Referral, news.label("news")).where(policy.referral_scope(user))
@@ -89,7 +93,9 @@ def coordination_list(user, page: int):
 def mark_seen(user, referral: Referral) -> datetime | None:
     """Record that the user opened the referral now; return when they had seen it before."""
     before = db.session.scalar(
-        select(ReferralReading.seen_at).where(ReferralReading.user_id == user.id, ReferralReading.referral_id == referral.id)
+        select(ReferralReading.seen_at).where(
+            ReferralReading.user_id == user.id, ReferralReading.referral_id == referral.id
+        )
     )
     now = utcnow()
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -141,15 +147,20 @@ def transferred_away_from(user, referral_id: int) -> str | None:
         return None
     change = db.session.scalar(
         select(StateChange)
-        .where(StateChange.referral_id == referral_id, StateChange.from_district_id.in_(districts),
-               StateChange.to_district_id.is_not(None))
+        .where(
+            StateChange.referral_id == referral_id,
+            StateChange.from_district_id.in_(districts),
+            StateChange.to_district_id.is_not(None),
+        )
         .order_by(StateChange.id.desc())
         .limit(1)
     )
     if change is None:
         return None
-    return (f"Die Mitteilung {change.referral.number} wurde inzwischen von {change.actor.name} an den Bezirk "
-            f"{change.to_district.name} abgegeben. Ihre Aktion wurde nicht ausgeführt.")
+    return (
+        f"Die Mitteilung {change.referral.number} wurde inzwischen von {change.actor.name} an den Bezirk "
+        f"{change.to_district.name} abgegeben. Ihre Aktion wurde nicht ausgeführt."
+    )
 
 
 def earlier_about_the_same_child(referral: Referral) -> list:
@@ -162,7 +173,11 @@ def earlier_about_the_same_child(referral: Referral) -> list:
     return db.session.execute(
         select(Referral.id, Referral.number, Referral.submitted_at, Referral.state, Assessment.result)
         .outerjoin(Assessment, Assessment.referral_id == Referral.id)
-        .where(Referral.child_key == referral.child_key, Referral.id != referral.id,
-               Referral.district_id == referral.district_id, Referral.state != State.DRAFT)
+        .where(
+            Referral.child_key == referral.child_key,
+            Referral.id != referral.id,
+            Referral.district_id == referral.district_id,
+            Referral.state != State.DRAFT,
+        )
         .order_by(Referral.submitted_at.desc())
     ).all()

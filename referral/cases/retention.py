@@ -6,6 +6,7 @@ states, urgency, categories, school, district, assessment result, the three feed
 Drafts nobody touched for 90 days are deleted. Each purge is recorded in the audit log. Running it
 again changes nothing; `--dry-run` only reports.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,11 +37,16 @@ def due(now: datetime | None = None) -> Plan:
     closed_before = now - timedelta(days=settings["retention_days"])
     drafts_before = now - timedelta(days=settings["draft_retention_days"])
     return Plan(
-        closed=db.session.scalars(select(Referral).where(
-            Referral.state == State.CLOSED, Referral.closed_at < closed_before, Referral.purged_at.is_(None))
-            .order_by(Referral.id)).all(),
-        drafts=db.session.scalars(select(Referral).where(
-            Referral.state == State.DRAFT, Referral.updated_at < drafts_before).order_by(Referral.id)).all(),
+        closed=db.session.scalars(
+            select(Referral)
+            .where(Referral.state == State.CLOSED, Referral.closed_at < closed_before, Referral.purged_at.is_(None))
+            .order_by(Referral.id)
+        ).all(),
+        drafts=db.session.scalars(
+            select(Referral)
+            .where(Referral.state == State.DRAFT, Referral.updated_at < drafts_before)
+            .order_by(Referral.id)
+        ).all(),
         consultations=_finished_consultations(closed_before),
     )
 
@@ -51,10 +57,17 @@ def _finished_consultations(before: datetime) -> list:
     from ..consultations.models import Consultation
     from ..consultations.process import ConsultationState
 
-    return db.session.scalars(select(Consultation).where(Consultation.purged_at.is_(None), or_(
-        and_(Consultation.state == ConsultationState.ANSWERED, Consultation.answered_at < before),
-        and_(Consultation.state == ConsultationState.CANCELLED, Consultation.cancelled_at < before)))
-        .order_by(Consultation.id)).all()
+    return db.session.scalars(
+        select(Consultation)
+        .where(
+            Consultation.purged_at.is_(None),
+            or_(
+                and_(Consultation.state == ConsultationState.ANSWERED, Consultation.answered_at < before),
+                and_(Consultation.state == ConsultationState.CANCELLED, Consultation.cancelled_at < before),
+            ),
+        )
+        .order_by(Consultation.id)
+    ).all()
 
 
 def purge_date(referral: Referral) -> datetime | None:
@@ -71,9 +84,22 @@ def purge_date(referral: Referral) -> datetime | None:
 
 def _purge_closed(referral: Referral, now: datetime) -> list[str]:
     files = [a.storage_key for a in referral.attachments]
-    for name in ("child_first_name", "child_last_name", "child_address", "child_language", "child_gender", "child_class",
-                 "observed_by", "observation_source", "observation", "child_words", "affected_informed_reason",
-                 "reporter_name", "reporter_phone", "reporter_reachable"):
+    for name in (
+        "child_first_name",
+        "child_last_name",
+        "child_address",
+        "child_language",
+        "child_gender",
+        "child_class",
+        "observed_by",
+        "observation_source",
+        "observation",
+        "child_words",
+        "affected_informed_reason",
+        "reporter_name",
+        "reporter_phone",
+        "reporter_reachable",
+    ):
         setattr(referral, name, "")
     referral.child_birth_date = None
     referral.child_key = None
@@ -101,7 +127,10 @@ def run(dry_run: bool = False, now: datetime | None = None, report=print) -> Pla
     for referral in plan.closed:
         report(f"{'would purge' if dry_run else 'purged'}: {referral.number} (closed {referral.closed_at:%Y-%m-%d})")
     for referral in plan.drafts:
-        report(f"{'would delete' if dry_run else 'deleted'}: draft {referral.id} (last changed {referral.updated_at:%Y-%m-%d})")
+        report(
+            f"{'would delete' if dry_run else 'deleted'}: draft {referral.id} "
+            f"(last changed {referral.updated_at:%Y-%m-%d})"
+        )
     for consultation in plan.consultations:
         report(f"{'would purge' if dry_run else 'purged'}: consultation {consultation.number}")
     if dry_run:
@@ -111,8 +140,14 @@ def run(dry_run: bool = False, now: datetime | None = None, report=print) -> Pla
     for referral in plan.closed:
         files = _purge_closed(referral, now)
         # Not an action of the process: no new version, no history entry; the audit log has it.
-        record("referral.purge", referral, fields=["identity", "free text", "messages", "attachments", "body map"],
-               role="system", scope="Aufbewahrungsfrist", actor=None)
+        record(
+            "referral.purge",
+            referral,
+            fields=["identity", "free text", "messages", "attachments", "body map"],
+            role="system",
+            scope="Aufbewahrungsfrist",
+            actor=None,
+        )
         db.session.commit()  # one referral at a time: an interrupted run leaves each whole
         services.remove_files(files)
     for referral in plan.drafts:
@@ -125,8 +160,14 @@ def run(dry_run: bool = False, now: datetime | None = None, report=print) -> Pla
         consultation.observations = consultation.question = consultation.recommendation_note = ""
         consultation.contact_phone = consultation.reachable = ""
         consultation.purged_at = now
-        record("consultation.purge", consultation, fields=["free text", "contact"], role="system",
-               scope="Aufbewahrungsfrist", actor=None)
+        record(
+            "consultation.purge",
+            consultation,
+            fields=["free text", "contact"],
+            role="system",
+            scope="Aufbewahrungsfrist",
+            actor=None,
+        )
         db.session.commit()
     report(summary(plan, dry_run=False))
     return plan
@@ -134,8 +175,10 @@ def run(dry_run: bool = False, now: datetime | None = None, report=print) -> Pla
 
 def summary(plan: Plan, dry_run: bool) -> str:
     """The last line of every run, also when nothing is due: cron's log shows that the job ran."""
-    counts = (f"{len(plan.closed)} closed referrals {'would be ' if dry_run else ''}purged, "
-              f"{len(plan.drafts)} drafts {'would be ' if dry_run else ''}deleted, "
-              f"{len(plan.consultations)} consultations {'would be ' if dry_run else ''}purged.")
+    counts = (
+        f"{len(plan.closed)} closed referrals {'would be ' if dry_run else ''}purged, "
+        f"{len(plan.drafts)} drafts {'would be ' if dry_run else ''}deleted, "
+        f"{len(plan.consultations)} consultations {'would be ' if dry_run else ''}purged."
+    )
     nothing = not (plan.closed or plan.drafts or plan.consultations)
     return ("Dry run, nothing changed: " if dry_run else "") + counts + (" Nothing was due." if nothing else "")

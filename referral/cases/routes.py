@@ -1,4 +1,5 @@
 """Pages of the referral: the school's form and list, the ASD's inbox, and the actions of the state table."""
+
 from __future__ import annotations
 
 import secrets
@@ -10,15 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
-from ..integers import query_int
 from .. import policy
 from ..accounts import sessions
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
 from ..actions import carry_out, lost_a_race
 from ..audit.log import record
-from ..timeutil import to_local, utcnow
 from ..extensions import db
+from ..integers import query_int
 from ..organisation.models import District, School
+from ..timeutil import to_local, utcnow
 from . import queries, services
 from .forms import (
     MESSAGE_FORMS,
@@ -35,7 +36,16 @@ from .forms import (
     yes_no,
 )
 from .models import Attachment, Referral
-from .process import RULES, Action, ConcurrentChange, ProcessError, State, concurrent_change_message, history_for, refusal
+from .process import (
+    RULES,
+    Action,
+    ConcurrentChange,
+    ProcessError,
+    State,
+    concurrent_change_message,
+    history_for,
+    refusal,
+)
 from .vocabulary import AssessmentResult, Measure
 
 blueprint = Blueprint("cases", __name__)
@@ -77,12 +87,17 @@ def _for_action(referral_id: int, action: Action) -> Referral:
     if not policy.may_by_role(current_user, action, referral):
         if not policy.held_by_colleague(current_user, action, referral):
             abort(403)
-        raise Refused(f"Den Fall bearbeitet inzwischen {referral.assignee.name}; das können nur diese Fachkraft "
-                      "und die Teamleitung.", url_for(".show", referral_id=referral_id))
+        raise Refused(
+            f"Den Fall bearbeitet inzwischen {referral.assignee.name}; das können nur diese Fachkraft "
+            "und die Teamleitung.",
+            url_for(".show", referral_id=referral_id),
+        )
     if referral.state not in RULES[action].sources:
         target = ".edit" if referral.state is State.DRAFT else ".show"
-        raise Refused(f"{refusal(action, referral.state)} Aktueller Status: „{referral.state.label}“.",
-                      url_for(target, referral_id=referral_id))
+        raise Refused(
+            f"{refusal(action, referral.state)} Aktueller Status: „{referral.state.label}“.",
+            url_for(target, referral_id=referral_id),
+        )
     return referral
 
 
@@ -122,15 +137,21 @@ def _already_submitted(referral: Referral):
 def _done(referral: Referral, action: Action, operation, *args, **kwargs):
     """Run one domain action in one transaction and tell the user how it went."""
     referral_id = referral.id
-    carry_out(lambda: operation(referral, current_user, *args, **kwargs), RULES[action].done,
-              lambda: db.session.scalar(select(Referral.state).where(Referral.id == referral_id)))
-    still_visible = db.session.scalar(select(Referral.id).where(Referral.id == referral_id, policy.referral_scope(current_user)))
+    carry_out(
+        lambda: operation(referral, current_user, *args, **kwargs),
+        RULES[action].done,
+        lambda: db.session.scalar(select(Referral.state).where(Referral.id == referral_id)),
+    )
+    still_visible = db.session.scalar(
+        select(Referral.id).where(Referral.id == referral_id, policy.referral_scope(current_user))
+    )
     if still_visible is None:  # transferred away from the user's district
         return redirect(url_for(".inbox"))
     return redirect(url_for(".show", referral_id=referral_id))
 
 
 # --- School ---------------------------------------------------------------------------------
+
 
 @blueprint.get("/referrals")
 def my_referrals():
@@ -177,8 +198,11 @@ def autosave(referral_id: int):
         referral = _for_action(referral_id, Action.EDIT)
     except Refused as refusal:
         db.session.rollback()
-        submitted = db.session.scalar(select(Referral).where(Referral.id == referral_id, Referral.state != State.DRAFT,
-                                                             policy.referral_scope(current_user)))
+        submitted = db.session.scalar(
+            select(Referral).where(
+                Referral.id == referral_id, Referral.state != State.DRAFT, policy.referral_scope(current_user)
+            )
+        )
         if submitted is not None:
             return _autosave_too_late(submitted)
         return jsonify(saved=False, message=str(refusal)), 409
@@ -186,8 +210,11 @@ def autosave(referral_id: int):
 
 
 def _autosave_too_late(referral: Referral):
-    return jsonify(saved=False, message=f"Diese Mitteilung wurde bereits eingereicht: {referral.number}. "
-                                        "Automatisches Speichern ist beendet; nichts wurde geändert."), 409
+    return jsonify(
+        saved=False,
+        message=f"Diese Mitteilung wurde bereits eingereicht: {referral.number}. "
+        "Automatisches Speichern ist beendet; nichts wurde geändert.",
+    ), 409
 
 
 def _autosave(form: ReferralForm, referral: Referral):
@@ -195,8 +222,11 @@ def _autosave(form: ReferralForm, referral: Referral):
     if not form.validate():
         db.session.rollback()
         count = len(form.error_items())
-        return jsonify(saved=False, message=f"Automatisches Speichern pausiert: {count} Angabe{'n' if count != 1 else ''} "
-                                            "bitte prüfen (erscheint beim Speichern an den Feldern)."), 422
+        return jsonify(
+            saved=False,
+            message=f"Automatisches Speichern pausiert: {count} Angabe{'n' if count != 1 else ''} "
+            "bitte prüfen (erscheint beim Speichern an den Feldern).",
+        ), 422
     form.store(referral)
     referral_id = referral.id
     if referral.id is None:
@@ -219,8 +249,12 @@ def _autosave(form: ReferralForm, referral: Referral):
         if not lost_a_race(error):
             raise
         return _lost_race(referral_id)
-    return jsonify(saved=True, at=to_local(utcnow()).strftime("%H:%M:%S"),
-                   edit_url=url_for(".edit", referral_id=referral.id), autosave_url=url_for(".autosave", referral_id=referral.id))
+    return jsonify(
+        saved=True,
+        at=to_local(utcnow()).strftime("%H:%M:%S"),
+        edit_url=url_for(".edit", referral_id=referral.id),
+        autosave_url=url_for(".autosave", referral_id=referral.id),
+    )
 
 
 @blueprint.route("/referrals/<int:referral_id>/edit", methods=["GET", "POST"])
@@ -253,7 +287,9 @@ def _edit_form(form: ReferralForm, referral: Referral):
         else:
             services.save_draft(referral, current_user)
             if upload:
-                written.append(services.add_attachment(referral, current_user, upload.filename or "", upload.read()).storage_key)
+                written.append(
+                    services.add_attachment(referral, current_user, upload.filename or "", upload.read()).storage_key
+                )
         db.session.commit()
     except services.FormAlreadySent as sent:  # a parallel request of this form created the referral first
         db.session.rollback()
@@ -300,7 +336,12 @@ def _render_form(form: ReferralForm, referral: Referral, invalid: bool = False, 
         # Nothing typed reaches the database; show the draft as stored, and hold no lock while rendering.
         db.session.rollback()
     page = render_template(
-        "cases/form.html", form=form, referral=referral, school=referral.school, invalid=invalid, focus=focus,
+        "cases/form.html",
+        form=form,
+        referral=referral,
+        school=referral.school,
+        invalid=invalid,
+        focus=focus,
         action_form=ActionForm(),
     )
     if referral.id is not None and request.method == "GET":
@@ -319,7 +360,9 @@ def delete(referral_id: int):
     if not form.validate():
         abort(400)
     if not form.is_confirmed():
-        flash("Der Entwurf wurde nicht gelöscht: Bitte bestätigen Sie das Löschen mit „Ja, endgültig löschen“.", "danger")
+        flash(
+            "Der Entwurf wurde nicht gelöscht: Bitte bestätigen Sie das Löschen mit „Ja, endgültig löschen“.", "danger"
+        )
         return redirect(url_for(".delete", referral_id=referral_id))
     try:
         keys = services.delete_draft(referral, current_user)
@@ -360,13 +403,19 @@ def upload(referral_id: int):
 @blueprint.get("/referrals/<int:referral_id>/attachments/<int:attachment_id>")
 def download(referral_id: int, attachment_id: int):
     referral = policy.referral_or_404(referral_id)
-    attachment = db.session.scalar(select(Attachment).where(Attachment.id == attachment_id, Attachment.referral_id == referral.id))
+    attachment = db.session.scalar(
+        select(Attachment).where(Attachment.id == attachment_id, Attachment.referral_id == referral.id)
+    )
     if attachment is None:
         abort(404)
     record("attachment.download", referral, fields=[f"attachment {attachment.id}"])
     db.session.commit()
-    return send_file(BytesIO(services.attachment_bytes(attachment)), mimetype=attachment.content_type,
-                     as_attachment=True, download_name=attachment.filename)
+    return send_file(
+        BytesIO(services.attachment_bytes(attachment)),
+        mimetype=attachment.content_type,
+        as_attachment=True,
+        download_name=attachment.filename,
+    )
 
 
 @blueprint.get("/referrals/<int:referral_id>/pdf")
@@ -379,23 +428,30 @@ def pdf(referral_id: int):
         abort(404)
     asd_side = policy.is_asd_side(current_user, referral)
     try:
-        data = render(referral, asd_side=asd_side, may_read_feedback=policy.may_read_feedback(current_user, referral),
-                      history=history_for(referral, asd_side=asd_side))
+        data = render(
+            referral,
+            asd_side=asd_side,
+            may_read_feedback=policy.may_read_feedback(current_user, referral),
+            history=history_for(referral, asd_side=asd_side),
+        )
     except NotMade as not_made:
         current_app.logger.error("PDF of referral %s not made: %s", referral.id, not_made.for_the_log)
         flash(not_made.for_the_user, "danger")
         return redirect(url_for(".show", referral_id=referral.id))
     record("referral.export_pdf", referral)
     db.session.commit()
-    return send_file(BytesIO(data), mimetype="application/pdf", as_attachment=True,
-                     download_name=f"Mitteilung-{referral.number}.pdf")
+    return send_file(
+        BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=f"Mitteilung-{referral.number}.pdf"
+    )
 
 
 @blueprint.route("/referrals/<int:referral_id>/attachments/<int:attachment_id>/delete", methods=["GET", "POST"])
 def delete_attachment(referral_id: int, attachment_id: int):
     """GET asks for confirmation; only the confirmed POST removes the attachment."""
     referral = _for_action(referral_id, Action.EDIT)
-    attachment = db.session.scalar(select(Attachment).where(Attachment.id == attachment_id, Attachment.referral_id == referral.id))
+    attachment = db.session.scalar(
+        select(Attachment).where(Attachment.id == attachment_id, Attachment.referral_id == referral.id)
+    )
     if attachment is None:
         abort(404)
     form = ConfirmDeletionForm()
@@ -404,8 +460,11 @@ def delete_attachment(referral_id: int, attachment_id: int):
     if not form.validate():
         abort(404)
     if not form.is_confirmed():
-        flash(f"Der Anhang „{attachment.filename}“ wurde nicht entfernt: Bitte bestätigen Sie das Entfernen "
-              "mit „Ja, endgültig entfernen“.", "danger")
+        flash(
+            f"Der Anhang „{attachment.filename}“ wurde nicht entfernt: Bitte bestätigen Sie das Entfernen "
+            "mit „Ja, endgültig entfernen“.",
+            "danger",
+        )
         return redirect(url_for(".delete_attachment", referral_id=referral_id, attachment_id=attachment_id))
     key = attachment.storage_key
     referral.attachments.remove(attachment)
@@ -436,6 +495,7 @@ def _message_action(referral_id: int, action: Action, operation):
 
 # --- Everyone who may read the referral ----------------------------------------------------
 
+
 @blueprint.get("/referrals/<int:referral_id>")
 def show(referral_id: int, forms: dict | None = None):
     referral = policy.referral_or_404(referral_id)
@@ -443,13 +503,20 @@ def show(referral_id: int, forms: dict | None = None):
         return redirect(url_for(".edit", referral_id=referral_id))
     forms = forms or {}
     asd_side = policy.is_asd_side(current_user, referral)
-    context = {"referral": referral, "action_form": ActionForm(), "Action": Action,
-               "school_side": policy.is_school_side(current_user, referral), "asd_side": asd_side,
-               "may_read_feedback": policy.may_read_feedback(current_user, referral),
-               "may": lambda action: policy.may(current_user, action, referral),
-               "failed": next(iter(forms.values()), None)}
+    context = {
+        "referral": referral,
+        "action_form": ActionForm(),
+        "Action": Action,
+        "school_side": policy.is_school_side(current_user, referral),
+        "asd_side": asd_side,
+        "may_read_feedback": policy.may_read_feedback(current_user, referral),
+        "may": lambda action: policy.may(current_user, action, referral),
+        "failed": next(iter(forms.values()), None),
+    }
     for action in (Action.ANSWER, Action.ADDENDUM, Action.ASK):
-        context[f"{action.value}_form"] = forms.get(action.value) or MESSAGE_FORMS[action.value](formdata=None, prefix=action.value)
+        context[f"{action.value}_form"] = forms.get(action.value) or MESSAGE_FORMS[action.value](
+            formdata=None, prefix=action.value
+        )
     context["attachment_form"] = forms.get("attachment") or AttachmentForm(formdata=None)
     if asd_side:
         context["transfer_form"] = forms.get("transfer") or TransferForm(formdata=None)
@@ -472,20 +539,32 @@ def _other_districts(referral: Referral):
 
 # --- ASD ------------------------------------------------------------------------------------
 
+
 @blueprint.get("/inbox")
 def inbox():
     _require(*ASD_ROLES)
     filters = InboxFilterForm(request.args)
-    filters.state.choices = options([("open", "alle offenen"), ("all", "alle")] + [(s.value, s.label) for s in State if s is not State.DRAFT])
+    filters.state.choices = options(
+        [("open", "alle offenen"), ("all", "alle")] + [(s.value, s.label) for s in State if s is not State.DRAFT]
+    )
     assignee_id = request.args.get("assignee", type=query_int)
     # A lead of several districts comes from one district's overview: only that district's referrals.
     wanted = request.args.get("district", type=query_int)
     district = db.session.get(District, wanted) if wanted in current_user.district_ids(*ASD_ROLES) else None
-    staff = {u.id: u for d in current_user.district_ids(*ASD_ROLES) for u in services.district_staff(d)} if assignee_id else {}
+    staff = (
+        {u.id: u for d in current_user.district_ids(*ASD_ROLES) for u in services.district_staff(d)}
+        if assignee_id
+        else {}
+    )
     assignee_id = assignee_id if assignee_id in staff else None  # only colleagues of one's own district
-    page = queries.inbox(current_user, state=filters.state.data or "open", overdue_only=bool(filters.overdue.data),
-                         page=request.args.get("page", 1, type=query_int), assignee_id=assignee_id,
-                         district_id=district.id if district else None)
+    page = queries.inbox(
+        current_user,
+        state=filters.state.data or "open",
+        overdue_only=bool(filters.overdue.data),
+        page=request.args.get("page", 1, type=query_int),
+        assignee_id=assignee_id,
+        district_id=district.id if district else None,
+    )
     assignee = staff.get(assignee_id)
     return render_template("cases/inbox.html", page=page, filters=filters, assignee=assignee, district=district)
 
@@ -538,7 +617,9 @@ def transfer(referral_id: int):
     form.to_district.offer(_other_districts(referral))
     if not form.validate():
         return show(referral_id, forms={"transfer": form})
-    return _done(referral, Action.TRANSFER, services.transfer, db.session.get(District, form.to_district.data), form.reason.data)
+    return _done(
+        referral, Action.TRANSFER, services.transfer, db.session.get(District, form.to_district.data), form.reason.data
+    )
 
 
 @blueprint.route("/referrals/<int:referral_id>/assessment", methods=["GET", "POST"])
@@ -557,10 +638,13 @@ def assessment(referral_id: int):
     if form.validate_on_submit():
         try:
             services.record_assessment(
-                referral, current_user, result=AssessmentResult(form.result.data),
+                referral,
+                current_user,
+                result=AssessmentResult(form.result.data),
                 specialists=[u for u in staff if u.id in form.specialists.data],
                 other_specialists="\n".join(form.other_specialist_names()),
-                school_involved=yes_no(form.school_involved.data), measures=[Measure(m) for m in form.measures.data],
+                school_involved=yes_no(form.school_involved.data),
+                measures=[Measure(m) for m in form.measures.data],
             )
             db.session.commit()
         except ConcurrentChange as error:

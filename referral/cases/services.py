@@ -1,4 +1,5 @@
 """The domain actions on referrals. They change and flush, never commit: the view commits once."""
+
 from __future__ import annotations
 
 import secrets
@@ -7,9 +8,9 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from ..accounts.models import ASD_ROLES, Membership, User
 from ..crypto import child_key, vault
@@ -164,8 +165,9 @@ def take_over(referral: Referral, actor: User, now: datetime | None = None) -> N
     process.apply(referral, Action.TAKE_OVER, actor, assignee=actor, now=now)
 
 
-def assign(referral: Referral, actor: User, assignee: User, staff: list[User] | None = None,
-           now: datetime | None = None) -> None:
+def assign(
+    referral: Referral, actor: User, assignee: User, staff: list[User] | None = None, now: datetime | None = None
+) -> None:
     action = Action.ASSIGN if referral.state is process.State.ACKNOWLEDGED else Action.REASSIGN
     _check(action, referral)
     if assignee not in (staff if staff is not None else district_staff(referral.district_id)):
@@ -192,8 +194,17 @@ def add_addendum(referral: Referral, actor: User, text: str, now: datetime | Non
     process.apply(referral, Action.ADDENDUM, actor, now=now)
 
 
-def record_assessment(referral: Referral, actor: User, *, result, specialists: list[User], other_specialists: str,
-                      school_involved: bool, measures: list, now: datetime | None = None) -> Assessment:
+def record_assessment(
+    referral: Referral,
+    actor: User,
+    *,
+    result,
+    specialists: list[User],
+    other_specialists: str,
+    school_involved: bool,
+    measures: list,
+    now: datetime | None = None,
+) -> Assessment:
     _check(Action.RECORD_ASSESSMENT, referral)
     specialists = list(dict.fromkeys(specialists))
     if len(specialists) + len([n for n in other_specialists.splitlines() if n.strip()]) < 2:
@@ -255,7 +266,11 @@ def district_staff(district_id: int) -> list[User]:
         db.session.scalars(
             select(User)
             .where(
-                User.id.in_(select(Membership.user_id).where(Membership.district_id == district_id, Membership.role.in_(ASD_ROLES))),
+                User.id.in_(
+                    select(Membership.user_id).where(
+                        Membership.district_id == district_id, Membership.role.in_(ASD_ROLES)
+                    )
+                ),
                 User.active.is_(True),
             )
             .order_by(User.name)
@@ -296,8 +311,14 @@ def add_attachment(referral: Referral, actor: User, filename: str, data: bytes) 
     if content_type != "application/pdf":
         data = without_metadata(data, content_type)
     name = Path(filename.replace("\x00", "")).name[:200] or "anhang"
-    attachment = Attachment(referral=referral, filename=name, content_type=content_type, size=len(data),
-                            storage_key=secrets.token_hex(32), uploaded_by_id=actor.id)
+    attachment = Attachment(
+        referral=referral,
+        filename=name,
+        content_type=content_type,
+        size=len(data),
+        storage_key=secrets.token_hex(32),
+        uploaded_by_id=actor.id,
+    )
     db.session.add(attachment)
     process.apply(referral, action, actor, reason=f"Anhang: {name}")
     # Written last: if the commit fails, the caller removes the file again (see routes.upload).
@@ -332,7 +353,9 @@ def without_metadata(data: bytes, content_type: str) -> bytes:
                 clean.save(out, format="PNG", optimize=True)
             return out.getvalue()
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-        raise ProcessError("Das Bild konnte nicht gelesen werden. Bitte als JPEG oder PNG speichern und erneut hochladen.") from error
+        raise ProcessError(
+            "Das Bild konnte nicht gelesen werden. Bitte als JPEG oder PNG speichern und erneut hochladen."
+        ) from error
 
 
 def attachment_path(attachment: Attachment) -> Path:

@@ -2,6 +2,7 @@
 
 Stored values are English codes; people read the German labels.
 """
+
 from __future__ import annotations
 
 import enum
@@ -184,8 +185,12 @@ class Relation(Labelled):
 
     @classmethod
     def _labels(cls):
-        return {cls.BIRTH: "leiblicher Elternteil", cls.STEP: "Stiefelternteil", cls.FOSTER: "Pflegeelternteil",
-                cls.OTHER: "andere Beziehung"}
+        return {
+            cls.BIRTH: "leiblicher Elternteil",
+            cls.STEP: "Stiefelternteil",
+            cls.FOSTER: "Pflegeelternteil",
+            cls.OTHER: "andere Beziehung",
+        }
 
 
 class BodySide(Labelled):
@@ -223,15 +228,27 @@ class BodyRegion(Labelled):
     @classmethod
     def _labels(cls):
         return {
-            cls.HEAD: "Kopf", cls.FACE: "Gesicht", cls.NECK: "Hals", cls.CHEST: "Brust",
-            cls.BELLY: "Bauch", cls.UPPER_BACK: "oberer Rücken", cls.LOWER_BACK: "unterer Rücken",
-            cls.BUTTOCKS: "Gesäß", cls.GENITALS: "Intimbereich",
-            cls.LEFT_UPPER_ARM: "linker Oberarm", cls.RIGHT_UPPER_ARM: "rechter Oberarm",
-            cls.LEFT_FOREARM: "linker Unterarm", cls.RIGHT_FOREARM: "rechter Unterarm",
-            cls.LEFT_HAND: "linke Hand", cls.RIGHT_HAND: "rechte Hand",
-            cls.LEFT_THIGH: "linker Oberschenkel", cls.RIGHT_THIGH: "rechter Oberschenkel",
-            cls.LEFT_LOWER_LEG: "linker Unterschenkel", cls.RIGHT_LOWER_LEG: "rechter Unterschenkel",
-            cls.LEFT_FOOT: "linker Fuß", cls.RIGHT_FOOT: "rechter Fuß",
+            cls.HEAD: "Kopf",
+            cls.FACE: "Gesicht",
+            cls.NECK: "Hals",
+            cls.CHEST: "Brust",
+            cls.BELLY: "Bauch",
+            cls.UPPER_BACK: "oberer Rücken",
+            cls.LOWER_BACK: "unterer Rücken",
+            cls.BUTTOCKS: "Gesäß",
+            cls.GENITALS: "Intimbereich",
+            cls.LEFT_UPPER_ARM: "linker Oberarm",
+            cls.RIGHT_UPPER_ARM: "rechter Oberarm",
+            cls.LEFT_FOREARM: "linker Unterarm",
+            cls.RIGHT_FOREARM: "rechter Unterarm",
+            cls.LEFT_HAND: "linke Hand",
+            cls.RIGHT_HAND: "rechte Hand",
+            cls.LEFT_THIGH: "linker Oberschenkel",
+            cls.RIGHT_THIGH: "rechter Oberschenkel",
+            cls.LEFT_LOWER_LEG: "linker Unterschenkel",
+            cls.RIGHT_LOWER_LEG: "rechter Unterschenkel",
+            cls.LEFT_FOOT: "linker Fuß",
+            cls.RIGHT_FOOT: "rechter Fuß",
         }
 
 
@@ -252,7 +269,11 @@ class MessageKind(Labelled):
 
     @classmethod
     def _labels(cls):
-        return {cls.QUESTION: "Rückfrage des ASD", cls.ANSWER: "Antwort der Schule", cls.ADDENDUM: "Nachtrag der Schule"}
+        return {
+            cls.QUESTION: "Rückfrage des ASD",
+            cls.ANSWER: "Antwort der Schule",
+            cls.ADDENDUM: "Nachtrag der Schule",
+        }
 
 
 class AssessmentResult(Labelled):

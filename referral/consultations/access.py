@@ -5,6 +5,7 @@ their school's. The InsoFa pool: open requests (to decide whether to take one), 
 who accepted. Nobody else: neither the ASD (it is pseudonymised advice before any referral), nor the
 coordinator or the admin.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import and_, false, or_, select

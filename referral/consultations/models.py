@@ -22,10 +22,14 @@ class Consultation(db.Model):
 
     __tablename__ = "consultation"
     __table_args__ = (
-        CheckConstraint("state = 'requested' OR state = 'cancelled' OR (insofa_id IS NOT NULL AND accepted_at IS NOT NULL)",
-                        name="accepted_has_insofa"),
-        CheckConstraint("state <> 'answered' OR (answered_at IS NOT NULL AND recommendation IS NOT NULL)",
-                        name="answered_has_recommendation"),
+        CheckConstraint(
+            "state = 'requested' OR state = 'cancelled' OR (insofa_id IS NOT NULL AND accepted_at IS NOT NULL)",
+            name="accepted_has_insofa",
+        ),
+        CheckConstraint(
+            "state <> 'answered' OR (answered_at IS NOT NULL AND recommendation IS NOT NULL)",
+            name="answered_has_recommendation",
+        ),
         CheckConstraint("state <> 'cancelled' OR cancelled_at IS NOT NULL", name="cancelled_has_time"),
         CheckConstraint("child_age BETWEEN 3 AND 16", name="plausible_age"),
         Index("ix_consultation_state_due", "state", "accept_due_at"),
@@ -37,7 +41,9 @@ class Consultation(db.Model):
     version: Mapped[int] = mapped_column(Integer)
     __mapper_args__ = {"version_id_col": version}
     number: Mapped[str] = mapped_column(String(20), unique=True)
-    state: Mapped[ConsultationState] = mapped_column(enum_column(ConsultationState), default=ConsultationState.REQUESTED)
+    state: Mapped[ConsultationState] = mapped_column(
+        enum_column(ConsultationState), default=ConsultationState.REQUESTED
+    )
     school_id: Mapped[int] = mapped_column(ForeignKey("school.id"))
     district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))  # the school's district when asked
     author_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
@@ -69,7 +75,8 @@ class Consultation(db.Model):
     author: Mapped[User] = relationship(foreign_keys=[author_id])
     insofa: Mapped[User | None] = relationship(foreign_keys=[insofa_id])
     categories: Mapped[list[ConsultationCategory]] = relationship(
-        cascade="all, delete-orphan", order_by="ConsultationCategory.category", lazy="selectin")
+        cascade="all, delete-orphan", order_by="ConsultationCategory.category", lazy="selectin"
+    )
 
     def __str__(self) -> str:
         return self.number

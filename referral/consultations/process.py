@@ -3,11 +3,13 @@
 requested → accepted → answered, or requested → cancelled. Views ask `access.may()`, which asks this
 module for the state and role part; every change goes through `apply()`.
 """
+
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from blinker import Namespace
 from sqlalchemy.orm.exc import StaleDataError
@@ -17,6 +19,10 @@ from ..cases.deadlines import end_of_nth_working_day
 from ..cases.process import ConcurrentChange, ProcessError
 from ..extensions import db
 from ..timeutil import utcnow
+
+if TYPE_CHECKING:  # the models import this module for the enums
+    from ..accounts.models import User
+    from .models import Consultation
 
 
 class ConsultationState(enum.StrEnum):
@@ -57,18 +63,33 @@ S = ConsultationState
 INSOFA = frozenset({Role.INSOFA})
 RULES: dict[ConsultationAction, ConsultationRule] = {
     ConsultationAction.CANCEL: ConsultationRule(
-        frozenset({S.REQUESTED}), S.CANCELLED, SCHOOL_ROLES, "Anfrage zurückziehen", "Die Anfrage wurde zurückgezogen."),
+        frozenset({S.REQUESTED}), S.CANCELLED, SCHOOL_ROLES, "Anfrage zurückziehen", "Die Anfrage wurde zurückgezogen."
+    ),
     ConsultationAction.ACCEPT: ConsultationRule(
-        frozenset({S.REQUESTED}), S.ACCEPTED, INSOFA, "Anfrage annehmen",
-        "Sie haben die Anfrage angenommen. Die Schule wurde benachrichtigt."),
+        frozenset({S.REQUESTED}),
+        S.ACCEPTED,
+        INSOFA,
+        "Anfrage annehmen",
+        "Sie haben die Anfrage angenommen. Die Schule wurde benachrichtigt.",
+    ),
     ConsultationAction.ARRANGE: ConsultationRule(
-        frozenset({S.ACCEPTED}), None, INSOFA, "Termin vereinbaren", "Der Termin wurde gespeichert und der Schule mitgeteilt."),
+        frozenset({S.ACCEPTED}),
+        None,
+        INSOFA,
+        "Termin vereinbaren",
+        "Der Termin wurde gespeichert und der Schule mitgeteilt.",
+    ),
     ConsultationAction.ANSWER: ConsultationRule(
-        frozenset({S.ACCEPTED}), S.ANSWERED, INSOFA, "Empfehlung erfassen",
-        "Die Empfehlung wurde gespeichert und der Schule mitgeteilt."),
+        frozenset({S.ACCEPTED}),
+        S.ANSWERED,
+        INSOFA,
+        "Empfehlung erfassen",
+        "Die Empfehlung wurde gespeichert und der Schule mitgeteilt.",
+    ),
     # A referral started from the consultation; the consultation itself stays as it is.
     ConsultationAction.START_REFERRAL: ConsultationRule(
-        frozenset({S.ANSWERED}), None, SCHOOL_ROLES, "Mitteilung an den ASD beginnen", "Der Entwurf wurde angelegt."),
+        frozenset({S.ANSWERED}), None, SCHOOL_ROLES, "Mitteilung an den ASD beginnen", "Der Entwurf wurde angelegt."
+    ),
 }
 # Only the InsoFa who accepted works on it from then on.
 OWNER_ACTIONS = frozenset({ConsultationAction.ARRANGE, ConsultationAction.ANSWER})
@@ -88,7 +109,9 @@ signals = Namespace()
 consultation_changed = signals.signal("consultation-changed")
 
 
-def apply(consultation, action: ConsultationAction, actor, now: datetime | None = None, **fields) -> None:
+def apply(
+    consultation: Consultation, action: ConsultationAction, actor: User, now: datetime | None = None, **fields: Any
+) -> None:
     """Check `action` against the rules, set `fields`, flush; never commits."""
     if action is not ConsultationAction.REQUEST:
         rule = RULES[action]
@@ -102,6 +125,8 @@ def apply(consultation, action: ConsultationAction, actor, now: datetime | None 
         db.session.flush()
     except StaleDataError as exc:
         db.session.rollback()
-        raise ConcurrentChange("Die Anfrage wurde gerade von einer anderen Person bearbeitet. Ihre Aktion wurde "
-                               "nicht ausgeführt. Bitte prüfen Sie den aktuellen Stand.") from exc
+        raise ConcurrentChange(
+            "Die Anfrage wurde gerade von einer anderen Person bearbeitet. Ihre Aktion wurde "
+            "nicht ausgeführt. Bitte prüfen Sie den aktuellen Stand."
+        ) from exc
     consultation_changed.send(consultation, action=action, actor=actor, now=now or utcnow(), fields=sorted(fields))

@@ -1,4 +1,5 @@
 """The domain actions on consultations. They change and flush, never commit: the view commits once."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -23,21 +24,30 @@ def next_number(year: int) -> str:
     """FB-2026-0007: one atomic upsert per number (the pool is city-wide, so one series per year)."""
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     number = db.session.execute(
-        insert(ConsultationCounter).values(year=year, last_number=1)
-        .on_conflict_do_update(index_elements=[ConsultationCounter.year],
-                               set_={"last_number": ConsultationCounter.last_number + 1})
-        .returning(ConsultationCounter.last_number)).scalar_one()
+        insert(ConsultationCounter)
+        .values(year=year, last_number=1)
+        .on_conflict_do_update(
+            index_elements=[ConsultationCounter.year], set_={"last_number": ConsultationCounter.last_number + 1}
+        )
+        .returning(ConsultationCounter.last_number)
+    ).scalar_one()
     return f"FB-{year}-{number:04d}"
 
 
-def request(author: User, school: School, *, categories: list[Category], now: datetime | None = None,
-            **fields) -> Consultation:
+def request(
+    author: User, school: School, *, categories: list[Category], now: datetime | None = None, **fields
+) -> Consultation:
     now = now or utcnow()
     consultation = Consultation(
-        author=author, school=school, district_id=school.district_id, requested_at=now,
+        author=author,
+        school=school,
+        district_id=school.district_id,
+        requested_at=now,
         number=next_number(to_local(now).year),
         accept_due_at=process.accept_due(now, case_services.deadline_settings()),
-        categories=[ConsultationCategory(category=c) for c in categories], **fields)
+        categories=[ConsultationCategory(category=c) for c in categories],
+        **fields,
+    )
     db.session.add(consultation)
     process.apply(consultation, A.REQUEST, author, now)
     return consultation
@@ -59,14 +69,16 @@ def arrange(consultation: Consultation, actor: User, *, at: datetime, way, now: 
 
 def answer(consultation: Consultation, actor: User, *, recommendation, note: str, now: datetime | None = None) -> None:
     now = now or utcnow()
-    process.apply(consultation, A.ANSWER, actor, now, recommendation=recommendation, recommendation_note=note,
-                  answered_at=now)
+    process.apply(
+        consultation, A.ANSWER, actor, now, recommendation=recommendation, recommendation_note=note, answered_at=now
+    )
 
 
 def referral_from(consultation: Consultation) -> Referral | None:
     """The draft or referral already started from `consultation`, if any."""
-    return db.session.scalar(select(Referral).where(Referral.consultation_id == consultation.id)
-                             .order_by(Referral.id).limit(1))
+    return db.session.scalar(
+        select(Referral).where(Referral.consultation_id == consultation.id).order_by(Referral.id).limit(1)
+    )
 
 
 def start_referral(consultation: Consultation, actor: User) -> Referral:
@@ -92,4 +104,3 @@ def start_referral(consultation: Consultation, actor: User) -> Referral:
     case_services.save_draft(referral, actor)
     process.consultation_changed.send(consultation, action=A.START_REFERRAL, actor=actor, now=utcnow(), fields=[])
     return referral
-

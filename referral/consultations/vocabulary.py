@@ -1,4 +1,5 @@
 """The closed vocabularies of a consultation (PROCESS.md, *Consultation*)."""
+
 from __future__ import annotations
 
 from ..cases.vocabulary import Labelled
@@ -46,4 +47,10 @@ class Recommendation(Labelled):
         }
 
 
-CLASS_LEVELS = [("1", "1"), ("2", "2"), ("3", "3"), ("4", "4"), ("other", "andere (z. B. Schuleingangsphase, Förderklasse)")]
+CLASS_LEVELS = [
+    ("1", "1"),
+    ("2", "2"),
+    ("3", "3"),
+    ("4", "4"),
+    ("other", "andere (z. B. Schuleingangsphase, Förderklasse)"),
+]

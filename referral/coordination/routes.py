@@ -1,9 +1,9 @@
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
-from ..integers import query_int
 from ..accounts.models import Role
 from ..cases import queries
+from ..integers import query_int
 
 blueprint = Blueprint("coordination", __name__, url_prefix="/coordination")
 

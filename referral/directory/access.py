@@ -4,6 +4,7 @@ Schools see their own school, their district and the InsoFa pool; ASD staff thei
 schools (and the pool); the coordinator and the admin everything; the InsoFa the pool. The admin
 maintains everything, a school lead the school's own contacts (not the ASD's).
 """
+
 from __future__ import annotations
 
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
@@ -17,8 +18,11 @@ def sees_all(user) -> bool:
 
 
 def may_see_school(user, school) -> bool:
-    return (sees_all(user) or school.id in user.school_ids(*SCHOOL_ROLES)
-            or school.district_id in user.district_ids(*ASD_ROLES))
+    return (
+        sees_all(user)
+        or school.id in user.school_ids(*SCHOOL_ROLES)
+        or school.district_id in user.district_ids(*ASD_ROLES)
+    )
 
 
 def may_see_district(user, district) -> bool:

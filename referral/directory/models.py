@@ -35,13 +35,22 @@ class Contact(db.Model):
 
     __tablename__ = "contact"
     __table_args__ = (
-        CheckConstraint("(kind = 'insofa' AND school_id IS NULL) OR (kind <> 'insofa' AND school_id IS NOT NULL)",
-                        name="scope_matches_kind"),
+        CheckConstraint(
+            "(kind = 'insofa' AND school_id IS NULL) OR (kind <> 'insofa' AND school_id IS NOT NULL)",
+            name="scope_matches_kind",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[ContactKind] = mapped_column(
-        Enum(ContactKind, native_enum=False, create_constraint=True, length=30, values_callable=lambda e: [m.value for m in e]))
+        Enum(
+            ContactKind,
+            native_enum=False,
+            create_constraint=True,
+            length=30,
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
     school_id: Mapped[int | None] = mapped_column(ForeignKey("school.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
     phone: Mapped[str] = mapped_column(String(40), default="")

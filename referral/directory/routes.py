@@ -1,4 +1,5 @@
 """Directory pages. Thin: visibility in access.py, every change an audit entry."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -6,11 +7,11 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ..integers import query_int
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES
 from ..audit.log import changed_fields, record
 from ..cases.forms import ActionForm
 from ..extensions import db
+from ..integers import query_int
 from ..organisation.models import District, School
 from . import access
 from .forms import ContactForm
@@ -29,19 +30,28 @@ def asd_contacts(school: School, district: District | None = None) -> list[Conta
     """
     if district is not None and district.id != school.district_id:
         return None
-    return db.session.scalars(select(Contact).where(Contact.kind == ContactKind.ASD_CONTACT, Contact.school_id == school.id)
-                              .order_by(Contact.name)).all()
+    return db.session.scalars(
+        select(Contact)
+        .where(Contact.kind == ContactKind.ASD_CONTACT, Contact.school_id == school.id)
+        .order_by(Contact.name)
+    ).all()
 
 
 @blueprint.get("/")
 def index():
     user = current_user
-    districts = db.session.scalars(select(District).options(selectinload(District.schools)).order_by(District.name)).all()
+    districts = db.session.scalars(
+        select(District).options(selectinload(District.schools)).order_by(District.name)
+    ).all()
     visible = [d for d in districts if access.may_see_district(user, d)]
     own_schools = user.school_ids(*SCHOOL_ROLES)
-    return render_template("directory/index.html", districts=visible, own_schools=own_schools,
-                           sees_schools_of=lambda d: access.sees_all(user) or d.id in user.district_ids(*ASD_ROLES),
-                           pool=access.may_see_pool(user))
+    return render_template(
+        "directory/index.html",
+        districts=visible,
+        own_schools=own_schools,
+        sees_schools_of=lambda d: access.sees_all(user) or d.id in user.district_ids(*ASD_ROLES),
+        pool=access.may_see_pool(user),
+    )
 
 
 @blueprint.get("/schools/<int:school_id>")
@@ -49,10 +59,18 @@ def school(school_id: int):
     found = db.session.get(School, school_id)
     if found is None or not access.may_see_school(current_user, found):
         abort(404)
-    contacts = db.session.scalars(select(Contact).where(Contact.school_id == school_id).order_by(Contact.kind, Contact.name)).all()
-    return render_template("directory/school.html", school=found, contacts=contacts, kinds=SCHOOL_KINDS,
-                           ContactKind=ContactKind, action_form=ActionForm(),
-                           may_maintain=lambda kind: access.may_maintain(current_user, kind, found))
+    contacts = db.session.scalars(
+        select(Contact).where(Contact.school_id == school_id).order_by(Contact.kind, Contact.name)
+    ).all()
+    return render_template(
+        "directory/school.html",
+        school=found,
+        contacts=contacts,
+        kinds=SCHOOL_KINDS,
+        ContactKind=ContactKind,
+        action_form=ActionForm(),
+        may_maintain=lambda kind: access.may_maintain(current_user, kind, found),
+    )
 
 
 @blueprint.get("/districts/<int:district_id>")
@@ -60,22 +78,33 @@ def district(district_id: int):
     found = db.session.get(District, district_id)
     if found is None or not access.may_see_district(current_user, found):
         abort(404)
-    contacts = db.session.scalars(select(Contact).join(School).where(
-        Contact.kind == ContactKind.ASD_CONTACT, School.district_id == district_id)).all()
+    contacts = db.session.scalars(
+        select(Contact).join(School).where(Contact.kind == ContactKind.ASD_CONTACT, School.district_id == district_id)
+    ).all()
     by_school: dict[int, list[Contact]] = {}
     for contact in contacts:
         by_school.setdefault(contact.school_id, []).append(contact)
-    return render_template("directory/district.html", district=found, by_school=by_school,
-                           may_see_school=lambda s: access.may_see_school(current_user, s))
+    return render_template(
+        "directory/district.html",
+        district=found,
+        by_school=by_school,
+        may_see_school=lambda s: access.may_see_school(current_user, s),
+    )
 
 
 @blueprint.get("/pool")
 def pool():
     if not access.may_see_pool(current_user):
         abort(404)
-    contacts = db.session.scalars(select(Contact).where(Contact.kind == ContactKind.INSOFA).order_by(Contact.name)).all()
-    return render_template("directory/pool.html", contacts=contacts, action_form=ActionForm(),
-                           may_maintain=access.may_maintain(current_user, ContactKind.INSOFA, None))
+    contacts = db.session.scalars(
+        select(Contact).where(Contact.kind == ContactKind.INSOFA).order_by(Contact.name)
+    ).all()
+    return render_template(
+        "directory/pool.html",
+        contacts=contacts,
+        action_form=ActionForm(),
+        may_maintain=access.may_maintain(current_user, ContactKind.INSOFA, None),
+    )
 
 
 def _after(school) -> str:
@@ -83,8 +112,9 @@ def _after(school) -> str:
 
 
 def _form_page(form, kind, school, contact=None):
-    return render_template("directory/contact_form.html", form=form, kind=kind, school=school, contact=contact), \
-        (422 if request.method == "POST" else 200)
+    return render_template("directory/contact_form.html", form=form, kind=kind, school=school, contact=contact), (
+        422 if request.method == "POST" else 200
+    )
 
 
 @blueprint.route("/new/<kind>", methods=["GET", "POST"])
@@ -93,7 +123,11 @@ def new(kind: str):
         kind = ContactKind(kind)
     except ValueError:
         abort(404)
-    school = db.session.get(School, request.args.get("school", type=query_int) or 0) if kind is not ContactKind.INSOFA else None
+    school = (
+        db.session.get(School, request.args.get("school", type=query_int) or 0)
+        if kind is not ContactKind.INSOFA
+        else None
+    )
     if kind is not ContactKind.INSOFA and school is None:
         abort(404)
     if not access.may_maintain(current_user, kind, school):

@@ -1,4 +1,5 @@
 """The ASD lead's district overview: what is open, what is late, who carries how much (all in SQL)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,20 +25,38 @@ class DistrictOverview:
 
 def for_district(district_id: int, now: datetime) -> DistrictOverview:
     in_district = Referral.district_id == district_id
-    counts = dict(db.session.execute(select(Referral.state, func.count()).where(in_district, Referral.state.in_(OPEN_STATES))
-                                     .group_by(Referral.state)).all())
-    overdue_ack, overdue_any, oldest = db.session.execute(select(
-        func.count().filter(Referral.state == State.SUBMITTED, Referral.acknowledge_due_at < now),
-        func.count().filter(Referral.overdue_clause(now)),
-        func.min(Referral.received_at).filter(Referral.state == State.SUBMITTED),
-    ).where(in_district)).one()
-    open_cases = (select(Referral.assignee_id, func.count().label("n")).where(in_district, Referral.state.in_(OPEN_STATES))
-                  .group_by(Referral.assignee_id).subquery())
+    counts = dict(
+        db.session.execute(
+            select(Referral.state, func.count())
+            .where(in_district, Referral.state.in_(OPEN_STATES))
+            .group_by(Referral.state)
+        ).all()
+    )
+    overdue_ack, overdue_any, oldest = db.session.execute(
+        select(
+            func.count().filter(Referral.state == State.SUBMITTED, Referral.acknowledge_due_at < now),
+            func.count().filter(Referral.overdue_clause(now)),
+            func.min(Referral.received_at).filter(Referral.state == State.SUBMITTED),
+        ).where(in_district)
+    ).one()
+    open_cases = (
+        select(Referral.assignee_id, func.count().label("n"))
+        .where(in_district, Referral.state.in_(OPEN_STATES))
+        .group_by(Referral.assignee_id)
+        .subquery()
+    )
     staff = select(Membership.user_id).where(Membership.district_id == district_id, Membership.role.in_(ASD_ROLES))
-    workload = db.session.execute(select(User.id, User.name, func.coalesce(open_cases.c.n, 0))
-                                  .outerjoin(open_cases, open_cases.c.assignee_id == User.id)
-                                  .where(User.id.in_(staff), User.active.is_(True)).order_by(User.name)).all()
+    workload = db.session.execute(
+        select(User.id, User.name, func.coalesce(open_cases.c.n, 0))
+        .outerjoin(open_cases, open_cases.c.assignee_id == User.id)
+        .where(User.id.in_(staff), User.active.is_(True))
+        .order_by(User.name)
+    ).all()
     return DistrictOverview(
         by_state=[(state, counts.get(state, 0)) for state in State if state in OPEN_STATES],
-        overdue_ack=overdue_ack or 0, overdue_any=overdue_any or 0, oldest_unacknowledged=oldest,
-        workload=[tuple(row) for row in workload], unassigned=counts.get(State.SUBMITTED, 0) + counts.get(State.ACKNOWLEDGED, 0))
+        overdue_ack=overdue_ack or 0,
+        overdue_any=overdue_any or 0,
+        oldest_unacknowledged=oldest,
+        workload=[tuple(row) for row in workload],
+        unassigned=counts.get(State.SUBMITTED, 0) + counts.get(State.ACKNOWLEDGED, 0),
+    )

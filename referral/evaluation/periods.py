@@ -1,4 +1,5 @@
 """Periods of the evaluation: month, quarter, school year (NRW: 1 August to 31 July) or free."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,8 +7,20 @@ from datetime import date, datetime, time, timedelta
 
 from ..timeutil import local_to_utc
 
-MONTHS = ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November",
-          "Dezember"]
+MONTHS = [
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+]
 
 
 @dataclass(frozen=True)
@@ -38,7 +51,9 @@ def quarter(year: int, q: int) -> Period:
 
 
 def school_year(start_year: int) -> Period:
-    return Period(date(start_year, 8, 1), date(start_year + 1, 7, 31), f"Schuljahr {start_year}/{str(start_year + 1)[2:]}")
+    return Period(
+        date(start_year, 8, 1), date(start_year + 1, 7, 31), f"Schuljahr {start_year}/{str(start_year + 1)[2:]}"
+    )
 
 
 def containing(kind: str, day: date) -> Period:

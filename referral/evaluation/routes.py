@@ -1,15 +1,16 @@
 """The coordinator's evaluation (page, printable page, CSV) and the ASD lead's district overview."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..integers import query_int
 from ..accounts.models import Role
 from ..audit.log import record
 from ..exports import csv_response
 from ..extensions import db
+from ..integers import query_int
 from ..organisation.models import District, School
 from ..timeutil import to_local, utcnow
 from . import figures, overview, periods, report
@@ -28,15 +29,19 @@ def _filters():
     period and the scopes it asks for (an invalid filter shows no figures at all)."""
     form = EvaluationFilterForm(request.args)
     districts = db.session.scalars(select(District).order_by(District.name)).all()
-    schools = db.session.execute(select(School.id, School.name, District.name).join(District)
-                                 .order_by(District.name, School.name)).all()
-    form.district.choices = [(0, "alle Bezirke")] + [(d.id, d.name + (" (Modellprojekt)" if d.model_project else ""))
-                                                     for d in districts]
+    schools = db.session.execute(
+        select(School.id, School.name, District.name).join(District).order_by(District.name, School.name)
+    ).all()
+    form.district.choices = [(0, "alle Bezirke")] + [
+        (d.id, d.name + (" (Modellprojekt)" if d.model_project else "")) for d in districts
+    ]
     form.school.choices = [(0, "alle Schulen")] + [(i, f"{name} ({district})") for i, name, district in schools]
     if request.args and not form.validate():
         return form, None
-    district_of = {school_id: district_id for school_id, district_id in db.session.execute(
-        select(School.id, School.district_id)).all()}
+    district_of = {
+        school_id: district_id
+        for school_id, district_id in db.session.execute(select(School.id, School.district_id)).all()
+    }
     if form.district.data and form.school.data and district_of.get(form.school.data) != form.district.data:
         form.school.errors = [*form.school.errors, "Diese Schule gehört nicht zum gewählten Bezirk."]
         return form, None
@@ -57,16 +62,25 @@ def _report(with_charts: bool = True):
     if chosen is None:
         return form, None, []
     period, previous, scope, previous_scope = chosen
-    return form, period, report.build(scope, previous_scope, utcnow(), period.label, previous.label,
-                                      with_charts=with_charts)
+    return (
+        form,
+        period,
+        report.build(scope, previous_scope, utcnow(), period.label, previous.label, with_charts=with_charts),
+    )
 
 
 @blueprint.get("/coordination/evaluation")
 def index():
     _coordinator()
     form, period, tables = _report()
-    return render_template("evaluation/index.html", form=form, period=period, tables=tables, printing=False,
-                           query=request.query_string.decode())
+    return render_template(
+        "evaluation/index.html",
+        form=form,
+        period=period,
+        tables=tables,
+        printing=False,
+        query=request.query_string.decode(),
+    )
 
 
 @blueprint.get("/coordination/evaluation/print")
@@ -77,8 +91,9 @@ def printable():
         return redirect(url_for(".index", **request.args))
     record("evaluation.print", object_type="evaluation", object_id=period.label, fields=sorted(request.args))
     db.session.commit()
-    return render_template("evaluation/print.html", form=form, period=period, tables=tables, printing=True,
-                           generated=utcnow())
+    return render_template(
+        "evaluation/print.html", form=form, period=period, tables=tables, printing=True, generated=utcnow()
+    )
 
 
 @blueprint.get("/coordination/evaluation.csv")
@@ -100,11 +115,14 @@ def export():
         yield ["Auswertung", "erstellt", to_local(utcnow()).strftime("%d.%m.%Y %H:%M"), "", ""]
         for table in (t for t in tables if t.in_csv):
             for row in table.rows:
-                for column, cell in zip(table.header[1:], row[1:]):
+                for column, cell in zip(table.header[1:], row[1:], strict=True):
                     yield [table.title, row[0], column, *csv_value(cell)]
 
-    return csv_response(f"auswertung-{period.first:%Y-%m-%d}-{period.last:%Y-%m-%d}.csv",
-                        ["Tabelle", "Zeile", "Spalte", "Wert", "Einheit"], rows())
+    return csv_response(
+        f"auswertung-{period.first:%Y-%m-%d}-{period.last:%Y-%m-%d}.csv",
+        ["Tabelle", "Zeile", "Spalte", "Wert", "Einheit"],
+        rows(),
+    )
 
 
 def csv_value(cell) -> tuple[str, str]:
@@ -123,6 +141,11 @@ def district_overview():
     district_ids = sorted(current_user.district_ids(Role.ASD_LEAD))
     wanted = request.args.get("district", type=query_int)
     district = db.session.get(District, wanted if wanted in district_ids else district_ids[0])
-    return render_template("evaluation/district.html", district=district, data=overview.for_district(district.id, utcnow()),
-                           districts=db.session.scalars(select(District).where(District.id.in_(district_ids))
-                                                        .order_by(District.name)).all())
+    return render_template(
+        "evaluation/district.html",
+        district=district,
+        data=overview.for_district(district.id, utcnow()),
+        districts=db.session.scalars(
+            select(District).where(District.id.in_(district_ids)).order_by(District.name)
+        ).all(),
+    )

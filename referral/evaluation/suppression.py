@@ -9,6 +9,7 @@
   would follow from it); times (median, 90th percentile) only from 10 cases on, below that the
   percentile is one particular child's case.
 """
+
 from __future__ import annotations
 
 MIN_COUNT = 3
@@ -60,7 +61,9 @@ def column(numbers: list[int]) -> list[int | str]:
     return [v for _, v in sorted(_shown(values, _protect(values, [list(values)])).items())]
 
 
-def cross_table(cells: dict[tuple[str, str], int], rows: list[str], columns: list[str]) -> dict[tuple[str, str], int | str]:
+def cross_table(
+    cells: dict[tuple[str, str], int], rows: list[str], columns: list[str]
+) -> dict[tuple[str, str], int | str]:
     """Every cell of rows × columns, protected along rows and columns."""
     values = {(r, c): cells.get((r, c), 0) for r in rows for c in columns}
     lines = [[(r, c) for c in columns] for r in rows] + [[(r, c) for r in rows] for c in columns]

@@ -5,6 +5,7 @@ marked sent. Two workers never take the same mail: on PostgreSQL the claim skips
 has locked, on SQLite the claim takes the database's write lock. If the SMTP server is down, the mail
 stays in the outbox and is tried again later (1, 2, 4 … up to 60 minutes); nothing is lost.
 """
+
 from __future__ import annotations
 
 import smtplib
@@ -32,15 +33,20 @@ def backoff(attempts: int) -> timedelta:
 
 
 def _claim(now: datetime) -> OutboxMail | None:
-    due = (select(OutboxMail.id).where(OutboxMail.sent_at.is_(None), OutboxMail.next_attempt_at <= now)
-           .order_by(OutboxMail.id).limit(1))
+    due = (
+        select(OutboxMail.id)
+        .where(OutboxMail.sent_at.is_(None), OutboxMail.next_attempt_at <= now)
+        .order_by(OutboxMail.id)
+        .limit(1)
+    )
     if db.session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     claimed = db.session.execute(
-        update(OutboxMail).where(OutboxMail.id == due.scalar_subquery(), OutboxMail.sent_at.is_(None),
-                                 OutboxMail.next_attempt_at <= now)
+        update(OutboxMail)
+        .where(OutboxMail.id == due.scalar_subquery(), OutboxMail.sent_at.is_(None), OutboxMail.next_attempt_at <= now)
         .values(next_attempt_at=now + LEASE, attempts=OutboxMail.attempts + 1)
-        .returning(OutboxMail.id)).scalar()
+        .returning(OutboxMail.id)
+    ).scalar()
     db.session.commit()
     return db.session.get(OutboxMail, claimed) if claimed else None
 

@@ -1,5 +1,6 @@
 """Who hears of what (PROCESS.md, "Notifications"). Texts carry the case number, the school, the
 urgency, what happened and a link; never the child, the family or any free text."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,13 +17,18 @@ from .kinds import EventKind, mandatory_for
 from .models import EmailChoice, Notification, OutboxMail
 from .wording import CONSULTATION, REFERRAL
 
-SCHOOL_KIND = {Action.ACKNOWLEDGE: EventKind.ACKNOWLEDGED, Action.ASK: EventKind.QUESTION,
-               Action.GIVE_FEEDBACK: EventKind.FEEDBACK, Action.TRANSFER: EventKind.TRANSFER}
+SCHOOL_KIND = {
+    Action.ACKNOWLEDGE: EventKind.ACKNOWLEDGED,
+    Action.ASK: EventKind.QUESTION,
+    Action.GIVE_FEEDBACK: EventKind.FEEDBACK,
+    Action.TRANSFER: EventKind.TRANSFER,
+}
 
 
 @dataclass(frozen=True)
 class Message:
     """One notification as one kind of reader gets it: e-mail subject and body, and the in-app text."""
+
     subject: str
     body: str
     text: str
@@ -45,6 +51,7 @@ def _school_side(referral) -> list[User]:
 
 def recipients(referral, action: Action) -> tuple[list[tuple[User, EventKind]], list[tuple[str, EventKind]]]:
     """Users to notify with the kind of event it is for them, and extra addresses (the district's inbox)."""
+
     def staff() -> list[User]:  # queried only for the events that go to the district
         return active_members(roles=ASD_ROLES, district_id=referral.district_id)
 
@@ -53,8 +60,9 @@ def recipients(referral, action: Action) -> tuple[list[tuple[User, EventKind]], 
         leads = [u for u in _school_side(referral) if u is not referral.author]
         return [(u, EventKind.NEW_REFERRAL) for u in staff()] + [(u, EventKind.SCHOOL_SUBMISSION) for u in leads], inbox
     if action is Action.TRANSFER:
-        return ([(u, EventKind.TRANSFER) for u in _school_side(referral)]
-                + [(u, EventKind.NEW_REFERRAL) for u in staff()]), inbox
+        return (
+            [(u, EventKind.TRANSFER) for u in _school_side(referral)] + [(u, EventKind.NEW_REFERRAL) for u in staff()]
+        ), inbox
     if action in SCHOOL_KIND:
         return [(u, SCHOOL_KIND[action]) for u in _school_side(referral)], []
     if action in (Action.ANSWER, Action.ADDENDUM):
@@ -72,14 +80,29 @@ def link(endpoint: str, **values) -> str:
 
 def wants_email(users: list[User], kind: EventKind) -> set[int]:
     """Ids of `users` who get e-mail of `kind`: all but those who switched it off where they may."""
-    off = set(db.session.scalars(select(EmailChoice.user_id).where(
-        EmailChoice.kind == kind.value, EmailChoice.user_id.in_([u.id for u in users])))) if users else set()
+    off = (
+        set(
+            db.session.scalars(
+                select(EmailChoice.user_id).where(
+                    EmailChoice.kind == kind.value, EmailChoice.user_id.in_([u.id for u in users])
+                )
+            )
+        )
+        if users
+        else set()
+    )
     return {u.id for u in users if u.id not in off or kind in mandatory_for(u)}
 
 
-def deliver_to(targets: list[tuple[User, EventKind]], addresses: list[tuple[str, EventKind]],
-               messages: dict[EventKind, Message], *, actor_id: int | None = None, referral_id: int | None = None,
-               consultation_id: int | None = None) -> None:
+def deliver_to(
+    targets: list[tuple[User, EventKind]],
+    addresses: list[tuple[str, EventKind]],
+    messages: dict[EventKind, Message],
+    *,
+    actor_id: int | None = None,
+    referral_id: int | None = None,
+    consultation_id: int | None = None,
+) -> None:
     """An entry in the app for each user (never to the actor), and one e-mail per address, in the outbox;
     each worded for the kind of event it is for that reader (`messages`)."""
     seen: set[int] = set()
@@ -98,8 +121,14 @@ def deliver_to(targets: list[tuple[User, EventKind]], addresses: list[tuple[str,
             if user.id in allowed:
                 mails.setdefault(user.email, kind)
     for user, kind in chosen:
-        db.session.add(Notification(user_id=user.id, referral_id=referral_id, consultation_id=consultation_id,
-                                    text=messages[kind].text[:300]))
+        db.session.add(
+            Notification(
+                user_id=user.id,
+                referral_id=referral_id,
+                consultation_id=consultation_id,
+                text=messages[kind].text[:300],
+            )
+        )
     for address in sorted(mails):
         message = messages[mails[address]]
         db.session.add(OutboxMail(recipient=address, subject=message.subject[:200], body=message.body))
@@ -108,10 +137,18 @@ def deliver_to(targets: list[tuple[User, EventKind]], addresses: list[tuple[str,
 def referral_message(referral, action: Action, kind: EventKind, from_district=None) -> Message:
     """The notification of `action` for a reader of `kind` (see wording.REFERRAL)."""
     headline, first_line = REFERRAL[action, kind].fill(
-        number=referral.number, school=referral.school.name, district=referral.district.name,
-        from_district=from_district.name if from_district is not None else "", urgency=referral.urgency.short)
-    body = render_template("email/referral_event.txt", first_line=first_line, urgency=referral.urgency.label,
-                           link=link("cases.show", referral_id=referral.id))
+        number=referral.number,
+        school=referral.school.name,
+        district=referral.district.name,
+        from_district=from_district.name if from_district is not None else "",
+        urgency=referral.urgency.short,
+    )
+    body = render_template(
+        "email/referral_event.txt",
+        first_line=first_line,
+        urgency=referral.urgency.label,
+        link=link("cases.show", referral_id=referral.id),
+    )
     subject = f"{referral.number}: {headline}"
     return Message(subject=subject, body=body, text=f"{subject} ({referral.school.name})")
 
@@ -122,20 +159,32 @@ def notify(referral, action: Action, change=None, **extra) -> None:
     targets, addresses = recipients(referral, action)
     from_district = change.from_district if change is not None else None
     kinds = dict.fromkeys([k for _, k in targets] + [k for _, k in addresses])
-    deliver_to(targets, addresses, {k: referral_message(referral, action, k, from_district) for k in kinds},
-               actor_id=change.actor_id if change is not None else None, referral_id=referral.id)
+    deliver_to(
+        targets,
+        addresses,
+        {k: referral_message(referral, action, k, from_district) for k in kinds},
+        actor_id=change.actor_id if change is not None else None,
+        referral_id=referral.id,
+    )
 
 
 def consultation_message(consultation, action, kind: EventKind) -> Message:
     """The notification of `action` for a reader of `kind` (see wording.CONSULTATION)."""
     headline, first_line = CONSULTATION[action, kind].fill(
-        number=consultation.number, school=consultation.school.name, urgency=consultation.urgency.short)
+        number=consultation.number, school=consultation.school.name, urgency=consultation.urgency.short
+    )
     appointment = None
     if action is A.ARRANGE and consultation.appointment_at:  # when and how; nothing about the child
-        appointment = (f"{to_local(consultation.appointment_at):%d.%m.%Y, %H:%M} Uhr"
-                       + (f" ({consultation.appointment_way.label})" if consultation.appointment_way else ""))
-    body = render_template("email/consultation_event.txt", first_line=first_line, urgency=consultation.urgency.short,
-                           appointment=appointment, link=link("consultations.show", consultation_id=consultation.id))
+        appointment = f"{to_local(consultation.appointment_at):%d.%m.%Y, %H:%M} Uhr" + (
+            f" ({consultation.appointment_way.label})" if consultation.appointment_way else ""
+        )
+    body = render_template(
+        "email/consultation_event.txt",
+        first_line=first_line,
+        urgency=consultation.urgency.short,
+        appointment=appointment,
+        link=link("consultations.show", consultation_id=consultation.id),
+    )
     subject = f"{consultation.number}: {headline}"
     return Message(subject=subject, body=body, text=f"{subject} ({consultation.school.name})")
 
@@ -149,8 +198,13 @@ def notify_consultation(consultation, action, actor=None, **extra) -> None:
     else:
         return
     kinds = dict.fromkeys(k for _, k in targets)
-    deliver_to(targets, [], {k: consultation_message(consultation, action, k) for k in kinds},
-               actor_id=actor.id if actor else None, consultation_id=consultation.id)
+    deliver_to(
+        targets,
+        [],
+        {k: consultation_message(consultation, action, k) for k in kinds},
+        actor_id=actor.id if actor else None,
+        consultation_id=consultation.id,
+    )
 
 
 def register(app) -> None:

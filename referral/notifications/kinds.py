@@ -3,6 +3,7 @@
 In the app every notification is always shown; the choice is only about e-mail. PROCESS.md makes
 two kinds mandatory: a new referral in the ASD's inbox, and overdue reminders.
 """
+
 from __future__ import annotations
 
 import enum
@@ -40,7 +41,13 @@ LABELS = {
     EventKind.CONSULTATION_UPDATE: "Ihre Fachberatung: angenommen, Termin, Empfehlung",
 }
 
-SCHOOL = {EventKind.ACKNOWLEDGED, EventKind.QUESTION, EventKind.FEEDBACK, EventKind.TRANSFER, EventKind.CONSULTATION_UPDATE}
+SCHOOL = {
+    EventKind.ACKNOWLEDGED,
+    EventKind.QUESTION,
+    EventKind.FEEDBACK,
+    EventKind.TRANSFER,
+    EventKind.CONSULTATION_UPDATE,
+}
 BY_ROLE: dict[Role, set[EventKind]] = {
     Role.TEACHER: SCHOOL,
     Role.SCHOOL_LEAD: SCHOOL | {EventKind.SCHOOL_SUBMISSION},
@@ -67,4 +74,3 @@ def kinds_for(user) -> list[EventKind]:
 def mandatory_for(user) -> set[EventKind]:
     roles = {m.role for m in user.memberships}
     return set().union(*(MANDATORY.get(r, set()) for r in roles)) if roles else set()
-

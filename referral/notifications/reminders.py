@@ -5,6 +5,7 @@ accepted in time to the InsoFa pool. Each overdue item is reminded once per day:
 (subject, day) is written in the same transaction as the notifications and mails, and its primary key
 refuses a second one, also when two runs overlap.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -22,17 +23,22 @@ from ..extensions import db
 from ..timeutil import to_local, utcnow
 from .events import Message, active_members, deliver_to, link
 from .kinds import EventKind
-from .wording import OVERDUE
 from .models import Reminder
+from .wording import OVERDUE
 
 
 def _overdue_referrals(now: datetime) -> list[tuple[Referral, str, str]]:
-    acknowledge = db.session.scalars(select(Referral).where(
-        Referral.state == State.SUBMITTED, Referral.acknowledge_due_at < now).order_by(Referral.id)).all()
-    feedback = db.session.scalars(select(Referral).where(
-        Referral.state.in_(OPEN_STATES), Referral.feedback_due_at < now).order_by(Referral.id)).all()
-    return ([(r, "acknowledge", "Eingangsbestätigung überfällig") for r in acknowledge]
-            + [(r, "feedback", "Rückmeldung an die Schule überfällig") for r in feedback])
+    acknowledge = db.session.scalars(
+        select(Referral)
+        .where(Referral.state == State.SUBMITTED, Referral.acknowledge_due_at < now)
+        .order_by(Referral.id)
+    ).all()
+    feedback = db.session.scalars(
+        select(Referral).where(Referral.state.in_(OPEN_STATES), Referral.feedback_due_at < now).order_by(Referral.id)
+    ).all()
+    return [(r, "acknowledge", "Eingangsbestätigung überfällig") for r in acknowledge] + [
+        (r, "feedback", "Rückmeldung an die Schule überfällig") for r in feedback
+    ]
 
 
 def send(now: datetime | None = None) -> int:
@@ -49,18 +55,36 @@ def send(now: datetime | None = None) -> int:
         if referral.district_id not in leads:
             leads[referral.district_id] = active_members(roles=[Role.ASD_LEAD], district_id=referral.district_id)
         days = (now - (referral.acknowledge_due_at if what == "acknowledge" else referral.feedback_due_at)).days
-        count += _remind(subject, day, leads[referral.district_id], referral.number, label, days, referral.school.name,
-                         link("cases.show", referral_id=referral.id), referral_id=referral.id)
+        count += _remind(
+            subject,
+            day,
+            leads[referral.district_id],
+            referral.number,
+            label,
+            days,
+            referral.school.name,
+            link("cases.show", referral_id=referral.id),
+            referral_id=referral.id,
+        )
     pool = None
-    for consultation in db.session.scalars(select(Consultation).where(Consultation.overdue_clause(now))
-                                           .order_by(Consultation.id)).all():
+    for consultation in db.session.scalars(
+        select(Consultation).where(Consultation.overdue_clause(now)).order_by(Consultation.id)
+    ).all():
         subject = f"consultation:{consultation.id}"
         if subject in done:
             continue
         pool = pool if pool is not None else active_members(roles=[Role.INSOFA])
-        count += _remind(subject, day, pool, consultation.number, "Annahme der Fachberatung überfällig",
-                         (now - consultation.accept_due_at).days, consultation.school.name,
-                         link("consultations.show", consultation_id=consultation.id), consultation_id=consultation.id)
+        count += _remind(
+            subject,
+            day,
+            pool,
+            consultation.number,
+            "Annahme der Fachberatung überfällig",
+            (now - consultation.accept_due_at).days,
+            consultation.school.name,
+            link("consultations.show", consultation_id=consultation.id),
+            consultation_id=consultation.id,
+        )
     return count
 
 
@@ -79,5 +103,3 @@ def _remind(subject: str, day, users, number: str, label: str, days: int, school
     deliver_to([(u, EventKind.OVERDUE) for u in users], [], {EventKind.OVERDUE: message}, **target)
     db.session.commit()
     return 1
-
-

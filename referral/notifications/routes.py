@@ -4,11 +4,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import delete, func, select
 
-from ..integers import query_int
 from ..audit.log import record
 from ..cases.forms import BaseForm, ErrorSummary, MultiCheckboxField, options
-
 from ..extensions import db
+from ..integers import query_int
 from ..pagination import paginate
 from ..timeutil import utcnow
 from .kinds import kinds_for, mandatory_for
@@ -18,13 +17,16 @@ from .models import EmailChoice, Notification
 class EmailChoiceForm(ErrorSummary, BaseForm):
     wanted = MultiCheckboxField("E-Mail erhalten bei")
 
+
 blueprint = Blueprint("notifications", __name__, url_prefix="/notifications")
 
 
 @blueprint.get("/")
 def index():
-    page = paginate(select(Notification).where(Notification.user_id == current_user.id)
-                    .order_by(Notification.id.desc()), request.args.get("page", 1, type=query_int))
+    page = paginate(
+        select(Notification).where(Notification.user_id == current_user.id).order_by(Notification.id.desc()),
+        request.args.get("page", 1, type=query_int),
+    )
     return render_template("notifications/index.html", page=page)
 
 
@@ -65,8 +67,9 @@ def email_choices():
             db.session.commit()
         flash("Ihre Auswahl wurde gespeichert.", "success")
         return redirect(url_for(".email_choices"))
-    return render_template("notifications/email.html", form=form, mandatory=[k for k in kinds if k in mandatory],
-                           has_kinds=bool(kinds))
+    return render_template(
+        "notifications/email.html", form=form, mandatory=[k for k in kinds if k in mandatory], has_kinds=bool(kinds)
+    )
 
 
 def register(app) -> None:
@@ -80,6 +83,13 @@ def register(app) -> None:
         def count() -> int:
             if not current_user.is_authenticated:
                 return 0
-            return db.session.scalar(select(func.count()).select_from(Notification).where(
-                Notification.user_id == current_user.id, Notification.read_at.is_(None))) or 0
+            return (
+                db.session.scalar(
+                    select(func.count())
+                    .select_from(Notification)
+                    .where(Notification.user_id == current_user.id, Notification.read_at.is_(None))
+                )
+                or 0
+            )
+
         return {"unread_notifications": count}

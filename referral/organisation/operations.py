@@ -3,6 +3,7 @@
 As in accounts/operations.py: check, change, write the audit entry, flush; never commit or roll back.
 If an operation raises, the caller rolls back (after a refused flush the session needs it).
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -29,7 +30,9 @@ class Taken(ValueError):
 def _clashes(model, obj, values: dict, names: tuple[str, ...], article: str) -> dict[str, str]:
     errors = {}
     for name in names:
-        clash = db.session.scalar(select(model.id).where(getattr(model, name) == values[name], model.id != (obj.id or 0)))
+        clash = db.session.scalar(
+            select(model.id).where(getattr(model, name) == values[name], model.id != (obj.id or 0))
+        )
         if clash is not None:
             errors[name] = f"{article} mit diesem {UNIQUE_WORDS[name]} gibt es bereits."
     return errors
@@ -50,15 +53,27 @@ def _save(actor: Actor, obj, kind: str, values: dict, unique: tuple[str, ...], a
     except IntegrityError as error:  # the same name, typed at the same moment by someone else
         raise Taken({"name": f"{article} mit diesem Namen gibt es bereits."}) from error
     if fields:
-        record(f"{kind}.{'create' if is_new else 'update'}", obj, fields=fields, role=actor.role, scope=actor.scope,
-               actor=actor.user)
+        record(
+            f"{kind}.{'create' if is_new else 'update'}",
+            obj,
+            fields=fields,
+            role=actor.role,
+            scope=actor.scope,
+            actor=actor.user,
+        )
     return obj
 
 
 def save_district(actor: Actor, district: District | None, **values) -> District:
     """Create (district None) or change a district; `values` are DISTRICT_FIELDS."""
-    return _save(actor, district or District(), "district", {k: values[k] for k in DISTRICT_FIELDS},
-                 ("name", "code"), "Einen Bezirk")
+    return _save(
+        actor,
+        district or District(),
+        "district",
+        {k: values[k] for k in DISTRICT_FIELDS},
+        ("name", "code"),
+        "Einen Bezirk",
+    )
 
 
 def save_school(actor: Actor, school: School | None, **values) -> School:
@@ -78,7 +93,14 @@ def set_deadlines(actor: Actor, values: dict[str, int]) -> list[str]:
         setting.value = values[key]
         db.session.add(setting)
     if changed:
-        record("settings.update", object_type="setting", object_id="deadlines", fields=changed, role=actor.role,
-               scope=actor.scope, actor=actor.user)
+        record(
+            "settings.update",
+            object_type="setting",
+            object_id="deadlines",
+            fields=changed,
+            role=actor.role,
+            scope=actor.scope,
+            actor=actor.user,
+        )
         db.session.flush()
     return changed

@@ -4,6 +4,7 @@ The live server is a second app object on the same test database as the rest of 
 `database_url` fixture), so the `world` fixture's users can log in through the real login form, and
 the `app` fixture still empties the tables afterwards (the server is stopped before that).
 """
+
 from __future__ import annotations
 
 import os
@@ -45,8 +46,12 @@ def live_server(app, database_url, tmp_path):
     Depends on `app`, so that it is shut down before `app` empties the tables.
     """
     server_app = create_app(
-        overrides={"UPLOAD_FOLDER": str(tmp_path / "live-uploads"), "SERVER_NAME": None,
-                   "SESSION_FILE_DIR": str(tmp_path / "live-sessions"), "MAIL_BACKEND": "locmem"},
+        overrides={
+            "UPLOAD_FOLDER": str(tmp_path / "live-uploads"),
+            "SERVER_NAME": None,
+            "SESSION_FILE_DIR": str(tmp_path / "live-sessions"),
+            "MAIL_BACKEND": "locmem",
+        },
         # Same SECRET_KEY as the `app` fixture: it also salts the password hashes of the `world` users.
         env={"DATABASE_URL": database_url, "SECRET_KEY": app.config["SECRET_KEY"]},
     )
@@ -76,8 +81,10 @@ def chromium_executable() -> str:
     path = os.environ.get("CHROMIUM") or DEFAULT_CHROMIUM
     if os.path.isfile(path) and os.access(path, os.X_OK):
         return path
-    message = (f"Chromium not found at {path} (set CHROMIUM=/path/to/chromium, or install Debian's: "
-               "apt-get install -y chromium).")
+    message = (
+        f"Chromium not found at {path} (set CHROMIUM=/path/to/chromium, or install Debian's: "
+        "apt-get install -y chromium)."
+    )
     if os.environ.get("CI"):
         pytest.fail(f"CI is set, so the browser tests must run: {message}", pytrace=False)
     pytest.skip(message)
@@ -124,8 +131,13 @@ class Browsers:
         page = context.new_page()
         page.on("request", lambda request: self.requests.append(request.url))
         page.on("pageerror", lambda error: self.page_errors.append(str(error)))
-        page.on("response", lambda response: response.status >= 500 and self.server_errors.append(
-            f"{response.status} {response.request.method} {response.url}"))
+        page.on(
+            "response",
+            lambda response: (
+                response.status >= 500
+                and self.server_errors.append(f"{response.status} {response.request.method} {response.url}")
+            ),
+        )
         return page
 
     def foreign_requests(self) -> list[str]:

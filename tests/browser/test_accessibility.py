@@ -17,6 +17,7 @@ its own part, so that a failure says which check failed:
 Tools: axe-core and vnu-jar from the npm registry (tests/a11y/package.json, installed by `make test`
 with `npm ci`), Java from Debian. Missing tools skip these tests locally and fail them under CI.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,17 +74,45 @@ CAP_PER_PATTERN = 3
 CAPS = {"cases.show": 10, "consultations.show": 5}
 # Never followed: downloads, and GETs that change something (opening a notification marks it read).
 NOT_FOLLOWED = {
-    "cases.pdf", "cases.download", "administration.users_csv", "audit.export", "evaluation.export",
-    "notifications.open_", "security.logout", "static", "bootstrap.static", "security.static",
+    "cases.pdf",
+    "cases.download",
+    "administration.users_csv",
+    "audit.export",
+    "evaluation.export",
+    "notifications.open_",
+    "security.logout",
+    "static",
+    "bootstrap.static",
+    "security.static",
 }
 # Opened again at 320 CSS px: start pages, lists, forms, detail pages, evaluation, administration.
 MAIN_PAGES = {
-    "home.index", "home.school_start", "cases.my_referrals", "cases.inbox", "cases.new", "cases.edit",
-    "cases.show", "cases.assessment", "cases.feedback", "consultations.index", "consultations.new",
-    "consultations.show", "evaluation.index", "evaluation.district_overview", "coordination.referrals",
-    "audit.search", "directory.index", "notifications.index", "administration.overview",
-    "administration.users", "administration.user", "administration.schools", "administration.districts",
-    "administration.deadlines", "administration.changes", "security.login",
+    "home.index",
+    "home.school_start",
+    "cases.my_referrals",
+    "cases.inbox",
+    "cases.new",
+    "cases.edit",
+    "cases.show",
+    "cases.assessment",
+    "cases.feedback",
+    "consultations.index",
+    "consultations.new",
+    "consultations.show",
+    "evaluation.index",
+    "evaluation.district_overview",
+    "coordination.referrals",
+    "audit.search",
+    "directory.index",
+    "notifications.index",
+    "administration.overview",
+    "administration.users",
+    "administration.user",
+    "administration.schools",
+    "administration.districts",
+    "administration.deadlines",
+    "administration.changes",
+    "security.login",
 }
 
 
@@ -100,7 +129,9 @@ def axe_violations(page) -> list[dict]:
             const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
             return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
                 targets: v.nodes.map(n => n.target.join(' '))}));
-        }""", WCAG_TAGS)
+        }""",
+        WCAG_TAGS,
+    )
 
 
 @dataclass
@@ -136,17 +167,23 @@ class Crawl:
         return Counter(visit.role for visit in self.visits)
 
     def report_lines(self) -> list[str]:
-        lines = [f"  {role:<12} {count:>4} pages  ({self.role_seconds.get(role, 0):.0f} s)"
-                 for role, count in self.per_role().items()]
-        lines.append(f"  {'total':<12} {len(self.visits):>4} pages visited (axe-core, Nu HTML checker); "
-                     f"{len(self.reflow)} main pages again at 320 px; crawl took {self.seconds:.0f} s")
+        lines = [
+            f"  {role:<12} {count:>4} pages  ({self.role_seconds.get(role, 0):.0f} s)"
+            for role, count in self.per_role().items()
+        ]
+        lines.append(
+            f"  {'total':<12} {len(self.visits):>4} pages visited (axe-core, Nu HTML checker); "
+            f"{len(self.reflow)} main pages again at 320 px; crawl took {self.seconds:.0f} s"
+        )
         lines.append(f"  the pages' HTML: {self.pages_dir}")
         return lines
 
     def summary(self) -> str:
         roles = ", ".join(f"{role} {count}" for role, count in self.per_role().items())
-        return (f"accessibility crawl: {len(self.visits)} pages visited ({roles}); "
-                f"{len(self.reflow)} checked at 320 px; {self.seconds:.0f} s; HTML in {self.pages_dir}")
+        return (
+            f"accessibility crawl: {len(self.visits)} pages visited ({roles}); "
+            f"{len(self.reflow)} checked at 320 px; {self.seconds:.0f} s; HTML in {self.pages_dir}"
+        )
 
 
 _CRAWL: dict[str, Crawl] = {}  # one crawl per test session, shared by the three tests
@@ -156,13 +193,18 @@ _CRAWL: dict[str, Crawl] = {}  # one crawl per test session, shared by the three
 def crawl(request, tmp_path_factory) -> Crawl:
     if "result" not in _CRAWL:
         if not AXE.is_file():
-            _tool_missing(f"axe-core is not installed ({AXE} missing); `make test` installs it with "
-                          "`npm ci --prefix tests/a11y` (needs Node.js and npm: apt-get install -y nodejs npm).")
+            _tool_missing(
+                f"axe-core is not installed ({AXE} missing); `make test` installs it with "
+                "`npm ci --prefix tests/a11y` (needs Node.js and npm: apt-get install -y nodejs npm)."
+            )
         request.getfixturevalue("app")
         live_server = request.getfixturevalue("live_server")
         browsers = request.getfixturevalue("browsers")
-        pages_dir = Path(os.environ["A11Y_PAGES_DIR"]) if os.environ.get("A11Y_PAGES_DIR") \
+        pages_dir = (
+            Path(os.environ["A11Y_PAGES_DIR"])
+            if os.environ.get("A11Y_PAGES_DIR")
             else tmp_path_factory.mktemp("a11y-pages")
+        )
         if pages_dir.exists():
             shutil.rmtree(pages_dir)
         pages_dir.mkdir(parents=True)
@@ -194,16 +236,26 @@ class Crawler:
         browser = self.browsers.browser  # starts Chromium (or skips / fails under CI, with the reason)
         for role, email in ROLES.items():
             role_started = time.monotonic()
-            context = browser.new_context(base_url=self.server.url, locale="de-DE", timezone_id="Europe/Berlin",
-                                          viewport=DESKTOP)
+            context = browser.new_context(
+                base_url=self.server.url, locale="de-DE", timezone_id="Europe/Berlin", viewport=DESKTOP
+            )
             context.set_default_timeout(15_000)
             # Through the DevTools protocol, so the app's Content-Security-Policy (script-src 'self') stays on.
             context.add_init_script(script=self.axe_source)
             page = context.new_page()
-            page.on("response", lambda response: response.status >= 500 and self.result.problems.append(
-                f"{response.status} {response.request.method} {response.url}"))
-            page.on("pageerror", lambda error, role=role, page=page: self.result.problems.append(
-                f"{role}: JavaScript error on {page.url}: {error}"))
+            page.on(
+                "response",
+                lambda response: (
+                    response.status >= 500
+                    and self.result.problems.append(f"{response.status} {response.request.method} {response.url}")
+                ),
+            )
+            page.on(
+                "pageerror",
+                lambda error, role=role, page=page: self.result.problems.append(
+                    f"{role}: JavaScript error on {page.url}: {error}"
+                ),
+            )
             if email:
                 self._log_in(page, email)
             main_pages = self._crawl_role(role, page, ["/", *EXTRA_START.get(role, [])] if email else ANONYMOUS_START)
@@ -279,8 +331,14 @@ class Crawler:
         body = response.text() if response is not None else page.content()
         file.write_text(body, encoding="utf-8")
         violations = axe_violations(page)
-        visit = Visit(role=role, url=page.url, endpoint=endpoint, status=response.status if response else 0,
-                      file=file, violations=violations)
+        visit = Visit(
+            role=role,
+            url=page.url,
+            endpoint=endpoint,
+            status=response.status if response else 0,
+            file=file,
+            violations=violations,
+        )
         self.result.visits.append(visit)
         return visit
 
@@ -289,10 +347,14 @@ class Crawler:
     def _error_states(self, role: str, page, in_assessment: int) -> None:
         forms = {  # (page, its submit button, the error marked at a field?)
             "anonymous": [("/login", "Anmelden", False)],  # one message for all failures, by design
-            "teacher": [("/referrals/new", "Mitteilung einreichen", True),
-                        ("/consultations/new", "Anfrage an den InsoFa-Pool senden", True)],
-            "asd_worker": [(f"/referrals/{in_assessment}/assessment", "Einschätzung speichern", True),
-                           (f"/referrals/{in_assessment}/feedback", "Rückmeldung geben", True)],
+            "teacher": [
+                ("/referrals/new", "Mitteilung einreichen", True),
+                ("/consultations/new", "Anfrage an den InsoFa-Pool senden", True),
+            ],
+            "asd_worker": [
+                (f"/referrals/{in_assessment}/assessment", "Einschätzung speichern", True),
+                (f"/referrals/{in_assessment}/feedback", "Rückmeldung geben", True),
+            ],
         }.get(role, [])
         for path, button, at_field in forms:
             page.goto(path)
@@ -314,27 +376,36 @@ class Crawler:
     @staticmethod
     def _clear_inputs(page) -> None:
         """Empty what the form brings filled in (e.g. the feedback's contact), as a hurried user would."""
-        for field_ in page.locator("main form input[type=text], main form input[type=tel], main form input[type=email], "
-                                   "main form input:not([type]), main form textarea").all():
+        for field_ in page.locator(
+            "main form input[type=text], main form input[type=tel], main form input[type=email], "
+            "main form input:not([type]), main form textarea"
+        ).all():
             if field_.is_visible() and field_.is_editable():
                 field_.fill("")
 
     # --- reflow at 320 CSS px -----------------------------------------------------------------------
 
     def _reflow(self, role: str, browser, desktop, main_pages: dict[str, str]) -> None:
-        context = browser.new_context(base_url=self.server.url, locale="de-DE", timezone_id="Europe/Berlin",
-                                      viewport=NARROW, storage_state=desktop.storage_state())
+        context = browser.new_context(
+            base_url=self.server.url,
+            locale="de-DE",
+            timezone_id="Europe/Berlin",
+            viewport=NARROW,
+            storage_state=desktop.storage_state(),
+        )
         context.add_init_script(script=self.axe_source)
         page = context.new_page()
         for endpoint, url in main_pages.items():
             page.goto(url)
             measured = page.evaluate(
                 """async () => {
-                    const result = await axe.run(document, {runOnly: {type: 'rule', values: ['scrollable-region-focusable']},
-                                                            resultTypes: ['violations']});
+                    const result = await axe.run(document, {
+                        runOnly: {type: 'rule', values: ['scrollable-region-focusable']},
+                        resultTypes: ['violations']});
                     return {scrollWidth: document.documentElement.scrollWidth,
                             unreachable: result.violations.flatMap(v => v.nodes.map(n => n.target.join(' ')))};
-                }""")
+                }"""
+            )
             self.result.reflow.append({"role": role, "endpoint": endpoint, "url": page.url, **measured})
         context.close()
 
@@ -371,8 +442,10 @@ def test_no_serious_axe_violations(crawl):
     for visit in crawl.visits:
         for violation in visit.violations:
             if violation["impact"] in FAILING_IMPACTS:
-                found.append(f"{visit.role} {visit.url}: {violation['id']} ({violation['impact']}, "
-                             f"{violation['help']}): {', '.join(violation['targets'][:5])}")
+                found.append(
+                    f"{visit.role} {visit.url}: {violation['id']} ({violation['impact']}, "
+                    f"{violation['help']}): {', '.join(violation['targets'][:5])}"
+                )
     assert not found, f"{len(found)} serious or critical axe-core violations:\n" + "\n".join(found)
 
 
@@ -381,16 +454,24 @@ def java() -> str:
     """Java for the Nu HTML checker, looked for before the crawl starts."""
     java = shutil.which("java")
     if java is None:
-        _tool_missing("Java is not installed (apt-get install -y openjdk-17-jre-headless); the Nu HTML checker needs it.")
+        _tool_missing(
+            "Java is not installed (apt-get install -y openjdk-17-jre-headless); the Nu HTML checker needs it."
+        )
     if not VNU.is_file():
-        _tool_missing(f"vnu-jar is not installed ({VNU} missing); `make test` installs it with `npm ci --prefix tests/a11y`.")
+        _tool_missing(
+            f"vnu-jar is not installed ({VNU} missing); `make test` installs it with `npm ci --prefix tests/a11y`."
+        )
     return java
 
 
 def test_nu_html_checker_finds_no_errors(java, crawl):
     files = sorted(str(visit.file) for visit in crawl.visits)
-    run = subprocess.run([java, "-jar", str(VNU), "--errors-only", "--format", "json", *files],
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [java, "-jar", str(VNU), "--errors-only", "--format", "json", *files],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     # vnu writes its report as one JSON line to stderr; anything else there (a JVM warning) is not the report.
     lines = [line for line in (run.stderr + "\n" + run.stdout).splitlines() if line.startswith('{"')]
     assert lines, f"the Nu HTML checker gave no report (exit {run.returncode}):\n{run.stderr[-2000:]}"
@@ -401,8 +482,10 @@ def test_nu_html_checker_finds_no_errors(java, crawl):
         path = urlsplit(message.get("url", "")).path
         visit = by_file.get(path)
         where = f"{visit.role} {visit.url}" if visit else path
-        errors.append(f"{where} (line {message.get('lastLine')}): {message['message']} "
-                      f"[{message.get('extract', '').strip()[:80]}]")
+        errors.append(
+            f"{where} (line {message.get('lastLine')}): {message['message']} "
+            f"[{message.get('extract', '').strip()[:80]}]"
+        )
     print(f"\nNu HTML checker: {len(files)} pages, {len(errors)} errors")
     assert run.returncode in (0, 1), run.stderr[-2000:]
     assert not errors, f"{len(errors)} Nu HTML checker errors over {len(files)} pages:\n" + "\n".join(errors)
@@ -411,11 +494,24 @@ def test_nu_html_checker_finds_no_errors(java, crawl):
 def test_reflow_at_320_css_px(crawl):
     checked = {(entry["role"], entry["endpoint"]) for entry in crawl.reflow}
     # Every role's start page and its own main pages were among them.
-    for role, endpoint in [("teacher", "cases.new"), ("teacher", "cases.show"), ("asd_worker", "cases.inbox"),
-                           ("asd_worker", "cases.show"), ("coordinator", "evaluation.index"),
-                           ("admin", "administration.users"), ("insofa", "consultations.show")]:
+    for role, endpoint in [
+        ("teacher", "cases.new"),
+        ("teacher", "cases.show"),
+        ("asd_worker", "cases.inbox"),
+        ("asd_worker", "cases.show"),
+        ("coordinator", "evaluation.index"),
+        ("admin", "administration.users"),
+        ("insofa", "consultations.show"),
+    ]:
         assert (role, endpoint) in checked, f"{role} {endpoint} was not checked at 320 px"
-    wide = [f"{e['role']} {e['url']}: page is {e['scrollWidth']} px wide" for e in crawl.reflow if e["scrollWidth"] > 320]
-    unreachable = [f"{e['role']} {e['url']}: sideways scrolling region not reachable by keyboard: {target}"
-                   for e in crawl.reflow for target in e["unreachable"]]
-    assert not wide + unreachable, f"reflow at 320 CSS px ({len(crawl.reflow)} pages):\n" + "\n".join(wide + unreachable)
+    wide = [
+        f"{e['role']} {e['url']}: page is {e['scrollWidth']} px wide" for e in crawl.reflow if e["scrollWidth"] > 320
+    ]
+    unreachable = [
+        f"{e['role']} {e['url']}: sideways scrolling region not reachable by keyboard: {target}"
+        for e in crawl.reflow
+        for target in e["unreachable"]
+    ]
+    assert not wide + unreachable, f"reflow at 320 CSS px ({len(crawl.reflow)} pages):\n" + "\n".join(
+        wide + unreachable
+    )

@@ -1,5 +1,6 @@
 """Accessibility in the browser (issue 11, section 3): reflow at 320 CSS px, keyboard-scrollable tables,
 the focus after an action, and what live regions announce (the session warning, autosave)."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,7 +17,8 @@ pytestmark = pytest.mark.browser
 RECORD_ANNOUNCEMENTS = """
 window.__announced = [];
 (function () {
-  var live = '[aria-live]:not([aria-live="off"]), [role=alert], [role=status], [role=log], [role=marquee], [role=timer]';
+  var live = '[aria-live]:not([aria-live="off"]), [role=alert], [role=status], [role=log], '
+    + '[role=marquee], [role=timer]';
   // From the first byte on (the warning may come right after loading); the pages used here have no
   // live region with text of their own, so whatever is recorded was put there by a script.
   new MutationObserver(function (records) {
@@ -54,6 +56,7 @@ def some_referrals(world) -> None:
 
 # --- Reflow (WCAG 1.4.10) -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("key, url", [("teacher", "/referrals/new"), ("asd", "/inbox")])
 def test_no_horizontal_scrolling_at_320_css_pixels(world, live_server, browsers, key, url):
     some_referrals(world)
@@ -67,13 +70,13 @@ def test_no_horizontal_scrolling_at_320_css_pixels(world, live_server, browsers,
 
 # --- Tables that scroll sideways --------------------------------------------------------------------
 
+
 def test_a_table_that_scrolls_sideways_can_be_scrolled_with_the_keyboard(world, live_server, browsers):
     some_referrals(world)
     page = signed_in(browsers, world.coordinator, width=320)
     page.goto("/coordination/evaluation")
     regions = page.locator(".table-responsive")
-    scrolling = [i for i in range(regions.count())
-                 if regions.nth(i).evaluate("e => e.scrollWidth > e.clientWidth")]
+    scrolling = [i for i in range(regions.count()) if regions.nth(i).evaluate("e => e.scrollWidth > e.clientWidth")]
     assert scrolling, "at 320 px some evaluation table scrolls sideways"
     region = regions.nth(scrolling[0])
     name = region.get_attribute("aria-labelledby")
@@ -92,6 +95,7 @@ def test_a_table_that_scrolls_sideways_can_be_scrolled_with_the_keyboard(world, 
 
 # --- The result of an action --------------------------------------------------------------------
 
+
 def test_after_an_action_the_result_message_has_the_focus_and_leads_the_title(world, live_server, browsers):
     referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
     db.session.commit()
@@ -105,6 +109,7 @@ def test_after_an_action_the_result_message_has_the_focus_and_leads_the_title(wo
 
 
 # --- Live regions ---------------------------------------------------------------------------------
+
 
 def test_the_session_warning_is_announced_once_and_at_one_minute_left(world, live_server, browsers):
     db.session.commit()

@@ -1,4 +1,5 @@
 """A draft saves itself while the teacher types: no click, no page load, the focus stays."""
+
 from __future__ import annotations
 
 import re

@@ -1,6 +1,7 @@
 """The Fachberatung clicked through: a teacher asks the InsoFa pool (and is stopped from typing an
 address), an InsoFa accepts, arranges a call and recommends informing the ASD, the teacher reads the
 recommendation and starts the referral from it. Only accessible locators (labels, roles, names)."""
+
 from __future__ import annotations
 
 import re

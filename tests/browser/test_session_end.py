@@ -1,4 +1,5 @@
 """What a teacher was typing survives the end of the session: saved as a draft, and the login leads back."""
+
 from __future__ import annotations
 
 import re

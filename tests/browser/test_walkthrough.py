@@ -1,6 +1,7 @@
 """The whole handover, clicked and typed through by the people who do it: a teacher refers a child,
 the ASD acknowledges, takes over, asks, the teacher answers, the ASD assesses, gives feedback, the
 teacher reads it, the ASD closes. Only accessible locators (labels, roles, names)."""
+
 from __future__ import annotations
 
 import re
@@ -88,7 +89,8 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     expect(child.get_by_label("Vorname")).to_have_value(factories.CHILD_FIRST)  # kept
     expect(child.get_by_label("Klasse")).to_have_value("2b")
     expect(observations.get_by_label("Was wurde gesehen oder gehört?")).to_have_value(
-        "Kommt seit drei Wochen ohne Frühstück und Jacke.")
+        "Kommt seit drei Wochen ohne Frühstück und Jacke."
+    )
 
     # --- ... and completes it ---------------------------------------------------------------------
     last_name.fill(factories.CHILD_LAST)
@@ -110,9 +112,14 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     observations.get_by_label("Äußerungen des Kindes (wörtlich)").fill("„Mama schläft morgens immer.“")
 
     done_so_far = school.get_by_role("region", name="4. Was die Schule bereits getan hat")
-    rows = [("Gespräch mit den Eltern", True), ("Kind einbezogen", True), ("Schulleitung einbezogen", True),
-            ("Insoweit erfahrene Fachkraft (InsoFa) beraten", False), ("Andere Fachkräfte kontaktiert", False),
-            ("Hilfe angeboten", True)]
+    rows = [
+        ("Gespräch mit den Eltern", True),
+        ("Kind einbezogen", True),
+        ("Schulleitung einbezogen", True),
+        ("Insoweit erfahrene Fachkraft (InsoFa) beraten", False),
+        ("Andere Fachkräfte kontaktiert", False),
+        ("Hilfe angeboten", True),
+    ]
     for legend, done in rows:
         # Each legend says to screen readers, too, that the row is required (issue 11).
         row = done_so_far.get_by_role("group", name=f"{legend} (Pflichtangabe zum Einreichen)", exact=True)
@@ -127,8 +134,7 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     informing = school.get_by_role("region", name="5. Information der Betroffenen")
     informing.get_by_role("radio", name="Ja, informiert am").check()
     informing.get_by_label("Informiert am", exact=True).fill(iso(informed))
-    school.get_by_role("region", name="6. Dringlichkeit").get_by_role(
-        "radio", name=re.compile("^dringend")).check()
+    school.get_by_role("region", name="6. Dringlichkeit").get_by_role("radio", name=re.compile("^dringend")).check()
     reporter = school.get_by_role("region", name="7. Meldende Person")
     reporter.get_by_label("Name").fill(users["teacher"][1])
     reporter.get_by_label("Funktion").select_option(label="Lehrkraft")
@@ -153,15 +159,17 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     expect(office.get_by_role("heading", level=1)).to_have_text(f"Mitteilung {number}")
     expect(state_of(office)).to_contain_text("Eingereicht")
     content = office.get_by_role("region", name="Inhalt der Mitteilung")
-    expect(content.get_by_role("listitem")).to_have_text([  # parents, then section 4 in the order of the form
-        re.compile(r"^Mutter: Mara Quastenflosser, leiblicher Elternteil, sorgeberechtigt: ja, Tel\. 0170 123456$"),
-        re.compile(r"^Gespräch mit den Eltern: ja, am .* – Mutter lehnt Hilfe ab\.$"),
-        re.compile(r"^Kind einbezogen: ja, am "),
-        re.compile(r"^Schulleitung einbezogen: ja, am "),
-        "Insoweit erfahrene Fachkraft (InsoFa) beraten: nein, weil Wegen der Dringlichkeit noch nicht möglich.",
-        "Andere Fachkräfte kontaktiert: nein, weil Wegen der Dringlichkeit noch nicht möglich.",
-        re.compile(r"^Hilfe angeboten: ja, am "),
-    ])
+    expect(content.get_by_role("listitem")).to_have_text(
+        [  # parents, then section 4 in the order of the form
+            re.compile(r"^Mutter: Mara Quastenflosser, leiblicher Elternteil, sorgeberechtigt: ja, Tel\. 0170 123456$"),
+            re.compile(r"^Gespräch mit den Eltern: ja, am .* – Mutter lehnt Hilfe ab\.$"),
+            re.compile(r"^Kind einbezogen: ja, am "),
+            re.compile(r"^Schulleitung einbezogen: ja, am "),
+            "Insoweit erfahrene Fachkraft (InsoFa) beraten: nein, weil Wegen der Dringlichkeit noch nicht möglich.",
+            "Andere Fachkräfte kontaktiert: nein, weil Wegen der Dringlichkeit noch nicht möglich.",
+            re.compile(r"^Hilfe angeboten: ja, am "),
+        ]
+    )
     expect(content).to_contain_text("„Mama schläft morgens immer.“")
     actions = office.get_by_role("region", name="Aktionen")
     actions.get_by_role("button", name="Eingang bestätigen").click()
@@ -190,7 +198,8 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     office.get_by_role("link", name="Gefährdungseinschätzung erfassen").click()
     expect(office.get_by_role("heading", level=1)).to_have_text(f"Gefährdungseinschätzung zu {number}")
     office.get_by_role("group", name="Ergebnis der Gefährdungseinschätzung").get_by_role(
-        "radio", name="Latente Kindeswohlgefährdung").check()
+        "radio", name="Latente Kindeswohlgefährdung"
+    ).check()
     specialists = office.get_by_role("group", name="Beteiligte Fachkräfte des ASD")
     specialists.get_by_role("checkbox", name=users["asd"][1]).check()
     specialists.get_by_role("checkbox", name=users["asd2"][1]).check()
@@ -204,9 +213,11 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
 
     office.get_by_role("link", name="Rückmeldung geben").click()
     expect(office.get_by_role("heading", level=1)).to_have_text(f"Rückmeldung an die Schule zu {number}")
-    for legend, choice in (("Haben sich die gewichtigen Anhaltspunkte bestätigt?", "ja"),
-                           ("Ist der ASD zum Schutz des Kindes tätig geworden?", "ja"),
-                           ("Ist der ASD weiterhin tätig?", "nein")):
+    for legend, choice in (
+        ("Haben sich die gewichtigen Anhaltspunkte bestätigt?", "ja"),
+        ("Ist der ASD zum Schutz des Kindes tätig geworden?", "ja"),
+        ("Ist der ASD weiterhin tätig?", "nein"),
+    ):
         office.get_by_role("group", name=legend).get_by_role("radio", name=choice).check()
     expect(office.get_by_label("Ansprechperson im ASD für die Schule")).to_have_value(users["asd"][1])
     office.get_by_label("Telefon der Ansprechperson").fill("02325 111-42")
@@ -222,7 +233,8 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     feedback = school.get_by_role("region", name="Rückmeldung des ASD (§ 4 Abs. 4 KKG)")
     expect(feedback).to_be_visible()
     expect(feedback.get_by_role("definition")).to_have_text(
-        ["ja", "ja", "nein", re.compile(rf"^{re.escape(users['asd'][1])}, 02325 111-42 \(ASD [^)]+\)$")])
+        ["ja", "ja", "nein", re.compile(rf"^{re.escape(users['asd'][1])}, 02325 111-42 \(ASD [^)]+\)$")]
+    )
     expect(school.get_by_text("Latente Kindeswohlgefährdung")).to_have_count(0)  # the assessment stays with the ASD
 
     # --- The ASD closes -----------------------------------------------------------------------------------
@@ -232,9 +244,13 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     nav(office, "Eingang")
     office.get_by_label("Status").select_option(label="alle")
     office.get_by_role("button", name="Filtern").click()
-    expect(office.get_by_role("row").filter(has=office.get_by_role("link", name=number))).to_contain_text("Abgeschlossen")
+    expect(office.get_by_role("row").filter(has=office.get_by_role("link", name=number))).to_contain_text(
+        "Abgeschlossen"
+    )
     nav(school, "Meine Mitteilungen")
-    expect(school.get_by_role("row").filter(has=school.get_by_role("link", name=number))).to_contain_text("Abgeschlossen")
+    expect(school.get_by_role("row").filter(has=school.get_by_role("link", name=number))).to_contain_text(
+        "Abgeschlossen"
+    )
 
     # --- What the browser and the server saw -----------------------------------------------------------
     assert browsers.requests, "no request was recorded"
