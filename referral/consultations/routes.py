@@ -7,6 +7,7 @@ from flask_login import current_user
 from sqlalchemy import and_, case, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .. import lifecycle
 from ..accounts.models import Role
 from ..actions import carry_out
 from ..audit.log import record
@@ -66,7 +67,6 @@ def new():
         form.contact_phone.data = current_user.phone
     elif form.validate():
         consultation = services.request(current_user, school, **form.values())
-        db.session.commit()
         flash(
             "Ihre Anfrage wurde an den Pool der insoweit erfahrenen Fachkräfte gesendet. Sie werden "
             "benachrichtigt, sobald eine Fachkraft sie annimmt.",
@@ -121,7 +121,8 @@ def show(consultation_id: int):
 
 def _page(consultation: Consultation, appointment_form=None, recommendation_form=None, status: int = 200):
     record("consultation.view", consultation)
-    db.session.commit()
+    if status >= 400:
+        lifecycle.keep()  # the view happened, although a form came back with errors
     referral = services.referral_from(consultation)
     visible_referral = (
         referral
@@ -242,7 +243,7 @@ def start_referral(consultation_id: int):
     consultation = _for_action(consultation_id, ConsultationAction.START_REFERRAL)
     try:
         referral = services.start_referral(consultation, current_user)
-        db.session.commit()
+        db.session.flush()  # a second click shows here, not in the request's commit
     except IntegrityError:  # a second click at the same moment: the first one's draft wins
         db.session.rollback()
         referral = services.referral_from(db.session.get(Consultation, consultation_id))

@@ -38,7 +38,6 @@ def open_(notification_id: int):
         abort(404)
     if entry.read_at is None:
         entry.read_at = utcnow()
-        db.session.commit()
     if entry.referral_id is not None:
         return redirect(url_for("cases.show", referral_id=entry.referral_id))
     if entry.consultation_id is not None:
@@ -64,7 +63,6 @@ def email_choices():
             db.session.execute(delete(EmailChoice).where(EmailChoice.user_id == current_user.id))
             db.session.add_all(EmailChoice(user_id=current_user.id, kind=k) for k in sorted(switched_off))
             record("user.email_choices", current_user, object_type="user_account", fields=sorted(switched_off))
-            db.session.commit()
         flash("Ihre Auswahl wurde gespeichert.", "success")
         return redirect(url_for(".email_choices"))
     return render_template(
