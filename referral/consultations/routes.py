@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import and_, case, select, update
+from sqlalchemy import and_, case, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import lifecycle
@@ -15,7 +15,7 @@ from ..cases.forms import ActionForm
 from ..cases.models import Referral
 from ..extensions import db
 from ..integers import query_int
-from ..notifications.models import Notification
+from ..notifications import operations as notifications
 from ..pagination import paginate
 from ..policy import own_school, referral_scope
 from ..timeutil import local_to_utc, to_local, utcnow
@@ -107,15 +107,7 @@ def left_the_pool(error: LeftThePool):
 def show(consultation_id: int):
     consultation = _visible(consultation_id)
     # Seen here, its notifications are read too (as when the notification itself is opened).
-    db.session.execute(
-        update(Notification)
-        .where(
-            Notification.user_id == current_user.id,
-            Notification.consultation_id == consultation_id,
-            Notification.read_at.is_(None),
-        )
-        .values(read_at=utcnow())
-    )
+    notifications.mark_read_for_consultation(current_user, consultation_id)
     return _page(consultation)
 
 
