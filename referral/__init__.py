@@ -37,6 +37,9 @@ def create_app(overrides: dict | None = None, env: dict[str, str] | None = None)
         app.extensions["referral_vault"] = Vault(parse_keys(app.config["REFERRAL_DATA_KEYS"]))
     except DataKeyError as error:
         raise config.ConfigError(str(error)) from error
+    from . import lifecycle
+
+    lifecycle.register(app)  # first: its commit runs after every other after-request function
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -176,6 +179,11 @@ def register_errorhandlers(app: Flask) -> None:
             outages.rollback_quietly()
             return outages.outage_page(kind)
         outages.rollback_quietly()  # nothing half-written reaches the database
+        from .actions import LOST_IN_THE_DATABASE, lost_a_race
+
+        if lost_a_race(getattr(error, "original_exception", None) or error):
+            # Lost at the request's commit, after every check had passed: a concurrent change, not a fault.
+            return outages.render_static(409, "Gleichzeitige Änderung", [LOST_IN_THE_DATABASE])
         note = outages.saving_note()  # only what is known about the input; nothing for a page only read
         return outages.render_static(
             500, "Interner Fehler", ["Es ist ein Fehler aufgetreten.", note or "Bitte versuchen Sie es erneut."]

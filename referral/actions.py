@@ -1,4 +1,4 @@
-"""Running one domain action from a page: one transaction, and the user told how it went."""
+"""Running one domain action from a page: in the request's transaction, and the user told how it went."""
 
 from __future__ import annotations
 
@@ -30,11 +30,11 @@ def lost_a_race(error: Exception) -> bool:
 
 
 def carry_out(operation: Callable[[], object], done: str, current_state: Callable[[], object]) -> bool:
-    """Run `operation` and commit; on a refusal roll back and say why (with the state someone else
-    left it in, for a concurrent change). True when it took effect."""
+    """Run `operation` and flush (the request commits it); on a refusal roll back and say why (with
+    the state someone else left it in, for a concurrent change). True when it took effect."""
     try:
         operation()
-        db.session.commit()
+        db.session.flush()  # a lost race shows here, not in the request's commit
     except ConcurrentChange as error:
         db.session.rollback()
         flash(f"{error} Aktueller Status: „{current_state().label}“.", "danger")

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from referral.accounts import operations as accounts
+from referral.audit import chain
 from referral.audit.models import AuditEntry
 from referral.extensions import db
 from referral.organisation import operations as organisation
@@ -40,10 +41,12 @@ def test_an_operation_leaves_the_commit_to_its_caller(world):
             "draft_retention_days": 90,
         },
     )
-    assert count(AuditEntry) == 3, "recorded and flushed in the caller's transaction"
+    pending = [entry.action for entry, _ in db.session.info[chain.PENDING]]
+    assert pending == ["user.deactivate", "district.create", "settings.update"], "recorded in the caller's transaction"
+    assert count(AuditEntry) == 0, "the entries join the chain only when the caller commits"
     db.session.rollback()
     db.session.expire_all()
-    assert world.teacher.active and count(AuditEntry) == 0
+    assert world.teacher.active and count(AuditEntry) == 0 and chain.PENDING not in db.session.info
     assert db.session.scalar(select(District).where(District.name == "Sodingen")) is None
 
 
@@ -81,3 +84,26 @@ def test_a_taken_name_is_refused_with_the_field_it_belongs_to(world):
         )
     assert set(taken.value.errors) == {"name", "code"}
     assert count(AuditEntry) == 0
+
+
+def test_the_chain_takes_the_entries_at_commit_in_the_order_recorded(world):
+    operator = accounts.Actor.operator()
+    before = count(AuditEntry)
+    accounts.deactivate(operator, world.teacher)
+    accounts.reactivate(operator, world.teacher)
+    db.session.commit()
+    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.seq > before).order_by(AuditEntry.seq)).all()
+    assert [e.action for e in entries] == ["user.deactivate", "user.reactivate"]
+    assert entries[1].prev_hash == entries[0].hash and chain.verify().ok
+
+
+def test_entries_of_a_rolled_back_savepoint_are_dropped(world):
+    operator = accounts.Actor.operator()
+    before = count(AuditEntry)
+    accounts.deactivate(operator, world.teacher)
+    savepoint = db.session.begin_nested()
+    accounts.reactivate(operator, world.teacher)
+    savepoint.rollback()
+    db.session.commit()
+    actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.seq > before)).all()
+    assert actions == ["user.deactivate"]

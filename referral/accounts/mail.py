@@ -12,10 +12,8 @@ from flask_security import MailUtil
 
 class OutboxMailUtil(MailUtil):
     def send_mail(self, template, subject, recipient, sender, body, html, **kwargs) -> None:
-        from ..audit.log import commit_with_the_request  # imported here: extensions.py imports this module
-        from ..notifications.delivery import enqueue
+        from ..notifications.delivery import enqueue  # imported here: extensions.py imports this module
 
         address = recipient if isinstance(recipient, str) else recipient[1]
         enqueue(str(address), str(subject), body or "")
-        # Not committed here: with the request's other changes (the reset request has no commit of its own).
-        commit_with_the_request()
+        # Not committed here: the request commits it with its other changes (referral/lifecycle.py).

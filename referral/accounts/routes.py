@@ -9,7 +9,6 @@ from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, ValidationError
 
 from ..cases.forms import BaseForm, ErrorSummary, at_most
-from ..extensions import db
 from . import operations, services
 
 blueprint = Blueprint("accounts", __name__)
@@ -54,7 +53,6 @@ def accept_invitation(token: str):
     form = InvitationForm(user)
     if form.validate_on_submit():
         operations.accept_invitation(user, form.password.data)
-        db.session.commit()
         flash("Ihr Passwort ist gespeichert. Bitte melden Sie sich jetzt an.", "success")
         return redirect(url_for_security("login"))
     return render_template("accounts/invitation.html", form=form, user=user), 422 if request.method == "POST" else 200

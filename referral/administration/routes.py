@@ -115,7 +115,6 @@ def users_csv():
         for u in users
     ]
     audit("export.users", object_type="user_account", object_id="*")
-    db.session.commit()
     return csv_response(
         "konten.csv", ["Name", "E-Mail", "Status", "Rollen", "Zwei-Faktor eingerichtet", "Angelegt am"], rows
     )
@@ -153,7 +152,7 @@ def invite():
                 Role(form.role.data),
                 *_scope_objects(form),
             )
-            db.session.commit()
+            db.session.flush()  # a conflict shows here, not in the request's commit
         except accounts.AccountError as error:
             db.session.rollback()
             form.email.errors.append(str(error))
@@ -177,7 +176,6 @@ def user(user_id: int):
     form = UserForm(obj=account)
     if form.validate_on_submit():
         if accounts.update(_actor(), account, form.name.data, form.phone.data or ""):
-            db.session.commit()
             flash("Die Angaben sind gespeichert.", "success")
         return redirect(url_for(".user", user_id=account.id))
     return form_page(
@@ -211,7 +209,7 @@ def add_membership(user_id: int):
         role = Role(form.role.data)
         try:
             accounts.add_membership(_actor(), account, role, *_scope_objects(form))
-            db.session.commit()
+            db.session.flush()  # a conflict shows here, not in the request's commit
         except accounts.Refused as refusal:
             flash(str(refusal), "info")
         except IntegrityError:  # the same role was added at the same moment by another request
@@ -240,7 +238,6 @@ def remove_membership(user_id: int, membership_id: int):
     except accounts.Refused as refusal:
         flash(str(refusal), "danger")
         return redirect(url_for(".user", user_id=account.id))
-    db.session.commit()
     flash(f"Rolle „{membership.role.label}“ ({membership.scope_label}) entfernt.", "success")
     return redirect(url_for(".user", user_id=account.id))
 
@@ -253,7 +250,6 @@ def _account_action(user_id: int, operation, message: str):
     except accounts.Refused as refusal:
         flash(str(refusal), "danger")
         return redirect(url_for(".user", user_id=account.id))
-    db.session.commit()
     flash(message.format(name=account.name), "success")
     return redirect(url_for(".user", user_id=account.id))
 
@@ -295,7 +291,6 @@ def invite_again(user_id: int):
     except accounts.Refused as refusal:
         flash(str(refusal), "info")
         return redirect(url_for(".user", user_id=account.id))
-    db.session.commit()
     _invitation_sent(account)
     return redirect(url_for(".user", user_id=account.id))
 
@@ -320,7 +315,6 @@ def _save(form, save, obj, **values) -> bool:
         for name, message in taken.errors.items():
             getattr(form, name).errors.append(message)
         return False
-    db.session.commit()
     flash(f"„{saved.name}“ ist gespeichert.", "success")
     return True
 
@@ -375,7 +369,6 @@ def deadlines():
     form = DeadlinesForm(data=current)
     if form.validate_on_submit():
         if organisation.set_deadlines(_actor(), _values(form, DEADLINE_DEFAULTS)):
-            db.session.commit()
             flash("Die Fristen sind gespeichert. Sie gelten für Mitteilungen, die ab jetzt eingehen.", "success")
         return redirect(url_for(".deadlines"))
     return form_page("administration/deadlines.html", form=form, labels=DEADLINE_LABELS, defaults=DEADLINE_DEFAULTS)

@@ -1,4 +1,4 @@
-"""The hash chain of the audit log: appending under the head row's lock, and verifying.
+"""The hash chain of the audit log: appending at commit, under the head row's lock, and verifying.
 
 Each entry's hash is SHA-256 over its content and the previous entry's hash. Changing an entry's
 content breaks its own hash; deleting or reordering entries breaks the link to the previous hash or
@@ -11,7 +11,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Connection, event, select, text, update
+from sqlalchemy.orm import Session, SessionTransaction
 
 from ..extensions import db
 from .models import AuditEntry, AuditHead
@@ -39,23 +40,66 @@ def content_hash(entry: AuditEntry) -> str:
 
 
 def append(entry: AuditEntry) -> AuditEntry:
-    """Give `entry` its place at the end of the chain and add it to the session.
+    """Queue `entry` for the chain of the current transaction; `seal` gives it its place at commit.
+
+    Entries wait outside the session until the commit, so that recording (e.g. "viewed", before a page
+    is rendered) takes no lock: the head row is locked only between sealing and the commit's end.
+    """
+    session = db.session()
+    session.info.setdefault(PENDING, []).append((entry, session.get_nested_transaction()))
+    return entry
+
+
+PENDING = "audit_pending"
+
+
+def seal(session: Session) -> None:
+    """Before a commit: append the transaction's queued entries to the chain, in the order recorded.
 
     The UPDATE of the head row comes first: on PostgreSQL it locks the row until this transaction
     ends, on SQLite it takes the database's write lock, so a concurrent writer waits and then
-    continues after this entry, never beside it.
+    continues after these entries, never beside them.
     """
-    seq, prev_hash = db.session.execute(
+    pending = session.info.pop(PENDING, [])
+    if not pending:
+        return
+    entries = [entry for entry, _ in pending]
+    last_seq, prev_hash = session.execute(
         update(AuditHead)
         .where(AuditHead.id == 1)
-        .values(seq=AuditHead.seq + 1)
+        .values(seq=AuditHead.seq + len(entries))
         .returning(AuditHead.seq, AuditHead.last_hash)
     ).one()
-    entry.seq, entry.prev_hash = seq, prev_hash
-    entry.hash = content_hash(entry)
-    db.session.add(entry)
-    db.session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=entry.hash))
-    return entry
+    for seq, entry in enumerate(entries, start=last_seq - len(entries) + 1):
+        entry.seq, entry.prev_hash = seq, prev_hash
+        entry.hash = prev_hash = content_hash(entry)
+        session.add(entry)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev_hash))
+
+
+def _discard(session: Session, previous_transaction: SessionTransaction) -> None:
+    """After a rollback: entries recorded inside the rolled-back (nested) transaction go with it."""
+    pending = session.info.get(PENDING)
+    if not pending:
+        return
+    if not previous_transaction.nested:
+        session.info.pop(PENDING, None)
+        return
+
+    def inside(transaction: SessionTransaction | None) -> bool:
+        while transaction is not None:
+            if transaction is previous_transaction:
+                return True
+            transaction = transaction.parent
+        return False
+
+    session.info[PENDING] = [(entry, tx) for entry, tx in pending if not inside(tx)]
+
+
+def register() -> None:
+    if not event.contains(Session, "before_commit", seal):
+        event.listen(Session, "before_commit", seal)
+        event.listen(Session, "after_soft_rollback", _discard)
 
 
 @dataclass
@@ -122,7 +166,7 @@ def guard_statements(dialect: str, on: bool) -> list[str]:
     return SQLITE_GUARD if on else SQLITE_UNGUARD
 
 
-def set_guard(connection, on: bool) -> None:
+def set_guard(connection: Connection, on: bool) -> None:
     """Used by the migration, and by tests that play the attacker (who would need the owner's rights)."""
     for statement in guard_statements(connection.dialect.name, on):
         connection.execute(text(statement))

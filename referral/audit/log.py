@@ -1,5 +1,6 @@
-"""Writing audit entries. `record()` appends to the chain inside the current transaction: if the
-event's change is rolled back, so is its entry, and if the entry cannot be written, the change fails.
+"""Writing audit entries. `record()` adds an entry to the current transaction; it joins the chain
+when that transaction commits: if the event's change is rolled back, so is its entry, and if the
+entry cannot be written, the change fails.
 
 What is recorded (PROCESS.md, "Audit log"): logins (success, failure), logouts, every view of a
 referral, downloads and exports, every change and transition of a referral, permission denials, and
@@ -11,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from flask import after_this_request, g, has_request_context, request
+from flask import g, has_request_context, request
 from flask_login import current_user, user_logged_out
 from flask_security import FormInfo, LoginForm
 from flask_security.signals import (
@@ -26,6 +27,7 @@ from flask_security.signals import (
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
+from .. import lifecycle
 from ..extensions import db
 from ..timeutil import utcnow
 from . import chain
@@ -188,29 +190,13 @@ def record(
 
 
 # --- Hooks: logins, logouts, self-service account changes -------------------------------------------
-# Receivers never commit: the entry belongs to the request's transaction. Flask-Security commits
-# that after its own views (view_commit); where it does not (a refused login, a logout), the request
-# commits at its end (commit_with_the_request) - a stand-in for the request-lifecycle commit of issue 12.
-
-
-def commit_with_the_request() -> None:
-    """Commit the session when this request has produced its response (not after a server error:
-    then the session is discarded at teardown). Outside a request the caller commits (CLI, workers)."""
-    if not has_request_context() or request.environ.get("referral.commit_at_end"):
-        return
-    request.environ["referral.commit_at_end"] = True
-
-    @after_this_request
-    def commit(response):
-        if response.status_code < 500:
-            db.session.commit()
-        return response
+# Receivers never commit: the entry belongs to the request's transaction, which the request lifecycle
+# commits at its end (referral/lifecycle.py). A refusal's entry is kept although the response is an error.
 
 
 def _account_event(action: str, user, fields: Iterable[str] = ()) -> None:
     """A change to one's own account: the owner is the actor (signed in, or holding the mailed link)."""
     record(action, user, actor=user, object_type="user_account", fields=fields)
-    commit_with_the_request()
 
 
 def _login_succeeded(sender, user, **extra) -> None:
@@ -234,7 +220,8 @@ def login_refused(user, fields: Iterable[str] = ()) -> None:
         actor=None,
         fields=fields,
     )
-    commit_with_the_request()
+    if has_request_context():
+        lifecycle.keep()
 
 
 def _authentication_failed(sender, user, auth_type: str = "", tfa: bool = False, **extra) -> None:
@@ -338,12 +325,13 @@ def denied(status: int) -> None:
         ((k.removesuffix("_id"), v) for k, v in args.items() if k.endswith("_id")), ("page", request.path)
     )
     record("access.denied", object_type=kind, object_id=ident, fields=[str(status), request.endpoint or ""])
-    db.session.commit()
+    lifecycle.keep()
 
 
 def register(app) -> None:
     from ..cases.process import referral_changed
 
+    chain.register()
     if not event.contains(Session, "before_flush", _collect_changes):
         event.listen(Session, "before_flush", _collect_changes)
         event.listen(Session, "after_commit", _forget_changes)

@@ -67,7 +67,6 @@ def export():
         object_id="*",
         fields=sorted(k for k, v in request.args.items() if v and k != "page"),
     )
-    db.session.commit()
     statement = queries.search(form).execution_options(yield_per=1000)
     named = queries.names([])
 
@@ -119,7 +118,6 @@ def verify():
     verdict = chain.verify()
     db.session.rollback()
     record("audit.verify", object_type="audit_entry", object_id="*", fields=["intakt" if verdict.ok else "beschädigt"])
-    db.session.commit()
     if verdict.ok:
         flash(
             f"Das Protokoll ist unverändert: {verdict.checked} Einträge geprüft, die Kette ist vollständig.", "success"
@@ -150,7 +148,6 @@ def access_history(referral_id: int):
         abort(404)
     page = paginate(queries.for_referral(referral_id), request.args.get("page", 1, type=query_int))
     record("referral.access_history", referral)
-    db.session.commit()
     return render_template(
         "audit/access.html", referral=referral, page=page, labels=ACTION_LABELS, **queries.names(page.rows)
     )

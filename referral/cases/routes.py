@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
-from .. import policy
+from .. import lifecycle, policy
 from ..accounts import sessions
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
 from ..actions import carry_out, lost_a_race
@@ -233,7 +233,7 @@ def _autosave(form: ReferralForm, referral: Referral):
         referral.client_token = queries.plausible_token(form.client_token.data)
     try:
         services.save_draft(referral, current_user)
-        db.session.commit()
+        db.session.flush()  # a lost race shows here, not in the request's commit
     except services.FormAlreadySent as sent:  # the same form's other request created the draft first
         db.session.rollback()
         earlier = queries.referral_by_token(current_user, sent.token, lock=True)
@@ -290,7 +290,7 @@ def _edit_form(form: ReferralForm, referral: Referral):
                 written.append(
                     services.add_attachment(referral, current_user, upload.filename or "", upload.read()).storage_key
                 )
-        db.session.commit()
+        db.session.flush()  # a lost race shows here, not in the request's commit
     except services.FormAlreadySent as sent:  # a parallel request of this form created the referral first
         db.session.rollback()
         services.remove_files(written)
@@ -335,6 +335,8 @@ def _render_form(form: ReferralForm, referral: Referral, invalid: bool = False, 
     if request.method == "POST":
         # Nothing typed reaches the database; show the draft as stored, and hold no lock while rendering.
         db.session.rollback()
+    elif referral.id is not None:
+        record("referral.view", referral)
     page = render_template(
         "cases/form.html",
         form=form,
@@ -344,9 +346,6 @@ def _render_form(form: ReferralForm, referral: Referral, invalid: bool = False, 
         focus=focus,
         action_form=ActionForm(),
     )
-    if referral.id is not None and request.method == "GET":
-        record("referral.view", referral)
-        db.session.commit()
     return page, (422 if invalid else 200)
 
 
@@ -366,7 +365,7 @@ def delete(referral_id: int):
         return redirect(url_for(".delete", referral_id=referral_id))
     try:
         keys = services.delete_draft(referral, current_user)
-        db.session.commit()
+        db.session.flush()
     except ProcessError as error:
         raise Refused(str(error), url_for(".my_referrals")) from error
     services.remove_files(keys)
@@ -386,7 +385,7 @@ def upload(referral_id: int):
         added = services.add_attachment(referral, current_user, form.file.data.filename or "", form.file.data.read())
         written.append(added.storage_key)
         record("attachment.add", referral, fields=[f"attachment {added.id}"])
-        db.session.commit()
+        db.session.flush()
     except ProcessError as error:
         db.session.rollback()
         services.remove_files(written)
@@ -409,7 +408,6 @@ def download(referral_id: int, attachment_id: int):
     if attachment is None:
         abort(404)
     record("attachment.download", referral, fields=[f"attachment {attachment.id}"])
-    db.session.commit()
     return send_file(
         BytesIO(services.attachment_bytes(attachment)),
         mimetype=attachment.content_type,
@@ -439,7 +437,6 @@ def pdf(referral_id: int):
         flash(not_made.for_the_user, "danger")
         return redirect(url_for(".show", referral_id=referral.id))
     record("referral.export_pdf", referral)
-    db.session.commit()
     return send_file(
         BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=f"Mitteilung-{referral.number}.pdf"
     )
@@ -469,7 +466,7 @@ def delete_attachment(referral_id: int, attachment_id: int):
     key = attachment.storage_key
     referral.attachments.remove(attachment)
     services.save_draft(referral, current_user)
-    db.session.commit()
+    db.session.flush()
     services.remove_files([key])
     flash("Der Anhang wurde entfernt.", "success")
     return redirect(url_for(".edit", referral_id=referral_id) + "#anhaenge")
@@ -498,6 +495,8 @@ def _message_action(referral_id: int, action: Action, operation):
 
 @blueprint.get("/referrals/<int:referral_id>")
 def show(referral_id: int, forms: dict | None = None):
+    if forms:  # a form came back: whatever its request began is undone, its errors are shown
+        db.session.rollback()
     referral = policy.referral_or_404(referral_id)
     if referral.state is State.DRAFT:
         return redirect(url_for(".edit", referral_id=referral_id))
@@ -526,10 +525,10 @@ def show(referral_id: int, forms: dict | None = None):
         context["same_child"] = queries.earlier_about_the_same_child(referral)
     context["history"] = history_for(referral, asd_side=asd_side)
     context["new_since"] = queries.mark_seen(current_user, referral)
-    page = render_template("cases/show.html", **context)
-    record("referral.view", referral)  # after rendering: the log's lock is held only until the commit
-    db.session.commit()  # after rendering, so that the loaded referral is not expired and read again
-    return page, (422 if forms else 200)
+    record("referral.view", referral)  # no lock taken: the entry joins the chain at the request's commit
+    if forms:
+        lifecycle.keep()  # the view happened, although the form came back with errors
+    return render_template("cases/show.html", **context), (422 if forms else 200)
 
 
 def _other_districts(referral: Referral):
@@ -646,7 +645,7 @@ def assessment(referral_id: int):
                 school_involved=yes_no(form.school_involved.data),
                 measures=[Measure(m) for m in form.measures.data],
             )
-            db.session.commit()
+            db.session.flush()
         except ConcurrentChange as error:
             raise Refused(str(error), url_for(".show", referral_id=referral_id)) from error
         except ProcessError as error:  # what the form cannot know: the rules of the process
@@ -655,7 +654,8 @@ def assessment(referral_id: int):
         else:
             flash(RULES[Action.RECORD_ASSESSMENT].done, "success")
             return redirect(url_for(".show", referral_id=referral_id))
-    return _viewed(render_template("cases/assessment.html", referral=referral, form=form), referral, form)
+    _viewed(referral, form)
+    return render_template("cases/assessment.html", referral=referral, form=form), (422 if form.errors else 200)
 
 
 @blueprint.route("/referrals/<int:referral_id>/feedback", methods=["GET", "POST"])
@@ -667,12 +667,13 @@ def feedback(referral_id: int):
         form.contact_phone.data = (referral.assignee or current_user).phone
     if form.validate_on_submit():
         return _done(referral, Action.GIVE_FEEDBACK, services.give_feedback, **form.values())
-    return _viewed(render_template("cases/feedback.html", referral=referral, form=form), referral, form)
+    _viewed(referral, form)
+    return render_template("cases/feedback.html", referral=referral, form=form), (422 if form.errors else 200)
 
 
-def _viewed(page: str, referral: Referral, form):
+def _viewed(referral: Referral, form) -> None:
     """A page showing the referral's content: the view is recorded, also when a form comes back."""
-    db.session.rollback()  # a refused form leaves nothing behind
+    if form.errors:
+        db.session.rollback()  # a refused form leaves nothing behind
+        lifecycle.keep()
     record("referral.view", referral, fields=[request.endpoint or ""])
-    db.session.commit()
-    return page, (422 if form.errors else 200)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import and_, case, select, update
+from sqlalchemy import and_, case, select
 from sqlalchemy.exc import IntegrityError
 
+from .. import lifecycle
 from ..accounts.models import Role
 from ..actions import carry_out
 from ..audit.log import record
@@ -14,7 +15,7 @@ from ..cases.forms import ActionForm
 from ..cases.models import Referral
 from ..extensions import db
 from ..integers import query_int
-from ..notifications.models import Notification
+from ..notifications import operations as notifications
 from ..pagination import paginate
 from ..policy import own_school, referral_scope
 from ..timeutil import local_to_utc, to_local, utcnow
@@ -66,7 +67,6 @@ def new():
         form.contact_phone.data = current_user.phone
     elif form.validate():
         consultation = services.request(current_user, school, **form.values())
-        db.session.commit()
         flash(
             "Ihre Anfrage wurde an den Pool der insoweit erfahrenen Fachkräfte gesendet. Sie werden "
             "benachrichtigt, sobald eine Fachkraft sie annimmt.",
@@ -107,21 +107,14 @@ def left_the_pool(error: LeftThePool):
 def show(consultation_id: int):
     consultation = _visible(consultation_id)
     # Seen here, its notifications are read too (as when the notification itself is opened).
-    db.session.execute(
-        update(Notification)
-        .where(
-            Notification.user_id == current_user.id,
-            Notification.consultation_id == consultation_id,
-            Notification.read_at.is_(None),
-        )
-        .values(read_at=utcnow())
-    )
+    notifications.mark_read_for_consultation(current_user, consultation_id)
     return _page(consultation)
 
 
 def _page(consultation: Consultation, appointment_form=None, recommendation_form=None, status: int = 200):
     record("consultation.view", consultation)
-    db.session.commit()
+    if status >= 400:
+        lifecycle.keep()  # the view happened, although a form came back with errors
     referral = services.referral_from(consultation)
     visible_referral = (
         referral
@@ -242,7 +235,7 @@ def start_referral(consultation_id: int):
     consultation = _for_action(consultation_id, ConsultationAction.START_REFERRAL)
     try:
         referral = services.start_referral(consultation, current_user)
-        db.session.commit()
+        db.session.flush()  # a second click shows here, not in the request's commit
     except IntegrityError:  # a second click at the same moment: the first one's draft wins
         db.session.rollback()
         referral = services.referral_from(db.session.get(Consultation, consultation_id))

@@ -138,7 +138,6 @@ def new(kind: str):
         form.populate_obj(contact)
         db.session.add(contact)
         record("contact.create", contact, fields=changed_fields(contact), school_id=school.id if school else None)
-        db.session.commit()
         flash(f"„{contact.name}“ ist eingetragen.", "success")
         return redirect(_after(school))
     return _form_page(form, kind, school)
@@ -162,7 +161,6 @@ def edit(contact_id: int):
         fields = changed_fields(contact)
         if fields:
             record("contact.update", contact, fields=fields)
-            db.session.commit()
             flash(f"„{contact.name}“ ist gespeichert.", "success")
         return redirect(_after(contact.school))
     return _form_page(form, contact.kind, contact.school, contact)
@@ -175,6 +173,5 @@ def delete(contact_id: int):
     school = contact.school
     record("contact.delete", contact, fields=["name"])
     db.session.delete(contact)
-    db.session.commit()
     flash("Der Eintrag ist entfernt.", "success")
     return redirect(_after(school))

@@ -90,7 +90,6 @@ def printable():
     if period is None:  # the page shows what is wrong with the filter
         return redirect(url_for(".index", **request.args))
     record("evaluation.print", object_type="evaluation", object_id=period.label, fields=sorted(request.args))
-    db.session.commit()
     return render_template(
         "evaluation/print.html", form=form, period=period, tables=tables, printing=True, generated=utcnow()
     )
@@ -103,7 +102,6 @@ def export():
     if period is None:
         return redirect(url_for(".index", **request.args))
     record("export.evaluation", object_type="evaluation", object_id=period.label, fields=sorted(request.args))
-    db.session.commit()
 
     choices = {"district": dict(form.district.choices), "school": dict(form.school.choices)}
 

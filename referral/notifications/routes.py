@@ -2,16 +2,15 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
-from ..audit.log import record
 from ..cases.forms import BaseForm, ErrorSummary, MultiCheckboxField, options
 from ..extensions import db
 from ..integers import query_int
 from ..pagination import paginate
-from ..timeutil import utcnow
+from . import operations
 from .kinds import kinds_for, mandatory_for
-from .models import EmailChoice, Notification
+from .models import Notification
 
 
 class EmailChoiceForm(ErrorSummary, BaseForm):
@@ -36,9 +35,7 @@ def open_(notification_id: int):
     entry = db.session.get(Notification, notification_id)
     if entry is None or entry.user_id != current_user.id:
         abort(404)
-    if entry.read_at is None:
-        entry.read_at = utcnow()
-        db.session.commit()
+    operations.mark_read(current_user, entry)
     if entry.referral_id is not None:
         return redirect(url_for("cases.show", referral_id=entry.referral_id))
     if entry.consultation_id is not None:
@@ -54,17 +51,11 @@ def email_choices():
     optional = [k for k in kinds if k not in mandatory]
     form = EmailChoiceForm()
     form.wanted.choices = options([(k.value, k.label) for k in optional])
-    off = set(db.session.scalars(select(EmailChoice.kind).where(EmailChoice.user_id == current_user.id)))
     if request.method == "GET":
+        off = operations.switched_off(current_user)
         form.wanted.data = [k.value for k in optional if k.value not in off]
     elif form.validate():
-        wanted = set(form.wanted.data or [])
-        switched_off = {k.value for k in optional if k.value not in wanted}
-        if switched_off != off & {k.value for k in optional}:
-            db.session.execute(delete(EmailChoice).where(EmailChoice.user_id == current_user.id))
-            db.session.add_all(EmailChoice(user_id=current_user.id, kind=k) for k in sorted(switched_off))
-            record("user.email_choices", current_user, object_type="user_account", fields=sorted(switched_off))
-            db.session.commit()
+        operations.choose_emails(current_user, set(form.wanted.data or []))
         flash("Ihre Auswahl wurde gespeichert.", "success")
         return redirect(url_for(".email_choices"))
     return render_template(
