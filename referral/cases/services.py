@@ -17,10 +17,11 @@ from ..crypto import child_key, vault
 from ..extensions import db
 from ..organisation.models import District
 from ..timeutil import to_local, utcnow
+from ..workflow.errors import ProcessError
 from . import process
 from .deadlines import working_minutes_between
 from .models import Assessment, AssessmentMeasure, Attachment, CaseCounter, Feedback, Message, Referral, Setting
-from .process import Action, ProcessError
+from .process import Action
 from .vocabulary import MessageKind, SchoolActionKind
 
 
