@@ -2,7 +2,8 @@
 
 PROCESS.md, *Referral states* and *Deadlines*: which action is possible in which state, which roles
 may take it, where it leads, and when things are due. Views ask `policy.may()`, which asks this
-module for the state and role part; every change of a referral goes through `apply()`.
+module for the state and role part; every change of a referral goes through `apply()`, this
+module's configuration of the one workflow engine (`workflow/engine.py`).
 """
 
 from __future__ import annotations

@@ -250,8 +250,7 @@ def durations(start: datetime, end: datetime) -> tuple[int, int]:
 
 
 def _check(action: Action, referral: Referral) -> None:
-    if not process.possible_in_state(action, referral.state):
-        raise ProcessError(process.refusal(action, referral.state))
+    process.RULES.check(action, referral.state)
 
 
 def _message(referral: Referral, actor: User, kind: MessageKind, body: str, now: datetime | None = None) -> Message:

@@ -1,7 +1,8 @@
 """The rules of a consultation, in one place (PROCESS.md, *Consultation*, *Deadlines*).
 
 requested → accepted → answered, or requested → cancelled. Views ask `access.may()`, which asks this
-module for the state and role part; every change goes through `apply()`.
+module for the state and role part; every change goes through `apply()`, this module's
+configuration of the one workflow engine (`workflow/engine.py`).
 """
 
 from __future__ import annotations

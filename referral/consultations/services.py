@@ -15,7 +15,6 @@ from ..cases.vocabulary import Category, SchoolActionKind
 from ..extensions import db
 from ..organisation.models import School
 from ..timeutil import to_local, utcnow
-from ..workflow.errors import ProcessError
 from . import process
 from .models import Consultation, ConsultationCategory, ConsultationCounter
 from .process import ConsultationAction as A
@@ -85,8 +84,7 @@ def referral_from(consultation: Consultation) -> Referral | None:
 def start_referral(consultation: Consultation, actor: User) -> Referral:
     """A draft referral linked to the consultation, its observations and categories carried over, and
     "InsoFa beraten" answered with the day of the advice. Once per consultation: a second click finds it."""
-    if consultation.state not in process.RULES[A.START_REFERRAL].sources:
-        raise ProcessError(process.refusal(A.START_REFERRAL, consultation.state))
+    process.RULES.check(A.START_REFERRAL, consultation.state)
     existing = referral_from(consultation)
     if existing is not None:
         return existing

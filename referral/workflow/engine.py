@@ -111,11 +111,13 @@ class RuleTable(Mapping[ActionT, Rule[StateT]]):
 def lock_row(table: Table, ident: int) -> int | None:
     """Lock the row `ident` of `table` (with a `version` column) until the end of the transaction and
     return its committed version (None: the row is gone). A second writer waits here for the first.
-    PostgreSQL: SELECT … FOR UPDATE. SQLite has no row locks; a no-op UPDATE takes its write lock."""
+    PostgreSQL: SELECT … FOR NO KEY UPDATE, the lock the version-checked UPDATE takes anyway, so that
+    child rows this transaction inserted before (their foreign keys hold KEY SHARE locks on the row)
+    cannot make two writers deadlock here. SQLite has no row locks; a no-op UPDATE takes its write lock."""
     if db.session.get_bind().dialect.name == "sqlite":
         db.session.execute(update(table).where(table.c.id == ident).values(version=table.c.version))
         return db.session.scalar(select(table.c.version).where(table.c.id == ident))
-    return db.session.scalar(select(table.c.version).where(table.c.id == ident).with_for_update())
+    return db.session.scalar(select(table.c.version).where(table.c.id == ident).with_for_update(key_share=True))
 
 
 @dataclass(frozen=True)
