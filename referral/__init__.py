@@ -179,7 +179,7 @@ def register_errorhandlers(app: Flask) -> None:
             outages.rollback_quietly()
             return outages.outage_page(kind)
         outages.rollback_quietly()  # nothing half-written reaches the database
-        from .actions import LOST_IN_THE_DATABASE, lost_a_race
+        from .workflow.errors import LOST_IN_THE_DATABASE, lost_a_race
 
         if lost_a_race(getattr(error, "original_exception", None) or error):
             # Lost at the request's commit, after every check had passed: a concurrent change, not a fault.

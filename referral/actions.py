@@ -8,30 +8,14 @@ from flask import flash
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
-from .cases.process import ConcurrentChange, ProcessError
 from .extensions import db
-
-# Who won is unknown here (this serves referrals and consultations): no "another person".
-LOST_IN_THE_DATABASE = (
-    "Gleichzeitig wurde dieselbe Sache an anderer Stelle bearbeitet. Ihre Aktion wurde nicht "
-    "ausgeführt. Bitte prüfen Sie den aktuellen Stand."
-)
-
-
-def lost_a_race(error: Exception) -> bool:
-    """A write that lost to a concurrent one in the database: stale rows, a deadlock, a serialisation failure."""
-    if isinstance(error, StaleDataError):
-        return True
-    try:
-        from psycopg.errors import DeadlockDetected, SerializationFailure
-    except ImportError:  # SQLite only: it serialises writers and has neither
-        return False
-    return isinstance(error, DBAPIError) and isinstance(error.orig, (DeadlockDetected, SerializationFailure))
+from .workflow.errors import LOST_IN_THE_DATABASE, ConcurrentChange, ProcessError, lost_a_race
 
 
 def carry_out(operation: Callable[[], object], done: str, current_state: Callable[[], object]) -> bool:
     """Run `operation` and flush (the request commits it); on a refusal roll back and say why (with
-    the state someone else left it in, for a concurrent change). True when it took effect."""
+    the state someone else left it in, for a concurrent change). True when it took effect. The
+    operation itself never rolls back: this page-side runner decides."""
     try:
         operation()
         db.session.flush()  # a lost race shows here, not in the request's commit

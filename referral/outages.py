@@ -15,12 +15,12 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from .workflow.errors import lost_a_race
+
 RETRY_AFTER_SECONDS = 30
 DATABASE, SESSIONS = "database", "sessions"
 # The steps of signing in: there the page says that signing in is what is impossible just now.
 LOGIN_ENDPOINTS = {"security.login", "security.two_factor_token_validation", "security.mf_recovery", "security.verify"}
-# PostgreSQL's class 40 (deadlock, serialization failure) is a race, not an outage.
-_NOT_AN_OUTAGE_SQLSTATE = ("40",)
 
 NOT_STORED = (
     "Ihre Eingaben wurden nicht gespeichert. Wenn Sie im Browser einen Schritt zurückgehen, stehen sie "
@@ -39,10 +39,9 @@ def unreachable(error: BaseException | None) -> str | None:
         seen.add(id(error))
         if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
             return SESSIONS
-        if isinstance(error, (OperationalError, InterfaceError)):
-            sqlstate = getattr(error.orig, "sqlstate", None) or ""
-            if not sqlstate.startswith(_NOT_AN_OUTAGE_SQLSTATE):
-                return DATABASE
+        # A deadlock or serialization failure (lost_a_race) is a race, not an outage.
+        if isinstance(error, (OperationalError, InterfaceError)) and not lost_a_race(error):
+            return DATABASE
         if isinstance(error, DBAPIError) and error.connection_invalidated:
             return DATABASE
         # What it was raised from, never what it was raised while handling: a handled error is no cause.

@@ -198,7 +198,7 @@ def test_the_second_insofa_to_accept_is_told_and_changes_nothing(app, world, as_
 
 def test_concurrent_acceptance_lets_only_one_win(app, world):
     """Both InsoFas load the request before either writes: the version check refuses the second."""
-    from referral.cases.process import ConcurrentChange
+    from referral.workflow.errors import ConcurrentChange
 
     consultation = factories.consultation_in(S.REQUESTED, world.teacher)
     consultation_id = consultation.id

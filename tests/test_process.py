@@ -8,8 +8,10 @@ from sqlalchemy.exc import IntegrityError
 
 from referral.cases import process, services
 from referral.cases.models import Referral, StateChange
-from referral.cases.process import RULES, Action, ProcessError, State
+from referral.cases.process import RULES, Action, State
 from referral.extensions import db
+from referral.workflow.engine import Gone, Keep
+from referral.workflow.errors import ConcurrentChange, ProcessError
 
 from . import factories
 
@@ -42,7 +44,7 @@ def test_actions_within_a_state_never_change_it():
     assert RULES[Action.ADDENDUM].sources == frozenset(State) - {State.DRAFT, State.CLOSED}
     for action, rule in RULES.items():
         if not rule.changes_state:
-            assert rule.target in (process.Keep.STATE, process.Gone.DELETED), action
+            assert rule.target in (Keep.STATE, Gone.DELETED), action
 
 
 OPERATIONS = {
@@ -192,8 +194,11 @@ def test_stale_write_is_refused(world):
         update(Referral).where(Referral.id == referral.id).values(version=Referral.version + 1),
         execution_options={"synchronize_session": False},
     )
-    with pytest.raises(process.ConcurrentChange, match="anderen Person"):
+    with pytest.raises(ConcurrentChange, match="anderen Person"):
         services.acknowledge(referral, world.asd)
+    # The operation did not roll back the caller's session: deciding that is the caller's part.
+    assert referral in db.session.dirty
+    db.session.rollback()
     assert db.session.query(StateChange).filter_by(referral_id=referral.id, action=Action.ACKNOWLEDGE).count() == 0
 
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import holidays
+from sqlalchemy import and_, or_
 
 from ..timeutil import local_to_utc, to_local
+
+if TYPE_CHECKING:
+    from .models import Referral
 
 
 @lru_cache(maxsize=64)
@@ -65,3 +73,46 @@ def working_minutes_between(start_utc: datetime, end_utc: datetime) -> int:
                 total += int((hi - lo).total_seconds() // 60)
         day += timedelta(days=1)
     return total
+
+
+# --- Overdue ---------------------------------------------------------------------------------
+
+
+class Late(enum.StrEnum):
+    """What a referral can be overdue with (PROCESS.md, *Deadlines*)."""
+
+    ACKNOWLEDGE = "acknowledge"  # the district confirms receipt
+    FEEDBACK = "feedback"  # the school is owed feedback
+
+
+@dataclass(frozen=True)
+class OverdueRule:
+    condition: Any  # SQL condition on `Referral`, for lists, counts and reminders
+    applies: Callable[[Referral], bool]  # the same for one loaded referral
+
+
+def overdue(now: datetime, *late: Late) -> OverdueRule:
+    """The one statement of "overdue at `now`" (with `late`: only for those deadlines; without: any).
+
+    An acknowledgement is overdue while the referral waits in SUBMITTED past `acknowledge_due_at`;
+    feedback is overdue while the referral is open past `feedback_due_at`."""
+    from .models import Referral  # the models import the process module, which imports this one
+    from .process import OPEN_STATES, State
+
+    rules: dict[Late, tuple[Any, Callable[[Referral], bool]]] = {
+        Late.ACKNOWLEDGE: (
+            and_(Referral.state == State.SUBMITTED, Referral.acknowledge_due_at < now),
+            lambda r: r.state is State.SUBMITTED and r.acknowledge_due_at is not None and r.acknowledge_due_at < now,
+        ),
+        Late.FEEDBACK: (
+            and_(Referral.state.in_(OPEN_STATES), Referral.feedback_due_at < now),
+            lambda r: r.state in OPEN_STATES and r.feedback_due_at is not None and r.feedback_due_at < now,
+        ),
+    }
+    chosen = [rules[kind] for kind in (late or tuple(Late))]
+    conditions = [condition for condition, _ in chosen]
+    predicates = [predicate for _, predicate in chosen]
+    return OverdueRule(
+        condition=conditions[0] if len(conditions) == 1 else or_(*conditions),
+        applies=lambda referral: any(predicate(referral) for predicate in predicates),
+    )

@@ -13,8 +13,6 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
-    and_,
-    or_,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -23,7 +21,8 @@ from ..crypto import EncryptedDate, EncryptedText
 from ..extensions import db
 from ..organisation.models import District, School
 from ..timeutil import utcnow
-from .process import OPEN_STATES, Action, State
+from .deadlines import Late, overdue
+from .process import Action, State
 from .vocabulary import (
     AssessmentResult,
     BodyRegion,
@@ -225,20 +224,12 @@ class Referral(db.Model):
     def child_name(self) -> str:
         return f"{self.child_first_name} {self.child_last_name}".strip()
 
-    # Overdue is a query as well as a method, so that lists filter and sort by it in SQL.
-    @staticmethod
-    def overdue_clause(now: datetime):
-        return or_(
-            and_(Referral.state == State.SUBMITTED, Referral.acknowledge_due_at < now),
-            and_(Referral.state.in_(OPEN_STATES), Referral.feedback_due_at < now),
-        )
-
     def overdue(self, now: datetime) -> list[str]:
-        """German descriptions of what is overdue right now."""
+        """German descriptions of what is overdue right now (the rule: `deadlines.overdue`)."""
         found = []
-        if self.state is State.SUBMITTED and self.acknowledge_due_at and self.acknowledge_due_at < now:
+        if overdue(now, Late.ACKNOWLEDGE).applies(self):
             found.append("Eingangsbestätigung überfällig")
-        if self.state in OPEN_STATES and self.feedback_due_at and self.feedback_due_at < now:
+        if overdue(now, Late.FEEDBACK).applies(self):
             found.append("Rückmeldung überfällig")
         return found
 

@@ -2,22 +2,23 @@
 
 PROCESS.md, *Referral states* and *Deadlines*: which action is possible in which state, which roles
 may take it, where it leads, and when things are due. Views ask `policy.may()`, which asks this
-module for the state and role part; every change of a referral goes through `apply()`.
+module for the state and role part; every change of a referral goes through `apply()`, this
+module's configuration of the one workflow engine (`workflow/engine.py`).
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from blinker import Namespace
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy import select
 
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
 from ..extensions import db
 from ..timeutil import utcnow
+from ..workflow.engine import KEEP, Gone, Rule, RuleTable, Winner, Workflow
 from .deadlines import end_of_nth_working_day
 from .vocabulary import Urgency
 
@@ -71,107 +72,91 @@ class Action(enum.StrEnum):
     CLOSE = "close"
 
 
-class Keep(enum.Enum):
-    """Target of an action that does not change the state."""
-
-    STATE = "keep"
-
-
-class Gone(enum.Enum):
-    """Target of deleting a draft."""
-
-    DELETED = "deleted"
-
-
-@dataclass(frozen=True)
-class Rule:
-    sources: frozenset[State]
-    target: State | Keep | Gone
-    roles: frozenset[Role]
-    label: str
-    done: str
-
-    @property
-    def changes_state(self) -> bool:
-        return isinstance(self.target, State)
-
-
 ASD = ASD_ROLES
 SCHOOL = SCHOOL_ROLES
-KEEP = Keep.STATE
 
 # The state table of PROCESS.md. Rules with target KEEP are actions inside a state.
-RULES: dict[Action, Rule] = {
-    Action.EDIT: Rule(frozenset({State.DRAFT}), KEEP, SCHOOL, "Entwurf bearbeiten", "Entwurf gespeichert."),
-    Action.SUBMIT: Rule(
-        frozenset({State.DRAFT}), State.SUBMITTED, SCHOOL, "Einreichen", "Die Mitteilung wurde an den ASD übermittelt."
-    ),
-    Action.DELETE: Rule(
-        frozenset({State.DRAFT}), Gone.DELETED, SCHOOL, "Entwurf löschen", "Der Entwurf wurde endgültig gelöscht."
-    ),
-    Action.ACKNOWLEDGE: Rule(
-        frozenset({State.SUBMITTED}), State.ACKNOWLEDGED, ASD, "Eingang bestätigen", "Der Eingang wurde bestätigt."
-    ),
-    Action.TRANSFER: Rule(
-        frozenset({State.SUBMITTED, State.ACKNOWLEDGED, State.IN_ASSESSMENT}),
-        State.SUBMITTED,
-        ASD,
-        "An anderen Bezirk abgeben",
-        "Die Mitteilung wurde an den anderen Bezirk abgegeben.",
-    ),
-    Action.TAKE_OVER: Rule(
-        frozenset({State.ACKNOWLEDGED}), State.IN_ASSESSMENT, ASD, "Fall übernehmen", "Sie haben den Fall übernommen."
-    ),
-    Action.ASSIGN: Rule(
-        frozenset({State.ACKNOWLEDGED}),
-        State.IN_ASSESSMENT,
-        frozenset({Role.ASD_LEAD}),
-        "Zuweisen",
-        "Der Fall wurde zugewiesen.",
-    ),
-    Action.REASSIGN: Rule(
-        frozenset({State.IN_ASSESSMENT, State.INFO_REQUESTED}),
-        KEEP,
-        frozenset({Role.ASD_LEAD}),
-        "Neu zuweisen",
-        "Der Fall wurde neu zugewiesen.",
-    ),
-    Action.ASK: Rule(
-        frozenset({State.IN_ASSESSMENT}),
-        State.INFO_REQUESTED,
-        ASD,
-        "Rückfrage an die Schule",
-        "Die Rückfrage wurde an die Schule gesendet.",
-    ),
-    Action.ANSWER: Rule(
-        frozenset({State.INFO_REQUESTED}),
-        State.IN_ASSESSMENT,
-        SCHOOL,
-        "Rückfrage beantworten",
-        "Ihre Antwort wurde an den ASD übermittelt.",
-    ),
-    # Not after closing: nobody works on a closed case any more; a new concern is a new referral.
-    Action.ADDENDUM: Rule(
-        SUBMITTED_STATES - {State.CLOSED}, KEEP, SCHOOL, "Nachtrag senden", "Ihr Nachtrag wurde übermittelt."
-    ),
-    Action.RECORD_ASSESSMENT: Rule(
-        frozenset({State.IN_ASSESSMENT, State.INFO_REQUESTED}),
-        KEEP,
-        ASD,
-        "Gefährdungseinschätzung erfassen",
-        "Die Gefährdungseinschätzung wurde gespeichert.",
-    ),
-    Action.GIVE_FEEDBACK: Rule(
-        frozenset({State.IN_ASSESSMENT}),
-        State.FEEDBACK_GIVEN,
-        ASD,
-        "Rückmeldung geben",
-        "Die Rückmeldung wurde an die Schule gegeben.",
-    ),
-    Action.CLOSE: Rule(
-        frozenset({State.FEEDBACK_GIVEN}), State.CLOSED, ASD, "Abschließen", "Die Mitteilung wurde abgeschlossen."
-    ),
-}
+RULES: RuleTable[Action, State] = RuleTable(
+    {
+        Action.EDIT: Rule(frozenset({State.DRAFT}), KEEP, SCHOOL, "Entwurf bearbeiten", "Entwurf gespeichert."),
+        Action.SUBMIT: Rule(
+            frozenset({State.DRAFT}),
+            State.SUBMITTED,
+            SCHOOL,
+            "Einreichen",
+            "Die Mitteilung wurde an den ASD übermittelt.",
+        ),
+        Action.DELETE: Rule(
+            frozenset({State.DRAFT}), Gone.DELETED, SCHOOL, "Entwurf löschen", "Der Entwurf wurde endgültig gelöscht."
+        ),
+        Action.ACKNOWLEDGE: Rule(
+            frozenset({State.SUBMITTED}), State.ACKNOWLEDGED, ASD, "Eingang bestätigen", "Der Eingang wurde bestätigt."
+        ),
+        Action.TRANSFER: Rule(
+            frozenset({State.SUBMITTED, State.ACKNOWLEDGED, State.IN_ASSESSMENT}),
+            State.SUBMITTED,
+            ASD,
+            "An anderen Bezirk abgeben",
+            "Die Mitteilung wurde an den anderen Bezirk abgegeben.",
+        ),
+        Action.TAKE_OVER: Rule(
+            frozenset({State.ACKNOWLEDGED}),
+            State.IN_ASSESSMENT,
+            ASD,
+            "Fall übernehmen",
+            "Sie haben den Fall übernommen.",
+        ),
+        Action.ASSIGN: Rule(
+            frozenset({State.ACKNOWLEDGED}),
+            State.IN_ASSESSMENT,
+            frozenset({Role.ASD_LEAD}),
+            "Zuweisen",
+            "Der Fall wurde zugewiesen.",
+        ),
+        Action.REASSIGN: Rule(
+            frozenset({State.IN_ASSESSMENT, State.INFO_REQUESTED}),
+            KEEP,
+            frozenset({Role.ASD_LEAD}),
+            "Neu zuweisen",
+            "Der Fall wurde neu zugewiesen.",
+        ),
+        Action.ASK: Rule(
+            frozenset({State.IN_ASSESSMENT}),
+            State.INFO_REQUESTED,
+            ASD,
+            "Rückfrage an die Schule",
+            "Die Rückfrage wurde an die Schule gesendet.",
+        ),
+        Action.ANSWER: Rule(
+            frozenset({State.INFO_REQUESTED}),
+            State.IN_ASSESSMENT,
+            SCHOOL,
+            "Rückfrage beantworten",
+            "Ihre Antwort wurde an den ASD übermittelt.",
+        ),
+        # Not after closing: nobody works on a closed case any more; a new concern is a new referral.
+        Action.ADDENDUM: Rule(
+            SUBMITTED_STATES - {State.CLOSED}, KEEP, SCHOOL, "Nachtrag senden", "Ihr Nachtrag wurde übermittelt."
+        ),
+        Action.RECORD_ASSESSMENT: Rule(
+            frozenset({State.IN_ASSESSMENT, State.INFO_REQUESTED}),
+            KEEP,
+            ASD,
+            "Gefährdungseinschätzung erfassen",
+            "Die Gefährdungseinschätzung wurde gespeichert.",
+        ),
+        Action.GIVE_FEEDBACK: Rule(
+            frozenset({State.IN_ASSESSMENT}),
+            State.FEEDBACK_GIVEN,
+            ASD,
+            "Rückmeldung geben",
+            "Die Rückmeldung wurde an die Schule gegeben.",
+        ),
+        Action.CLOSE: Rule(
+            frozenset({State.FEEDBACK_GIVEN}), State.CLOSED, ASD, "Abschließen", "Die Mitteilung wurde abgeschlossen."
+        ),
+    }
+)
 
 # Actions that only the person responsible for the case (or the district's lead) may take.
 CASE_OWNER_ACTIONS = frozenset({Action.ASK, Action.RECORD_ASSESSMENT, Action.GIVE_FEEDBACK, Action.CLOSE})
@@ -209,7 +194,7 @@ def history_for(referral: Referral, *, asd_side: bool) -> list[HistoryEntry]:
 
 
 def possible_in_state(action: Action, state: State) -> bool:
-    return state in RULES[action].sources
+    return RULES.possible(action, state)
 
 
 # --- Deadlines -------------------------------------------------------------------------------
@@ -246,16 +231,67 @@ action_checked = signals.signal("action-checked")
 referral_changed = signals.signal("referral-changed")
 
 
-class ProcessError(Exception):
-    """An action that the process does not allow; the message is German and shown to the user."""
-
-
-class ConcurrentChange(ProcessError):
-    """Someone else changed the referral between loading and writing."""
-
-
 def refusal(action: Action, state: State) -> str:
-    return f"„{RULES[action].label}“ ist im Status „{state.label}“ nicht möglich."
+    return RULES.refusal(action, state)
+
+
+def _last_actor(referral_id: int) -> int | None:
+    """Who made the referral's last committed change (its history)."""
+    from .models import StateChange
+
+    return db.session.scalar(
+        select(StateChange.actor_id)
+        .where(StateChange.referral_id == referral_id)
+        .order_by(StateChange.id.desc())
+        .limit(1)
+    )
+
+
+def _lost(action: Action, state: State, winner: Winner) -> str:
+    if action is Action.DELETE:
+        return "Der Entwurf wurde inzwischen geändert oder eingereicht und wurde nicht gelöscht."
+    return lost_message(winner, draft=state is State.DRAFT)
+
+
+def lost_message(winner: Winner, *, draft: bool) -> str:
+    """What the loser of a race is told. Two tabs of one person are not "another person"; for a
+    draft, only its author edits it, so an unknown winner is another window too."""
+    if draft:
+        if winner is not Winner.OTHER:
+            return (
+                "Der Entwurf wurde inzwischen in einem anderen Fenster geändert oder eingereicht. Ihre Änderung "
+                "wurde nicht gespeichert. Bitte prüfen Sie den aktuellen Stand."
+            )
+        return (
+            "Der Entwurf wurde inzwischen von einer anderen Person geändert. Ihre Änderung wurde nicht "
+            "gespeichert. Bitte prüfen Sie den aktuellen Stand."
+        )
+    if winner is Winner.SELF:
+        return (
+            "Die Mitteilung wurde gerade in einem anderen Fenster bearbeitet, von Ihnen selbst. Ihre Aktion "
+            "wurde nicht ausgeführt. Bitte prüfen Sie den aktuellen Stand."
+        )
+    return (
+        "Die Mitteilung wurde gerade von einer anderen Person bearbeitet. Ihre Aktion wurde nicht "
+        "ausgeführt. Bitte prüfen Sie den aktuellen Stand."
+    )
+
+
+def concurrent_change_message(referral_id: int | None, actor_id: int | None, *, draft: bool) -> str:
+    """What the loser of a race is told once its transaction is rolled back: whoever acted last,
+    as far as the committed history says."""
+    last = _last_actor(referral_id) if referral_id is not None else None
+    winner = Winner.UNKNOWN if last is None else Winner.SELF if last == actor_id else Winner.OTHER
+    return lost_message(winner, draft=draft)
+
+
+def _referral_model() -> type[Any]:
+    from .models import Referral  # the models import this module for the enums
+
+    return Referral
+
+
+REFERRALS = Workflow(rules=RULES, model=_referral_model, last_actor=_last_actor, lost=_lost, checked=action_checked)
 
 
 def apply(
@@ -268,29 +304,27 @@ def apply(
     assignee: User | None = None,
     now: datetime | None = None,
 ) -> StateChange | None:
-    """Check `action` against the state table and record it; flushes, never commits.
+    """Check `action` against the state table and record it; flushes, never commits or rolls back.
 
-    Every action touches the referral row, whose version column makes a concurrent second writer
-    fail with `ConcurrentChange` instead of overwriting the first.
+    The referral's row is locked and its version compared first, so that a concurrent second writer
+    gets `ConcurrentChange` instead of overwriting the first (see `workflow.engine`).
     """
     from .models import StateChange  # models import this module for the enums
 
-    rule = RULES[action]
-    if referral.state not in rule.sources:
-        raise ProcessError(refusal(action, referral.state))
     now = now or utcnow()
-    if rule.target is Gone.DELETED:
-        _delete(referral, action)
-        return None
-    before = referral.state
-    from_district_id = referral.district_id
-    if isinstance(rule.target, State):
-        referral.state = rule.target
-    referral.updated_at = now
-    change = _recent_edit(referral, actor, now) if action is Action.EDIT and not reason else None
-    if change is not None:
-        change.at = now  # drafts save themselves while typed: one history entry per sitting, not per save
-    else:
+    with db.session.no_autoflush:  # before the relationship change (a transfer) is flushed into the column
+        from_district_id = referral.district_id
+
+    def record(before: State) -> StateChange | None:
+        if RULES[action].target is Gone.DELETED:
+            referral_changed.send(referral, action=action, change=None)
+            db.session.delete(referral)
+            return None
+        referral.updated_at = now
+        change = _recent_edit(referral, actor, now) if action is Action.EDIT and not reason else None
+        if change is not None:
+            change.at = now  # drafts save themselves while typed: one history entry per sitting, not per save
+            return change
         change = StateChange(
             referral=referral,
             action=action,
@@ -304,52 +338,12 @@ def apply(
             assignee=assignee,
         )
         db.session.add(change)
-    action_checked.send(referral, action=action)
-    with db.session.no_autoflush:  # for the loser's message; the flush below is where a loser learns it lost
-        referral_id, actor_id, was_draft = referral.id, actor.id, before is State.DRAFT
-    try:
-        db.session.flush()
-    except StaleDataError as exc:
-        db.session.rollback()
-        raise ConcurrentChange(concurrent_change_message(referral_id, actor_id, draft=was_draft)) from exc
-    referral_changed.send(referral, action=action, change=change)
+        return change
+
+    change = REFERRALS.apply(referral, action, actor, record)
+    if change is not None:
+        referral_changed.send(referral, action=action, change=change)
     return change
-
-
-def concurrent_change_message(referral_id: int | None, actor_id: int | None, *, draft: bool) -> str:
-    """What the loser of a race is told, once its transaction is rolled back: whoever acted last,
-    as far as the committed history says. Two tabs of one person are not "another person"."""
-    from sqlalchemy import select
-
-    from .models import StateChange
-
-    last_actor = None
-    if referral_id is not None:
-        last_actor = db.session.scalar(
-            select(StateChange.actor_id)
-            .where(StateChange.referral_id == referral_id)
-            .order_by(StateChange.id.desc())
-            .limit(1)
-        )
-    if draft:
-        if last_actor is None or last_actor == actor_id:
-            return (
-                "Der Entwurf wurde inzwischen in einem anderen Fenster geändert oder eingereicht. Ihre Änderung "
-                "wurde nicht gespeichert. Bitte prüfen Sie den aktuellen Stand."
-            )
-        return (
-            "Der Entwurf wurde inzwischen von einer anderen Person geändert. Ihre Änderung wurde nicht "
-            "gespeichert. Bitte prüfen Sie den aktuellen Stand."
-        )
-    if last_actor is not None and last_actor == actor_id:
-        return (
-            "Die Mitteilung wurde gerade in einem anderen Fenster bearbeitet, von Ihnen selbst. Ihre Aktion "
-            "wurde nicht ausgeführt. Bitte prüfen Sie den aktuellen Stand."
-        )
-    return (
-        "Die Mitteilung wurde gerade von einer anderen Person bearbeitet. Ihre Aktion wurde nicht "
-        "ausgeführt. Bitte prüfen Sie den aktuellen Stand."
-    )
 
 
 EDIT_SITTING = timedelta(minutes=10)
@@ -357,8 +351,6 @@ EDIT_SITTING = timedelta(minutes=10)
 
 def _recent_edit(referral: Referral, actor: User, now: datetime) -> StateChange | None:
     """The author's last save of this draft, if it was a moment ago (autosave): that entry is reused."""
-    from sqlalchemy import select
-
     from .models import StateChange
 
     if referral.id is None:
@@ -375,21 +367,6 @@ def _recent_edit(referral: Referral, actor: User, now: datetime) -> StateChange 
     ):
         return last
     return None
-
-
-def _delete(referral: Referral, action: Action) -> None:
-    referral.updated_at = utcnow()  # the version check: a draft submitted meanwhile is not deleted
-    action_checked.send(referral, action=action)
-    try:
-        db.session.flush()
-        referral_changed.send(referral, action=action, change=None)
-        db.session.delete(referral)
-        db.session.flush()
-    except StaleDataError as exc:
-        db.session.rollback()
-        raise ConcurrentChange(
-            "Der Entwurf wurde inzwischen geändert oder eingereicht und wurde nicht gelöscht."
-        ) from exc
 
 
 # --- What a submission needs -----------------------------------------------------------------

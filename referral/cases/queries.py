@@ -14,6 +14,7 @@ from .. import policy
 from ..extensions import db
 from ..pagination import paginate
 from ..timeutil import utcnow
+from .deadlines import overdue
 from .models import Message, Referral, ReferralReading, StateChange
 from .process import OPEN_STATES, State
 from .vocabulary import MessageKind, Urgency
@@ -65,7 +66,7 @@ def inbox(
     elif state in State._value2member_map_ and state != State.DRAFT:
         statement = statement.where(Referral.state == State(state))
     if overdue_only:
-        statement = statement.where(Referral.overdue_clause(now))
+        statement = statement.where(overdue(now).condition)
     if assignee_id:
         statement = statement.where(Referral.assignee_id == assignee_id)
     if district_id:

@@ -14,12 +14,13 @@ from sqlalchemy.orm.exc import StaleDataError
 from .. import lifecycle, policy
 from ..accounts import sessions
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
-from ..actions import carry_out, lost_a_race
 from ..audit.log import record
 from ..extensions import db
 from ..integers import query_int
 from ..organisation.models import District, School
 from ..timeutil import to_local, utcnow
+from ..workflow.errors import ConcurrentChange, ProcessError, Refused, lost_a_race
+from ..workflow.pages import Loader, answer_refusals, carry_out_action
 from . import queries, services
 from .forms import (
     MESSAGE_FORMS,
@@ -36,27 +37,10 @@ from .forms import (
     yes_no,
 )
 from .models import Attachment, Referral
-from .process import (
-    RULES,
-    Action,
-    ConcurrentChange,
-    ProcessError,
-    State,
-    concurrent_change_message,
-    history_for,
-    refusal,
-)
+from .process import REFERRALS, RULES, Action, State, concurrent_change_message, history_for
 from .vocabulary import AssessmentResult, Measure
 
 blueprint = Blueprint("cases", __name__)
-
-
-class Refused(Exception):
-    """The action cannot be taken any more; the user is sent on with a German explanation."""
-
-    def __init__(self, message: str, target: str):
-        super().__init__(message)
-        self.target = target
 
 
 def _require(*roles: Role) -> None:
@@ -64,13 +48,7 @@ def _require(*roles: Role) -> None:
         abort(403)
 
 
-def _for_action(referral_id: int, action: Action) -> Referral:
-    """The referral, if `current_user` may take `action` on it now.
-
-    404 when the user may not see it, 403 when the action is outside their role. When the referral
-    has moved on since the user's page was loaded (someone else acted first), `Refused` carries the
-    explanation and the page to go to instead.
-    """
+def _find_for_action(referral_id: int, action: Action) -> Referral | None:
     statement = select(Referral).where(Referral.id == referral_id, policy.referral_scope(current_user))
     if request.method == "POST" and RULES[action].sources == {State.DRAFT}:
         # A draft's save replaces its child rows (persons, categories, …) before the version-checked
@@ -78,34 +56,36 @@ def _for_action(referral_id: int, action: Action) -> Referral:
         # deadlock or fail on stale rows; locking the referral row first makes them take turns, and
         # the second one reads what the first left (a submitted referral is no draft any more).
         statement = queries.for_writing(statement, Referral.__table__.c.id == referral_id)
-    referral = db.session.scalar(statement)
-    if referral is None:
-        moved = queries.transferred_away_from(current_user, referral_id)
-        if moved:
-            raise Refused(moved, url_for(".inbox"))
-        abort(404)
-    if not policy.may_by_role(current_user, action, referral):
-        if not policy.held_by_colleague(current_user, action, referral):
-            abort(403)
-        raise Refused(
-            f"Den Fall bearbeitet inzwischen {referral.assignee.name}; das können nur diese Fachkraft "
-            "und die Teamleitung.",
-            url_for(".show", referral_id=referral_id),
-        )
-    if referral.state not in RULES[action].sources:
-        target = ".edit" if referral.state is State.DRAFT else ".show"
-        raise Refused(
-            f"{refusal(action, referral.state)} Aktueller Status: „{referral.state.label}“.",
-            url_for(target, referral_id=referral_id),
-        )
-    return referral
+    return db.session.scalar(statement)
 
 
-@blueprint.errorhandler(Refused)
-def refused(error: Refused):
-    db.session.rollback()
-    flash(str(error), "danger")
-    return redirect(error.target)
+def _transferred_away(referral_id: int) -> Refused | None:
+    moved = queries.transferred_away_from(current_user, referral_id)
+    return Refused(moved, url_for(".inbox")) if moved else None
+
+
+def _held_by_colleague(referral: Referral, action: Action) -> str | None:
+    if not policy.held_by_colleague(current_user, action, referral):
+        return None
+    return (
+        f"Den Fall bearbeitet inzwischen {referral.assignee.name}; das können nur diese Fachkraft und die Teamleitung."
+    )
+
+
+def _page_of(referral: Referral) -> str:
+    return url_for(".edit" if referral.state is State.DRAFT else ".show", referral_id=referral.id)
+
+
+# The referral, if `current_user` may take the action on it now (see `workflow.pages.Loader`).
+_for_action = Loader(
+    REFERRALS,
+    find=_find_for_action,
+    may=lambda referral, action: policy.may_by_role(current_user, action, referral),
+    page=_page_of,
+    gone=_transferred_away,
+    held=_held_by_colleague,
+)
+answer_refusals(blueprint)
 
 
 @blueprint.errorhandler(StaleDataError)
@@ -137,17 +117,18 @@ def _already_submitted(referral: Referral):
 def _done(referral: Referral, action: Action, operation, *args, **kwargs):
     """Run one domain action in one transaction and tell the user how it went."""
     referral_id = referral.id
-    carry_out(
-        lambda: operation(referral, current_user, *args, **kwargs),
-        RULES[action].done,
-        lambda: db.session.scalar(select(Referral.state).where(Referral.id == referral_id)),
+
+    def next_page() -> str:
+        still_visible = db.session.scalar(
+            select(Referral.id).where(Referral.id == referral_id, policy.referral_scope(current_user))
+        )
+        if still_visible is None:  # transferred away from the user's district
+            return url_for(".inbox")
+        return url_for(".show", referral_id=referral_id)
+
+    return carry_out_action(
+        REFERRALS, action, referral_id, lambda: operation(referral, current_user, *args, **kwargs), next_page
     )
-    still_visible = db.session.scalar(
-        select(Referral.id).where(Referral.id == referral_id, policy.referral_scope(current_user))
-    )
-    if still_visible is None:  # transferred away from the user's district
-        return redirect(url_for(".inbox"))
-    return redirect(url_for(".show", referral_id=referral_id))
 
 
 # --- School ---------------------------------------------------------------------------------

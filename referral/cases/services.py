@@ -17,10 +17,11 @@ from ..crypto import child_key, vault
 from ..extensions import db
 from ..organisation.models import District
 from ..timeutil import to_local, utcnow
+from ..workflow.errors import ProcessError
 from . import process
 from .deadlines import working_minutes_between
 from .models import Assessment, AssessmentMeasure, Attachment, CaseCounter, Feedback, Message, Referral, Setting
-from .process import Action, ProcessError
+from .process import Action
 from .vocabulary import MessageKind, SchoolActionKind
 
 
@@ -249,8 +250,7 @@ def durations(start: datetime, end: datetime) -> tuple[int, int]:
 
 
 def _check(action: Action, referral: Referral) -> None:
-    if not process.possible_in_state(action, referral.state):
-        raise ProcessError(process.refusal(action, referral.state))
+    process.RULES.check(action, referral.state)
 
 
 def _message(referral: Referral, actor: User, kind: MessageKind, body: str, now: datetime | None = None) -> Message:

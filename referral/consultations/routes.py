@@ -9,7 +9,6 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import lifecycle
 from ..accounts.models import Role
-from ..actions import carry_out
 from ..audit.log import record
 from ..cases.forms import ActionForm
 from ..cases.models import Referral
@@ -19,10 +18,12 @@ from ..notifications import operations as notifications
 from ..pagination import paginate
 from ..policy import own_school, referral_scope
 from ..timeutil import local_to_utc, to_local, utcnow
+from ..workflow.errors import Refused
+from ..workflow.pages import Loader, answer_refusals, carry_out_action
 from . import access, services
 from .forms import AppointmentForm, ConsultationForm, RecommendationForm
 from .models import Consultation
-from .process import RULES, ConsultationAction, ConsultationState, refusal
+from .process import CONSULTATIONS, ConsultationAction, ConsultationState
 from .vocabulary import ConsultationUrgency, ContactWay, Recommendation
 
 blueprint = Blueprint("consultations", __name__, url_prefix="/consultations")
@@ -85,22 +86,19 @@ def _visible(consultation_id: int) -> Consultation:
         select(Consultation).where(Consultation.id == consultation_id, access.consultation_scope(current_user))
     )
     if found is None:
-        reason = access.left_the_pool(current_user, consultation_id)
-        if reason:
-            raise LeftThePool(reason)
+        refused = _left_the_pool(consultation_id)
+        if refused is not None:
+            raise refused
         abort(404)
     return found
 
 
-class LeftThePool(Exception):
-    pass
+def _left_the_pool(consultation_id: int) -> Refused | None:
+    reason = access.left_the_pool(current_user, consultation_id)
+    return Refused(reason, url_for(".index"), "info") if reason else None
 
 
-@blueprint.errorhandler(LeftThePool)
-def left_the_pool(error: LeftThePool):
-    db.session.rollback()
-    flash(str(error), "info")
-    return redirect(url_for(".index"))
+answer_refusals(blueprint)
 
 
 @blueprint.get("/<int:consultation_id>")
@@ -145,42 +143,37 @@ def _appointment(consultation: Consultation) -> dict:
     }
 
 
-def _for_action(consultation_id: int, action: ConsultationAction) -> Consultation:
-    """The consultation if `current_user` may take `action` now; 404 if out of sight, 403 outside the
-    role, and back to the page with an explanation when someone else acted first."""
-    consultation = _visible(consultation_id)
-    if not access.may_by_role(current_user, action, consultation):
-        abort(403)
-    if consultation.state not in RULES[action].sources:
-        raise Moved(consultation, refusal(action, consultation.state))
-    return consultation
+def _find(consultation_id: int, action: ConsultationAction) -> Consultation | None:
+    return db.session.scalar(
+        select(Consultation).where(Consultation.id == consultation_id, access.consultation_scope(current_user))
+    )
 
 
-class Moved(Exception):
-    def __init__(self, consultation: Consultation, message: str):
-        super().__init__(message)
-        self.consultation_id = consultation.id
-        self.state = consultation.state
-
-
-@blueprint.errorhandler(Moved)
-def moved(error: Moved):
-    db.session.rollback()
-    flash(str(error), "danger")
-    return redirect(url_for(".show", consultation_id=error.consultation_id))
+# The consultation if `current_user` may take the action now: 404 if out of sight (the InsoFa whose
+# pool request went elsewhere is told so), 403 outside the role, and back to the page with an
+# explanation when someone else acted first (see `workflow.pages.Loader`).
+_for_action = Loader(
+    CONSULTATIONS,
+    find=_find,
+    may=lambda consultation, action: access.may_by_role(current_user, action, consultation),
+    page=lambda consultation: url_for(".show", consultation_id=consultation.id),
+    gone=_left_the_pool,
+    tell_state=False,
+)
 
 
 def _done(consultation: Consultation, action: ConsultationAction, operation, **kwargs):
     consultation_id = consultation.id
-    carry_out(
-        lambda: operation(consultation, current_user, **kwargs),
-        RULES[action].done,
-        lambda: db.session.scalar(select(Consultation.state).where(Consultation.id == consultation_id)),
+
+    def next_page() -> str:
+        visible = db.session.scalar(
+            select(Consultation.id).where(Consultation.id == consultation_id, access.consultation_scope(current_user))
+        )
+        return url_for(".show", consultation_id=consultation_id) if visible else url_for(".index")
+
+    return carry_out_action(
+        CONSULTATIONS, action, consultation_id, lambda: operation(consultation, current_user, **kwargs), next_page
     )
-    visible = db.session.scalar(
-        select(Consultation.id).where(Consultation.id == consultation_id, access.consultation_scope(current_user))
-    )
-    return redirect(url_for(".show", consultation_id=consultation_id) if visible else url_for(".index"))
 
 
 @blueprint.post("/<int:consultation_id>/cancel")

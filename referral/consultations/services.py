@@ -84,8 +84,7 @@ def referral_from(consultation: Consultation) -> Referral | None:
 def start_referral(consultation: Consultation, actor: User) -> Referral:
     """A draft referral linked to the consultation, its observations and categories carried over, and
     "InsoFa beraten" answered with the day of the advice. Once per consultation: a second click finds it."""
-    if consultation.state not in process.RULES[A.START_REFERRAL].sources:
-        raise process.ProcessError(process.refusal(A.START_REFERRAL, consultation.state))
+    process.RULES.check(A.START_REFERRAL, consultation.state)
     existing = referral_from(consultation)
     if existing is not None:
         return existing

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select
 
+from ..cases.deadlines import overdue
 from ..cases.models import Assessment, Feedback, Referral, ReferralCategory, SchoolAction, StateChange
 from ..cases.process import Action, State
 from ..cases.vocabulary import SchoolActionKind
@@ -353,7 +354,7 @@ def _scaled(pair: tuple, divisor: int) -> tuple:
 
 def overdue_now(scope: Scope, now: datetime, limit: int = 100) -> tuple[int, list[tuple[str, str, datetime]]]:
     """How many referrals are overdue now (whatever the period), and the first `limit`: number, what, due."""
-    conditions = [Referral.overdue_clause(now)]
+    conditions = [overdue(now).condition]
     if scope.district_ids is not None:
         conditions.append(Referral.district_id.in_(scope.district_ids))
     if scope.school_id is not None:

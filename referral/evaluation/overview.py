@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from ..accounts.models import ASD_ROLES, Membership, User
+from ..cases.deadlines import Late, overdue
 from ..cases.models import Referral
 from ..cases.process import OPEN_STATES, State
 from ..extensions import db
@@ -34,8 +35,8 @@ def for_district(district_id: int, now: datetime) -> DistrictOverview:
     )
     overdue_ack, overdue_any, oldest = db.session.execute(
         select(
-            func.count().filter(Referral.state == State.SUBMITTED, Referral.acknowledge_due_at < now),
-            func.count().filter(Referral.overdue_clause(now)),
+            func.count().filter(overdue(now, Late.ACKNOWLEDGE).condition),
+            func.count().filter(overdue(now).condition),
             func.min(Referral.received_at).filter(Referral.state == State.SUBMITTED),
         ).where(in_district)
     ).one()

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts.models import Role
+from ..cases.deadlines import Late, overdue
 from ..cases.models import Referral
-from ..cases.process import OPEN_STATES, State
 from ..consultations.models import Consultation
 from ..extensions import db
 from ..timeutil import to_local, utcnow
@@ -29,12 +29,10 @@ from .wording import OVERDUE
 
 def _overdue_referrals(now: datetime) -> list[tuple[Referral, str, str]]:
     acknowledge = db.session.scalars(
-        select(Referral)
-        .where(Referral.state == State.SUBMITTED, Referral.acknowledge_due_at < now)
-        .order_by(Referral.id)
+        select(Referral).where(overdue(now, Late.ACKNOWLEDGE).condition).order_by(Referral.id)
     ).all()
     feedback = db.session.scalars(
-        select(Referral).where(Referral.state.in_(OPEN_STATES), Referral.feedback_due_at < now).order_by(Referral.id)
+        select(Referral).where(overdue(now, Late.FEEDBACK).condition).order_by(Referral.id)
     ).all()
     return [(r, "acknowledge", "Eingangsbestätigung überfällig") for r in acknowledge] + [
         (r, "feedback", "Rückmeldung an die Schule überfällig") for r in feedback
