@@ -164,6 +164,10 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "SESSION_FILE_DIR": str(instance_path / "sessions"),
         "SESSION_KEY_PREFIX": "referral-session:",
         "SESSION_PERMANENT": True,
+        # Stored only when changed: every page view changes it (enforce() notes the time), so the
+        # store's expiry follows the activity; an asset request changes nothing and so cannot write
+        # back an older state over a concurrent request's (a lost flash message).
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "SESSION_IDLE_MINUTES": int(env.get("SESSION_IDLE_MINUTES", "30")),
         "SESSION_ABSOLUTE_HOURS": int(env.get("SESSION_ABSOLUTE_HOURS", "12")),
         "MAIL_BACKEND": mail_backend,

@@ -26,8 +26,8 @@ from referral import create_app
 from referral.extensions import db
 
 from . import factories
+from .servers import SECRET_KEY  # shared with the servers that the browser and race tests run
 
-SECRET_KEY = "test-" + "x" * 40
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", … under xdist; "" otherwise
 # The database the run was given; a worker's own database is created through it.
 GIVEN_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")

@@ -15,19 +15,13 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import re
-import socket
-import subprocess
-import sys
 import threading
-import time
-import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html import unescape
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -37,13 +31,10 @@ from referral.cases.models import Referral, StateChange
 from referral.cases.process import Action, State
 from referral.extensions import db
 
-from . import factories
+from . import factories, servers
 from .test_referral_form import complete_form
 
-ROOT = Path(__file__).resolve().parent.parent
-SECRET_KEY = "test-" + "x" * 40  # the `app` fixture's: it also salts the `world` users' password hashes
 ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
-LOOPBACK = "127.0.0.1"
 
 
 def pytest_generate_tests(metafunc):
@@ -53,124 +44,22 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("server", kinds, indirect=True, scope="module")
 
 
-@dataclass
-class Server:
-    url: str
-    log: Path | None = None
-    errors: list[str] = field(default_factory=list)
-
-    def log_tail(self) -> str:
-        text = self.log.read_text(errors="replace") if self.log and self.log.exists() else "\n".join(self.errors)
-        return text[-6000:]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn ended with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
-        try:
-            urllib.request.urlopen(url + "/login", timeout=2).read()
-            return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not answer within 30 s:\n{log.read_text(errors='replace')[-4000:]}")
-
-
 @pytest.fixture(scope="module")
 def server(request, database_url, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("race-server")
+    folder = tmp_path_factory.mktemp("race-server")
+    many_logins = "10000 per minute"  # every browser of a race logs in from the same address
     if request.param == "werkzeug-threads":
-        yield from _werkzeug_server(database_url, tmp)
+        served = servers.create_served_app(database_url, folder, LOGIN_ATTEMPTS_PER_ADDRESS=many_logins)
+        with servers.in_thread(served, name="race-server") as live:
+            yield live
         return
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": SECRET_KEY,
-        "REFERRAL_ENV": "development",
-        "UPLOAD_FOLDER": str(tmp / "uploads"),
-        "RACE_SESSION_DIR": str(tmp / "sessions"),
-        "MAIL_BACKEND": "locmem",
-        "LOGIN_ATTEMPTS_PER_ADDRESS": "10000 per minute",
-        "REQUIRE_2FA": "0",
-    }
-    env.pop("REDIS_URL", None)
     workers = ["--workers", "2"] + (
         ["--worker-class", "gthread", "--threads", "4"] if request.param == "gunicorn-gthread" else []
     )
-    log = tmp / "gunicorn.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--bind",
-                f"{LOOPBACK}:{port}",
-                *workers,
-                "--timeout",
-                "60",
-                "tests.race_server:create()",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://{LOOPBACK}:{port}"
-    try:
-        _wait_until_up(url, process, log)
-        yield Server(url=url, log=log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _werkzeug_server(database_url: str, tmp: Path):
-    from flask import got_request_exception
-    from werkzeug.serving import make_server
-
-    from referral import create_app
-
-    served = create_app(
-        overrides={
-            "UPLOAD_FOLDER": str(tmp / "uploads"),
-            "SERVER_NAME": None,
-            "SESSION_FILE_DIR": str(tmp / "sessions"),
-            "MAIL_BACKEND": "locmem",
-            "LOGIN_ATTEMPTS_PER_ADDRESS": "10000 per minute",
-        },
-        env={"DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY},
-    )
-    wsgi = make_server(LOOPBACK, 0, served, threaded=True)
-    live = Server(url=f"http://{LOOPBACK}:{wsgi.server_port}")
-
-    def record(sender, exception, **extra):
-        live.errors.append("".join(traceback.format_exception(exception)))
-
-    got_request_exception.connect(record, served)
-    thread = threading.Thread(target=wsgi.serve_forever, name="race-server", daemon=True)
-    thread.start()
-    try:
+    with servers.gunicorn(
+        database_url, folder, *workers, "--timeout", "60", LOGIN_ATTEMPTS_PER_ADDRESS=many_logins, REQUIRE_2FA="0"
+    ) as live:
         yield live
-    finally:
-        wsgi.shutdown()
-        thread.join(timeout=10)
-        wsgi.server_close()
-        got_request_exception.disconnect(record, served)
-        with served.app_context():
-            db.engine.dispose()
 
 
 # --- A browser session, as far as the races need one -------------------------------------------
@@ -236,7 +125,7 @@ class Browser:
         return self
 
 
-def browsers(server: Server, users: list) -> list[Browser]:
+def browsers(server: servers.Served, users: list) -> list[Browser]:
     emails = [user.email for user in users]  # read here: the threads have no app context
     with ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(lambda email: Browser(server.url).log_in(email), emails))
@@ -269,7 +158,7 @@ def by_status(answers: list[Answer]) -> dict[int, int]:
     return dict(sorted(counts.items()))
 
 
-def no_server_errors(server: Server, answers: list[Answer]) -> None:
+def no_server_errors(server: servers.Served, answers: list[Answer]) -> None:
     failed = [a for a in answers if a.status >= 500]
     assert not failed, (
         f"{len(failed)} answers ≥ 500 (by status: {by_status(answers)}); server log:\n{server.log_tail()}"

@@ -97,3 +97,62 @@ def test_a_draft_saved_as_the_session_ends_is_where_the_login_leads(client, worl
 def test_the_referral_form_is_marked_for_saving_before_the_session_ends(as_user, world):
     html = as_user(world.teacher).get("/referrals/new").get_data(as_text=True)
     assert "data-save-before-logout" in html and "data-session-draft-note" in html
+
+
+ASSETS = ("/static/css/app.css", "/static/js/session.js", "/bootstrap/static/css/bootstrap.min.css")
+
+
+def test_asset_requests_neither_load_the_user_nor_store_the_session(app, client, world, login):
+    from unittest import mock
+
+    login(world.teacher)
+    interface = type(app.session_interface)
+    with (
+        mock.patch.object(interface, "_upsert_session", autospec=True) as stored,
+        mock.patch.object(interface, "_delete_session", autospec=True) as deleted,
+        mock.patch.object(app.login_manager, "_load_user", wraps=app.login_manager._load_user) as loaded,
+    ):
+        for asset in ASSETS:
+            assert client.get(asset).status_code == 200, asset
+        assert (stored.call_count, deleted.call_count, loaded.call_count) == (0, 0, 0)
+        assert client.get("/referrals").status_code == 200
+        assert (stored.call_count, loaded.call_count) == (1, 1), "a page still counts as activity"
+
+
+def test_the_login_keeps_the_session_fresh(client, world, login):
+    """Flask-Login marks a session non-fresh (and so changed) on every request whose `_id` does not
+    match; the id of the session is renewed at login, its `_id` must survive that."""
+    login(world.teacher)
+    assert client.get("/referrals").status_code == 200
+    with client.session_transaction() as session:
+        assert session.get("_id") and session["_fresh"] is True
+
+
+def test_a_flash_survives_an_asset_request_running_alongside(app, client, world, login):
+    """The browser asks for a stylesheet while the POST that sets a flash message is still running:
+    the asset request read the session before the POST stored it, and ends after it."""
+    from unittest import mock
+
+    from flask import request
+
+    from .conftest import csrf_token
+    from .test_permissions import draft_form
+
+    login(world.teacher)
+    form = {**draft_form(world), "csrf_token": csrf_token(client, "/referrals/new")}
+    interface = type(app.session_interface)
+    save, posted = interface.save_session, []
+
+    def save_after_the_post(self, app_, session, response):
+        if request.endpoint == "static" and not posted:
+            # A second connection of the same browser: same cookie, its own request.
+            other = app.test_client()
+            other.set_cookie("session", client.get_cookie("session").value, domain="localhost")
+            posted.append(other.post("/referrals/new", data=form))
+        return save(self, app_, session, response)
+
+    with mock.patch.object(interface, "save_session", save_after_the_post):
+        assert client.get("/static/css/app.css").status_code == 200
+    assert posted and posted[0].status_code == 302
+    page = client.get(posted[0].location).get_data(as_text=True)
+    assert "Der Entwurf wurde gespeichert." in page

@@ -49,8 +49,6 @@ def upgrade():
         )
 
     # Existing referrals get their durations computed once, as new ones get them at the step itself.
-    from referral.cases.deadlines import working_minutes_between
-
     bind = op.get_bind()
     rows = bind.execute(
         sa.text(
@@ -63,11 +61,11 @@ def upgrade():
         if acknowledged is not None and received is not None:
             received, acknowledged = _dt(received), _dt(acknowledged)
             values["am"] = max(0, int((acknowledged - received).total_seconds() // 60))
-            values["awm"] = working_minutes_between(received, acknowledged)
+            values["awm"] = _working_minutes_between(received, acknowledged)
         if feedback is not None and submitted is not None:
             submitted, feedback = _dt(submitted), _dt(feedback)
             values["fm"] = max(0, int((feedback - submitted).total_seconds() // 60))
-            values["fwm"] = working_minutes_between(submitted, feedback)
+            values["fwm"] = _working_minutes_between(submitted, feedback)
         bind.execute(
             sa.text(
                 "UPDATE referral SET ack_minutes = :am, ack_working_minutes = :awm, feedback_minutes = :fm, "
@@ -75,6 +73,43 @@ def upgrade():
             ),
             values,
         )
+
+
+# Frozen copies of referral/cases/deadlines.py and referral/timeutil.py as of this revision: the
+# durations stored here are what the rule said then, whatever the app says later.
+
+
+def _working_minutes_between(start_utc, end_utc) -> int:
+    """Minutes from `start_utc` to `end_utc` (naive UTC) that fall on working days in local time;
+    weekends and NRW public holidays do not count, every hour of a working day does."""
+    from datetime import UTC, datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    import holidays
+
+    berlin = ZoneInfo("Europe/Berlin")
+    nrw = holidays.country_holidays("DE", subdiv="NW")  # fills in the years as they are asked for
+
+    def to_local(value):
+        return value.replace(tzinfo=UTC).astimezone(berlin)
+
+    def local_to_utc(value):
+        return value.replace(tzinfo=berlin).astimezone(UTC).replace(tzinfo=None)
+
+    if end_utc <= start_utc:
+        return 0
+    total = 0
+    day, last = to_local(start_utc).date(), to_local(end_utc).date()
+    while day <= last:
+        if day.weekday() < 5 and day not in nrw:
+            # Aware datetimes in UTC for the subtraction: DST days have 23 or 25 hours.
+            day_start = local_to_utc(datetime.combine(day, time.min))
+            day_end = local_to_utc(datetime.combine(day + timedelta(days=1), time.min))
+            lo, hi = max(start_utc, day_start), min(end_utc, day_end)
+            if hi > lo:
+                total += int((hi - lo).total_seconds() // 60)
+        day += timedelta(days=1)
+    return total
 
 
 def _dt(value):

@@ -44,12 +44,50 @@ ENCRYPTED = [
 ]
 
 
-def _fernet():
-    from cryptography.fernet import Fernet, MultiFernet
+# Frozen copies of referral/crypto.py as of this revision (Vault.match_key, normalise_name,
+# child_key): a migration must do what it did when it was written, whatever the app does later.
+
+
+def _keys() -> list[bytes]:
     from flask import current_app
 
-    keys = [k.strip() for k in current_app.config["REFERRAL_DATA_KEYS"].split(",") if k.strip()]
-    return MultiFernet([Fernet(k) for k in keys])
+    return [k.strip().encode() for k in current_app.config["REFERRAL_DATA_KEYS"].split(",") if k.strip()]
+
+
+def _fernet():
+    from cryptography.fernet import Fernet, MultiFernet
+
+    return MultiFernet([Fernet(k) for k in _keys()])
+
+
+def _match_key() -> bytes:
+    import hashlib
+
+    return hashlib.sha256(b"child-match:" + _keys()[0]).digest()
+
+
+def _normalise_name(value: str) -> str:
+    import re
+    import unicodedata
+
+    value = unicodedata.normalize("NFC", value or "").strip().lower()
+    value = value.translate(str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"}))
+    value = unicodedata.normalize("NFKD", value)
+    value = "".join(c for c in value if not unicodedata.combining(c))
+    return re.sub(r"[^a-z0-9]+", "", value)
+
+
+def _child_key(last_name: str, first_name: str, birth_date, key: bytes):
+    import base64
+    import hashlib
+    import hmac
+
+    last, first = _normalise_name(last_name), _normalise_name(first_name)
+    if not (last and first and birth_date):
+        return None
+    message = f"{last}|{first}|{birth_date.isoformat()}".encode()
+    digest = hmac.new(key, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def _convert(encrypt: bool) -> None:
@@ -80,12 +118,8 @@ def _match_keys() -> None:
     """The keyed hash of each referral's child, computed from the (now encrypted) identity."""
     from datetime import date
 
-    from flask import current_app
-
-    from referral.crypto import child_key
-
     connection = op.get_bind()
-    match_key = current_app.extensions["referral_vault"].match_key
+    match_key = _match_key()
     fernet = _fernet()
     rows = connection.execute(
         sa.text(
@@ -95,7 +129,7 @@ def _match_keys() -> None:
     ).all()
     for row_id, last, first, born in rows:
         last, first, born = (fernet.decrypt(v.encode()).decode() if v else "" for v in (last, first, born))
-        key = child_key(last, first, date.fromisoformat(born), match_key)
+        key = _child_key(last, first, date.fromisoformat(born), match_key)
         connection.execute(sa.text("UPDATE referral SET child_key = :k WHERE id = :id"), {"k": key, "id": row_id})
 
 

@@ -14,8 +14,14 @@ from flask_login import current_user, user_logged_out
 from flask_security import logout_user
 from flask_security.signals import user_authenticated
 
-# Requests that the page makes by itself do not count as the user being active.
-PASSIVE_ENDPOINTS = {"static", "bootstrap.static"}
+# Requests that the page makes by itself do not count as the user being active. They neither load the
+# user nor store the session: a stylesheet requested while a POST's redirect is under way would
+# otherwise write back the session as it was before the POST and so erase the POST's flash message.
+PASSIVE_ENDPOINTS = {"static", "bootstrap.static", "security.static"}
+
+
+def passive() -> bool:
+    return request.endpoint in PASSIVE_ENDPOINTS
 
 
 def _now() -> float:
@@ -34,7 +40,7 @@ def end(sender, user, **extra) -> None:
 
 
 def enforce():
-    if not current_user.is_authenticated or request.endpoint in PASSIVE_ENDPOINTS:
+    if passive() or not current_user.is_authenticated:  # in this order: asking loads the user
         return None
     now = _now()
     idle = current_app.config["SESSION_IDLE_MINUTES"] * 60
@@ -68,6 +74,11 @@ def register(app) -> None:
     user_authenticated.connect(start, app)
     user_logged_out.connect(end, app)
     app.before_request(enforce)
+    # Flask-Principal (set up by Flask-Security) loads the identity, and so the user, before every
+    # request; its own switch for static files knows only /static, not the other asset endpoints.
+    principal = app.extensions["security"].principal
+    principal.skip_static = True
+    principal._is_static_route = passive
 
     @app.context_processor
     def session_limits():

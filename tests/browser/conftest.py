@@ -8,17 +8,11 @@ the `app` fixture still empties the tables afterwards (the server is stopped bef
 from __future__ import annotations
 
 import os
-import threading
-import traceback
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
-from flask import got_request_exception
-from werkzeug.serving import make_server
 
-from referral import create_app
-from referral.extensions import db
+from .. import servers
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -29,14 +23,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-LOOPBACK = "127.0.0.1"
-
-
-@dataclass
-class LiveServer:
-    url: str
-    app: object = None  # the served app, for a test that changes a setting (e.g. a short idle limit)
-    errors: list[str] = field(default_factory=list)  # tracebacks of exceptions raised in requests
+LOOPBACK = servers.LOOPBACK
 
 
 @pytest.fixture
@@ -45,35 +32,9 @@ def live_server(app, database_url, tmp_path):
 
     Depends on `app`, so that it is shut down before `app` empties the tables.
     """
-    server_app = create_app(
-        overrides={
-            "UPLOAD_FOLDER": str(tmp_path / "live-uploads"),
-            "SERVER_NAME": None,
-            "SESSION_FILE_DIR": str(tmp_path / "live-sessions"),
-            "MAIL_BACKEND": "locmem",
-        },
-        # Same SECRET_KEY as the `app` fixture: it also salts the password hashes of the `world` users.
-        env={"DATABASE_URL": database_url, "SECRET_KEY": app.config["SECRET_KEY"]},
-    )
-    assert not server_app.config.get("SERVER_NAME"), "the live server must answer to whatever host it is called by"
-    server = make_server(LOOPBACK, 0, server_app, threaded=True)
-    live = LiveServer(url=f"http://{LOOPBACK}:{server.server_port}", app=server_app)
-
-    def record(sender, exception, **extra):
-        live.errors.append("".join(traceback.format_exception(exception)))
-
-    got_request_exception.connect(record, server_app)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
+    served = servers.create_served_app(database_url, tmp_path / "live")
+    with servers.in_thread(served, name="live-server") as live:
         yield live
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        got_request_exception.disconnect(record, server_app)
-        with server_app.app_context():
-            db.engine.dispose()
 
 
 def chromium_executable() -> str:
@@ -94,7 +55,7 @@ class Browsers:
     """Starts Playwright and Chromium on first use, from inside the test, so that a missing browser
     is a test FAILURE under CI (or a skip locally), not a fixture error. Closes everything afterwards."""
 
-    def __init__(self, server: LiveServer):
+    def __init__(self, server: servers.Served):
         self.server = server
         self.requests: list[str] = []  # every URL any page of any context requested
         self.page_errors: list[str] = []
