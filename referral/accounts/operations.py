@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from ..audit.log import changed_fields, record
 from ..extensions import db
 from ..organisation.models import District, School
+from ..policy.roles import may_remove_membership
 from . import services
 from .models import ASD_ROLES, CITY_ROLES, SCHOOL_ROLES, Membership, Role, User
 from .services import AccountError
@@ -172,7 +173,7 @@ def add_membership(
 
 
 def remove_membership(actor: Actor, user: User, membership: Membership) -> None:
-    if actor.is_(user) and membership.role is Role.ADMIN:
+    if actor.user is not None and not may_remove_membership(actor.user, user, membership):
         raise Refused(
             "Die eigene Administrationsrolle kann nicht entfernt werden (sonst verwaltet niemand mehr die Konten)."
         )
