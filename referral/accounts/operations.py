@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from ..audit.log import changed_fields, record
 from ..extensions import db
 from ..organisation.models import District, School
-from ..policy.roles import may_remove_membership
+from ..policy.roles import ADMINISTRATION, holds, may_remove_membership
 from . import services
 from .models import ASD_ROLES, CITY_ROLES, SCHOOL_ROLES, Membership, Role, User
 from .services import AccountError
@@ -44,7 +44,7 @@ class Actor:
 
     @classmethod
     def admin(cls, user: User) -> Actor:
-        if not user.has_role_in({Role.ADMIN}):
+        if not holds(user, ADMINISTRATION):
             raise PermissionError("Only an administrator changes accounts and the organisation.")
         return cls(user, Role.ADMIN.value, "Stadt")
 

@@ -19,6 +19,7 @@ from ..integers import query_int
 from ..organisation.models import District, School
 from ..policy import referrals as policy
 from ..policy.roles import ASD_SIDE, SCHOOL_SIDE, holds, require_roles
+from ..policy.school_side import own_school
 from ..timeutil import to_local, utcnow
 from . import queries, services
 from .forms import (
@@ -156,7 +157,7 @@ def my_referrals():
 
 
 def _school_for_new_referral() -> School:
-    return policy.own_school(current_user, request.values.get("school", type=query_int))
+    return own_school(current_user, request.values.get("school", type=query_int))
 
 
 @blueprint.route("/referrals/new", methods=["GET", "POST"])
