@@ -9,9 +9,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import url_for
+from sqlalchemy import select
 
 from referral.accounts.models import Role
+from referral.cases.models import Referral
+from referral.cases.process import State
+from referral.consultations.models import Consultation
+from referral.consultations.process import ConsultationState
 from referral.extensions import db
+from referral.policy import consultations, referrals
 from referral.policy.navigation import MENU, START, navigation, start_endpoint
 from referral.policy.roles import gate_of
 
@@ -161,3 +167,32 @@ def test_a_gate_sends_the_anonymous_to_the_login(app):
     location = urlsplit(response.location)
     assert response.status_code == 302 and location.path == "/login"
     assert parse_qs(location.query) == {"next": ["/inbox?page=2"]}
+
+
+# --- The list scopes and the questions about one object say the same ------------------------------
+
+
+@pytest.mark.parametrize("state", [State.DRAFT, State.SUBMITTED, State.CLOSED])
+def test_referral_scope_and_the_per_object_rule_agree(users, state):
+    world_users = factories.load_world().users
+    referral = factories.referral_in(state, world_users["teacher"], world_users["asd"], lead=world_users["asd_lead"])
+    for key, user in users.items():
+        listed = db.session.scalar(
+            select(Referral.id).where(Referral.id == referral.id, referrals.referral_scope(user))
+        )
+        readable = referrals.is_school_side(user, referral) or referrals.is_asd_side(user, referral)
+        assert (listed is not None) == readable, key
+
+
+@pytest.mark.parametrize("state", list(ConsultationState))
+def test_consultation_scope_and_the_per_object_rule_agree(users, state):
+    world_users = factories.load_world().users
+    consultation = factories.consultation_in(state, world_users["teacher"], world_users["insofa"])
+    for key, user in users.items():
+        listed = db.session.scalar(
+            select(Consultation.id).where(Consultation.id == consultation.id, consultations.consultation_scope(user))
+        )
+        in_the_pool = consultations.is_insofa(user) and (
+            consultation.state is ConsultationState.REQUESTED or consultation.insofa_id == user.id
+        )
+        assert (listed is not None) == (consultations.is_school_side(user, consultation) or in_the_pool), key
