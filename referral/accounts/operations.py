@@ -20,7 +20,6 @@ from sqlalchemy import func, select
 from ..audit.log import changed_fields, record
 from ..extensions import db
 from ..organisation.models import District, School
-from ..policy.roles import ADMINISTRATION, holds, may_remove_membership
 from . import services
 from .models import ASD_ROLES, CITY_ROLES, SCHOOL_ROLES, Membership, Role, User
 from .services import AccountError
@@ -44,7 +43,7 @@ class Actor:
 
     @classmethod
     def admin(cls, user: User) -> Actor:
-        if not holds(user, ADMINISTRATION):
+        if not user.has_role_in({Role.ADMIN}):
             raise PermissionError("Only an administrator changes accounts and the organisation.")
         return cls(user, Role.ADMIN.value, "Stadt")
 
@@ -172,8 +171,14 @@ def add_membership(
     return _add(actor, user, role, school, district)
 
 
+def may_remove_membership(user: User | None, account: User, membership: Membership) -> bool:
+    """An admin does not remove their own administration role: otherwise nobody might be left to
+    manage the accounts. (The admin page offers no button for it either.)"""
+    return not (user is not None and user.id == account.id and membership.role is Role.ADMIN)
+
+
 def remove_membership(actor: Actor, user: User, membership: Membership) -> None:
-    if actor.user is not None and not may_remove_membership(actor.user, user, membership):
+    if not may_remove_membership(actor.user, user, membership):
         raise Refused(
             "Die eigene Administrationsrolle kann nicht entfernt werden (sonst verwaltet niemand mehr die Konten)."
         )

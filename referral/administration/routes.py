@@ -25,7 +25,7 @@ from ..integers import query_int
 from ..organisation import operations as organisation
 from ..organisation.models import District, School
 from ..pagination import contains, paginate
-from ..policy.roles import ADMINISTRATION, may_remove_membership, require_roles
+from ..policy.roles import ADMINISTRATION, require_roles
 from .forms import (
     DEADLINE_LABELS,
     DeadlinesForm,
@@ -188,7 +188,7 @@ def user(user_id: int):
         membership_form=_scoped(MembershipForm()),
         changes=_changes_of(account),
         action_labels=ACTION_LABELS,
-        removable=lambda membership: may_remove_membership(current_user, account, membership),
+        removable=lambda membership: accounts.may_remove_membership(current_user, account, membership),
     )
 
 
@@ -229,7 +229,7 @@ def add_membership(user_id: int):
         membership_form=form,
         changes=_changes_of(account),
         action_labels=ACTION_LABELS,
-        removable=lambda membership: may_remove_membership(current_user, account, membership),
+        removable=lambda membership: accounts.may_remove_membership(current_user, account, membership),
     )
 
 

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
 
 if TYPE_CHECKING:
-    from ..accounts.models import Membership, User
+    from ..accounts.models import User
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -91,9 +91,3 @@ def admits(user: User, endpoint: str) -> bool:
     """Would the endpoint's gates let `user` in? (The page may still refuse a particular object.)"""
     roles = gate_of(endpoint)
     return roles is None or holds(user, roles)
-
-
-def may_remove_membership(user: User, account: User, membership: Membership) -> bool:
-    """An admin does not remove their own administration role: otherwise nobody might be left to
-    manage the accounts."""
-    return not (user.id == account.id and membership.role is Role.ADMIN)
