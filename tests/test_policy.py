@@ -19,7 +19,7 @@ from referral.consultations.process import ConsultationState
 from referral.extensions import db
 from referral.policy import consultations, referrals
 from referral.policy.navigation import MENU, START, navigation, start_endpoint
-from referral.policy.roles import gate_of
+from referral.policy.roles import admits, gates_of
 
 from . import factories
 
@@ -84,7 +84,7 @@ def _gated_pages(app) -> list[str]:
     return sorted(
         rule.endpoint
         for rule in app.url_map.iter_rules()
-        if "GET" in (rule.methods or ()) and not rule.arguments and gate_of(rule.endpoint) is not None
+        if "GET" in (rule.methods or ()) and not rule.arguments and gates_of(rule.endpoint)
     )
 
 
@@ -93,7 +93,7 @@ def test_every_menu_page_and_start_page_is_a_page(app):
     assert {endpoint for endpoint, _ in MENU} <= endpoints
     assert set(START) <= endpoints
     # A start page is a role's own page: a user without a role starts on the page that says so.
-    assert all(gate_of(endpoint) is not None for endpoint in START)
+    assert all(gates_of(endpoint) for endpoint in START)
 
 
 def test_the_menu_shows_exactly_the_pages_the_gates_open(app, users, as_user):
@@ -112,7 +112,7 @@ def test_the_menu_shows_exactly_the_pages_the_gates_open(app, users, as_user):
             if endpoint in menu:
                 continue
             status = client.get(url_for(endpoint)).status_code
-            admitted = user.has_role_in(gate_of(endpoint))
+            admitted = admits(user, endpoint)
             assert (status != 403) == admitted, f"{key}: {endpoint} answers {status}"
 
 

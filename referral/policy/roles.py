@@ -75,19 +75,14 @@ def require_roles(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return gate
 
 
-def gate_of(endpoint: str) -> frozenset[Role] | None:
-    """The roles the endpoint's gates require (the view's own and its blueprint's); None: no gate."""
-    found: frozenset[Role] | None = None
+def gates_of(endpoint: str) -> list[frozenset[Role]]:
+    """The role sets of the endpoint's gates (its blueprint's and its view's); empty: no gate."""
     blueprint = endpoint.rpartition(".")[0]
     hooks = current_app.before_request_funcs.get(blueprint, []) if blueprint else []
-    for function in (*hooks, current_app.view_functions.get(endpoint)):
-        roles = _GATES.get(function) if function is not None else None
-        if roles is not None:
-            found = roles if found is None else found & roles
-    return found
+    functions = (*hooks, current_app.view_functions.get(endpoint))
+    return [_GATES[function] for function in functions if function in _GATES]
 
 
 def admits(user: User, endpoint: str) -> bool:
     """Would the endpoint's gates let `user` in? (The page may still refuse a particular object.)"""
-    roles = gate_of(endpoint)
-    return roles is None or holds(user, roles)
+    return all(holds(user, roles) for roles in gates_of(endpoint))
