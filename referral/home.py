@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from .accounts.models import ASD_ROLES, Role
 from .extensions import db
 from .organisation.models import School
+from .policy.navigation import start_endpoint
+from .policy.roles import SCHOOL_SIDE, login_redirect, require_roles
 
 blueprint = Blueprint("home", __name__)
 
@@ -36,7 +37,7 @@ PUBLIC_ENDPOINTS = {
 def require_login():
     if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
         return None
-    return redirect(url_for("security.login", next=request.full_path.rstrip("?") if request.method == "GET" else None))
+    return login_redirect()
 
 
 @blueprint.after_app_request
@@ -50,23 +51,13 @@ def no_store(response):
 
 @blueprint.get("/")
 def index():
-    if current_user.has_role_in({Role.TEACHER, Role.SCHOOL_LEAD}):
-        return redirect(url_for(".school_start"))
-    if current_user.has_role_in(ASD_ROLES):
-        return redirect(url_for("cases.inbox"))
-    if current_user.has_role_in({Role.INSOFA}):
-        return redirect(url_for("consultations.index"))
-    if current_user.has_role_in({Role.COORDINATOR}):
-        return redirect(url_for("coordination.referrals"))
-    if current_user.has_role_in({Role.ADMIN}):
-        return redirect(url_for("administration.overview"))
-    return render_template("home/no_role.html")
+    start = start_endpoint(current_user)
+    return redirect(url_for(start)) if start else render_template("home/no_role.html")
 
 
 @blueprint.get("/school")
+@require_roles(*SCHOOL_SIDE)
 def school_start():
-    ids = current_user.school_ids(Role.TEACHER, Role.SCHOOL_LEAD)
-    if not ids:
-        abort(403)
+    ids = current_user.school_ids(*SCHOOL_SIDE)
     schools = db.session.scalars(select(School).where(School.id.in_(ids)).order_by(School.name)).all()
     return render_template("home/school.html", schools=schools)

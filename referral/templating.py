@@ -86,12 +86,16 @@ def register(app) -> None:
     )
     from .cases.retention import purge_date
     from .directory.routes import asd_contacts
+    from .policy.navigation import navigation
+    from .policy.school_side import sees_whole_school
 
     app.jinja_env.globals.update(
         age=age,
         purge_date=purge_date,
         asd_contacts=asd_contacts,
         utcnow=utcnow,
+        navigation=navigation,
+        sees_whole_school=sees_whole_school,
         Action=Action,
         State=State,
         RULES=RULES,

@@ -69,7 +69,7 @@ class User(db.Model, UserMixin):
 
     @property
     def roles(self) -> list:
-        # Flask-Security-Too asks for global roles; ours are scoped memberships, checked in policy.py.
+        # Flask-Security-Too asks for global roles; ours are scoped memberships, checked in referral/policy/.
         return []
 
     def __str__(self) -> str:

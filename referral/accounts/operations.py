@@ -171,8 +171,14 @@ def add_membership(
     return _add(actor, user, role, school, district)
 
 
+def may_remove_membership(user: User | None, account: User, membership: Membership) -> bool:
+    """An admin does not remove their own administration role: otherwise nobody might be left to
+    manage the accounts. (The admin page offers no button for it either.)"""
+    return not (user is not None and user.id == account.id and membership.role is Role.ADMIN)
+
+
 def remove_membership(actor: Actor, user: User, membership: Membership) -> None:
-    if actor.is_(user) and membership.role is Role.ADMIN:
+    if not may_remove_membership(actor.user, user, membership):
         raise Refused(
             "Die eigene Administrationsrolle kann nicht entfernt werden (sonst verwaltet niemand mehr die Konten)."
         )

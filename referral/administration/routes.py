@@ -25,6 +25,7 @@ from ..integers import query_int
 from ..organisation import operations as organisation
 from ..organisation.models import District, School
 from ..pagination import contains, paginate
+from ..policy.roles import ADMINISTRATION, require_roles
 from .forms import (
     DEADLINE_LABELS,
     DeadlinesForm,
@@ -41,9 +42,9 @@ blueprint = Blueprint("administration", __name__, url_prefix="/admin")
 
 
 @blueprint.before_request
-def admins_only():
-    if not current_user.is_authenticated or not current_user.has_role_in({Role.ADMIN}):
-        abort(403)
+@require_roles(*ADMINISTRATION)
+def admins_only() -> None:
+    """Every page of the blueprint is the admin's."""
 
 
 def form_page(template: str, **context):
@@ -185,6 +186,7 @@ def user(user_id: int):
         membership_form=_scoped(MembershipForm()),
         changes=_changes_of(account),
         action_labels=ACTION_LABELS,
+        removable=lambda membership: accounts.may_remove_membership(current_user, account, membership),
     )
 
 
@@ -225,6 +227,7 @@ def add_membership(user_id: int):
         membership_form=form,
         changes=_changes_of(account),
         action_labels=ACTION_LABELS,
+        removable=lambda membership: accounts.may_remove_membership(current_user, account, membership),
     )
 
 

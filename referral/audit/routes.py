@@ -6,8 +6,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import policy
-from ..accounts.models import Role
 from ..cases.forms import ActionForm, options
 from ..cases.models import Referral
 from ..exports import csv_response
@@ -15,17 +13,14 @@ from ..extensions import db
 from ..integers import query_int
 from ..organisation.models import District, School
 from ..pagination import paginate
+from ..policy.referrals import may_see_access_history
+from ..policy.roles import COORDINATION, require_roles
 from ..timeutil import to_local
 from . import chain, queries
 from .forms import AuditSearchForm
 from .log import ACTION_LABELS, record
 
 blueprint = Blueprint("audit", __name__)
-
-
-def _coordinator_only() -> None:
-    if not current_user.has_role_in({Role.COORDINATOR}):
-        abort(403)
 
 
 def _search_form() -> AuditSearchForm:
@@ -43,8 +38,8 @@ def _search_form() -> AuditSearchForm:
 
 
 @blueprint.get("/coordination/audit")
+@require_roles(*COORDINATION)
 def search():
-    _coordinator_only()
     form = _search_form()
     page = paginate(queries.search(form), request.args.get("page", 1, type=query_int))
     return render_template(
@@ -58,8 +53,8 @@ def search():
 
 
 @blueprint.get("/coordination/audit.csv")
+@require_roles(*COORDINATION)
 def export():
-    _coordinator_only()
     form = _search_form()
     record(
         "export.audit",
@@ -112,8 +107,8 @@ def export():
 
 
 @blueprint.post("/coordination/audit/verify")
+@require_roles(*COORDINATION)
 def verify():
-    _coordinator_only()
     ActionForm().validate_on_submit() or abort(400)
     verdict = chain.verify()
     db.session.rollback()
@@ -135,16 +130,7 @@ def verify():
 def access_history(referral_id: int):
     """Who saw or changed this referral: for the coordinator and the ASD lead of its district."""
     referral = db.session.get(Referral, referral_id)
-    allowed = referral is not None and (
-        (
-            current_user.has_role_in({Role.COORDINATOR})
-            and db.session.scalar(
-                select(Referral.id).where(Referral.id == referral_id, policy.metadata_scope(current_user))
-            )
-        )
-        or policy.is_asd_side(current_user, referral, Role.ASD_LEAD)
-    )
-    if not allowed:
+    if referral is None or not may_see_access_history(current_user, referral):
         abort(404)
     page = paginate(queries.for_referral(referral_id), request.args.get("page", 1, type=query_int))
     record("referral.access_history", referral)

@@ -10,9 +10,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import selectinload
 
-from .. import policy
 from ..extensions import db
 from ..pagination import paginate
+from ..policy import referrals as policy
+from ..policy.roles import ASD_SIDE
 from ..timeutil import utcnow
 from .deadlines import overdue
 from .models import Message, Referral, ReferralReading, StateChange
@@ -60,7 +61,7 @@ def inbox(
     now = utcnow()
     news = _news_for(user, [MessageKind.ANSWER, MessageKind.ADDENDUM])
     statement = select(Referral, news.label("news")).where(policy.referral_scope(user))
-    statement = statement.where(Referral.district_id.in_(user.district_ids(*policy.ASD_ROLES)))
+    statement = statement.where(Referral.district_id.in_(user.district_ids(*ASD_SIDE)))
     if state == "open":
         statement = statement.where(Referral.state.in_(OPEN_STATES))
     elif state in State._value2member_map_ and state != State.DRAFT:
@@ -143,7 +144,7 @@ def for_writing(statement, *rows):
 
 def transferred_away_from(user, referral_id: int) -> str | None:
     """If the referral left one of the user's districts by transfer: a German sentence saying so."""
-    districts = user.district_ids(*policy.ASD_ROLES)
+    districts = user.district_ids(*ASD_SIDE)
     if not districts:
         return None
     change = db.session.scalar(

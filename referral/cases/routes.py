@@ -11,13 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
-from .. import lifecycle, policy
+from .. import lifecycle
 from ..accounts import sessions
-from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
 from ..audit.log import record
 from ..extensions import db
 from ..integers import query_int
 from ..organisation.models import District, School
+from ..policy import referrals as policy
+from ..policy.roles import ASD_SIDE, SCHOOL_SIDE, holds, require_roles
+from ..policy.school_side import own_school
 from ..timeutil import to_local, utcnow
 from ..workflow.errors import ConcurrentChange, ProcessError, Refused, lost_a_race
 from ..workflow.pages import Loader, answer_refusals, carry_out_action
@@ -41,11 +43,6 @@ from .process import REFERRALS, RULES, Action, State, concurrent_change_message,
 from .vocabulary import AssessmentResult, Measure
 
 blueprint = Blueprint("cases", __name__)
-
-
-def _require(*roles: Role) -> None:
-    if not current_user.has_role_in(set(roles)):
-        abort(403)
 
 
 def _find_for_action(referral_id: int, action: Action) -> Referral | None:
@@ -104,7 +101,7 @@ def _lost_race(referral_id: int | None):
         return jsonify(saved=False, message=message), 409
     flash(message, "danger")
     if state is None:
-        return redirect(url_for(".my_referrals" if current_user.has_role_in(set(SCHOOL_ROLES)) else ".inbox"))
+        return redirect(url_for(".my_referrals" if holds(current_user, SCHOOL_SIDE) else ".inbox"))
     return redirect(url_for(".edit" if state is State.DRAFT else ".show", referral_id=referral_id))
 
 
@@ -135,19 +132,19 @@ def _done(referral: Referral, action: Action, operation, *args, **kwargs):
 
 
 @blueprint.get("/referrals")
+@require_roles(*SCHOOL_SIDE)
 def my_referrals():
-    _require(Role.TEACHER, Role.SCHOOL_LEAD)
     page = queries.school_list(current_user, request.args.get("page", 1, type=query_int))
     return render_template("cases/my_referrals.html", page=page)
 
 
 def _school_for_new_referral() -> School:
-    return policy.own_school(current_user, request.values.get("school", type=query_int))
+    return own_school(current_user, request.values.get("school", type=query_int))
 
 
 @blueprint.route("/referrals/new", methods=["GET", "POST"])
+@require_roles(*SCHOOL_SIDE)
 def new():
-    _require(Role.TEACHER, Role.SCHOOL_LEAD)
     form = ReferralForm()
     if request.method == "POST":
         earlier = queries.referral_by_token(current_user, queries.plausible_token(form.client_token.data), lock=True)
@@ -161,9 +158,9 @@ def new():
 
 
 @blueprint.post("/referrals/new/autosave")
+@require_roles(*SCHOOL_SIDE)
 def autosave_new():
     """The first automatic save of a new referral creates the draft (once, thanks to the form token)."""
-    _require(Role.TEACHER, Role.SCHOOL_LEAD)
     form = ReferralForm()
     earlier = queries.referral_by_token(current_user, queries.plausible_token(form.client_token.data), lock=True)
     if earlier is not None and earlier.state is not State.DRAFT:
@@ -490,6 +487,7 @@ def show(referral_id: int, forms: dict | None = None):
         "school_side": policy.is_school_side(current_user, referral),
         "asd_side": asd_side,
         "may_read_feedback": policy.may_read_feedback(current_user, referral),
+        "may_see_access_history": policy.may_see_access_history(current_user, referral),
         "may": lambda action: policy.may(current_user, action, referral),
         "failed": next(iter(forms.values()), None),
     }
@@ -521,8 +519,8 @@ def _other_districts(referral: Referral):
 
 
 @blueprint.get("/inbox")
+@require_roles(*ASD_SIDE)
 def inbox():
-    _require(*ASD_ROLES)
     filters = InboxFilterForm(request.args)
     filters.state.choices = options(
         [("open", "alle offenen"), ("all", "alle")] + [(s.value, s.label) for s in State if s is not State.DRAFT]
@@ -530,9 +528,9 @@ def inbox():
     assignee_id = request.args.get("assignee", type=query_int)
     # A lead of several districts comes from one district's overview: only that district's referrals.
     wanted = request.args.get("district", type=query_int)
-    district = db.session.get(District, wanted) if wanted in current_user.district_ids(*ASD_ROLES) else None
+    district = db.session.get(District, wanted) if wanted in current_user.district_ids(*ASD_SIDE) else None
     staff = (
-        {u.id: u for d in current_user.district_ids(*ASD_ROLES) for u in services.district_staff(d)}
+        {u.id: u for d in current_user.district_ids(*ASD_SIDE) for u in services.district_staff(d)}
         if assignee_id
         else {}
     )

@@ -8,7 +8,6 @@ from sqlalchemy import and_, case, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import lifecycle
-from ..accounts.models import Role
 from ..audit.log import record
 from ..cases.forms import ActionForm
 from ..cases.models import Referral
@@ -16,28 +15,25 @@ from ..extensions import db
 from ..integers import query_int
 from ..notifications import operations as notifications
 from ..pagination import paginate
-from ..policy import own_school, referral_scope
+from ..policy import consultations as access
+from ..policy.referrals import referral_scope
+from ..policy.roles import CONSULTATION_SIDE, SCHOOL_SIDE, admits, require_roles
+from ..policy.school_side import own_school
 from ..timeutil import local_to_utc, to_local, utcnow
 from ..workflow.errors import Refused
 from ..workflow.pages import Loader, answer_refusals, carry_out_action
-from . import access, services
+from . import services
 from .forms import AppointmentForm, ConsultationForm, RecommendationForm
 from .models import Consultation
 from .process import CONSULTATIONS, ConsultationAction, ConsultationState
 from .vocabulary import ConsultationUrgency, ContactWay, Recommendation
 
 blueprint = Blueprint("consultations", __name__, url_prefix="/consultations")
-SCHOOL_SIDE = {Role.TEACHER, Role.SCHOOL_LEAD}
-
-
-def _require(*roles: Role) -> None:
-    if not current_user.has_role_in(set(roles)):
-        abort(403)
 
 
 @blueprint.get("/")
+@require_roles(*CONSULTATION_SIDE)
 def index():
-    _require(Role.TEACHER, Role.SCHOOL_LEAD, Role.INSOFA)
     S = Consultation.state
     # Open requests first (the earliest due on top), then one's own open work, then what is done.
     order = case((S == ConsultationState.REQUESTED, 0), (S == ConsultationState.ACCEPTED, 1), else_=2)
@@ -56,12 +52,18 @@ def index():
         )
     )
     page = paginate(statement, request.args.get("page", 1, type=query_int))
-    return render_template("consultations/index.html", page=page, now=utcnow(), insofa=access.is_insofa(current_user))
+    return render_template(
+        "consultations/index.html",
+        page=page,
+        now=utcnow(),
+        insofa=access.is_insofa(current_user),
+        may_request=admits(current_user, "consultations.new"),
+    )
 
 
 @blueprint.route("/new", methods=["GET", "POST"])
+@require_roles(*SCHOOL_SIDE)
 def new():
-    _require(Role.TEACHER, Role.SCHOOL_LEAD)
     school = own_school(current_user, request.values.get("school", type=query_int))
     form = ConsultationForm()
     if request.method == "GET":

@@ -1,4 +1,4 @@
-"""Directory pages. Thin: visibility in access.py, every change an audit entry."""
+"""Directory pages. Thin: visibility in policy/directory.py, every change an audit entry."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ..accounts.models import ASD_ROLES, SCHOOL_ROLES
 from ..audit.log import changed_fields, record
 from ..cases.forms import ActionForm
 from ..extensions import db
 from ..integers import query_int
 from ..organisation.models import District, School
-from . import access
+from ..policy import directory as access
+from ..policy.roles import SCHOOL_SIDE
 from .forms import ContactForm
 from .models import SCHOOL_KINDS, Contact, ContactKind
 
@@ -44,12 +44,12 @@ def index():
         select(District).options(selectinload(District.schools)).order_by(District.name)
     ).all()
     visible = [d for d in districts if access.may_see_district(user, d)]
-    own_schools = user.school_ids(*SCHOOL_ROLES)
+    own_schools = user.school_ids(*SCHOOL_SIDE)
     return render_template(
         "directory/index.html",
         districts=visible,
         own_schools=own_schools,
-        sees_schools_of=lambda d: access.sees_all(user) or d.id in user.district_ids(*ASD_ROLES),
+        sees_schools_of=lambda d: access.sees_schools_of(user, d),
         pool=access.may_see_pool(user),
     )
 

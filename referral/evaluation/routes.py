@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..accounts.models import Role
 from ..audit.log import record
 from ..exports import csv_response
 from ..extensions import db
 from ..integers import query_int
 from ..organisation.models import District, School
+from ..policy.roles import ASD_LEAD, COORDINATION, require_roles
 from ..timeutil import to_local, utcnow
 from . import figures, overview, periods, report
 from .forms import EvaluationFilterForm
 
 blueprint = Blueprint("evaluation", __name__)
-
-
-def _coordinator() -> None:
-    if not current_user.has_role_in({Role.COORDINATOR}):
-        abort(403)
 
 
 def _filters():
@@ -70,8 +65,8 @@ def _report(with_charts: bool = True):
 
 
 @blueprint.get("/coordination/evaluation")
+@require_roles(*COORDINATION)
 def index():
-    _coordinator()
     form, period, tables = _report()
     return render_template(
         "evaluation/index.html",
@@ -84,8 +79,8 @@ def index():
 
 
 @blueprint.get("/coordination/evaluation/print")
+@require_roles(*COORDINATION)
 def printable():
-    _coordinator()
     form, period, tables = _report()
     if period is None:  # the page shows what is wrong with the filter
         return redirect(url_for(".index", **request.args))
@@ -96,8 +91,8 @@ def printable():
 
 
 @blueprint.get("/coordination/evaluation.csv")
+@require_roles(*COORDINATION)
 def export():
-    _coordinator()
     form, period, tables = _report(with_charts=False)
     if period is None:
         return redirect(url_for(".index", **request.args))
@@ -133,10 +128,9 @@ def csv_value(cell) -> tuple[str, str]:
 
 
 @blueprint.get("/district-overview")
+@require_roles(*ASD_LEAD)
 def district_overview():
-    if not current_user.has_role_in({Role.ASD_LEAD}):
-        abort(403)
-    district_ids = sorted(current_user.district_ids(Role.ASD_LEAD))
+    district_ids = sorted(current_user.district_ids(*ASD_LEAD))
     wanted = request.args.get("district", type=query_int)
     district = db.session.get(District, wanted if wanted in district_ids else district_ids[0])
     return render_template(

@@ -1,4 +1,4 @@
-"""Who may do what to which referral: the one place for authorization.
+"""Who may do what to which referral.
 
 Views call `referral_or_404` and `may`; lists filter with `referral_scope`, in SQL. Both express the
 same rules, so that a referral a user cannot see is neither listed nor reachable by its id.
@@ -9,47 +9,44 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flask import abort
+from flask_login import current_user  # type: ignore[import-untyped]  # Flask-Login ships no types
 from sqlalchemy import ColumnElement, and_, false, or_, select
 
-from .accounts.models import ASD_ROLES, Role
-from .cases.models import Referral
-from .cases.process import CASE_OWNER_ACTIONS, RULES, Action, State
-from .extensions import db
+from ..cases.models import Referral
+from ..cases.process import CASE_OWNER_ACTIONS, RULES, Action, State
+from ..extensions import db
+from .roles import ASD_LEAD, ASD_SIDE, COORDINATION, SCHOOL_SIDE, holds
+from .school_side import is_author_at_school, leads_school, on_school_side, school_side_scope
 
 if TYPE_CHECKING:
-    from .accounts.models import User
-    from .organisation.models import School
-
-SCHOOL_SIDE = (Role.TEACHER, Role.SCHOOL_LEAD)
+    from ..accounts.models import Role, User
 
 
 def referral_scope(user: User) -> ColumnElement[bool]:
     """SQL condition: the referrals whose content `user` may read."""
-    conditions: list[ColumnElement[bool]] = []
-    own_schools = user.school_ids(*SCHOOL_SIDE)
-    if own_schools:
-        # Authors see what they wrote (drafts included) while they belong to that school.
-        conditions.append(and_(Referral.author_id == user.id, Referral.school_id.in_(own_schools)))
-    led_schools = user.school_ids(Role.SCHOOL_LEAD)
-    if led_schools:
-        conditions.append(and_(Referral.school_id.in_(led_schools), Referral.state != State.DRAFT))
-    districts = user.district_ids(*ASD_ROLES)
+    # Authors see what they wrote (drafts included), the school lead the school's submitted ones.
+    submitted = Referral.state != State.DRAFT
+    conditions = [school_side_scope(user, Referral.author_id, Referral.school_id, lead_sees=submitted)]
+    districts = user.district_ids(*ASD_SIDE)
     if districts:
-        conditions.append(and_(Referral.district_id.in_(districts), Referral.state != State.DRAFT))
-    return or_(*conditions) if conditions else false()
+        conditions.append(and_(Referral.district_id.in_(districts), submitted))
+    return or_(*conditions)
 
 
 def metadata_scope(user: User) -> ColumnElement[bool]:
     """SQL condition: the referrals whose process metadata `user` may read (coordinator: all submitted)."""
-    if user.has_role_in({Role.COORDINATOR}):
+    if holds(user, COORDINATION):
         return Referral.state != State.DRAFT
     return false()
 
 
+def sees_metadata(user: User, referral: Referral) -> bool:
+    """The same rule for one referral."""
+    return holds(user, COORDINATION) and referral.state is not State.DRAFT
+
+
 def referral_or_404(referral_id: int) -> Referral:
     """The referral if `current_user` may read it; 404 whether it exists or not."""
-    from flask_login import current_user  # type: ignore[import-untyped]  # Flask-Login ships no types
-
     referral = db.session.scalar(select(Referral).where(Referral.id == referral_id, referral_scope(current_user)))
     if referral is None:
         abort(404)
@@ -57,13 +54,11 @@ def referral_or_404(referral_id: int) -> Referral:
 
 
 def is_school_side(user: User, referral: Referral) -> bool:
-    if referral.author_id == user.id and referral.school_id in user.school_ids(*SCHOOL_SIDE):
-        return True
-    return referral.state is not State.DRAFT and referral.school_id in user.school_ids(Role.SCHOOL_LEAD)
+    return on_school_side(user, referral.author_id, referral.school_id, lead_sees=referral.state is not State.DRAFT)
 
 
 def is_asd_side(user: User, referral: Referral, *roles: Role) -> bool:
-    return referral.state is not State.DRAFT and referral.district_id in user.district_ids(*(roles or ASD_ROLES))
+    return referral.state is not State.DRAFT and referral.district_id in user.district_ids(*(roles or ASD_SIDE))
 
 
 def may(user: User, action: Action, referral: Referral) -> bool:
@@ -75,14 +70,14 @@ def may_by_role(user: User, action: Action, referral: Referral) -> bool:
     """Would role and scope allow `action` on `referral`, whatever its state?"""
     rule = RULES[action]
     if action in (Action.EDIT, Action.SUBMIT, Action.DELETE):
-        return referral.author_id == user.id and referral.school_id in user.school_ids(*SCHOOL_SIDE)
-    if rule.roles <= set(SCHOOL_SIDE):
+        return is_author_at_school(user, referral.author_id, referral.school_id)
+    if rule.roles <= SCHOOL_SIDE:
         return is_school_side(user, referral)
     if not is_asd_side(user, referral, *rule.roles):
         return False
     # Once someone has the case, only they (or the lead) work on it; that includes passing it on.
     if action in CASE_OWNER_ACTIONS or (action is Action.TRANSFER and referral.assignee_id is not None):
-        return referral.assignee_id == user.id or is_asd_side(user, referral, Role.ASD_LEAD)
+        return referral.assignee_id == user.id or is_asd_side(user, referral, *ASD_LEAD)
     return True
 
 
@@ -100,7 +95,7 @@ def may_read_feedback(user: User, referral: Referral) -> bool:
     """§ 4 Abs. 4 KKG: feedback goes to the reporting professional (not OGS staff) and the school lead."""
     if is_asd_side(user, referral):
         return True
-    if referral.school_id in user.school_ids(Role.SCHOOL_LEAD):
+    if leads_school(user, referral.school_id):
         return True
     return referral.author_id == user.id and referral.feedback_owed
 
@@ -109,12 +104,6 @@ def may_see_assessment(user: User, referral: Referral) -> bool:
     return is_asd_side(user, referral)
 
 
-def own_school(user: User, wanted: int | None) -> School | None:
-    """The school a teacher or school lead writes for: the one asked for if it is theirs, else their
-    first; 403 for users of no school. (A referral or consultation never lands in another school.)"""
-    from .organisation.models import School
-
-    schools = sorted(user.school_ids(*SCHOOL_SIDE))
-    if not schools:
-        abort(403)
-    return db.session.get(School, wanted if wanted in schools else schools[0])
+def may_see_access_history(user: User, referral: Referral) -> bool:
+    """Who saw or changed this referral: for the coordinator and the ASD lead of its district."""
+    return sees_metadata(user, referral) or is_asd_side(user, referral, *ASD_LEAD)
