@@ -204,3 +204,30 @@ def test_directory_entries_are_shown_escaped(world, as_user):
     html = as_user(world.teacher).get("/contacts/pool").get_data(as_text=True)
     assert '<script>alert("pool")' not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(&#34;pool&#34;)&lt;/script&gt;" in html
+
+
+def test_the_directory_operations_check_record_and_leave_the_commit_to_the_caller(world):
+    import pytest
+
+    from referral.audit import chain
+    from referral.directory import operations
+
+    school = world.schools["a"]
+    with pytest.raises(operations.NotYours):  # the ASD's own contact is not the school's to name
+        operations.add_contact(world.school_lead, ContactKind.ASD_CONTACT, school, {"name": "Niemand"})
+    assert db.session.info.get(chain.PENDING, []) == []
+    contact = operations.add_contact(
+        world.school_lead, ContactKind.SCHOOL_SOCIAL_WORK, school, {"name": "Sami Sozial", "phone": "02325 1"}
+    )
+    assert not operations.change_contact(world.school_lead, contact, {"name": "Sami Sozial"})
+    assert operations.change_contact(world.school_lead, contact, {"phone": "02325 2"})
+    with pytest.raises(operations.NotYours):
+        operations.remove_contact(world.teacher, contact)
+    operations.remove_contact(world.school_lead, contact)
+    assert [e.action for e, _ in db.session.info[chain.PENDING]] == [
+        "contact.create",
+        "contact.update",
+        "contact.delete",
+    ]
+    db.session.rollback()
+    assert db.session.scalar(select(Contact).where(Contact.name == "Sami Sozial")) is None

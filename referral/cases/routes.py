@@ -362,7 +362,6 @@ def upload(referral_id: int):
     try:
         added = services.add_attachment(referral, current_user, form.file.data.filename or "", form.file.data.read())
         written.append(added.storage_key)
-        record("attachment.add", referral, fields=[f"attachment {added.id}"])
         db.session.flush()
     except ProcessError as error:
         db.session.rollback()

@@ -1,4 +1,4 @@
-"""The domain actions on referrals. They change and flush, never commit: the view commits once."""
+"""The domain actions on referrals. They change and flush, never commit: the request commits once."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts.models import ASD_ROLES, Membership, User
+from ..audit.log import record
 from ..crypto import child_key, vault
 from ..extensions import db
 from ..organisation.models import District
@@ -321,6 +322,9 @@ def add_attachment(referral: Referral, actor: User, filename: str, data: bytes) 
     )
     db.session.add(attachment)
     process.apply(referral, action, actor, reason=f"Anhang: {name}")
+    if action is Action.ADDENDUM:  # a draft's attachments are part of its "saved" entry
+        db.session.flush([attachment])
+        record("attachment.add", referral, fields=[f"attachment {attachment.id}"])
     # Written last: if the commit fails, the caller removes the file again (see routes.upload).
     # Encrypted like the rest of the case data: the file system never holds the content in clear.
     (upload_folder() / attachment.storage_key).write_bytes(vault().encrypt(data))

@@ -19,3 +19,6 @@ class ContactForm(ErrorSummary, BaseForm):
         ],
     )
     reachable = StringField("Erreichbarkeit (z. B. Di und Do 8–12 Uhr)", validators=[Optional(), at_most(200)])
+
+    def values(self) -> dict[str, str]:
+        return {name: (getattr(self, name).data or "").strip() for name in ("name", "phone", "email", "reachable")}

@@ -7,13 +7,13 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ..audit.log import changed_fields, record
 from ..cases.forms import ActionForm
 from ..extensions import db
 from ..integers import query_int
 from ..organisation.models import District, School
 from ..policy import directory as access
 from ..policy.roles import SCHOOL_SIDE
+from . import operations
 from .forms import ContactForm
 from .models import SCHOOL_KINDS, Contact, ContactKind
 
@@ -134,10 +134,7 @@ def new(kind: str):
         abort(403)
     form = ContactForm()
     if form.validate_on_submit():
-        contact = Contact(kind=kind, school=school)
-        form.populate_obj(contact)
-        db.session.add(contact)
-        record("contact.create", contact, fields=changed_fields(contact), school_id=school.id if school else None)
+        contact = operations.add_contact(current_user, kind, school, form.values())
         flash(f"„{contact.name}“ ist eingetragen.", "success")
         return redirect(_after(school))
     return _form_page(form, kind, school)
@@ -157,10 +154,7 @@ def edit(contact_id: int):
     contact = _contact_to_maintain(contact_id)
     form = ContactForm(obj=contact)
     if form.validate_on_submit():
-        form.populate_obj(contact)
-        fields = changed_fields(contact)
-        if fields:
-            record("contact.update", contact, fields=fields)
+        if operations.change_contact(current_user, contact, form.values()):
             flash(f"„{contact.name}“ ist gespeichert.", "success")
         return redirect(_after(contact.school))
     return _form_page(form, contact.kind, contact.school, contact)
@@ -171,7 +165,6 @@ def delete(contact_id: int):
     contact = _contact_to_maintain(contact_id)
     ActionForm().validate_on_submit() or abort(400)
     school = contact.school
-    record("contact.delete", contact, fields=["name"])
-    db.session.delete(contact)
+    operations.remove_contact(current_user, contact)
     flash("Der Eintrag ist entfernt.", "success")
     return redirect(_after(school))
