@@ -84,8 +84,8 @@ def register(app) -> None:
         filesize=filesize,
         field_label=field_label,
     )
-    from .cases.retention import purge_date
     from .directory.routes import asd_contacts
+    from .retention import purge_date
 
     app.jinja_env.globals.update(
         age=age,

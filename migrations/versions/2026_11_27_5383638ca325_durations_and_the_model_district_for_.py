@@ -49,7 +49,7 @@ def upgrade():
         )
 
     # Existing referrals get their durations computed once, as new ones get them at the step itself.
-    from referral.cases.deadlines import working_minutes_between
+    from referral.kernel.deadlines import working_minutes_between
 
     bind = op.get_bind()
     rows = bind.execute(

@@ -16,12 +16,11 @@ from ..accounts import operations as accounts
 from ..accounts.models import Membership, Role, User
 from ..audit.log import ACTION_LABELS, ADMIN_ACTIONS, record
 from ..audit.models import AuditEntry
-from ..cases.forms import ActionForm
-from ..cases.process import DEADLINE_DEFAULTS
-from ..cases.services import deadline_settings
 from ..exports import csv_response
 from ..extensions import db
 from ..integers import query_int
+from ..kernel.forms import ActionForm
+from ..kernel.settings import DEADLINE_DEFAULTS, deadline_settings
 from ..organisation import operations as organisation
 from ..organisation.models import District, School
 from ..pagination import contains, paginate

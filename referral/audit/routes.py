@@ -8,11 +8,11 @@ from sqlalchemy import select
 
 from .. import policy
 from ..accounts.models import Role
-from ..cases.forms import ActionForm, options
 from ..cases.models import Referral
 from ..exports import csv_response
 from ..extensions import db
 from ..integers import query_int
+from ..kernel.forms import ActionForm, options
 from ..organisation.models import District, School
 from ..pagination import paginate
 from ..timeutil import to_local

@@ -6,12 +6,11 @@ import re
 from datetime import datetime
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import selectinload
 
 from .. import policy
 from ..extensions import db
+from ..kernel.upsert import upsert
 from ..pagination import paginate
 from ..timeutil import utcnow
 from .models import Message, Referral, ReferralReading, StateChange
@@ -98,11 +97,13 @@ def mark_seen(user, referral: Referral) -> datetime | None:
         )
     )
     now = utcnow()
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     db.session.execute(
-        insert(ReferralReading)
-        .values(user_id=user.id, referral_id=referral.id, seen_at=now)
-        .on_conflict_do_update(index_elements=["user_id", "referral_id"], set_={"seen_at": now})
+        upsert(
+            ReferralReading,
+            {"user_id": user.id, "referral_id": referral.id, "seen_at": now},
+            index_elements=["user_id", "referral_id"],
+            set_={"seen_at": now},
+        )
     )
     return before
 

@@ -18,12 +18,12 @@ from ..actions import carry_out, lost_a_race
 from ..audit.log import record
 from ..extensions import db
 from ..integers import query_int
+from ..kernel.forms import ActionForm, options, yes_no
 from ..organisation.models import District, School
 from ..timeutil import to_local, utcnow
 from . import queries, services
 from .forms import (
     MESSAGE_FORMS,
-    ActionForm,
     AssessmentForm,
     AssignForm,
     AttachmentForm,
@@ -32,8 +32,6 @@ from .forms import (
     InboxFilterForm,
     ReferralForm,
     TransferForm,
-    options,
-    yes_no,
 )
 from .models import Attachment, Referral
 from .process import (

@@ -8,8 +8,9 @@ from datetime import timedelta
 from wtforms import BooleanField, DateTimeLocalField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
-from ..administration.forms import PHONE
-from ..cases.forms import (
+from ..cases.vocabulary import Category
+from ..kernel.forms import (
+    PHONE,
     BaseForm,
     ErrorSummary,
     MultiCheckboxField,
@@ -19,7 +20,6 @@ from ..cases.forms import (
     text,
     today,
 )
-from ..cases.vocabulary import Category
 from ..timeutil import to_local, utcnow
 from .vocabulary import CLASS_LEVELS, ConsultationUrgency, ContactWay, Recommendation
 

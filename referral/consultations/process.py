@@ -15,9 +15,9 @@ from blinker import Namespace
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..accounts.models import SCHOOL_ROLES, Role
-from ..cases.deadlines import end_of_nth_working_day
 from ..cases.process import ConcurrentChange, ProcessError
 from ..extensions import db
+from ..kernel.deadlines import end_of_nth_working_day
 from ..timeutil import utcnow
 
 if TYPE_CHECKING:  # the models import this module for the enums

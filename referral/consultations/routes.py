@@ -10,10 +10,10 @@ from sqlalchemy.exc import IntegrityError
 from ..accounts.models import Role
 from ..actions import carry_out
 from ..audit.log import record
-from ..cases.forms import ActionForm
 from ..cases.models import Referral
 from ..extensions import db
 from ..integers import query_int
+from ..kernel.forms import ActionForm
 from ..notifications.models import Notification
 from ..pagination import paginate
 from ..policy import own_school, referral_scope

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cases.vocabulary import Labelled
+from ..kernel.vocabulary import Labelled
 
 
 class ConsultationUrgency(Labelled):

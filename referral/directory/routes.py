@@ -9,9 +9,9 @@ from sqlalchemy.orm import selectinload
 
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES
 from ..audit.log import changed_fields, record
-from ..cases.forms import ActionForm
 from ..extensions import db
 from ..integers import query_int
+from ..kernel.forms import ActionForm
 from ..organisation.models import District, School
 from . import access
 from .forms import ContactForm

@@ -5,9 +5,9 @@ from flask_login import current_user
 from sqlalchemy import delete, func, select
 
 from ..audit.log import record
-from ..cases.forms import BaseForm, ErrorSummary, MultiCheckboxField, options
 from ..extensions import db
 from ..integers import query_int
+from ..kernel.forms import BaseForm, ErrorSummary, MultiCheckboxField, options
 from ..pagination import paginate
 from ..timeutil import utcnow
 from .kinds import kinds_for, mandatory_for
