@@ -6,9 +6,14 @@ from pathlib import Path
 
 from flask import Flask, render_template
 from flask_login import current_user
+from flask_security import Security
 
 from . import config
-from .extensions import babel, bootstrap, csrf, db, mail, migrate, security, server_sessions, talisman
+from .accounts.mail import OutboxMailUtil
+from .accounts.passwords import GermanPasswordUtil
+from .extensions import babel, bootstrap, csrf, db, mail, migrate, server_sessions, talisman
+
+security = Security(password_util_cls=GermanPasswordUtil, mail_util_cls=OutboxMailUtil)
 
 ROOT = Path(__file__).resolve().parent.parent
 

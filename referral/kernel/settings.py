@@ -18,7 +18,7 @@ DEADLINE_DEFAULTS = {
 }
 
 
-class Setting(db.Model):  # type: ignore[name-defined]
+class Setting(db.Model):  # type: ignore[name-defined,misc]
     """Settings the admin can change (deadlines for now)."""
 
     __tablename__ = "setting"

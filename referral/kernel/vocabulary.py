@@ -11,7 +11,7 @@ class Labelled(enum.StrEnum):
         return self._labels()[self]
 
     @classmethod
-    def _labels(cls) -> dict:  # type: ignore[type-arg]
+    def _labels(cls) -> dict[Labelled, str]:
         raise NotImplementedError
 
     @classmethod
