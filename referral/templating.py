@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+from flask import current_app
+
 from .timeutil import to_local, utcnow
 
 
@@ -85,9 +87,19 @@ def register(app) -> None:
         field_label=field_label,
     )
     from .directory.routes import asd_contacts
+    from .kernel.settings import deadline_settings
+    from .kernel.wording import configured, counted
+
+    @app.context_processor
+    def configured_numbers() -> dict:
+        # From the configuration only (no database): error pages use it too.
+        return {"configured": configured(current_app.config)}
+
     from .retention import purge_date
 
+    app.jinja_env.filters["counted"] = counted
     app.jinja_env.globals.update(
+        deadline_settings=deadline_settings,
         age=age,
         purge_date=purge_date,
         asd_contacts=asd_contacts,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
@@ -37,6 +38,7 @@ from ..kernel.forms import (
     today,
     yes_no,
 )
+from ..kernel.wording import megabytes
 from ..printable import Printable
 from .vocabulary import (
     AssessmentResult,
@@ -56,6 +58,13 @@ from .vocabulary import (
 MAX_PERSONS = 12
 
 FILE_NAME_PRINTABLE = Printable("Der Dateiname enthält das Zeichen", "Bitte die Datei vor dem Hochladen umbenennen.")
+
+
+ATTACHMENT_LABEL = "Datei (PDF, JPEG oder PNG, höchstens {max_attachment})"
+
+
+def attachment_label() -> str:
+    return ATTACHMENT_LABEL.format(max_attachment=megabytes(current_app.config["MAX_ATTACHMENT_BYTES"]))
 
 
 class PrimarySchoolAge:
@@ -148,7 +157,7 @@ class ReferralForm(ErrorSummary, BaseForm):
     reporter_reachable = text("Erreichbar (wann?)", 200)
 
     # 8. Attachments: uploaded together with the draft, so that nothing typed is lost.
-    attachment = FileField("Datei (PDF, JPEG oder PNG, höchstens 10 MB)", validators=[FILE_NAME_PRINTABLE])
+    attachment = FileField(ATTACHMENT_LABEL, validators=[FILE_NAME_PRINTABLE])  # the limit: __init__
     upload = SubmitField("Entwurf speichern und Anhang hochladen")
     # Identifies this form across double clicks: a second identical POST finds the first referral.
     client_token = HiddenField()
@@ -169,6 +178,10 @@ class ReferralForm(ErrorSummary, BaseForm):
         "reporter_": "Meldende Person",
         "attachment": "Anhänge",
     }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.attachment.label.text = attachment_label()
 
     def section_of(self, name: str) -> str | None:
         return next((section for prefix, section in self.SECTIONS.items() if name.startswith(prefix)), None)
@@ -490,9 +503,13 @@ class FeedbackForm(ErrorSummary, BaseForm):
 
 class AttachmentForm(ErrorSummary, BaseForm):
     file = FileField(
-        "Datei (PDF, JPEG oder PNG, höchstens 10 MB)",
+        ATTACHMENT_LABEL,  # the limit: __init__
         validators=[FileRequired("Bitte eine Datei auswählen."), FILE_NAME_PRINTABLE],
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.file.label.text = attachment_label()
 
 
 class InboxFilterForm(BaseForm):

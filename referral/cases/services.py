@@ -16,6 +16,7 @@ from ..extensions import db
 from ..kernel.deadlines import working_minutes_between
 from ..kernel.settings import deadline_settings
 from ..kernel.upsert import upsert
+from ..kernel.wording import megabytes
 from ..organisation.models import District
 from ..timeutil import to_local, utcnow
 from . import process
@@ -294,7 +295,7 @@ def add_attachment(referral: Referral, actor: User, filename: str, data: bytes) 
     if not data:
         raise ProcessError("Die Datei ist leer.")
     if len(data) > limit:
-        raise ProcessError(f"Die Datei ist zu groß (höchstens {limit // (1024 * 1024)} MB).")
+        raise ProcessError(f"Die Datei ist zu groß (höchstens {megabytes(limit)}).")
     content_type = sniff_type(data[:16])
     if content_type is None:
         raise ProcessError("Nur PDF-, JPEG- und PNG-Dateien sind erlaubt.")

@@ -20,6 +20,7 @@ from ..kernel.forms import (
     text,
     today,
 )
+from ..kernel.settings import deadline_settings
 from ..timeutil import to_local, utcnow
 from .vocabulary import CLASS_LEVELS, ConsultationUrgency, ContactWay, Recommendation
 
@@ -73,7 +74,7 @@ class ConsultationForm(ErrorSummary, BaseForm):
     question = required_text("Ihre Frage an die InsoFa", 2000, "Bitte formulieren Sie Ihre Frage.")
     urgency = OptionalRadioField(
         "Dringlichkeit",
-        choices=options(ConsultationUrgency.choices()),
+        choices=options(ConsultationUrgency.choices()),  # with the configured deadline: __init__
         validators=[InputRequired("Bitte die Dringlichkeit wählen.")],
     )
     contact_way = OptionalRadioField(
@@ -97,6 +98,11 @@ class ConsultationForm(ErrorSummary, BaseForm):
             DataRequired("Bitte bestätigen Sie, dass die Anfrage keine Namen, Geburtsdaten oder Anschriften enthält.")
         ],
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        days = deadline_settings()["consultation_accept_working_days"]
+        self.urgency.choices = options(ConsultationUrgency.choices_within(days))
 
     def values(self) -> dict:
         return {
