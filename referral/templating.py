@@ -89,17 +89,13 @@ def register(app) -> None:
     from .directory.routes import asd_contacts
     from .kernel.settings import deadline_settings
     from .kernel.wording import configured, counted
-
-    @app.context_processor
-    def configured_numbers() -> dict:
-        # From the configuration only (no database): error pages use it too.
-        return {"configured": configured(current_app.config)}
-
     from .retention import purge_date
 
     app.jinja_env.filters["counted"] = counted
     app.jinja_env.globals.update(
         deadline_settings=deadline_settings,
+        # A global, not a context variable: imported macros see it too. Needs no database (error pages).
+        configured=lambda: configured(current_app.config),
         age=age,
         purge_date=purge_date,
         asd_contacts=asd_contacts,
