@@ -83,7 +83,7 @@ def test_the_reset_link_and_the_password_length(app, client, world, outbox):
     assert "Der Link gilt 30 Minuten und nur einmal." in mail.body
     link = reset_link(mail)
     page = client.get(link).text
-    assert "Neues Passwort festlegen" in page and "Mindestens 14 Zeichen." in page, page[page.find("<main"):]
+    assert "Neues Passwort festlegen" in page and "Mindestens 14 Zeichen." in page, page[page.find("<main") :]
     weak = client.post(
         link,
         data={"password": "passwort1234", "password_confirm": "passwort1234", "csrf_token": csrf_token(client, link)},
