@@ -27,6 +27,7 @@ def test_german_wording_of_numbers():
     assert duration(timedelta(minutes=90)) == "90 Minuten"
     assert lockout("5 per 15 minutes") == timedelta(minutes=15)
     assert lockout("3/hour") == timedelta(hours=1)
+    assert lockout("5 per 15 minutes; 20 per day") == timedelta(minutes=15)
 
 
 def test_the_attachment_limit(app, world, as_user):

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from limits import parse
+from limits import parse_many
 
 MEGABYTE = 1024 * 1024
 
@@ -32,8 +32,9 @@ def duration(span: timedelta) -> str:
 
 
 def lockout(limit: str) -> timedelta:
-    """How long a limit such as '5 per 15 minutes' (Flask-Limiter's notation) keeps the login locked."""
-    return timedelta(seconds=parse(limit).get_expiry())
+    """How long a limit such as '5 per 15 minutes' (Flask-Limiter's notation) keeps the login locked;
+    of several ('5 per 15 minutes; 20 per day') the first, the one that locks first."""
+    return timedelta(seconds=parse_many(limit)[0].get_expiry())
 
 
 def configured(config: Mapping[str, Any]) -> dict[str, str]:
