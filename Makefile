@@ -7,19 +7,25 @@ export FLASK_APP := wsgi
 # The port of `make run`: `make run PORT=8080` (or PORT in the environment).
 PORT ?= 5000
 
-.PHONY: run test lint install install-test db demo clean
+.PHONY: run test lint install install-test db demo clean lock
 
+# No unpinned `pip install --upgrade pip`: the venv's own pip installs the locks, and the test lock
+# brings the pinned pip.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Stamp files: reinstall only when the pinned requirements change.
+# Stamp files: reinstall only when the locks change. Hash checking: every package, dependencies
+# included, must be in the lock with the hash of the very file that is installed.
 $(VENV)/.installed: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements.txt
 	touch $@
 
+# Both locks in one call: the test lock repeats the packages it shares with the runtime (same pins).
+# pip-sync then removes what the locks no longer name (a dependency dropped since the last install),
+# so that the tests run on exactly the locked set (tests/test_supply_chain.py checks it).
 $(VENV)/.installed-test: requirements.txt requirements-test.txt $(VENV)/.installed
-	$(BIN)/pip install --quiet -r requirements-test.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements.txt -r requirements-test.txt
+	$(BIN)/pip-sync --quiet requirements.txt requirements-test.txt
 	touch $@
 
 install: $(VENV)/.installed
@@ -64,6 +70,17 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
+
+# Regenerate the locks from requirements.in and requirements-test.in (README, "Dependencies"): every pin
+# already in a lock is kept, a new package gets the newest version, and `make lock UPGRADE="flask
+# werkzeug"` moves those on. pip-tools itself comes hash-checked from the test lock. Needs PyPI.
+UPGRADE ?=
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe \
+	--strip-extras --no-emit-index-url --no-emit-find-links $(foreach p,$(UPGRADE),--upgrade-package $(p))
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements-test.txt
+	$(PIP_COMPILE) --output-file requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file requirements-test.txt requirements-test.in
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

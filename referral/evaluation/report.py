@@ -221,8 +221,8 @@ def build(
             ]
             for name, k in columns.items()
         }
-        key.chart = charts.bars("Anteile in Prozent", labels, series, percent=True)
         key.chart_alt = "Balkendiagramm der Anteile je Spalte; die Zahlen stehen in der Tabelle."
+        key.chart = charts.bars("Anteile in Prozent", labels, series, key.chart_alt, percent=True)
     tables.append(key)
 
     months = figures.per_month(scope)
@@ -234,6 +234,9 @@ def build(
         _columns([[month_label(m), r, c] for m, (r, c) in months.items()]),
     )
     if with_charts:
+        month_table.chart_alt = (
+            "Liniendiagramm: Mitteilungen und Fachberatungen je Monat; Monate mit weniger als 3 ohne Punkt."
+        )
         month_table.chart = charts.line(
             "Je Monat",
             [r[0] for r in month_table.rows],
@@ -241,9 +244,7 @@ def build(
                 "Mitteilungen": [_n(row[1]) for row in month_table.rows],
                 "Fachberatungen": [_n(row[2]) for row in month_table.rows],
             },
-        )
-        month_table.chart_alt = (
-            "Liniendiagramm: Mitteilungen und Fachberatungen je Monat; Monate mit weniger als 3 ohne Punkt."
+            month_table.chart_alt,
         )
     tables.append(month_table)
 
@@ -300,6 +301,9 @@ def build(
         _columns([[c.label, *categories.get(c.value, (0, 0))] for c in Category]),
     )
     if with_charts:
+        category_table.chart_alt = (
+            "Balkendiagramm der Kategorien; Werte unter 3 ohne Balken. Die Zahlen stehen in der Tabelle."
+        )
         category_table.chart = charts.bars(
             "Je Kategorie",
             [r[0] for r in category_table.rows],
@@ -307,9 +311,7 @@ def build(
                 "Mitteilungen": [_n(r[1]) for r in category_table.rows],
                 "Fachberatungen": [_n(r[2]) for r in category_table.rows],
             },
-        )
-        category_table.chart_alt = (
-            "Balkendiagramm der Kategorien; Werte unter 3 ohne Balken. Die Zahlen stehen in der Tabelle."
+            category_table.chart_alt,
         )
     tables.append(category_table)
 
@@ -322,12 +324,13 @@ def build(
         _columns([[r.label, results.get(r.value, 0)] for r in AssessmentResult]),
     )
     if with_charts:
+        result_table.chart_alt = "Balkendiagramm der Ergebnisse; die Zahlen stehen in der Tabelle."
         result_table.chart = charts.bars(
             "Ergebnis der Einschätzung",
             [r[0] for r in result_table.rows],
             {"Mitteilungen": [_n(r[1]) for r in result_table.rows]},
+            result_table.chart_alt,
         )
-        result_table.chart_alt = "Balkendiagramm der Ergebnisse; die Zahlen stehen in der Tabelle."
     tables.append(result_table)
 
     advice = figures.recommendations(scope)
