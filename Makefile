@@ -65,7 +65,7 @@ test: install-test
 
 # Lint, format check and strict typing (configuration in pyproject.toml; mypy's file list is there too).
 # Only the Python tools are needed, not the accessibility tools of install-test.
-LINT_PATHS := referral tests migrations benchmarks wsgi.py
+LINT_PATHS := referral tests migrations benchmarks wsgi.py gunicorn.conf.py
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)

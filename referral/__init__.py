@@ -45,6 +45,9 @@ def create_app(overrides: dict | None = None, env: dict[str, str] | None = None)
     from . import lifecycle
 
     lifecycle.register(app)  # first: its commit runs after every other after-request function
+    from . import observability
+
+    observability.register(app)  # logs and metrics; its request id is given before anything else runs
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -100,6 +101,10 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
                 "SERVER_NAME must be the public host name (e.g. mitteilungen.stadt.example): links in "
                 "e-mails are built from it, never from the Host header a client sends."
             )
+        if env.get("METRICS_TOKEN") and len(env["METRICS_TOKEN"]) < MIN_SECRET_LENGTH:
+            problems.append(
+                f"METRICS_TOKEN must be a random value of at least {MIN_SECRET_LENGTH} characters, or unset."
+            )
         if _bool(env.get("FLASK_DEBUG")):
             problems.append("FLASK_DEBUG must be off: the debugger runs code for whoever reaches it.")
         if not _bool(env.get("SESSION_COOKIE_SECURE"), default=True):
@@ -131,8 +136,29 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
     if database_url.startswith("sqlite"):
         engine_options = {"connect_args": {"timeout": 15}, "hide_parameters": True}
 
+    # Logs: one JSON object per line in production (for the log shipper), readable text otherwise.
+    log_format = env.get("LOG_FORMAT", "json" if production else "text").strip().lower()
+    if log_format not in {"json", "text"}:
+        raise ConfigError(f"LOG_FORMAT must be json or text, not {log_format!r}.")
+    log_level = env.get("LOG_LEVEL", "INFO").strip().upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {log_level!r}.")
+    metrics_networks = []
+    for part in env.get("METRICS_ALLOWED_NETWORKS", "").split(","):
+        if part.strip():
+            try:
+                metrics_networks.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError as error:
+                raise ConfigError(f"METRICS_ALLOWED_NETWORKS: {error}.") from error
+
     return {
         "REFERRAL_PRODUCTION": production,
+        "LOG_FORMAT": log_format,
+        "LOG_LEVEL": log_level,
+        # /metrics (observability/metrics.py): a bearer token and/or the networks allowed to scrape.
+        # Neither set: the endpoint answers 404, as if it did not exist.
+        "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
+        "METRICS_ALLOWED_NETWORKS": metrics_networks,
         "REFERRAL_DATA_KEYS": env.get("REFERRAL_DATA_KEYS", ""),
         "SERVER_NAME": env.get("SERVER_NAME") or None,
         # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).

@@ -30,6 +30,7 @@ PUBLIC_ENDPOINTS = {
     "security.forgot_password",
     "security.reset_password",
     "accounts.accept_invitation",
+    "observability.metrics",  # no login: a bearer token and/or allowed networks (observability/metrics.py)
 }
 
 

@@ -407,6 +407,9 @@ ROUTES = [
     Route("security.reset_password", "POST", EVERYONE, anonymous=Outcome.ALLOW),
     Route("security.change_password", "GET", EVERYONE),
     Route("security.change_password", "POST", EVERYONE),  # empty form: shown again
+    # Prometheus metrics: not for users at all; without METRICS_TOKEN/-NETWORKS (as here) they do not exist
+    # (test_observability.py: with them)
+    Route("observability.metrics", "GET", NOBODY, others=Outcome.NOT_FOUND, anonymous=Outcome.NOT_FOUND),
     # Login and logout (Flask-Security)
     Route("security.login", "GET", EVERYONE, anonymous=Outcome.ALLOW),
     Route("security.login", "POST", EVERYONE, anonymous=Outcome.ALLOW),  # empty form: shown again
