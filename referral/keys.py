@@ -1,6 +1,6 @@
 """`flask keys rotate`: re-encrypt everything under the newest data key.
 
-Works in batches, each committed on its own; values and files already under the newest key are
+Works in batches, each committed on its own; values and attachment chunks already under the newest key are
 skipped, so an interrupted run is simply started again. Afterwards the older keys can be removed
 from REFERRAL_DATA_KEYS.
 """
@@ -51,23 +51,33 @@ def rotate(batch: int = 500, report: Callable[[str], None] = print) -> dict[str,
             db.session.commit()
             last_id = rows[-1][0]
         report(f"{table}.{column}: done")
-    counts["files"] = _rotate_files(keys)
+    counts["files"] = _rotate_attachments(keys)
     counts["match_keys"] = _recompute_match_keys(batch)
     report(
-        f"Re-encrypted {counts['values']} values and {counts['files']} files; "
+        f"Re-encrypted {counts['values']} values and {counts['files']} attachment chunks; "
         f"{counts['match_keys']} repeat-detection keys recomputed."
     )
     return counts
 
 
-def _rotate_files(keys) -> int:
-    from .cases.models import Attachment
-    from .cases.services import attachment_path
+def _rotate_attachments(keys) -> int:
+    from .cases import storage
 
+    # Files still in the upload folder (not yet moved by `flask attachments import-files`) are
+    # re-encrypted there; the move later reads them with the newest key.
+    changed = _rotate_folder_files(keys, storage.upload_folder())
+    return changed + storage.rotate(keys)
+
+
+def _rotate_folder_files(keys, folder) -> int:
+    from .cases.models import Attachment
+
+    if not folder.is_dir():
+        return 0
     changed = 0
-    for attachment in db.session.scalars(select(Attachment).execution_options(yield_per=200)):
-        path = attachment_path(attachment)
-        if not path.exists():
+    for storage_key in db.session.scalars(select(Attachment.storage_key)).all():
+        path = folder / storage_key
+        if not path.is_file():
             continue
         token = path.read_bytes()
         if keys.is_current(token):
