@@ -23,7 +23,7 @@ attachments_cli = AppGroup("attachments", help="Attachments (stored in the datab
 def import_attachment_files():
     """Move attachments from UPLOAD_FOLDER into the database (once, after upgrading). Resumable:
     run it again after an interruption; each file is removed only after its commit."""
-    from .cases.storage import import_files
+    from .cases.file_import import import_files
 
     result = import_files(report=click.echo)
     if result.missing or result.unreadable:

@@ -21,7 +21,7 @@ from sqlalchemy import func, select, text
 from werkzeug.datastructures import FileStorage
 
 from referral import create_app
-from referral.cases import storage
+from referral.cases import file_import, storage
 from referral.cases.models import Attachment, AttachmentChunk, Referral
 from referral.cases.process import State
 from referral.crypto import chunk_binding, open_chunk, vault
@@ -309,7 +309,7 @@ def test_import_files_moves_the_upload_folder_into_the_database_resumably(world,
     assert counts() == (2, 0)
 
     # A power cut during the second file: the first is moved (committed, file removed), the second not.
-    real, calls = storage.store, {"n": 0}
+    real, calls = file_import.store, {"n": 0}
 
     def cut(attachment, data):
         calls["n"] += 1
@@ -317,13 +317,13 @@ def test_import_files_moves_the_upload_folder_into_the_database_resumably(world,
             raise KeyboardInterrupt("power cut")
         real(attachment, data)
 
-    monkeypatch.setattr(storage, "store", cut)
+    monkeypatch.setattr(file_import, "store", cut)
     interrupted = runner.invoke(args=["attachments", "import-files"])
     assert interrupted.exit_code != 0
     db.session.rollback()
     assert not first_path.exists() and second_path.exists()
     assert counts() == (2, 3)
-    monkeypatch.setattr(storage, "store", real)
+    monkeypatch.setattr(file_import, "store", real)
 
     resumed = runner.invoke(args=["attachments", "import-files"])
     assert resumed.exit_code == 0 and "1 attachment(s) moved" in resumed.output, resumed.output
@@ -347,3 +347,12 @@ def test_an_attachment_not_yet_imported_gets_a_german_message(world, app):
         f"/referrals/{referral.id}/attachments/{attachment_id}", follow_redirects=True
     )
     assert page.status_code == 200 and "kann gerade nicht geöffnet werden" in page.get_data(as_text=True)
+
+
+def test_removing_an_attachment_from_a_draft_removes_its_content(teacher, draft_id, app):  # noqa: F811
+    upload_with_draft(teacher, draft_id, "befund.pdf", BIG_PDF)
+    attachment_id = db.session.scalars(select(Attachment.id)).one()
+    assert counts() == (1, 3)
+    response = teacher.post(f"/referrals/{draft_id}/attachments/{attachment_id}/delete", data={"confirmed": "yes"})
+    assert response.status_code == 302
+    assert counts() == (0, 0)

@@ -8,23 +8,15 @@ it with its row, and every app server can serve every file. Each chunk is encryp
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-import click
-from cryptography.fernet import InvalidToken
-from flask import current_app
-from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import exists, insert, select
 
 from ..crypto import (
     ChunkError,
-    Vault,
     chunk_binding,
-    chunk_is_current,
     open_chunk,
-    rotate_chunk,
     seal_chunk,
     vault,
 )
@@ -133,113 +125,3 @@ def failure_message(error: BaseException) -> str:
     if isinstance(error, OSError):
         return NOT_READ
     return NOT_STORED
-
-
-# --- From the upload folder into the database (`flask attachments import-files`) --------------------
-
-
-def upload_folder() -> Path:
-    return Path(current_app.config["UPLOAD_FOLDER"])
-
-
-@dataclass
-class ImportResult:
-    moved: int = 0
-    already: int = 0
-    missing: int = 0
-    unreadable: int = 0
-
-
-def import_files(report: Callable[[str], None] = click.echo, progress: bool = True) -> ImportResult:
-    """Moves the files of the upload folder into the database, one committed attachment at a time,
-    and removes each file only after its commit. Attachments already in the database are skipped
-    (their leftover file is removed): an interrupted run is simply started again."""
-    folder = upload_folder()
-    result = ImportResult()
-    pending = list(
-        db.session.execute(
-            select(Attachment.id, Attachment.storage_key)
-            .where(~exists().where(AttachmentChunk.attachment_id == Attachment.id))
-            .order_by(Attachment.id)
-        ).all()
-    )
-    done = db.session.scalars(
-        select(Attachment.storage_key).where(exists().where(AttachmentChunk.attachment_id == Attachment.id))
-    ).all()
-    db.session.rollback()
-    for key in done:
-        if (folder / key).is_file():
-            (folder / key).unlink()
-            result.already += 1
-    keys = vault()
-    with click.progressbar(
-        pending, label="Moving attachments into the database", file=None if progress else io.StringIO()
-    ) as bar:
-        for attachment_id, storage_key in bar:
-            path = folder / storage_key
-            if not path.is_file():
-                result.missing += 1
-                report(f"attachment {attachment_id}: no file {storage_key} in {folder}")
-                continue
-            # Locked (PostgreSQL): two runs at once do not both move the same file.
-            attachment = db.session.get(Attachment, attachment_id, with_for_update=True)
-            if attachment is None or is_stored(attachment_id):  # deleted or moved meanwhile
-                db.session.rollback()
-                continue
-            try:
-                content = keys.decrypt(path.read_bytes())
-            except InvalidToken:
-                db.session.rollback()
-                result.unreadable += 1
-                report(f"attachment {attachment_id}: {path} does not decrypt with REFERRAL_DATA_KEYS; left as it is")
-                continue
-            store(attachment, content)
-            db.session.commit()
-            path.unlink()  # after the commit: until then the file is the only copy
-            db.session.expunge_all()
-            result.moved += 1
-    report(
-        f"{result.moved} attachment(s) moved into the database, {result.already} leftover file(s) of "
-        f"attachments already moved removed, {result.missing} without a file, {result.unreadable} unreadable."
-    )
-    return result
-
-
-# --- Key rotation --------------------------------------------------------------------------------
-
-
-def rotate(keys: Vault, batch: int = 16) -> int:
-    """Re-encrypts the chunks not yet under the newest key: `batch` chunks (at most a few MB) read,
-    written with one executemany and committed; an interrupted run is started again."""
-    changed, after = 0, (0, -1)
-    while True:
-        rows = db.session.execute(
-            select(AttachmentChunk.attachment_id, AttachmentChunk.seq, AttachmentChunk.data)
-            .where(
-                or_(
-                    AttachmentChunk.attachment_id > after[0],
-                    and_(AttachmentChunk.attachment_id == after[0], AttachmentChunk.seq > after[1]),
-                )
-            )
-            .order_by(AttachmentChunk.attachment_id, AttachmentChunk.seq)
-            .limit(batch)
-        ).all()
-        if not rows:
-            db.session.rollback()
-            return changed
-        stale = [
-            {"a": attachment_id, "s": seq, "sealed": rotate_chunk(keys, data)}
-            for attachment_id, seq, data in rows
-            if not chunk_is_current(keys, data)
-        ]
-        if stale:
-            table = AttachmentChunk.__table__
-            db.session.execute(
-                update(table)
-                .where(table.c.attachment_id == bindparam("a"), table.c.seq == bindparam("s"))
-                .values(data=bindparam("sealed")),
-                stale,
-            )
-        db.session.commit()
-        changed += len(stale)
-        after = (rows[-1][0], rows[-1][1])
