@@ -31,6 +31,7 @@ from ..accounts import sessions
 from ..audit.log import record
 from ..extensions import db
 from ..integers import query_int
+from ..kernel.forms import ActionForm, options, yes_no
 from ..organisation.models import District, School
 from ..outages import DISK_FULL, unreachable
 from ..policy import referrals as policy
@@ -42,7 +43,6 @@ from ..workflow.pages import Loader, answer_refusals, carry_out_action
 from . import queries, services, storage
 from .forms import (
     MESSAGE_FORMS,
-    ActionForm,
     AssessmentForm,
     AssignForm,
     AttachmentForm,
@@ -51,8 +51,6 @@ from .forms import (
     InboxFilterForm,
     ReferralForm,
     TransferForm,
-    options,
-    yes_no,
 )
 from .models import Attachment, Referral
 from .process import REFERRALS, RULES, Action, State, concurrent_change_message, history_for
