@@ -16,6 +16,18 @@ demo_cli = AppGroup("demo", help="Fictional demo data (never in production).")
 audit_cli = AppGroup("audit", help="The audit log.")
 keys_cli = AppGroup("keys", help="The data keys (encryption at rest).")
 notifications_cli = AppGroup("notifications", help="E-mail notifications (the outbox).")
+attachments_cli = AppGroup("attachments", help="Attachments (stored in the database).")
+
+
+@attachments_cli.command("import-files")
+def import_attachment_files():
+    """Move attachments from UPLOAD_FOLDER into the database (once, after upgrading). Resumable:
+    run it again after an interruption; each file is removed only after its commit."""
+    from .cases.file_import import import_files
+
+    result = import_files(report=click.echo)
+    if result.missing or result.unreadable:
+        raise SystemExit(1)
 
 
 @notifications_cli.command("deliver")
@@ -287,3 +299,4 @@ def register(app) -> None:
     app.cli.add_command(retention_cli)
     app.cli.add_command(notifications_cli)
     app.cli.add_command(reminders_cli)
+    app.cli.add_command(attachments_cli)

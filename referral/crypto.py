@@ -1,4 +1,4 @@
-"""Encryption at rest: identity, free text, messages and attachment files.
+"""Encryption at rest: identity, free text, messages and attachments (in chunks).
 
 Fernet (AES-128-CBC with HMAC-SHA256, from the `cryptography` package) under keys from the
 environment: REFERRAL_DATA_KEYS holds one or more keys, newest first, separated by commas. New data
@@ -66,6 +66,57 @@ class Vault:
 
     def rotate(self, token: bytes) -> bytes:
         return self.all.rotate(token)
+
+
+# --- Attachment content in chunks --------------------------------------------------------------
+#
+# Each chunk is a Fernet token of its own (stored as raw bytes, not base64: a third less space).
+# Fernet authenticates the whole plaintext but has no associated data, so the plaintext starts with
+# a header that binds the chunk to its attachment and its place: magic, a hash of the attachment's
+# storage key, the sequence number and whether it is the last chunk. A chunk moved to another
+# attachment or another place, or a content cut short, fails to open instead of being served.
+
+CHUNK_MAGIC = b"RAC1"
+_SEQ_BYTES = 4
+
+
+class ChunkError(ValueError):
+    pass
+
+
+def chunk_binding(storage_key: str) -> bytes:
+    return hashlib.sha256(b"attachment-chunk:" + storage_key.encode()).digest()
+
+
+def _chunk_header(binding: bytes, seq: int, last: bool) -> bytes:
+    return CHUNK_MAGIC + binding + seq.to_bytes(_SEQ_BYTES, "big") + (b"\x01" if last else b"\x00")
+
+
+def seal_chunk(keys: Vault, binding: bytes, seq: int, last: bool, data: bytes) -> bytes:
+    token = keys.encrypt(_chunk_header(binding, seq, last) + data)
+    return base64.urlsafe_b64decode(token)
+
+
+def open_chunk(keys: Vault, binding: bytes, seq: int, sealed: bytes) -> tuple[bytes, bool]:
+    """The chunk's content and whether it is the last one; ChunkError if it is not the one expected."""
+    try:
+        plain = keys.decrypt(base64.urlsafe_b64encode(sealed))
+    except InvalidToken as error:
+        raise ChunkError(f"chunk {seq} cannot be decrypted with the configured keys") from error
+    size = len(CHUNK_MAGIC) + len(binding) + _SEQ_BYTES + 1
+    header = plain[:size]
+    if header[:-1] != _chunk_header(binding, seq, False)[:-1] or header[-1:] not in (b"\x00", b"\x01"):
+        raise ChunkError(f"chunk {seq} does not belong here")
+    return plain[size:], header[-1:] == b"\x01"
+
+
+def chunk_is_current(keys: Vault, sealed: bytes) -> bool:
+    return keys.is_current(base64.urlsafe_b64encode(sealed))
+
+
+def rotate_chunk(keys: Vault, sealed: bytes) -> bytes:
+    """Re-encrypted under the newest key; the header inside (attachment, place) stays as it was."""
+    return base64.urlsafe_b64decode(keys.rotate(base64.urlsafe_b64encode(sealed)))
 
 
 def vault() -> Vault:

@@ -7,6 +7,9 @@ nothing of it."""
 
 from __future__ import annotations
 
+import errno
+import sqlite3
+
 from flask import Flask, Response, current_app, g, has_app_context, jsonify, request
 from flask.globals import request_ctx
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -18,7 +21,7 @@ from sqlalchemy.orm import Session
 from .workflow.errors import lost_a_race
 
 RETRY_AFTER_SECONDS = 30
-DATABASE, SESSIONS = "database", "sessions"
+DATABASE, SESSIONS, DISK_FULL = "database", "sessions", "disk_full"
 # The steps of signing in: there the page says that signing in is what is impossible just now.
 LOGIN_ENDPOINTS = {"security.login", "security.two_factor_token_validation", "security.mf_recovery", "security.verify"}
 
@@ -32,8 +35,28 @@ STORED_BEFORE = (
 )
 
 
+def is_disk_full(error: BaseException | None) -> bool:
+    """A full disk, as PostgreSQL (SQLSTATE 53100), SQLite (SQLITE_FULL) or the system (ENOSPC) says it."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if getattr(error, "sqlstate", None) == "53100":
+            return True
+        if isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return True
+        if "database or disk is full" in str(error) or "No space left on device" in str(error):
+            return True
+        error = getattr(error, "orig", None) or error.__cause__
+    return False
+
+
 def unreachable(error: BaseException | None) -> str | None:
-    """DATABASE or SESSIONS if `error` (or what caused it) says that a service cannot be reached."""
+    """DATABASE or SESSIONS if `error` (or what caused it) says that a service cannot be reached;
+    DISK_FULL if the database could not write for want of space (at the request's commit, say)."""
+    if is_disk_full(error):
+        return DISK_FULL
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
@@ -118,6 +141,12 @@ def outage_page(kind: str) -> Response:
         text = (
             "Ihre Anmeldung kann gerade nicht geprüft werden, weil der Sitzungsspeicher nicht erreichbar ist. "
             "Bitte versuchen Sie es in einigen Minuten erneut."
+        )
+    elif kind == DISK_FULL:
+        title = "Speicherplatz voll"
+        text = (
+            "Ihre Änderung konnte nicht gespeichert werden, weil der Speicherplatz der Datenbank voll ist. "
+            "Bitte informieren Sie die Administration und versuchen Sie es später erneut."
         )
     else:
         title = "Vorübergehend nicht erreichbar"

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 
 from .audit.log import record
-from .cases import services
 from .cases.models import Referral
 from .cases.process import State
 from .consultations.models import Consultation
@@ -82,8 +81,7 @@ def purge_date(referral: Referral) -> datetime | None:
     return None
 
 
-def _purge_closed(referral: Referral, now: datetime) -> list[str]:
-    files = [a.storage_key for a in referral.attachments]
+def _purge_closed(referral: Referral, now: datetime) -> None:
     for name in (
         "child_first_name",
         "child_last_name",
@@ -118,7 +116,6 @@ def _purge_closed(referral: Referral, now: datetime) -> list[str]:
     for change in referral.history:
         change.reason = None
     referral.purged_at = now
-    return files
 
 
 def run(dry_run: bool = False, now: datetime | None = None, report=print) -> Plan:
@@ -138,7 +135,7 @@ def run(dry_run: bool = False, now: datetime | None = None, report=print) -> Pla
         report(summary(plan, dry_run=True))
         return plan
     for referral in plan.closed:
-        files = _purge_closed(referral, now)
+        _purge_closed(referral, now)  # the attachments' content goes with their rows
         # Not an action of the process: no new version, no history entry; the audit log has it.
         record(
             "referral.purge",
@@ -149,13 +146,10 @@ def run(dry_run: bool = False, now: datetime | None = None, report=print) -> Pla
             actor=None,
         )
         db.session.commit()  # one referral at a time: an interrupted run leaves each whole
-        services.remove_files(files)
     for referral in plan.drafts:
-        files = [a.storage_key for a in referral.attachments]
         record("referral.purge", referral, fields=["draft"], role="system", scope="Aufbewahrungsfrist", actor=None)
         db.session.delete(referral)
         db.session.commit()
-        services.remove_files(files)
     for consultation in plan.consultations:
         consultation.observations = consultation.question = consultation.recommendation_note = ""
         consultation.contact_phone = consultation.reachable = ""

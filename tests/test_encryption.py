@@ -59,8 +59,8 @@ def test_no_name_text_or_attachment_in_clear(app, world, as_user):
         referral.child_birth_date.isoformat(),
     ):
         assert secret not in raw, secret
-    files = list((app.config["UPLOAD_FOLDER"] and __import__("pathlib").Path(app.config["UPLOAD_FOLDER"])).iterdir())
-    assert files and all(b"Quastenflosser" not in f.read_bytes() and b"%PDF" not in f.read_bytes() for f in files)
+    chunks = [bytes(c) for c in db.session.execute(text("SELECT data FROM attachment_chunk")).scalars()]
+    assert chunks and all(b"Quastenflosser" not in c and b"%PDF" not in c for c in chunks)
     # … and the people who may read it see it all.
     page = as_user(world.asd).get(f"/referrals/{referral.id}").get_data(as_text=True)
     assert factories.CHILD_LAST in page and OBSERVATION in page and MESSAGE in page
@@ -150,7 +150,9 @@ def test_key_rotation_re_encrypts_everything_and_can_be_rerun(app, world, databa
     first = invoke(both, "keys", "rotate", "--batch", "2")
     assert first.exit_code == 0 and "Re-encrypted" in first.output, first.output
     second = invoke(both, "keys", "rotate")
-    assert "Re-encrypted 0 values and 0 files; 0 repeat-detection keys" in second.output, "a re-run finds nothing to do"
+    assert "Re-encrypted 0 values and 0 attachment chunks; 0 repeat-detection keys" in second.output, (
+        "a re-run finds nothing to do"
+    )
 
     db.session.expire_all()
     after = db.session.execute(
@@ -189,18 +191,18 @@ def test_an_interrupted_rotation_is_finished_by_running_it_again(app, world, dat
     import referral.keys as keys
 
     calls = {"n": 0}
-    real = keys._rotate_files
+    real = keys._rotate_attachments
 
     def crash(vault):
         calls["n"] += 1
         raise KeyboardInterrupt("power cut")
 
-    monkeypatch.setattr(keys, "_rotate_files", crash)
+    monkeypatch.setattr(keys, "_rotate_attachments", crash)
     interrupted = invoke(other, "keys", "rotate", "--batch", "1")
     assert interrupted.exit_code != 0 and calls["n"] == 1
-    monkeypatch.setattr(keys, "_rotate_files", real)
+    monkeypatch.setattr(keys, "_rotate_attachments", real)
     resumed = invoke(other, "keys", "rotate")
-    assert resumed.exit_code == 0 and "Re-encrypted 0 values and 3 files" in resumed.output, resumed.output
+    assert resumed.exit_code == 0 and "Re-encrypted 0 values and 3 attachment chunks" in resumed.output, resumed.output
     with other.app_context():
         tokens = db.session.execute(text("SELECT body FROM message")).scalars().all()
         assert all(Fernet(new_key.encode()).decrypt(t.encode()) for t in tokens)

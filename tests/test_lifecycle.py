@@ -30,6 +30,7 @@ MAY_COMMIT = {
     "keys.py",  # `flask keys rotate`, per batch
     "generator.py",  # `flask demo generate`, per batch
     "retention.py",  # the retention job (CLI and worker), per referral
+    "cases/file_import.py",  # `flask attachments import-files`, per attachment
     "notifications/delivery.py",  # the delivery worker, per mail
     "notifications/reminders.py",  # the reminder job, per run
 }

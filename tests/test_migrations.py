@@ -311,3 +311,34 @@ def test_the_import_check_would_notice_an_import_of_the_app(tmp_path):
         "    __import__('referral.timeutil')\n"
     )
     assert {"referral.crypto", "referral.cases.deadlines", "referral.timeutil"} <= _imported_modules(migration)
+
+
+# --- Attachment content in the database (c3a9e5d20b71) ---------------------------------------------
+
+BEFORE_CHUNKS = "5383638ca325"
+
+
+def test_the_chunk_migration_goes_down_to_files_and_import_files_brings_them_back(app, world, runner, migrations):
+    from referral.cases import services, storage
+    from referral.cases.models import Attachment
+    from referral.cases.process import State
+
+    from . import factories
+
+    content = b"%PDF-1.4 " + bytes(range(256)) * (storage.CHUNK_SIZE // 128)  # three chunks
+    referral = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+    attachment = services.add_attachment(referral, world.teacher, "befund.pdf", content)
+    db.session.commit()
+    attachment_id, key = attachment.id, attachment.storage_key
+    db.session.remove()
+
+    downgrade(revision=BEFORE_CHUNKS)
+    file = Path(app.config["UPLOAD_FOLDER"]) / key
+    assert vault().decrypt(file.read_bytes()) == content, "the content back in the folder, encrypted as before"
+    assert "attachment_chunk" not in inspect(db.engine).get_table_names()
+
+    upgrade()
+    moved = runner.invoke(args=["attachments", "import-files"])
+    assert moved.exit_code == 0 and "1 attachment(s) moved" in moved.output, moved.output
+    assert not file.exists()
+    assert storage.read(db.session.get(Attachment, attachment_id)) == content

@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from referral.cases.models import Attachment, Referral
+from referral.cases.models import Attachment, AttachmentChunk, Referral
 from referral.cases.process import State
 from referral.cases.vocabulary import SchoolActionKind
 from referral.extensions import db
@@ -233,8 +233,9 @@ def test_attachments_are_checked_by_content_and_served_as_download(teacher, draf
     assert response.data == PDF
     assert response.headers["Content-Disposition"].startswith("attachment")
     assert response.headers["Cache-Control"] == "no-store"
-    stored = list((app.config["UPLOAD_FOLDER"] and __import__("pathlib").Path(app.config["UPLOAD_FOLDER"])).iterdir())
-    assert {p.name for p in stored} == {a.storage_key for a in attachments}, "random names, outside static/"
+    assert not __import__("pathlib").Path(app.config["UPLOAD_FOLDER"]).exists(), "in the database, not on disk"
+    chunks = db.session.scalars(select(AttachmentChunk.data)).all()
+    assert chunks and not any(PDF[5:] in bytes(c) for c in chunks), "stored encrypted"
 
 
 def test_attachment_size_is_limited(teacher, draft_id, app):
@@ -252,10 +253,10 @@ def test_request_over_the_limit_gets_a_german_page(teacher, draft_id, app):
 
 def test_deleting_a_draft_removes_its_files(teacher, draft_id, app):
     upload(teacher, draft_id, "befund.pdf", PDF)
+    assert db.session.scalar(select(func.count()).select_from(AttachmentChunk)) == 1
     teacher.post(f"/referrals/{draft_id}/delete", data={"confirmed": "yes"})
-    from pathlib import Path
-
-    assert list(Path(app.config["UPLOAD_FOLDER"]).iterdir()) == []
+    assert db.session.scalar(select(func.count()).select_from(Attachment)) == 0
+    assert db.session.scalar(select(func.count()).select_from(AttachmentChunk)) == 0
 
 
 def test_a_tampered_form_gets_a_german_message_not_a_crash(teacher, world):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import select, text
 
 from referral.audit.models import AuditEntry
-from referral.cases.models import Assessment, Attachment, Feedback, Message, Person, Referral
+from referral.cases import storage
+from referral.cases.models import Assessment, Attachment, AttachmentChunk, Feedback, Message, Person, Referral
 from referral.cases.process import State
 from referral.cases.vocabulary import MessageKind
 from referral.extensions import db
@@ -27,20 +27,27 @@ def closed_case(world, days_ago: int) -> Referral:
     return referral
 
 
-def with_file(referral, world) -> Path:
+def with_file(referral, world) -> int:
+    """An attachment of the referral, its content in the database; returns its id."""
+    content = b"%PDF-data" + b"0" * (storage.CHUNK_SIZE + 10)  # two chunks
     attachment = Attachment(
         referral=referral,
         filename="befund.pdf",
         content_type="application/pdf",
-        size=4,
+        size=len(content),
         storage_key="k" * 64,
         uploaded_by_id=world.teacher.id,
     )
     db.session.add(attachment)
+    storage.store(attachment, content)
     db.session.commit()
-    path = factories.services.upload_folder() / attachment.storage_key
-    path.write_bytes(b"data")
-    return path
+    return attachment.id
+
+
+def chunks_of(attachment_id: int) -> int:
+    return db.session.scalar(
+        select(db.func.count()).select_from(AttachmentChunk).where(AttachmentChunk.attachment_id == attachment_id)
+    )
 
 
 def test_closed_referrals_lose_identity_and_text_after_180_days_and_keep_their_metadata(app, world, runner):
@@ -48,6 +55,7 @@ def test_closed_referrals_lose_identity_and_text_after_180_days_and_keep_their_m
     recent = closed_case(world, 179)
     old_id, recent_id, number = old.id, recent.id, old.number
     file = with_file(old, world)
+    assert chunks_of(file) == 2
     db.session.add(
         Message(referral=old, kind=MessageKind.ADDENDUM, body="Nachtrag mit Namen", author_id=world.teacher.id)
     )
@@ -60,7 +68,7 @@ def test_closed_referrals_lose_identity_and_text_after_180_days_and_keep_their_m
     dry = runner.invoke(args=["retention", "run", "--dry-run"])
     assert dry.exit_code == 0 and f"would purge: {number}" in dry.output
     db.session.expire_all()
-    assert db.session.get(Referral, old_id).child_last_name == factories.CHILD_LAST and file.exists(), (
+    assert db.session.get(Referral, old_id).child_last_name == factories.CHILD_LAST and chunks_of(file) == 2, (
         "dry run changes nothing"
     )
 
@@ -77,7 +85,7 @@ def test_closed_referrals_lose_identity_and_text_after_180_days_and_keep_their_m
         and purged.observation == ""
     )
     assert purged.child_key is None and not purged.persons and not purged.messages and not purged.attachments
-    assert not file.exists()
+    assert chunks_of(file) == 0, "the content goes with its row"
     # What the evaluation needs stays.
     assert purged.number == number and purged.state is State.CLOSED and purged.urgency and purged.categories
     assert purged.submitted_at and purged.acknowledged_at and purged.feedback_at and purged.closed_at

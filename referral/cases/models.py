@@ -10,9 +10,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
+    event,
 )
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -275,7 +278,8 @@ class BodyMark(db.Model):
 
 
 class Attachment(db.Model):
-    """A file stored outside the web root under a random name; metadata here."""
+    """A file: its metadata here, its content encrypted in `AttachmentChunk` rows (cases/storage.py).
+    `storage_key` is the random name it had in the upload folder before; it binds each chunk to it."""
 
     __tablename__ = "attachment"
     __table_args__ = (
@@ -292,6 +296,26 @@ class Attachment(db.Model):
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     referral: Mapped[Referral] = relationship(back_populates="attachments")
+
+
+class AttachmentChunk(db.Model):
+    """A piece of an attachment's content, encrypted on its own (cases/storage.py), so that a download
+    streams piece by piece. No ORM relationship: the pieces are written and read one at a time."""
+
+    __tablename__ = "attachment_chunk"
+
+    attachment_id: Mapped[int] = mapped_column(
+        ForeignKey("attachment.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+@event.listens_for(Attachment, "before_delete")
+def _delete_chunks(mapper, connection, attachment: Attachment) -> None:
+    # SQLite enforces no foreign keys here (no ON DELETE CASCADE): the content goes with its row
+    # in the same flush, on both databases (retention, a deleted draft, a removed attachment).
+    connection.execute(sql_delete(AttachmentChunk).where(AttachmentChunk.attachment_id == attachment.id))
 
 
 class Message(db.Model):

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from io import BytesIO
+from urllib.parse import quote
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
 from .. import lifecycle
@@ -18,13 +33,14 @@ from ..extensions import db
 from ..integers import query_int
 from ..kernel.forms import ActionForm, options, yes_no
 from ..organisation.models import District, School
+from ..outages import DISK_FULL, unreachable
 from ..policy import referrals as policy
 from ..policy.roles import ASD_SIDE, SCHOOL_SIDE, holds, require_roles
 from ..policy.school_side import own_school
 from ..timeutil import to_local, utcnow
 from ..workflow.errors import ConcurrentChange, ProcessError, Refused, lost_a_race
 from ..workflow.pages import Loader, answer_refusals, carry_out_action
-from . import queries, services
+from . import queries, services, storage
 from .forms import (
     MESSAGE_FORMS,
     AssessmentForm,
@@ -255,7 +271,6 @@ def _edit_form(form: ReferralForm, referral: Referral):
     if referral.id is None:
         referral.client_token = queries.plausible_token(form.client_token.data)
     upload = form.attachment.data if form.upload.data else None
-    written: list[str] = []
     referral_id = referral.id
     try:
         if form.submit.data:
@@ -263,13 +278,10 @@ def _edit_form(form: ReferralForm, referral: Referral):
         else:
             services.save_draft(referral, current_user)
             if upload:
-                written.append(
-                    services.add_attachment(referral, current_user, upload.filename or "", upload.read()).storage_key
-                )
+                services.add_attachment(referral, current_user, upload.filename or "", upload.read())
         db.session.flush()  # a lost race shows here, not in the request's commit
     except services.FormAlreadySent as sent:  # a parallel request of this form created the referral first
         db.session.rollback()
-        services.remove_files(written)
         earlier = queries.referral_by_token(current_user, sent.token, lock=True)
         if earlier is None:
             raise
@@ -282,7 +294,6 @@ def _edit_form(form: ReferralForm, referral: Referral):
         return _render_form(form, referral, invalid=True)
     except ProcessError as error:
         db.session.rollback()
-        services.remove_files(written)
         field = form.attachment if upload else None
         if field is not None:
             field.errors = [str(error)]
@@ -291,9 +302,12 @@ def _edit_form(form: ReferralForm, referral: Referral):
         return _render_form(form, referral, invalid=True)
     except Exception as error:
         db.session.rollback()
-        services.remove_files(written)
         if lost_a_race(error):
             return _lost_race(referral_id)
+        if upload and _storing_failed(error):
+            # Nothing of this request stays (rolled back); what was typed is shown again.
+            form.attachment.errors = [storage.failure_message(error) + storage.TYPED_KEPT]
+            return _render_form(form, referral, invalid=True)
         raise
     if form.submit.data:
         flash(f"Die Mitteilung {referral.number} wurde an den ASD übermittelt.", "success")
@@ -340,11 +354,10 @@ def delete(referral_id: int):
         )
         return redirect(url_for(".delete", referral_id=referral_id))
     try:
-        keys = services.delete_draft(referral, current_user)
+        services.delete_draft(referral, current_user)
         db.session.flush()
     except ProcessError as error:
         raise Refused(str(error), url_for(".my_referrals")) from error
-    services.remove_files(keys)
     flash(RULES[Action.DELETE].done, "success")
     return redirect(url_for(".my_referrals"))
 
@@ -356,20 +369,19 @@ def upload(referral_id: int):
     form = AttachmentForm()
     if not form.validate():
         return show(referral_id, forms={"attachment": form})
-    written = []
     try:
-        added = services.add_attachment(referral, current_user, form.file.data.filename or "", form.file.data.read())
-        written.append(added.storage_key)
+        services.add_attachment(referral, current_user, form.file.data.filename or "", form.file.data.read())
         db.session.flush()
     except ProcessError as error:
         db.session.rollback()
-        services.remove_files(written)
         form.file.errors = [str(error)]
         return show(referral_id, forms={"attachment": form})
-    except Exception:
+    except Exception as error:
         db.session.rollback()
-        services.remove_files(written)
-        raise
+        if lost_a_race(error) or not _storing_failed(error):
+            raise
+        form.file.errors = [storage.failure_message(error)]
+        return show(referral_id, forms={"attachment": form})
     flash("Der Anhang wurde hinzugefügt.", "success")
     return redirect(url_for(".show", referral_id=referral_id) + "#anhaenge")
 
@@ -382,13 +394,38 @@ def download(referral_id: int, attachment_id: int):
     )
     if attachment is None:
         abort(404)
+    try:
+        content = storage.open_content(attachment)
+    except storage.ContentMissing as missing:
+        current_app.logger.error("Attachment %s not served: %s", attachment.id, missing)
+        flash(
+            f"Der Anhang „{attachment.filename}“ kann gerade nicht geöffnet werden: Sein Inhalt ist nicht "
+            "lesbar gespeichert. Bitte wenden Sie sich an die Administration.",
+            "danger",
+        )
+        return redirect(url_for(".show", referral_id=referral.id))
     record("attachment.download", referral, fields=[f"attachment {attachment.id}"])
-    return send_file(
-        BytesIO(services.attachment_bytes(attachment)),
-        mimetype=attachment.content_type,
-        as_attachment=True,
-        download_name=attachment.filename,
-    )
+    # Streamed chunk by chunk; the request context (and its database session) lives until the last one.
+    response = Response(stream_with_context(iter(content)), mimetype=attachment.content_type)
+    response.content_length = attachment.size
+    response.headers.set("Content-Disposition", "attachment", **_download_name(attachment.filename))
+    return response
+
+
+def _download_name(name: str) -> dict[str, str]:
+    """The file name for Content-Disposition as send_file gives it (RFC 6266 with an ASCII fallback)."""
+    try:
+        name.encode("ascii")
+    except UnicodeEncodeError:
+        simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+        return {"filename": simple, "filename*": "UTF-8''" + quote(name, safe="!#$&+-.^_`|~")}
+    return {"filename": name}
+
+
+def _storing_failed(error: Exception) -> bool:
+    """A database error while writing (a full disk, a rejected value) or a file that could not be read;
+    an unreachable database is an outage with its own page (outages.py)."""
+    return isinstance(error, (SQLAlchemyError, OSError)) and unreachable(error) in (None, DISK_FULL)
 
 
 @blueprint.get("/referrals/<int:referral_id>/pdf")
@@ -438,11 +475,9 @@ def delete_attachment(referral_id: int, attachment_id: int):
             "danger",
         )
         return redirect(url_for(".delete_attachment", referral_id=referral_id, attachment_id=attachment_id))
-    key = attachment.storage_key
     referral.attachments.remove(attachment)
     services.save_draft(referral, current_user)
     db.session.flush()
-    services.remove_files([key])
     flash("Der Anhang wurde entfernt.", "success")
     return redirect(url_for(".edit", referral_id=referral_id) + "#anhaenge")
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..accounts.models import ASD_ROLES, Membership, User
 from ..audit.log import record
-from ..crypto import child_key, vault
+from ..crypto import child_key
 from ..extensions import db
 from ..kernel.deadlines import working_minutes_between
 from ..kernel.settings import deadline_settings
@@ -21,7 +21,7 @@ from ..kernel.wording import megabytes
 from ..organisation.models import District
 from ..timeutil import to_local, utcnow
 from ..workflow.errors import ProcessError
-from . import process
+from . import process, storage
 from .models import Assessment, AssessmentMeasure, Attachment, CaseCounter, Feedback, Message, Referral
 from .process import Action
 from .vocabulary import MessageKind, SchoolActionKind
@@ -116,12 +116,10 @@ class IncompleteReferral(ProcessError):
         self.problems = problems
 
 
-def delete_draft(referral: Referral, actor: User) -> list[str]:
-    """Deletes the draft for good; returns the attachment files to remove once committed."""
+def delete_draft(referral: Referral, actor: User) -> None:
+    """Deletes the draft for good, its attachments' content with it (same transaction)."""
     _check(Action.DELETE, referral)
-    keys = [a.storage_key for a in referral.attachments]
     process.apply(referral, Action.DELETE, actor)
-    return keys
 
 
 def acknowledge(referral: Referral, actor: User, now: datetime | None = None) -> None:
@@ -283,12 +281,6 @@ def sniff_type(head: bytes) -> str | None:
     return None
 
 
-def upload_folder() -> Path:
-    folder = Path(current_app.config["UPLOAD_FOLDER"])
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def add_attachment(referral: Referral, actor: User, filename: str, data: bytes) -> Attachment:
     action = Action.EDIT if referral.state is process.State.DRAFT else Action.ADDENDUM
     _check(action, referral)
@@ -316,9 +308,8 @@ def add_attachment(referral: Referral, actor: User, filename: str, data: bytes) 
     if action is Action.ADDENDUM:  # a draft's attachments are part of its "saved" entry
         db.session.flush([attachment])
         record("attachment.add", referral, fields=[f"attachment {attachment.id}"])
-    # Written last: if the commit fails, the caller removes the file again (see routes.upload).
-    # Encrypted like the rest of the case data: the file system never holds the content in clear.
-    (upload_folder() / attachment.storage_key).write_bytes(vault().encrypt(data))
+    # In the database, encrypted, in this transaction: if anything fails, nothing of it stays.
+    storage.store(attachment, data)
     return attachment
 
 
@@ -353,14 +344,5 @@ def without_metadata(data: bytes, content_type: str) -> bytes:
         ) from error
 
 
-def attachment_path(attachment: Attachment) -> Path:
-    return upload_folder() / attachment.storage_key
-
-
 def attachment_bytes(attachment: Attachment) -> bytes:
-    return vault().decrypt(attachment_path(attachment).read_bytes())
-
-
-def remove_files(keys: list[str]) -> None:
-    for key in keys:
-        (upload_folder() / key).unlink(missing_ok=True)
+    return storage.read(attachment)
