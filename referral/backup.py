@@ -255,12 +255,19 @@ def _copy_uploads(upload_folder: Path, target: Path, keys: set[str], report: Rep
 
 
 def _storage_keys(connection: Connection) -> set[str]:
-    """The attachment files the rows refer to (none once attachments live in the database)."""
-    if "attachment" not in inspect(connection).get_table_names():
+    """The files of the attachments whose content is not in the database (yet): all of them while
+    attachments live in UPLOAD_FOLDER, none once they have moved into `attachment_chunk` rows."""
+    tables = inspect(connection).get_table_names()
+    if "attachment" not in tables:
         return set()
     if "storage_key" not in {c["name"] for c in inspect(connection).get_columns("attachment")}:
         return set()
-    return {str(k) for k in connection.execute(text("SELECT storage_key FROM attachment")).scalars() if k}
+    query = "SELECT storage_key FROM attachment"
+    if "attachment_chunk" in tables:
+        query += (
+            " WHERE NOT EXISTS (SELECT 1 FROM attachment_chunk WHERE attachment_chunk.attachment_id = attachment.id)"
+        )
+    return {str(k) for k in connection.execute(text(query)).scalars() if k}
 
 
 def create(database_uri: str, upload_folder: Path, target: Path, report: Report) -> Backup:

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from referral import backup, create_app
 from referral.accounts.models import User
+from referral.cases import models as case_models
 from referral.cases import services
 from referral.cases.models import Attachment, Referral
 from referral.cases.process import State
@@ -154,7 +155,12 @@ def _damage(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("changed", ["archive", "attachment file"])
+# While attachments are files in UPLOAD_FOLDER, the backup holds them next to the archive; once they
+# live in the database (`attachment_chunk`), the archive's checksum covers them.
+CHANGED = ["archive"] if hasattr(case_models, "AttachmentChunk") else ["archive", "attachment file"]
+
+
+@pytest.mark.parametrize("changed", CHANGED)
 def test_a_changed_backup_is_refused(app, world, target_url, tmp_path, changed):
     referral = factories.referral_in(State.DRAFT, world.teacher, world.asd)
     services.add_attachment(referral, world.teacher, "a.pdf", b"%PDF-1.4 a")
