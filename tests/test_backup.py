@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import contextvars
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,8 @@ from referral.workflow.errors import ProcessError
 from . import factories
 from .conftest import FreshContextClient, _admin, _quoted
 from .servers import SECRET_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def invoke(app, *args: str):
@@ -137,15 +142,31 @@ def test_restore_drill(app, world, target_url, tmp_path):
             db.engine.dispose()
 
 
+def flask(app, *args: str) -> subprocess.CompletedProcess:
+    """`flask …` as the operator runs it: its own process, configured by the environment."""
+    env = {k: v for k, v in os.environ.items() if k not in {"REFERRAL_ENV", "FLASK_DEBUG"}}
+    env.update(
+        FLASK_APP="wsgi",
+        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        SECRET_KEY=SECRET_KEY,
+        REFERRAL_DATA_KEYS=app.config["REFERRAL_DATA_KEYS"],
+        UPLOAD_FOLDER=app.config["UPLOAD_FOLDER"],
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "flask", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
 def test_restore_refuses_a_database_that_is_not_empty(app, world, tmp_path):
     factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
     db.session.remove()
-    assert invoke(app, "backup", "create", str(tmp_path / "backup")).exit_code == 0
+    made = flask(app, "backup", "create", str(tmp_path / "backup"))
+    assert made.returncode == 0 and "Backup written to" in made.stdout, made.stderr
 
     # The test database itself: migrated and holding the world.
-    result = invoke(app, "backup", "restore", str(tmp_path / "backup"))
-    assert result.exit_code == 1
-    assert "not empty" in result.output and "never over existing data" in result.output
+    result = flask(app, "backup", "restore", str(tmp_path / "backup"))
+    assert result.returncode == 1
+    assert "not empty" in result.stderr and "never over existing data" in result.stderr
     assert db.session.scalar(select(db.func.count(Referral.id))) == 1
 
 
