@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template
 from flask_login import current_user
+from flask_security import Security
 
 from . import config
-from .extensions import babel, bootstrap, csrf, db, mail, migrate, security, server_sessions, talisman
+from .accounts.mail import OutboxMailUtil
+from .accounts.passwords import GermanPasswordUtil
+from .extensions import babel, bootstrap, csrf, db, mail, migrate, server_sessions, talisman
+
+security = Security(password_util_cls=GermanPasswordUtil, mail_util_cls=OutboxMailUtil)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,9 +72,12 @@ def register_extensions(app: Flask) -> None:
 
     from .accounts.models import User
     from .accounts.passwords import forgot_password_form
+    from .kernel.wording import configured
     from .redaction import register as redact_sql_errors
 
     redact_sql_errors()
+    message, category = app.config["SECURITY_MSG_PASSWORD_RESET_REQUEST"]
+    app.config["SECURITY_MSG_PASSWORD_RESET_REQUEST"] = (message.format(**configured(app.config)), category)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
     csrf.init_app(app)
@@ -137,16 +145,21 @@ def register_blueprints(app: Flask) -> None:
 
 def register_errorhandlers(app: Flask) -> None:
     from . import outages
+    from .kernel.wording import configured
 
+    # Texts that quote the configuration are read from it when shown.
     messages = {
         400: ("Ungültige Anfrage", "Die Anfrage konnte nicht verarbeitet werden. Bitte laden Sie die Seite neu."),
         403: ("Keine Berechtigung", "Für diese Seite fehlt Ihnen die Berechtigung."),
         404: ("Nicht gefunden", "Diese Seite gibt es nicht, oder sie ist für Sie nicht sichtbar."),
         405: ("Nicht erlaubt", "Diese Aktion ist so nicht möglich."),
-        413: ("Datei zu groß", "Die gesendeten Daten sind zu groß. Anhänge dürfen höchstens 10 MB groß sein."),
+        413: (
+            "Datei zu groß",
+            "Die gesendeten Daten sind zu groß. Anhänge dürfen höchstens {max_attachment} groß sein.",
+        ),
         429: (
             "Zu viele Versuche",
-            "Zu viele fehlgeschlagene Anmeldeversuche. Die Anmeldung ist für 15 Minuten "
+            "Zu viele fehlgeschlagene Anmeldeversuche. Die Anmeldung ist für {login_lockout} "
             "gesperrt. Bitte warten Sie, oder wenden Sie sich an die Administration.",
         ),
     }
@@ -154,6 +167,7 @@ def register_errorhandlers(app: Flask) -> None:
     def handler(code):
         def handle(error):
             title, text = messages[code]
+            text = text.format(**configured(current_app.config))
             try:
                 if code in (403, 404):
                     from .audit.log import denied

@@ -120,7 +120,7 @@ retention_cli = AppGroup("retention", help="Deleting data whose purpose has ende
 @click.option("--dry-run", is_flag=True, help="Only list what would be purged.")
 def run_retention(dry_run):
     """Purge closed referrals past the retention period and drafts untouched too long."""
-    from .cases import retention
+    from . import retention
 
     retention.run(dry_run=dry_run, report=click.echo)
 

@@ -218,7 +218,7 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         # The password pages in plain German, and never telling whether an address has an account.
         "SECURITY_MSG_PASSWORD_RESET_REQUEST": (
             "Wenn es ein Konto mit dieser Adresse gibt, ist eine E-Mail mit "
-            "einem Link unterwegs. Der Link gilt eine Stunde.",
+            "einem Link unterwegs. Der Link gilt {reset_valid}.",  # from SECURITY_RESET_PASSWORD_WITHIN: create_app
             "info",
         ),
         "SECURITY_MSG_PASSWORD_RESET_EXPIRED": (

@@ -1,19 +1,19 @@
-"""Extension objects, unbound; `create_app` binds them to an app."""
+"""Extension objects, unbound; `create_app` binds them to an app.
+
+Flask-Security's object is made in referral/__init__.py: it takes classes of accounts/, and this module
+is infrastructure that the kernel builds on, so it imports no feature.
+"""
 
 from flask_babel import Babel
 from flask_bootstrap import Bootstrap5
 from flask_mailman import Mail
 from flask_migrate import Migrate
-from flask_security import Security
 from flask_session import Session
 from flask_sqlalchemy import SQLAlchemy
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
-
-from .accounts.mail import OutboxMailUtil
-from .accounts.passwords import GermanPasswordUtil
 
 
 class Base(DeclarativeBase):
@@ -31,7 +31,6 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-security = Security(password_util_cls=GermanPasswordUtil, mail_util_cls=OutboxMailUtil)
 csrf = CSRFProtect()
 babel = Babel()
 bootstrap = Bootstrap5()

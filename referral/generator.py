@@ -18,7 +18,6 @@ from sqlalchemy import func, select, text
 
 from .accounts.models import Membership, Role, User
 from .cases import process
-from .cases.deadlines import end_of_nth_working_day, working_minutes_between
 from .cases.models import (
     Assessment,
     AssessmentMeasure,
@@ -32,7 +31,6 @@ from .cases.models import (
     StateChange,
 )
 from .cases.process import Action, State
-from .cases.services import deadline_settings
 from .cases.vocabulary import (
     AssessmentResult,
     Category,
@@ -49,6 +47,8 @@ from .consultations.models import Consultation, ConsultationCategory, Consultati
 from .consultations.process import ConsultationState
 from .consultations.vocabulary import ConsultationUrgency, ContactWay, Recommendation
 from .extensions import db
+from .kernel.deadlines import end_of_nth_working_day, working_minutes_between
+from .kernel.settings import deadline_settings
 from .organisation.models import District, School
 from .timeutil import to_local, utcnow
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+from flask import current_app
+
 from .timeutil import to_local, utcnow
 
 
@@ -84,12 +86,18 @@ def register(app) -> None:
         filesize=filesize,
         field_label=field_label,
     )
-    from .cases.retention import purge_date
     from .directory.routes import asd_contacts
+    from .kernel.settings import deadline_settings
+    from .kernel.wording import configured, counted
     from .policy.navigation import navigation
     from .policy.school_side import sees_whole_school
+    from .retention import purge_date
 
+    app.jinja_env.filters["counted"] = counted
     app.jinja_env.globals.update(
+        deadline_settings=deadline_settings,
+        # A global, not a context variable: imported macros see it too. Needs no database (error pages).
+        configured=lambda: configured(current_app.config),
         age=age,
         purge_date=purge_date,
         asd_contacts=asd_contacts,

@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from referral.accounts.models import Role, User
 from referral.audit.models import AuditEntry
-from referral.cases.models import Setting
 from referral.cases.process import State
 from referral.cases.vocabulary import Urgency
 from referral.extensions import db
+from referral.kernel.settings import Setting
 from referral.organisation.models import District, School
 
 from . import factories

@@ -5,11 +5,12 @@ from datetime import date, datetime
 import pytest
 
 from referral.cases import process
-from referral.cases.deadlines import end_of_nth_working_day, is_working_day, working_days_between
 from referral.cases.vocabulary import Urgency
+from referral.kernel.deadlines import end_of_nth_working_day, is_working_day, working_days_between
+from referral.kernel.settings import DEADLINE_DEFAULTS
 from referral.timeutil import local_to_utc
 
-SETTINGS = process.DEADLINE_DEFAULTS
+SETTINGS = DEADLINE_DEFAULTS
 
 
 def local(*args) -> datetime:

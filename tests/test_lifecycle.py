@@ -29,7 +29,7 @@ MAY_COMMIT = {
     "cli.py",  # CLI commands, per unit of work
     "keys.py",  # `flask keys rotate`, per batch
     "generator.py",  # `flask demo generate`, per batch
-    "cases/retention.py",  # the retention job (CLI and worker), per referral
+    "retention.py",  # the retention job (CLI and worker), per referral
     "notifications/delivery.py",  # the delivery worker, per mail
     "notifications/reminders.py",  # the reminder job, per run
 }

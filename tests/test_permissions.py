@@ -36,12 +36,13 @@ from sqlalchemy import func, select
 from referral.accounts.models import Membership, User
 from referral.audit.models import AuditEntry
 from referral.cases import services
-from referral.cases.models import Assessment, Attachment, Feedback, Message, Referral, Setting, StateChange
+from referral.cases.models import Assessment, Attachment, Feedback, Message, Referral, StateChange
 from referral.cases.process import State
 from referral.cases.vocabulary import AssessmentResult, SchoolActionKind
 from referral.consultations.models import Consultation
 from referral.consultations.process import ConsultationState
 from referral.extensions import db
+from referral.kernel.settings import Setting
 from referral.organisation.models import District, School
 
 from . import factories

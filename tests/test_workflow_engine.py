@@ -14,12 +14,13 @@ from sqlalchemy.orm.exc import StaleDataError
 from referral import outages
 from referral.cases import services
 from referral.cases.deadlines import Late, overdue
-from referral.cases.models import Referral, Setting
+from referral.cases.models import Referral
 from referral.cases.process import RULES, Action, State
 from referral.consultations import services as consultation_services
 from referral.consultations.process import ConsultationState as S
 from referral.consultations.vocabulary import ContactWay, Recommendation
 from referral.extensions import db
+from referral.kernel.settings import Setting
 from referral.timeutil import utcnow
 from referral.workflow.errors import ConcurrentChange, ProcessError, lost_a_race
 

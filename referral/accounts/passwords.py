@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 
+from flask import current_app
 from flask_security import PasswordUtil
 
 TOO_WEAK = (
-    "Das Passwort ist zu leicht zu erraten. Wählen Sie mindestens 12 Zeichen, am besten einige "
+    "Das Passwort ist zu leicht zu erraten. Wählen Sie mindestens {length} Zeichen, am besten einige "
     "Wörter, die nicht zusammengehören (zum Beispiel „Fuchs-Laterne-Mondsichel-47“)."
 )
 
@@ -78,7 +79,8 @@ class GermanPasswordUtil(PasswordUtil):
         if problems:
             translated = [ZXCVBN_GERMAN.get(str(p), str(p)) for p in problems]
             if any(str(p) in ZXCVBN_GERMAN or str(p).isascii() for p in problems):
-                translated = [t for t in translated if not t.isascii()] + [TOO_WEAK]
+                too_weak = TOO_WEAK.format(length=current_app.config["SECURITY_PASSWORD_LENGTH_MIN"])
+                translated = [t for t in translated if not t.isascii()] + [too_weak]
             problems = translated
         return problems, normalized
 

@@ -8,7 +8,7 @@ from flask_security import logout_user, url_for_security
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, ValidationError
 
-from ..cases.forms import BaseForm, ErrorSummary, at_most
+from ..kernel.forms import BaseForm, ErrorSummary, at_most
 from . import operations, services
 
 blueprint = Blueprint("accounts", __name__)

@@ -6,8 +6,8 @@ from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringF
 from wtforms.validators import DataRequired, Email, InputRequired, NumberRange, Optional, Regexp, ValidationError
 
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
-from ..cases.forms import CHOICE_ERROR, BaseForm, ErrorSummary, at_most, options
-from ..cases.process import DEADLINE_DEFAULTS
+from ..kernel.forms import CHOICE_ERROR, PHONE, BaseForm, ErrorSummary, at_most, options
+from ..kernel.settings import DEADLINE_DEFAULTS
 
 ROLE_CHOICES = [("", "– bitte wählen –")] + [(r.value, r.label) for r in Role]
 EMAIL_ERROR = "Bitte eine gültige E-Mail-Adresse angeben, z. B. name@schule.example."
@@ -93,9 +93,6 @@ class UserSearchForm(BaseForm):
         choices=options([("", "alle"), ("active", "aktiv"), ("invited", "eingeladen"), ("inactive", "deaktiviert")]),
         validate_choice=False,
     )
-
-
-PHONE = Regexp(r"^[0-9 +()/\-]*$", message="Bitte nur Ziffern, Leerzeichen und + ( ) / - verwenden.")
 
 
 def dialable(form, field):

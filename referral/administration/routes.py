@@ -6,7 +6,7 @@ writes its audit entry in the same transaction; the view commits when the operat
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -16,12 +16,12 @@ from ..accounts import operations as accounts
 from ..accounts.models import Membership, Role, User
 from ..audit.log import ACTION_LABELS, ADMIN_ACTIONS, record
 from ..audit.models import AuditEntry
-from ..cases.forms import ActionForm
-from ..cases.process import DEADLINE_DEFAULTS
-from ..cases.services import deadline_settings
 from ..exports import csv_response
 from ..extensions import db
 from ..integers import query_int
+from ..kernel.forms import ActionForm
+from ..kernel.settings import DEADLINE_DEFAULTS, deadline_settings
+from ..kernel.wording import configured
 from ..organisation import operations as organisation
 from ..organisation.models import District, School
 from ..pagination import contains, paginate
@@ -164,7 +164,8 @@ def invite():
 
 
 def _invitation_sent(user: User) -> None:
-    flash(f"Die Einladung an {user.email} ist versandt. Der Link gilt 72 Stunden.", "success")
+    valid = configured(current_app.config)["invitation_valid"]
+    flash(f"Die Einladung an {user.email} ist versandt. Der Link gilt {valid}.", "success")
 
 
 def _user_or_404(user_id: int) -> User:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Optional, ValidationError
 
-from ..cases.forms import BaseForm, ErrorSummary, at_most, options
+from ..kernel.forms import BaseForm, ErrorSummary, at_most, options
 from .log import ACTION_LABELS
 
 

@@ -6,11 +6,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..cases.forms import ActionForm, options
 from ..cases.models import Referral
 from ..exports import csv_response
 from ..extensions import db
 from ..integers import query_int
+from ..kernel.forms import ActionForm, options
 from ..organisation.models import District, School
 from ..pagination import paginate
 from ..policy.referrals import may_see_access_history

@@ -2,31 +2,44 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
-from flask_wtf import FlaskForm
+from flask import current_app
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
     FieldList,
-    Form,
     FormField,
     HiddenField,
-    RadioField,
     SelectField,
-    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
 )
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.validators import DataRequired, InputRequired, Optional, ValidationError
 
+from ..kernel.forms import (
+    CHOICE_ERROR,
+    PLEASE_CHOOSE,
+    YES_NO,
+    BaseForm,
+    ErrorSummary,
+    GermanForm,
+    MultiCheckboxField,
+    NotInFuture,
+    OptionalRadioField,
+    OptionalSelectField,
+    RequiredChoiceField,
+    as_yes_no,
+    at_most,
+    long_text,
+    options,
+    text,
+    today,
+    yes_no,
+)
+from ..kernel.wording import megabytes
 from ..printable import Printable
-from ..timeutil import to_local, utcnow
 from .vocabulary import (
     AssessmentResult,
     BodyRegion,
@@ -42,133 +55,16 @@ from .vocabulary import (
     regions_for,
 )
 
-CHOICE_ERROR = "Bitte eine der angebotenen Möglichkeiten wählen."
 MAX_PERSONS = 12
-
-
-def options(pairs) -> list[SelectChoice]:
-    """Choices as WTForms wants them; templates read `.value` and `.label`."""
-    return [SelectChoice(value if isinstance(value, int) else str(value), label) for value, label in pairs]
-
-
-PLEASE_CHOOSE = [("", "– bitte wählen –")]
-YES_NO = options([("yes", "ja"), ("no", "nein")])
-
-
-class OfferedOnly:
-    """Empty is allowed (drafts may be incomplete); anything else must be one of the offered choices."""
-
-    def pre_validate(self, form):
-        if self.data not in (None, "") and self.data not in {c.value for c in self.choices}:
-            raise ValidationError(CHOICE_ERROR)
-
-
-class OptionalRadioField(OfferedOnly, RadioField):
-    pass
-
-
-class OptionalSelectField(OfferedOnly, SelectField):
-    pass
-
-
-def optional_int(value):
-    return int(value) if value not in (None, "") else None
-
-
-class RequiredChoiceField(OfferedOnly, SelectField):
-    """A required choice among ids set by the view: it starts with an empty "– bitte wählen –", as HTML
-    wants of a required select, and the required validator (not the choice check) speaks for empty."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("coerce", optional_int)
-        super().__init__(*args, **kwargs)
-
-    def offer(self, pairs) -> None:
-        self.choices = options(PLEASE_CHOOSE + list(pairs))
-
-
-class MultiCheckboxField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("invalid_choice_message", CHOICE_ERROR)
-        super().__init__(*args, **kwargs)
-
-
-def without_nul(value):
-    """NUL characters have no place in text and PostgreSQL refuses them: they are dropped."""
-    return value.replace("\x00", "") if isinstance(value, str) else value
-
-
-class CleanInput:
-    """Form meta: every field drops NUL characters from what was sent."""
-
-    def bind_field(self, form, unbound_field, options):
-        if unbound_field.field_class not in (FieldList, FormField):  # those pass the data on to their fields
-            filters = list(unbound_field.kwargs.get("filters") or [])
-            if without_nul not in filters:
-                unbound_field.kwargs["filters"] = [without_nul, *filters]
-        return unbound_field.bind(form=form, **options)
-
-
-class GermanForm(Form):
-    """Sub-forms get WTForms' own messages (dates, numbers) in German as well."""
-
-    class Meta(CleanInput, Form.Meta):
-        locales = ("de_DE", "de")
-
-
-class BaseForm(FlaskForm):
-    class Meta(CleanInput, FlaskForm.Meta):
-        pass
-
-
-def at_most(max_length: int) -> Length:
-    return Length(max=max_length, message=f"Höchstens {max_length} Zeichen.")
-
-
-# Printable(): everything typed here ends up in the PDF of record, which has only the fonts' characters.
-def text(label, max_length, **kwargs):
-    return StringField(label, validators=[Optional(), at_most(max_length), Printable()], **kwargs)
-
-
-def long_text(label, max_length=10000, **kwargs):
-    return TextAreaField(label, validators=[Optional(), at_most(max_length), Printable()], **kwargs)
-
 
 FILE_NAME_PRINTABLE = Printable("Der Dateiname enthält das Zeichen", "Bitte die Datei vor dem Hochladen umbenennen.")
 
 
-def yes_no(value: str | None) -> bool | None:
-    return {"yes": True, "no": False}.get(value or "")
+ATTACHMENT_LABEL = "Datei (PDF, JPEG oder PNG, höchstens {max_attachment})"
 
 
-def as_yes_no(value: bool | None) -> str:
-    return {True: "yes", False: "no"}.get(value, "")
-
-
-def today() -> date:
-    return to_local(utcnow()).date()
-
-
-class NotInFuture:
-    """Things that already happened (observations, talks, calls) cannot lie in the future, nor in a
-    past no referral is about (a typo like 0202 instead of 2026)."""
-
-    def __init__(self, earliest_year: int = 2000):
-        self.earliest_year = earliest_year
-
-    def __call__(self, form, field):
-        if not field.data:
-            return
-        if field.data.year < self.earliest_year:
-            raise ValidationError(f"Bitte das Datum prüfen: es liegt vor {self.earliest_year}.")
-        if isinstance(field.data, datetime):
-            if field.data > to_local(utcnow()).replace(tzinfo=None):
-                raise ValidationError("Der Zeitpunkt darf nicht in der Zukunft liegen.")
-        elif field.data > today():
-            raise ValidationError("Das Datum darf nicht in der Zukunft liegen.")
+def attachment_label() -> str:
+    return ATTACHMENT_LABEL.format(max_attachment=megabytes(current_app.config["MAX_ATTACHMENT_BYTES"]))
 
 
 class PrimarySchoolAge:
@@ -181,44 +77,6 @@ class PrimarySchoolAge:
                 raise ValidationError(
                     "Bitte das Geburtsdatum prüfen: Grundschulkinder sind zwischen 4 und 14 Jahre alt."
                 )
-
-
-def anchor(field) -> str:
-    """Where an error link takes the focus: the first option of a group, else the field itself."""
-    return f"{field.id}-0" if isinstance(field, (RadioField, SelectMultipleField)) else field.id
-
-
-class ErrorSummary:
-    """The list of errors above a form, each naming where it is and linking to the field."""
-
-    def section_of(self, name: str) -> str | None:
-        return None
-
-    def row_of(self, list_name: str, index: int, entry) -> str:
-        return f"{list_name} {index + 1}"
-
-    def error_items(self) -> list[tuple[str, str, list[str]]]:
-        items = []
-        for field in self:
-            if isinstance(field, FieldList):
-                own = [e for e in field.errors if isinstance(e, str)]
-                if own:
-                    items.append((field.id, field.label.text, own))
-                for index, entry in enumerate(field):
-                    row = self.row_of(field.name, index, entry.form)
-                    items += [
-                        (anchor(sub), f"{row} – {sub.label.text}", sub.errors) for sub in entry.form if sub.errors
-                    ]
-            elif field.errors:
-                section = self.section_of(field.name)
-                items.append(
-                    (
-                        anchor(field),
-                        f"{section} – {field.label.text}" if section else field.label.text,
-                        list(field.errors),
-                    )
-                )
-        return items
 
 
 class PersonForm(GermanForm):
@@ -299,7 +157,7 @@ class ReferralForm(ErrorSummary, BaseForm):
     reporter_reachable = text("Erreichbar (wann?)", 200)
 
     # 8. Attachments: uploaded together with the draft, so that nothing typed is lost.
-    attachment = FileField("Datei (PDF, JPEG oder PNG, höchstens 10 MB)", validators=[FILE_NAME_PRINTABLE])
+    attachment = FileField(ATTACHMENT_LABEL, validators=[FILE_NAME_PRINTABLE])  # the limit: __init__
     upload = SubmitField("Entwurf speichern und Anhang hochladen")
     # Identifies this form across double clicks: a second identical POST finds the first referral.
     client_token = HiddenField()
@@ -320,6 +178,10 @@ class ReferralForm(ErrorSummary, BaseForm):
         "reporter_": "Meldende Person",
         "attachment": "Anhänge",
     }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.attachment.label.text = attachment_label()
 
     def section_of(self, name: str) -> str | None:
         return next((section for prefix, section in self.SECTIONS.items() if name.startswith(prefix)), None)
@@ -522,10 +384,6 @@ class AddendumForm(ErrorSummary, BaseForm):
 MESSAGE_FORMS = {"ask": QuestionForm, "answer": AnswerForm, "addendum": AddendumForm}
 
 
-class ActionForm(BaseForm):
-    """An empty form: CSRF protection for the buttons that only take an action."""
-
-
 class ConfirmDeletionForm(BaseForm):
     """Deleting for good needs a second, explicit step (WCAG 3.3.4): the confirmation page sends
     `confirmed=yes`; a bare POST (one stray click, a stale form) deletes nothing."""
@@ -645,9 +503,13 @@ class FeedbackForm(ErrorSummary, BaseForm):
 
 class AttachmentForm(ErrorSummary, BaseForm):
     file = FileField(
-        "Datei (PDF, JPEG oder PNG, höchstens 10 MB)",
+        ATTACHMENT_LABEL,  # the limit: __init__
         validators=[FileRequired("Bitte eine Datei auswählen."), FILE_NAME_PRINTABLE],
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.file.label.text = attachment_label()
 
 
 class InboxFilterForm(BaseForm):

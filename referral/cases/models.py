@@ -7,7 +7,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import User
 from ..crypto import EncryptedDate, EncryptedText
 from ..extensions import db
+from ..kernel.columns import enum_column
 from ..organisation.models import District, School
 from ..timeutil import utcnow
 from .deadlines import Late, overdue
@@ -40,18 +40,6 @@ from .vocabulary import (
 
 if TYPE_CHECKING:
     from ..consultations.models import Consultation
-
-
-def enum_column(enum_cls, **kwargs):
-    """Stored as VARCHAR with a CHECK of the allowed values, the same on SQLite and PostgreSQL."""
-    return Enum(
-        enum_cls,
-        native_enum=False,
-        create_constraint=True,
-        length=max(len(m.value) for m in enum_cls),
-        values_callable=lambda e: [m.value for m in e],
-        **kwargs,
-    )
 
 
 def _states(*states: State) -> str:
@@ -426,12 +414,3 @@ class CaseCounter(db.Model):
     district_id: Mapped[int] = mapped_column(ForeignKey("district.id"), primary_key=True)
     year: Mapped[int] = mapped_column(primary_key=True)
     last_number: Mapped[int] = mapped_column(default=0)
-
-
-class Setting(db.Model):
-    """Settings the admin can change (deadlines for now)."""
-
-    __tablename__ = "setting"
-
-    key: Mapped[str] = mapped_column(String(60), primary_key=True)
-    value: Mapped[int]

@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role
 from ..extensions import db
+from ..kernel.deadlines import end_of_nth_working_day
 from ..timeutil import utcnow
 from ..workflow.engine import KEEP, Gone, Rule, RuleTable, Winner, Workflow
-from .deadlines import end_of_nth_working_day
 from .vocabulary import Urgency
 
 if TYPE_CHECKING:  # the models import this module for the enums
@@ -198,16 +198,6 @@ def possible_in_state(action: Action, state: State) -> bool:
 
 
 # --- Deadlines -------------------------------------------------------------------------------
-
-DEADLINE_DEFAULTS = {
-    "ack_acute_hours": 2,
-    "ack_working_days": 1,
-    "feedback_working_days": 10,
-    "consultation_accept_working_days": 2,
-    # Data protection: the tool is a channel, not an archive (PROCESS.md, "Data protection").
-    "retention_days": 180,
-    "draft_retention_days": 90,
-}
 
 
 def acknowledge_due(received_at: datetime, urgency: Urgency, settings: dict[str, int]) -> datetime:

@@ -6,11 +6,10 @@ import re
 from datetime import datetime
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
+from ..kernel.upsert import upsert
 from ..pagination import paginate
 from ..policy import referrals as policy
 from ..policy.roles import ASD_SIDE
@@ -100,11 +99,13 @@ def mark_seen(user, referral: Referral) -> datetime | None:
         )
     )
     now = utcnow()
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     db.session.execute(
-        insert(ReferralReading)
-        .values(user_id=user.id, referral_id=referral.id, seen_at=now)
-        .on_conflict_do_update(index_elements=["user_id", "referral_id"], set_={"seen_at": now})
+        upsert(
+            ReferralReading,
+            {"user_id": user.id, "referral_id": referral.id, "seen_at": now},
+            index_elements=["user_id", "referral_id"],
+            set_={"seen_at": now},
+        )
     )
     return before
 

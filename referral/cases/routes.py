@@ -16,6 +16,7 @@ from ..accounts import sessions
 from ..audit.log import record
 from ..extensions import db
 from ..integers import query_int
+from ..kernel.forms import ActionForm, options, yes_no
 from ..organisation.models import District, School
 from ..policy import referrals as policy
 from ..policy.roles import ASD_SIDE, SCHOOL_SIDE, holds, require_roles
@@ -26,7 +27,6 @@ from ..workflow.pages import Loader, answer_refusals, carry_out_action
 from . import queries, services
 from .forms import (
     MESSAGE_FORMS,
-    ActionForm,
     AssessmentForm,
     AssignForm,
     AttachmentForm,
@@ -35,8 +35,6 @@ from .forms import (
     InboxFilterForm,
     ReferralForm,
     TransferForm,
-    options,
-    yes_no,
 )
 from .models import Attachment, Referral
 from .process import REFERRALS, RULES, Action, State, concurrent_change_message, history_for

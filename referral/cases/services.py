@@ -8,42 +8,33 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts.models import ASD_ROLES, Membership, User
 from ..audit.log import record
 from ..crypto import child_key, vault
 from ..extensions import db
+from ..kernel.deadlines import working_minutes_between
+from ..kernel.settings import deadline_settings
+from ..kernel.upsert import upsert
+from ..kernel.wording import megabytes
 from ..organisation.models import District
 from ..timeutil import to_local, utcnow
 from ..workflow.errors import ProcessError
 from . import process
-from .deadlines import working_minutes_between
-from .models import Assessment, AssessmentMeasure, Attachment, CaseCounter, Feedback, Message, Referral, Setting
+from .models import Assessment, AssessmentMeasure, Attachment, CaseCounter, Feedback, Message, Referral
 from .process import Action
 from .vocabulary import MessageKind, SchoolActionKind
 
 
-def deadline_settings() -> dict[str, int]:
-    stored = dict(db.session.execute(select(Setting.key, Setting.value)).all())
-    return {key: stored.get(key, default) for key, default in process.DEADLINE_DEFAULTS.items()}
-
-
 def next_case_number(district: District, year: int) -> str:
     """WE-2026-0042: one atomic upsert per number, so concurrent submissions never share one."""
-    dialect = db.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert(CaseCounter)
-        .values(district_id=district.id, year=year, last_number=1)
-        .on_conflict_do_update(
-            index_elements=[CaseCounter.district_id, CaseCounter.year],
-            set_={"last_number": CaseCounter.last_number + 1},
-        )
-        .returning(CaseCounter.last_number)
-    )
+    statement = upsert(
+        CaseCounter,
+        {"district_id": district.id, "year": year, "last_number": 1},
+        index_elements=[CaseCounter.district_id, CaseCounter.year],
+        set_={"last_number": CaseCounter.last_number + 1},
+    ).returning(CaseCounter.last_number)
     number = db.session.execute(statement).scalar_one()
     return f"{district.code}-{year}-{number:04d}"
 
@@ -305,7 +296,7 @@ def add_attachment(referral: Referral, actor: User, filename: str, data: bytes) 
     if not data:
         raise ProcessError("Die Datei ist leer.")
     if len(data) > limit:
-        raise ProcessError(f"Die Datei ist zu groß (höchstens {limit // (1024 * 1024)} MB).")
+        raise ProcessError(f"Die Datei ist zu groß (höchstens {megabytes(limit)}).")
     content_type = sniff_type(data[:16])
     if content_type is None:
         raise ProcessError("Nur PDF-, JPEG- und PNG-Dateien sind erlaubt.")

@@ -5,21 +5,7 @@ Stored values are English codes; people read the German labels.
 
 from __future__ import annotations
 
-import enum
-
-
-class Labelled(enum.StrEnum):
-    @property
-    def label(self) -> str:
-        return self._labels()[self]
-
-    @classmethod
-    def _labels(cls) -> dict:
-        raise NotImplementedError
-
-    @classmethod
-    def choices(cls) -> list[tuple[str, str]]:
-        return [(m.value, m.label) for m in cls]
+from ..kernel.vocabulary import Labelled
 
 
 class Urgency(Labelled):

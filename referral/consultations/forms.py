@@ -8,8 +8,9 @@ from datetime import timedelta
 from wtforms import BooleanField, DateTimeLocalField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
-from ..administration.forms import PHONE
-from ..cases.forms import (
+from ..cases.vocabulary import Category
+from ..kernel.forms import (
+    PHONE,
     BaseForm,
     ErrorSummary,
     MultiCheckboxField,
@@ -19,7 +20,7 @@ from ..cases.forms import (
     text,
     today,
 )
-from ..cases.vocabulary import Category
+from ..kernel.settings import deadline_settings
 from ..timeutil import to_local, utcnow
 from .vocabulary import CLASS_LEVELS, ConsultationUrgency, ContactWay, Recommendation
 
@@ -73,7 +74,7 @@ class ConsultationForm(ErrorSummary, BaseForm):
     question = required_text("Ihre Frage an die InsoFa", 2000, "Bitte formulieren Sie Ihre Frage.")
     urgency = OptionalRadioField(
         "Dringlichkeit",
-        choices=options(ConsultationUrgency.choices()),
+        choices=options(ConsultationUrgency.choices()),  # with the configured deadline: __init__
         validators=[InputRequired("Bitte die Dringlichkeit wählen.")],
     )
     contact_way = OptionalRadioField(
@@ -97,6 +98,11 @@ class ConsultationForm(ErrorSummary, BaseForm):
             DataRequired("Bitte bestätigen Sie, dass die Anfrage keine Namen, Geburtsdaten oder Anschriften enthält.")
         ],
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        days = deadline_settings()["consultation_accept_working_days"]
+        self.urgency.choices = options(ConsultationUrgency.choices_within(days))
 
     def values(self) -> dict:
         return {

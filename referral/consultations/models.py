@@ -6,10 +6,10 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, and_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
-from ..cases.models import enum_column
 from ..cases.vocabulary import Category
 from ..crypto import EncryptedText
 from ..extensions import db
+from ..kernel.columns import enum_column
 from ..organisation.models import District, School
 from ..timeutil import utcnow
 from .process import ConsultationState

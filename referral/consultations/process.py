@@ -15,8 +15,8 @@ from blinker import Namespace
 from sqlalchemy import select
 
 from ..accounts.models import SCHOOL_ROLES, Role
-from ..cases.deadlines import end_of_nth_working_day
 from ..extensions import db
+from ..kernel.deadlines import end_of_nth_working_day
 from ..timeutil import utcnow
 from ..workflow.engine import KEEP, Rule, RuleTable, Winner, Workflow
 

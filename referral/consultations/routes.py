@@ -9,10 +9,10 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import lifecycle
 from ..audit.log import record
-from ..cases.forms import ActionForm
 from ..cases.models import Referral
 from ..extensions import db
 from ..integers import query_int
+from ..kernel.forms import ActionForm
 from ..notifications import operations as notifications
 from ..pagination import paginate
 from ..policy import consultations as access

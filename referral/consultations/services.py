@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..accounts.models import User
 from ..cases import services as case_services
 from ..cases.models import Referral, ReferralCategory
 from ..cases.vocabulary import Category, SchoolActionKind
 from ..extensions import db
+from ..kernel.settings import deadline_settings
+from ..kernel.upsert import upsert
 from ..organisation.models import School
 from ..timeutil import to_local, utcnow
 from . import process
@@ -22,14 +22,13 @@ from .process import ConsultationAction as A
 
 def next_number(year: int) -> str:
     """FB-2026-0007: one atomic upsert per number (the pool is city-wide, so one series per year)."""
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     number = db.session.execute(
-        insert(ConsultationCounter)
-        .values(year=year, last_number=1)
-        .on_conflict_do_update(
-            index_elements=[ConsultationCounter.year], set_={"last_number": ConsultationCounter.last_number + 1}
-        )
-        .returning(ConsultationCounter.last_number)
+        upsert(
+            ConsultationCounter,
+            {"year": year, "last_number": 1},
+            index_elements=[ConsultationCounter.year],
+            set_={"last_number": ConsultationCounter.last_number + 1},
+        ).returning(ConsultationCounter.last_number)
     ).scalar_one()
     return f"FB-{year}-{number:04d}"
 
@@ -44,7 +43,7 @@ def request(
         district_id=school.district_id,
         requested_at=now,
         number=next_number(to_local(now).year),
-        accept_due_at=process.accept_due(now, case_services.deadline_settings()),
+        accept_due_at=process.accept_due(now, deadline_settings()),
         categories=[ConsultationCategory(category=c) for c in categories],
         **fields,
     )

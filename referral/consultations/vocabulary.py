@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..cases.vocabulary import Labelled
+from ..kernel.vocabulary import Labelled
+from ..kernel.wording import counted
 
 
 class ConsultationUrgency(Labelled):
@@ -14,8 +15,14 @@ class ConsultationUrgency(Labelled):
     def _labels(cls):
         return {
             cls.URGENT: "dringend – steht im Pool oben und wird vorrangig angenommen",
-            cls.NORMAL: "normal – Annahme innerhalb von 2 Arbeitstagen",
+            cls.NORMAL: "normal – Annahme innerhalb der vereinbarten Frist",
         }
+
+    @classmethod
+    def choices_within(cls, accept_working_days: int) -> list[tuple[str, str]]:
+        """The choices of the form, with the acceptance deadline as the admin set it."""
+        within = f"normal – Annahme innerhalb von {counted(accept_working_days, 'Arbeitstag', 'Arbeitstagen')}"
+        return [(u.value, within if u is cls.NORMAL else u.label) for u in cls]
 
     @property
     def short(self) -> str:

@@ -3,8 +3,7 @@ from __future__ import annotations
 from wtforms import EmailField, StringField
 from wtforms.validators import DataRequired, Email, Optional
 
-from ..administration.forms import PHONE
-from ..cases.forms import BaseForm, ErrorSummary, at_most
+from ..kernel.forms import PHONE, BaseForm, ErrorSummary, at_most
 
 
 class ContactForm(ErrorSummary, BaseForm):

@@ -7,9 +7,9 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ..cases.forms import ActionForm
 from ..extensions import db
 from ..integers import query_int
+from ..kernel.forms import ActionForm
 from ..organisation.models import District, School
 from ..policy import directory as access
 from ..policy.roles import SCHOOL_SIDE

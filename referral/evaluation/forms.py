@@ -3,7 +3,7 @@ from __future__ import annotations
 from wtforms import DateField, SelectField
 from wtforms.validators import Optional
 
-from ..cases.forms import CHOICE_ERROR, BaseForm, ErrorSummary
+from ..kernel.forms import CHOICE_ERROR, BaseForm, ErrorSummary
 
 PERIOD_KINDS = [("school_year", "Schuljahr"), ("quarter", "Quartal"), ("month", "Monat"), ("free", "freier Zeitraum")]
 

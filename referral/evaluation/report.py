@@ -11,6 +11,8 @@ from sqlalchemy import select
 from ..cases.vocabulary import AssessmentResult, Category, Urgency
 from ..consultations.vocabulary import ConsultationUrgency, Recommendation
 from ..extensions import db
+from ..kernel.settings import deadline_settings
+from ..kernel.wording import counted
 from ..organisation.models import District
 from . import charts, figures
 from .suppression import HIDDEN, SECONDARY, TOO_FEW, column, count, cross_table, share, value
@@ -67,13 +69,13 @@ KEY_ROWS = [
         "Eingang fristgerecht bestätigt",
         lambda k: share(k.ack_in_time, k.ack_due),
         "Anteil der Mitteilungen, deren Eingang bis zur Frist bestätigt wurde, an allen, die bestätigt sind oder deren "
-        "Frist abgelaufen ist (akut: 2 Stunden, sonst 1 Arbeitstag; "
+        "Frist abgelaufen ist (akut: {ack_acute}, sonst {ack_days}; "
         "nach einer Abgabe zählt die Frist des neuen Bezirks).",
     ),
     (
         "Rückmeldung fristgerecht",
         lambda k: share(k.feedback_in_time, k.feedback_due),
-        "Anteil mit Rückmeldung innerhalb von 10 Arbeitstagen nach Einreichung, an allen mit Rückmeldung oder "
+        "Anteil mit Rückmeldung innerhalb von {feedback_days} nach Einreichung, an allen mit Rückmeldung oder "
         "abgelaufener Frist.",
     ),
     (
@@ -159,6 +161,16 @@ def _columns(rows: list[list], first_value: int = 1) -> list[list]:
     return [[*row[:first_value], *(col[n] for col in protected)] for n, row in enumerate(rows)]
 
 
+def _deadlines() -> dict[str, str]:
+    """The deadlines that the explanations quote, as the admin set them."""
+    settings = deadline_settings()
+    return {
+        "ack_acute": counted(settings["ack_acute_hours"], "Stunde", "Stunden"),
+        "ack_days": counted(settings["ack_working_days"], "Arbeitstag", "Arbeitstage"),
+        "feedback_days": counted(settings["feedback_working_days"], "Arbeitstag", "Arbeitstagen"),
+    }
+
+
 def build(
     scope: figures.Scope,
     previous: figures.Scope,
@@ -196,7 +208,8 @@ def build(
         model, others = list(columns.values())[2:]
         for row, attribute in ((key.rows[0], "referrals"), (key.rows[1], "consultations")):
             row[3], row[4] = column([getattr(model, attribute), getattr(others, attribute)])
-    key.explanations = [(label, text) for label, _, text in KEY_ROWS if text]
+    deadlines = _deadlines()
+    key.explanations = [(label, text.format(**deadlines)) for label, _, text in KEY_ROWS if text]
     if with_charts:
         labels = [label for label, _, _ in SHARES]
         series = {

@@ -4,9 +4,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from ..cases.forms import BaseForm, ErrorSummary, MultiCheckboxField, options
 from ..extensions import db
 from ..integers import query_int
+from ..kernel.forms import BaseForm, ErrorSummary, MultiCheckboxField, options
 from ..pagination import paginate
 from . import operations
 from .kinds import kinds_for, mandatory_for

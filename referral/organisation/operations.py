@@ -82,9 +82,7 @@ def save_school(actor: Actor, school: School | None, **values) -> School:
 
 def set_deadlines(actor: Actor, values: dict[str, int]) -> list[str]:
     """The deadlines for referrals that come in from now on; returns the names of those changed."""
-    from ..cases.models import Setting
-    from ..cases.process import DEADLINE_DEFAULTS
-    from ..cases.services import deadline_settings
+    from ..kernel.settings import DEADLINE_DEFAULTS, Setting, deadline_settings
 
     current = deadline_settings()
     changed = [key for key in DEADLINE_DEFAULTS if values[key] != current[key]]

@@ -14,12 +14,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 
-from ..audit.log import record
-from ..extensions import db
-from ..timeutil import utcnow
-from . import services
-from .models import Referral
-from .process import State
+from .audit.log import record
+from .cases import services
+from .cases.models import Referral
+from .cases.process import State
+from .consultations.models import Consultation
+from .consultations.process import ConsultationState
+from .extensions import db
+from .kernel.settings import deadline_settings
+from .timeutil import utcnow
 
 PURGED = "(gelöscht)"  # where the database requires a text (a reason for "nicht informiert")
 
@@ -28,12 +31,12 @@ PURGED = "(gelöscht)"  # where the database requires a text (a reason for "nich
 class Plan:
     closed: list[Referral] = field(default_factory=list)
     drafts: list[Referral] = field(default_factory=list)
-    consultations: list = field(default_factory=list)
+    consultations: list[Consultation] = field(default_factory=list)
 
 
 def due(now: datetime | None = None) -> Plan:
     now = now or utcnow()
-    settings = services.deadline_settings()
+    settings = deadline_settings()
     closed_before = now - timedelta(days=settings["retention_days"])
     drafts_before = now - timedelta(days=settings["draft_retention_days"])
     return Plan(
@@ -54,9 +57,6 @@ def due(now: datetime | None = None) -> Plan:
 def _finished_consultations(before: datetime) -> list:
     """Consultations answered or withdrawn before `before`: their free text has served its purpose
     (a referral started from one carries its own copy, under the referral's retention)."""
-    from ..consultations.models import Consultation
-    from ..consultations.process import ConsultationState
-
     return db.session.scalars(
         select(Consultation)
         .where(
@@ -72,7 +72,7 @@ def _finished_consultations(before: datetime) -> list:
 
 def purge_date(referral: Referral) -> datetime | None:
     """When the retention run will remove this referral's data (shown on its page)."""
-    settings = services.deadline_settings()
+    settings = deadline_settings()
     if referral.purged_at:
         return None
     if referral.state is State.CLOSED and referral.closed_at:
