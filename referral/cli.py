@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -28,6 +30,71 @@ def import_attachment_files():
     result = import_files(report=click.echo)
     if result.missing or result.unreadable:
         raise SystemExit(1)
+
+
+backup_cli = AppGroup("backup", help="Backing up the database and restoring it into an empty one.")
+
+
+@backup_cli.command("create")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+def create_backup(path):
+    """Write a consistent backup into the new directory PATH: the database archive, the attachment
+    files and manifest.json (schema revision, row counts, audit head, checksums). The data keys are
+    not included: keep REFERRAL_DATA_KEYS apart from the backups."""
+    import time
+
+    from . import backup
+
+    db.session.remove()
+    started = time.perf_counter()
+    try:
+        made = backup.create(
+            current_app.config["SQLALCHEMY_DATABASE_URI"], Path(current_app.config["UPLOAD_FOLDER"]), path, click.echo
+        )
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from error
+    manifest = made.manifest
+    head = manifest["audit_head"] or {"seq": 0}
+    click.echo(
+        f"Backup written to {made.directory} in {time.perf_counter() - started:.1f} s: "
+        f"{manifest['archive']['bytes']} bytes, {sum(manifest['tables'].values())} rows in "
+        f"{len(manifest['tables'])} tables, audit log up to entry {head['seq']}, "
+        f"{manifest['uploads']['files']} attachment file(s)."
+    )
+
+
+@backup_cli.command("restore")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def restore_backup(path):
+    """Restore the backup in PATH into the empty database DATABASE_URL names (refused if it holds any
+    table), then compare the row counts and the audit head with the manifest."""
+    import time
+
+    from . import backup
+
+    db.session.remove()
+    db.engine.dispose()  # SQLite: no connection of this process holds the file being replaced
+    started = time.perf_counter()
+    try:
+        restored = backup.restore(
+            current_app.config["SQLALCHEMY_DATABASE_URI"], Path(current_app.config["UPLOAD_FOLDER"]), path, click.echo
+        )
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from error
+    db.engine.dispose()
+    if restored.differences:
+        click.echo("The restored database does NOT match the manifest:", err=True)
+        for difference in restored.differences:
+            click.echo(f"- {difference}", err=True)
+        raise SystemExit(1)
+    manifest = restored.manifest
+    head = manifest["audit_head"] or {"seq": 0}
+    click.echo(
+        f"Restored in {time.perf_counter() - started:.1f} s; matches the manifest of {manifest['created_at']}: "
+        f"schema {manifest['schema_revision']}, {sum(manifest['tables'].values())} rows in "
+        f"{len(manifest['tables'])} tables, audit log up to entry {head['seq']}. "
+        "Next: `flask audit verify`."
+    )
 
 
 @notifications_cli.command("deliver")
@@ -300,3 +367,4 @@ def register(app) -> None:
     app.cli.add_command(notifications_cli)
     app.cli.add_command(reminders_cli)
     app.cli.add_command(attachments_cli)
+    app.cli.add_command(backup_cli)
