@@ -30,6 +30,9 @@ PUBLIC_ENDPOINTS = {
     "security.forgot_password",
     "security.reset_password",
     "accounts.accept_invitation",
+    # The load balancer's probes (health.py): no user, no personal data.
+    "health.healthz",
+    "health.readyz",
 }
 
 

@@ -32,6 +32,7 @@ MAY_COMMIT = {
     "cases/retention.py",  # the retention job (CLI and worker), per referral
     "notifications/delivery.py",  # the delivery worker, per mail
     "notifications/reminders.py",  # the reminder job, per run
+    "jobs/schedule.py",  # `flask worker`: the claim of a daily job, then its record
 }
 
 
