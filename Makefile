@@ -49,11 +49,15 @@ db: install
 demo: db
 	$(BIN)/flask demo load --if-empty
 
+# The app and, in the background, the worker (e-mails, daily jobs); Ctrl+C or the end of the app
+# stops the worker too (SIGTERM: it finishes what it is doing). One shell, so the trap sees both.
 run: demo
 	@echo
 	@$(BIN)/flask demo logins
 	@echo
-	@echo "Die Anwendung läuft auf http://127.0.0.1:$(PORT) (beenden mit Strg+C)."
+	@echo "Die Anwendung läuft auf http://127.0.0.1:$(PORT) (beenden mit Strg+C); der Hintergrunddienst (flask worker) läuft mit."
+	@$(BIN)/flask worker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 # One test process per core (pytest-xdist), each with a database of its own; `make test PYTEST_WORKERS=0`

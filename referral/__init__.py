@@ -137,9 +137,10 @@ def register_blueprints(app: Flask) -> None:
     from .coordination.routes import blueprint as coordination
     from .directory.routes import blueprint as directory
     from .evaluation.routes import blueprint as evaluation
+    from .health import blueprint as health
     from .home import blueprint as home
 
-    for blueprint in (home, cases, consultations, evaluation, coordination, administration, audit, directory):
+    for blueprint in (home, cases, consultations, evaluation, coordination, administration, audit, directory, health):
         app.register_blueprint(blueprint)
     from .notifications.routes import register as notifications
 

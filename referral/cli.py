@@ -115,7 +115,17 @@ def deliver_notifications(loop, interval):
         time.sleep(interval)
 
 
-reminders_cli = AppGroup("reminders", help="Reminders of overdue deadlines (run from cron).")
+@click.command("worker")
+@click.option("--once", is_flag=True, help="One round (due daily jobs, then the outbox), then end.")
+def worker(once):
+    """Send e-mails continuously and run the daily jobs (retention, reminders, audit check) at
+    their times (JOB_TIMES); several workers on several servers may run at once."""
+    from .jobs.worker import run
+
+    run(once=once, report=lambda line: click.echo(line))
+
+
+reminders_cli = AppGroup("reminders", help="Reminders of overdue deadlines (run daily by `flask worker`).")
 
 
 @reminders_cli.command("send")
@@ -368,3 +378,4 @@ def register(app) -> None:
     app.cli.add_command(reminders_cli)
     app.cli.add_command(attachments_cli)
     app.cli.add_command(backup_cli)
+    app.cli.add_command(worker)

@@ -6,7 +6,7 @@ import hashlib
 import ipaddress
 import os
 import secrets
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 # Values that must never protect real data.
@@ -36,6 +36,30 @@ PERMISSIONS_POLICY = {
 
 class ConfigError(RuntimeError):
     """Raised when the app is started with a configuration that is not safe to run."""
+
+
+# The daily jobs of `flask worker` and when they run (Berlin time); JOB_TIMES overrides some or all,
+# e.g. "retention=01:15,reminders=06:45". Retention and the audit check at night, reminders before
+# the working day starts.
+JOB_DEFAULT_TIMES = {"retention": "02:30", "audit-verify": "03:30", "reminders": "07:00"}
+
+
+def job_times(value: str | None) -> dict[str, time]:
+    """JOB_TIMES parsed and merged with the defaults; a wrong entry stops the start with the reason."""
+    entries = dict(JOB_DEFAULT_TIMES)
+    for part in filter(None, (p.strip() for p in (value or "").split(","))):
+        job, _, at = part.partition("=")
+        if job.strip() not in JOB_DEFAULT_TIMES:
+            raise ConfigError(f"JOB_TIMES: unknown job {job.strip()!r} (known: {', '.join(JOB_DEFAULT_TIMES)}).")
+        entries[job.strip()] = at.strip()
+    times = {}
+    for job, at in entries.items():
+        try:
+            hour, minute = (int(n) for n in at.split(":"))
+            times[job] = time(hour, minute)
+        except ValueError as error:
+            raise ConfigError(f"JOB_TIMES: {job}={at!r} is not a time of day as HH:MM (Berlin time).") from error
+    return times
 
 
 def _bool(value: str | None, default: bool = False) -> bool:
@@ -297,4 +321,11 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "LOGIN_ATTEMPTS_PER_ADDRESS": env.get("LOGIN_ATTEMPTS_PER_ADDRESS", "30 per minute"),
         # Password reset, invitation and second-factor steps, per network address.
         "ACCOUNT_STEPS_PER_ADDRESS": env.get("ACCOUNT_STEPS_PER_ADDRESS", "10 per minute"),
+        # `flask worker`: when each daily job runs (Berlin time), how often the outbox is looked at,
+        # after how long a run whose worker died is taken over, and how late a job may be (beyond a
+        # day since its last successful run) before the admin page and /readyz call it overdue.
+        "JOB_TIMES": job_times(env.get("JOB_TIMES")),
+        "WORKER_INTERVAL_SECONDS": float(env.get("WORKER_INTERVAL_SECONDS", "15")),
+        "JOB_STALE_MINUTES": int(env.get("JOB_STALE_MINUTES", "120")),
+        "JOB_GRACE_MINUTES": int(env.get("JOB_GRACE_MINUTES", "60")),
     }

@@ -31,6 +31,9 @@ PUBLIC_ENDPOINTS = {
     "security.reset_password",
     "accounts.accept_invitation",
     "observability.metrics",  # no login: a bearer token and/or allowed networks (observability/metrics.py)
+    # The load balancer's probes (health.py): no user, no personal data.
+    "health.healthz",
+    "health.readyz",
 }
 
 

@@ -168,7 +168,7 @@ def run(dry_run: bool = False, now: datetime | None = None, report=print) -> Pla
 
 
 def summary(plan: Plan, dry_run: bool) -> str:
-    """The last line of every run, also when nothing is due: cron's log shows that the job ran."""
+    """The last line of every run, also when nothing is due: the log shows that the job ran."""
     counts = (
         f"{len(plan.closed)} closed referrals {'would be ' if dry_run else ''}purged, "
         f"{len(plan.drafts)} drafts {'would be ' if dry_run else ''}deleted, "

@@ -64,7 +64,11 @@ def test_out_of_range_query_integers_fall_back_to_the_default(app, world, as_use
     lists = [
         rule.rule
         for rule in app.url_map.iter_rules()
-        if "GET" in rule.methods and not rule.arguments and not rule.rule.startswith("/static")
+        if "GET" in rule.methods
+        and not rule.arguments
+        and not rule.rule.startswith("/static")
+        # /readyz answers 503 by design while a check fails, here the jobs that never ran (test_health.py).
+        and rule.endpoint != "health.readyz"
     ]
     reached = 0
     for role in ROLES:

@@ -33,6 +33,7 @@ MAY_COMMIT = {
     "cases/file_import.py",  # `flask attachments import-files`, per attachment
     "notifications/delivery.py",  # the delivery worker, per mail
     "notifications/reminders.py",  # the reminder job, per run
+    "jobs/schedule.py",  # `flask worker`: the claim of a daily job, then its record
 }
 
 

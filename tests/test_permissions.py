@@ -48,7 +48,8 @@ from referral.organisation.models import District, School
 from . import factories
 
 MISSING_ID = 999_999
-EXEMPT_ENDPOINTS = {"static", "bootstrap.static", "security.static"}
+# The load balancer's probes answer everyone alike (tests/test_health.py).
+EXEMPT_ENDPOINTS = {"static", "bootstrap.static", "security.static", "health.healthz", "health.readyz"}
 
 
 # --- Who ------------------------------------------------------------------------------------
@@ -354,6 +355,7 @@ ROUTES = [
     Route("administration.deadlines", "GET", ADMIN),
     Route("administration.deadlines", "POST", ADMIN, data=deadlines_form, effect=recorded("settings.update")),
     Route("administration.changes", "GET", ADMIN),
+    Route("administration.jobs", "GET", ADMIN),
     # The audit log: the coordinator's search, export and check; each referral's access history
     Route("audit.search", "GET", frozenset({"coordinator"})),
     Route("audit.export", "GET", frozenset({"coordinator"}), effect=recorded("export.audit")),

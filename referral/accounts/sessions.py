@@ -17,7 +17,8 @@ from flask_security.signals import user_authenticated
 # Requests that the page makes by itself do not count as the user being active. They neither load the
 # user nor store the session: a stylesheet requested while a POST's redirect is under way would
 # otherwise write back the session as it was before the POST and so erase the POST's flash message.
-PASSIVE_ENDPOINTS = {"static", "bootstrap.static", "security.static"}
+# The health checks (health.py) are probes of the load balancer, not of a user.
+PASSIVE_ENDPOINTS = {"static", "bootstrap.static", "security.static", "health.healthz", "health.readyz"}
 
 
 def passive() -> bool:

@@ -19,6 +19,7 @@ from ..audit.models import AuditEntry
 from ..exports import csv_response
 from ..extensions import db
 from ..integers import query_int
+from ..jobs import schedule
 from ..kernel.forms import ActionForm
 from ..kernel.settings import DEADLINE_DEFAULTS, deadline_settings
 from ..kernel.wording import configured
@@ -26,6 +27,7 @@ from ..organisation import operations as organisation
 from ..organisation.models import District, School
 from ..pagination import contains, paginate
 from ..policy.roles import ADMINISTRATION, require_roles
+from ..timeutil import utcnow
 from .forms import (
     DEADLINE_LABELS,
     DeadlinesForm,
@@ -68,7 +70,13 @@ def overview():
         .where(User.active.is_(True))
         .group_by(Membership.role)
     ).all()
-    return render_template("administration/overview.html", districts=districts, users_per_role=dict(users_per_role))
+    job_problems = sum(1 for entry in schedule.status(runs_per_job=3) if entry.problem)
+    return render_template(
+        "administration/overview.html",
+        districts=districts,
+        users_per_role=dict(users_per_role),
+        job_problems=job_problems,
+    )
 
 
 # --- Accounts -------------------------------------------------------------------------------------
@@ -376,6 +384,28 @@ def deadlines():
             flash("Die Fristen sind gespeichert. Sie gelten für Mitteilungen, die ab jetzt eingehen.", "success")
         return redirect(url_for(".deadlines"))
     return form_page("administration/deadlines.html", form=form, labels=DEADLINE_LABELS, defaults=DEADLINE_DEFAULTS)
+
+
+# --- Background work ------------------------------------------------------------------------------
+
+
+@blueprint.get("/jobs")
+def jobs():
+    """The daily jobs of `flask worker` with their last runs, and the outbox; problems in words."""
+    from ..notifications.models import OutboxMail
+
+    now = utcnow()
+    waiting, oldest = db.session.execute(
+        select(func.count(), func.min(OutboxMail.created_at)).where(OutboxMail.sent_at.is_(None))
+    ).one()
+    return render_template(
+        "administration/jobs.html",
+        statuses=schedule.status(now),
+        next_time=lambda name: schedule.next_time(name, now),
+        waiting=waiting,
+        oldest=oldest,
+        labels={"ok": "erfolgreich", "failed": "fehlgeschlagen", "running": "läuft"},
+    )
 
 
 # --- Record of changes ----------------------------------------------------------------------------

@@ -1,14 +1,16 @@
-"""Sending the outbox: `flask notifications deliver` (from cron, or as a loop).
+"""Sending the outbox: continuously by `flask worker`, or once by `flask notifications deliver`.
 
 Each mail is first claimed with a lease (an UPDATE of its next attempt, committed), then sent, then
-marked sent. Two workers never take the same mail: on PostgreSQL the claim skips rows another worker
-has locked, on SQLite the claim takes the database's write lock. If the SMTP server is down, the mail
+marked sent. Two workers (on any servers) never take the same mail: on PostgreSQL the claim skips
+rows another worker has locked (`FOR UPDATE SKIP LOCKED`) and the UPDATE checks again that the mail
+is still due, on SQLite the claim takes the database's write lock. If the SMTP server is down, the mail
 stays in the outbox and is tried again later (1, 2, 4 … up to 60 minutes); nothing is lost.
 """
 
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from flask_mailman import EmailMessage
@@ -51,10 +53,12 @@ def _claim(now: datetime) -> OutboxMail | None:
     return db.session.get(OutboxMail, claimed) if claimed else None
 
 
-def deliver(limit: int = 500, now: datetime | None = None) -> tuple[int, int]:
-    """Send what is due; returns (sent, failed)."""
+def deliver(limit: int = 500, now: datetime | None = None, stop: Callable[[], bool] = lambda: False) -> tuple[int, int]:
+    """Send what is due; returns (sent, failed). `stop`: asked before each mail (the worker's SIGTERM)."""
     sent = failed = 0
     for _ in range(limit):
+        if stop():
+            break
         mail = _claim(now or utcnow())
         if mail is None:
             break

@@ -1,4 +1,4 @@
-"""`flask reminders send` (from cron): overdue items to those who must act (PROCESS.md, *Deadlines*).
+"""`flask reminders send` (daily by `flask worker`): overdue items to those who must act (PROCESS.md, *Deadlines*).
 
 Overdue acknowledgements and feedback go to the lead(s) of the referral's district, consultations not
 accepted in time to the InsoFa pool. Each overdue item is reminded once per day: the reminder row
