@@ -11,7 +11,7 @@ import re
 import threading
 import urllib.error
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -178,6 +178,30 @@ def test_mails_sent_leave_the_outbox_metrics(app, client):
     db.session.commit()
     found = samples(client.get("/metrics", headers=bearer()).get_data(as_text=True))
     assert value(found, "referral_outbox_mails") == 0 and value(found, "referral_outbox_oldest_age_seconds") == 0
+
+
+def test_the_daily_jobs_runs_and_last_success_are_counted(app, client):
+    from datetime import date
+
+    from referral.jobs.models import JobRun
+
+    app.config.update(METRICS_TOKEN=TOKEN, METRICS_ALLOWED_NETWORKS=[])
+    ended = utcnow().replace(microsecond=0)
+    db.session.add_all(
+        [
+            JobRun(job="retention", day=date(2026, 11, 30), outcome="ok", ended_at=ended - timedelta(days=1)),
+            JobRun(job="retention", day=date(2026, 12, 1), outcome="ok", ended_at=ended),
+            JobRun(job="reminders", day=date(2026, 12, 1), outcome="failed", ended_at=ended, error="RuntimeError"),
+        ]
+    )
+    db.session.commit()
+    found = samples(client.get("/metrics", headers=bearer()).get_data(as_text=True))
+    assert value(found, "referral_job_runs_total", job="retention", outcome="ok") == 2
+    assert value(found, "referral_job_runs_total", job="reminders", outcome="failed") == 1
+    assert value(found, "referral_job_runs_total", job="audit-verify", outcome="ok") == 0
+    last = value(found, "referral_job_last_success_timestamp_seconds", job="retention")
+    assert last == ended.replace(tzinfo=UTC).timestamp()
+    assert value(found, "referral_job_last_success_timestamp_seconds", job="reminders") == 0
 
 
 def test_a_failing_collector_is_reported_and_the_others_still_answer(app, client, monkeypatch):

@@ -5,7 +5,8 @@
   WSGI wrapper (observability/__init__.py) for every request, including errors.
 - Read from the database when scraped, with one aggregate query each (`SCRAPE_COLLECTORS`): the outbox
   (length, age of the oldest unsent mail), overdue referrals per district (district code only; the one
-  rule of cases/deadlines.py `overdue`), the audit chain's length (audit_head.seq).
+  rule of cases/deadlines.py `overdue`), the audit chain's length (audit_head.seq), the daily jobs' runs
+  by outcome and their last success (the job table of `flask worker`).
 
 Under gunicorn with several worker processes, each process counts its requests into files in
 PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py creates one if it is not set, and tells the library when a
@@ -23,7 +24,7 @@ import hmac
 import ipaddress
 import os
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, request
 from prometheus_client import (
@@ -34,7 +35,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -151,6 +152,36 @@ def audit_metrics(now: datetime) -> Iterator[Metric]:
 
     length = db.session.scalar(select(func.max(AuditHead.seq)))
     yield GaugeMetricFamily("referral_audit_chain_length", "Entries in the audit log's hash chain.", value=length or 0)
+
+
+@scrape_collector
+def job_metrics(now: datetime) -> Iterator[Metric]:
+    """Runs of `flask worker`'s daily jobs by outcome, and when each last succeeded (jobs/schedule.py)."""
+    from ..jobs.models import JobRun
+    from ..jobs.schedule import JOBS
+
+    runs = CounterMetricFamily("referral_job_runs", "Runs of the daily jobs, by outcome.", labels=["job", "outcome"])
+    counted = db.session.execute(select(JobRun.job, JobRun.outcome, func.count()).group_by(JobRun.job, JobRun.outcome))
+    by_job: dict[tuple[str, str], int] = {(job, outcome): 0 for job in JOBS for outcome in ("ok", "failed", "running")}
+    by_job.update({(job, outcome): count for job, outcome, count in counted})
+    for (job, outcome), count in sorted(by_job.items()):
+        runs.add_metric([job, outcome], count)
+    yield runs
+    last = GaugeMetricFamily(
+        "referral_job_last_success_timestamp_seconds",
+        "When each daily job last ended well (Unix time; 0: never).",
+        labels=["job"],
+    )
+    ended: dict[str, datetime | None] = {
+        job: at
+        for job, at in db.session.execute(
+            select(JobRun.job, func.max(JobRun.ended_at)).where(JobRun.outcome == "ok").group_by(JobRun.job)
+        )
+    }
+    for job in JOBS:
+        at = ended.get(job)
+        last.add_metric([job], at.replace(tzinfo=UTC).timestamp() if at is not None else 0.0)
+    yield last
 
 
 class _FromDatabase(Collector):
