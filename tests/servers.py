@@ -114,7 +114,8 @@ def process_env(database_url: str, folder: Path, **variables: str) -> dict[str, 
         "MAIL_BACKEND": "locmem",
         **variables,
     }
-    env.pop("REDIS_URL", None)
+    if "REDIS_URL" not in variables:  # the shared Redis only when a test hands it over explicitly
+        env.pop("REDIS_URL", None)
     return env
 
 
