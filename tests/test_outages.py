@@ -319,3 +319,34 @@ def test_redis_stopped_and_started_again(outage_app, services):
     )
     assert response.status_code == 302
     assert client.get("/referrals").status_code == 200
+
+
+def test_readiness_follows_the_services_down_and_up_again(outage_app, services):
+    """/readyz (issue 13): 503 naming the service while PostgreSQL or Redis is stopped, 200 once it is
+    back, without a restart of the app; /healthz (the process answers) stays 200 throughout."""
+    from referral.jobs import schedule
+    from referral.jobs.models import JobRun
+    from referral.timeutil import to_local, utcnow
+
+    postgres, redis = services
+    now = utcnow()
+    for name in schedule.JOBS:
+        db.session.add(JobRun(job=name, day=to_local(now).date(), started_at=now, ended_at=now, outcome="ok"))
+    db.session.commit()
+    db.session.remove()
+    probe = outage_app.test_client()
+    assert probe.get("/readyz").status_code == 200
+
+    for service, name in ((postgres, "database"), (redis, "redis")):
+        service.stop()
+        try:
+            down = probe.get("/readyz")
+            assert down.status_code == 503 and name in down.json["failed"], down.json
+            assert probe.get("/healthz").status_code == 200
+        finally:
+            service.start()
+        db.session.remove()
+        deadline = time.monotonic() + 15
+        while (up := probe.get("/readyz")).status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert up.status_code == 200, up.json
