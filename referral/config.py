@@ -191,6 +191,8 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        # PostgreSQL: no request waits longer on one statement (0: no limit); CLI and worker have none.
+        "DATABASE_STATEMENT_TIMEOUT_SECONDS": float(env.get("DATABASE_STATEMENT_TIMEOUT_SECONDS", "30")),
         "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER", str(instance_path / "uploads")),
         # Fonts embedded in the PDF of record (Debian package fonts-dejavu-core); see printable.py.
         "PDF_FONT_DIR": env.get("PDF_FONT_DIR", "/usr/share/fonts/truetype/dejavu"),

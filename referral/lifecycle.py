@@ -8,7 +8,8 @@ rolling back whatever the view had begun. The CLI and the workers commit per uni
 
 from __future__ import annotations
 
-from flask import Flask, Response, g, session
+from flask import Flask, Response, current_app, g, has_request_context, session
+from sqlalchemy import Connection, Engine, event
 
 from .extensions import db
 
@@ -31,7 +32,20 @@ def end(response: Response) -> Response:
     return response
 
 
+def _limit_statements(connection: Connection) -> None:
+    """No request waits on the database longer than DATABASE_STATEMENT_TIMEOUT_SECONDS (PostgreSQL):
+    each transaction a request begins gets a statement timeout of its own (SET LOCAL ends with it).
+    CLI commands and the worker (batch jobs, migrations) run without it."""
+    if not has_request_context() or connection.dialect.name != "postgresql":
+        return
+    seconds = current_app.config.get("DATABASE_STATEMENT_TIMEOUT_SECONDS", 0)
+    if seconds:
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(seconds * 1000)}")
+
+
 def register(app: Flask) -> None:
     # Registered first, so that it runs last among the after-request functions (Flask runs them in
     # reverse order): the others may still add to the transaction (e.g. the delivery log).
     app.after_request(end)
+    if not event.contains(Engine, "begin", _limit_statements):
+        event.listen(Engine, "begin", _limit_statements)

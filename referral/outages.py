@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from .workflow.errors import lost_a_race
 
 RETRY_AFTER_SECONDS = 30
-DATABASE, SESSIONS, DISK_FULL = "database", "sessions", "disk_full"
+DATABASE, SESSIONS, DISK_FULL, TOO_SLOW = "database", "sessions", "disk_full", "too_slow"
 # The steps of signing in: there the page says that signing in is what is impossible just now.
 LOGIN_ENDPOINTS = {"security.login", "security.two_factor_token_validation", "security.mf_recovery", "security.verify"}
 
@@ -52,11 +52,23 @@ def is_disk_full(error: BaseException | None) -> bool:
     return False
 
 
+def _sqlstate(error: BaseException | None) -> str | None:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if state := getattr(error, "sqlstate", None):
+            return str(state)
+        error = getattr(error, "orig", None) or getattr(error, "original_exception", None) or error.__cause__
+    return None
+
+
 def unreachable(error: BaseException | None) -> str | None:
     """DATABASE or SESSIONS if `error` (or what caused it) says that a service cannot be reached;
     DISK_FULL if the database could not write for want of space (at the request's commit, say)."""
     if is_disk_full(error):
         return DISK_FULL
+    if _sqlstate(error) == "57014":  # query_canceled: the request's statement timeout ran out
+        return TOO_SLOW
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
@@ -147,6 +159,12 @@ def outage_page(kind: str) -> Response:
         text = (
             "Ihre Änderung konnte nicht gespeichert werden, weil der Speicherplatz der Datenbank voll ist. "
             "Bitte informieren Sie die Administration und versuchen Sie es später erneut."
+        )
+    elif kind == TOO_SLOW:
+        title = "Vorübergehend überlastet"
+        text = (
+            "Die Datenbank hat nicht rechtzeitig geantwortet; die Anfrage wurde abgebrochen. "
+            "Bitte versuchen Sie es in einigen Minuten erneut."
         )
     else:
         title = "Vorübergehend nicht erreichbar"

@@ -350,3 +350,35 @@ def test_readiness_follows_the_services_down_and_up_again(outage_app, services):
         while (up := probe.get("/readyz")).status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert up.status_code == 200, up.json
+
+
+def test_a_statement_slower_than_the_timeout_ends_in_a_german_503_and_the_app_goes_on(
+    outage_app, services, monkeypatch
+):
+    """PostgreSQL failover or overload (issue 13): no request hangs longer than the configured statement
+    timeout; the user reads what happened, and the next request is served as usual."""
+    from sqlalchemy import text
+
+    from referral.cases import queries
+
+    teacher = _teacher()
+    client = _signed_in(outage_app, teacher)
+    db.session.remove()
+    outage_app.config["DATABASE_STATEMENT_TIMEOUT_SECONDS"] = 0.2
+    school_list = queries.school_list
+
+    def slow(*args, **kwargs):
+        db.session.execute(text("SELECT pg_sleep(5)"))
+        return school_list(*args, **kwargs)
+
+    monkeypatch.setattr(queries, "school_list", slow)
+    started = time.monotonic()
+    response = client.get("/referrals")
+    assert time.monotonic() - started < 4, "the statement was cut off, not waited for"
+    text_ = _text(response)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert "Die Datenbank hat nicht rechtzeitig geantwortet" in text_ and '<html lang="de">' in text_
+    monkeypatch.setattr(queries, "school_list", school_list)
+    assert client.get("/referrals").status_code == 200
+    with outage_app.app_context():  # outside a request (CLI, worker): no statement timeout
+        assert db.session.execute(text("SHOW statement_timeout")).scalar() == "0"
