@@ -140,6 +140,14 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         env.setdefault("REFERRAL_DATA_KEYS", _instance_data_keys(instance_path))
         database_url = database_url or f"sqlite:///{instance_path / 'referral.db'}"
 
+    # Single sign-on (referral/signon/): wrong settings stop the start in every mode, not only in production.
+    from .signon import settings as signon
+
+    oidc_providers, problems = signon.providers(env, production)
+    local_login_roles, more = signon.local_login_roles(env)
+    if problems or more:
+        raise ConfigError("Single sign-on settings:\n- " + "\n- ".join(problems + more))
+
     # Two-factor authentication is required in production; REQUIRE_2FA=0 switches it off for a demo.
     require_2fa = _bool(env.get("REQUIRE_2FA"), default=production)
     totp_secret = env.get("TOTP_SECRET") or hashlib.sha256(("totp:" + secret_key).encode()).hexdigest()
@@ -177,6 +185,9 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
 
     return {
         "REFERRAL_PRODUCTION": production,
+        # Identity providers by lower-case name, and the roles that may log in with a password (None: all).
+        "OIDC_PROVIDERS": oidc_providers,
+        "LOCAL_LOGIN_ROLES": local_login_roles,
         "LOG_FORMAT": log_format,
         "LOG_LEVEL": log_level,
         # /metrics (observability/metrics.py): a bearer token and/or the networks allowed to scrape.

@@ -30,6 +30,11 @@ PUBLIC_ENDPOINTS = {
     "security.forgot_password",
     "security.reset_password",
     "accounts.accept_invitation",
+    # Single sign-on (signon/routes.py): the way in through a provider, and the provider's server
+    # ending a person's sessions with a signed logout token.
+    "signon.start",
+    "signon.callback",
+    "signon.backchannel_logout",
     "observability.metrics",  # no login: a bearer token and/or allowed networks (observability/metrics.py)
     # The load balancer's probes (health.py): no user, no personal data.
     "health.healthz",

@@ -44,6 +44,7 @@ from referral.consultations.process import ConsultationState
 from referral.extensions import db
 from referral.kernel.settings import Setting
 from referral.organisation.models import District, School
+from referral.signon.models import SignOnIdentity
 
 from . import factories
 
@@ -412,6 +413,27 @@ ROUTES = [
     # Prometheus metrics: not for users at all; without METRICS_TOKEN/-NETWORKS (as here) they do not exist
     # (test_observability.py: with them)
     Route("observability.metrics", "GET", NOBODY, others=Outcome.NOT_FOUND, anonymous=Outcome.NOT_FOUND),
+    # Single sign-on: a provider that is not configured does not exist for anyone (here none is; with a
+    # real provider: tests/test_signon.py)
+    Route("signon.start", "GET", NOBODY, others=Outcome.NOT_FOUND, anonymous=Outcome.NOT_FOUND),
+    Route("signon.callback", "GET", NOBODY, others=Outcome.NOT_FOUND, anonymous=Outcome.NOT_FOUND),
+    Route("signon.backchannel_logout", "POST", NOBODY, others=Outcome.NOT_FOUND, anonymous=Outcome.NOT_FOUND),
+    # Linking an account to a provider identity, and unlinking it: the admin's
+    Route(
+        "administration.link_sign_on",
+        "POST",
+        ADMIN,
+        setup=("sign_on",),
+        data=lambda w: {"provider": "stadt", "subject": "kennung-neu"},
+        effect=recorded("user.link_sign_on"),
+    ),
+    Route(
+        "administration.unlink_sign_on",
+        "POST",
+        ADMIN,
+        setup=("sign_on", "identity"),
+        effect=recorded("user.unlink_sign_on"),
+    ),
     # Login and logout (Flask-Security)
     Route("security.login", "GET", EVERYONE, anonymous=Outcome.ALLOW),
     Route("security.login", "POST", EVERYONE, anonymous=Outcome.ALLOW),  # empty form: shown again
@@ -701,9 +723,24 @@ class Target:
     contact_id: int | None = None
     notification_id: int | None = None
     consultation_id: int | None = None
+    identity_id: int | None = None
 
 
 def build_target(world, route: Route) -> Target:
+    if "sign_on" in route.setup:
+        from flask import current_app
+
+        from referral.signon.models import SignOnIdentity
+        from referral.signon.settings import Provider
+
+        provider = Provider("stadt", "https://login.stadt.example", "rp", "geheim", "Stadt", frozenset(), None)
+        current_app.config["OIDC_PROVIDERS"] = {"stadt": provider}  # put back after the test (app fixture)
+        if "identity" not in route.setup:
+            return Target()
+        identity = SignOnIdentity(user=world.teacher, issuer=provider.issuer, subject="kennung-alt", linked_by="admin")
+        db.session.add(identity)
+        db.session.commit()
+        return Target(identity_id=identity.id)
     if "notification" in route.setup:
         from referral.notifications.models import Notification
 
@@ -752,6 +789,8 @@ def url(app, route: Route, target: Target, referral_id: int | None = None) -> st
         "kind": "school_social_work",
         "notification_id": target.notification_id,
         "consultation_id": (MISSING_ID if referral_id else target.consultation_id),
+        "name": "unbekannt",
+        "identity_id": target.identity_id,
     }
     path = url_for(route.endpoint, _external=False, **{k: v for k, v in values.items() if k in rule.arguments})
     if route.endpoint == "directory.new":  # an entry for school B
@@ -796,7 +835,7 @@ def snapshot(referral_id: int | None) -> tuple:
         # Routes not about one referral: accounts, districts, schools, settings and the record of changes.
         counts = [
             select(func.count()).select_from(m).scalar_subquery()
-            for m in (Referral, Consultation, User, Membership, District, School, Setting)
+            for m in (Referral, Consultation, User, Membership, District, School, Setting, SignOnIdentity)
         ]
         accounts = select(
             func.group_concat(User.name + User.fs_uniquifier + func.cast(User.active, db.String))

@@ -19,6 +19,8 @@ from flask_security.signals import user_authenticated
 # otherwise write back the session as it was before the POST and so erase the POST's flash message.
 # The health checks (health.py) are probes of the load balancer, not of a user.
 PASSIVE_ENDPOINTS = {"static", "bootstrap.static", "security.static", "health.healthz", "health.readyz"}
+# The identity provider's server calling to end a person's sessions: no session of its own.
+PASSIVE_ENDPOINTS.add("signon.backchannel_logout")
 
 
 def passive() -> bool:
@@ -37,6 +39,7 @@ def start(sender, user, **extra) -> None:
 
 def end(sender, user, **extra) -> None:
     # The stored session is deleted on logout: a copied cookie no longer names anything.
+    session.pop("signon", None)  # the provider's ID token (signon/routes.py) goes with the login
     current_app.session_interface.regenerate(session)
 
 

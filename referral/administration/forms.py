@@ -168,3 +168,18 @@ class DeadlinesForm(ErrorSummary, BaseForm):
 
 for _key in DEADLINE_DEFAULTS:
     setattr(DeadlinesForm, _key, _deadline_field(_key))
+
+
+class SignOnLinkForm(ErrorSummary, BaseForm):
+    """Linking an account to a person's identity at a provider, by the subject the provider uses."""
+
+    provider = SelectField("Anmeldedienst", validators=[DataRequired("Bitte den Anmeldedienst wählen.")])
+    subject = StringField(
+        "Kennung der Person beim Anmeldedienst (sub)",
+        validators=[DataRequired("Bitte die Kennung (sub) angeben."), at_most(255)],
+        description="Die unveränderliche Kennung, die der Anmeldedienst für die Person verwendet (Claim „sub“).",
+    )
+
+    def __init__(self, providers, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.provider.choices = [("", "– bitte wählen –")] + [(p.name, p.label) for p in providers]

@@ -27,6 +27,7 @@ from ..organisation import operations as organisation
 from ..organisation.models import District, School
 from ..pagination import contains, paginate
 from ..policy.roles import ADMINISTRATION, require_roles
+from ..signon import identities as sign_on
 from ..timeutil import utcnow
 from .forms import (
     DEADLINE_LABELS,
@@ -35,6 +36,7 @@ from .forms import (
     InviteForm,
     MembershipForm,
     SchoolForm,
+    SignOnLinkForm,
     UserForm,
     UserSearchForm,
     scope_choices,
@@ -188,15 +190,53 @@ def user(user_id: int):
         if accounts.update(_actor(), account, form.name.data, form.phone.data or ""):
             flash("Die Angaben sind gespeichert.", "success")
         return redirect(url_for(".user", user_id=account.id))
+    return _user_page(account, form=form)
+
+
+def _user_page(account: User, form=None, membership_form=None, sign_on_form=None):
+    providers = current_app.config["OIDC_PROVIDERS"]
     return form_page(
         "administration/user.html",
         account=account,
-        form=form,
-        membership_form=_scoped(MembershipForm()),
+        form=form or UserForm(obj=account),
+        membership_form=membership_form or _scoped(MembershipForm()),
+        sign_on_form=sign_on_form or SignOnLinkForm(providers.values()),
+        identities=sign_on.of_user(account),
+        provider_labels={p.issuer: p.label for p in providers.values()},
         changes=_changes_of(account),
         action_labels=ACTION_LABELS,
         removable=lambda membership: accounts.may_remove_membership(current_user, account, membership),
     )
+
+
+@blueprint.post("/users/<int:user_id>/sign-on")
+def link_sign_on(user_id: int):
+    account = _user_or_404(user_id)
+    providers = current_app.config["OIDC_PROVIDERS"]
+    form = SignOnLinkForm(providers.values())
+    if form.validate_on_submit():
+        try:
+            sign_on.link_by_admin(_actor(), providers[form.provider.data], account, form.subject.data)
+        except sign_on.Refused as refusal:
+            form.subject.errors.append(str(refusal))
+        except IntegrityError:  # the same identity was linked at the same moment by another request
+            db.session.rollback()
+            form.subject.errors.append("Diese Kennung ist inzwischen schon mit einem Konto verbunden.")
+        else:
+            flash(f"{account.name} ist mit dem Anmeldedienst verbunden.", "success")
+            return redirect(url_for(".user", user_id=account.id))
+    return _user_page(account, sign_on_form=form)
+
+
+@blueprint.post("/users/<int:user_id>/sign-on/<int:identity_id>/delete")
+def unlink_sign_on(user_id: int, identity_id: int):
+    account = _user_or_404(user_id)
+    ActionForm().validate_on_submit() or abort(400)
+    identity = next((i for i in sign_on.of_user(account) if i.id == identity_id), None) or abort(404)
+    names = {p.issuer: p.name for p in current_app.config["OIDC_PROVIDERS"].values()}
+    sign_on.unlink(_actor(), identity, names.get(identity.issuer, identity.issuer[:40]))
+    flash(f"Die Verbindung von {account.name} zum Anmeldedienst ist gelöst.", "success")
+    return redirect(url_for(".user", user_id=account.id))
 
 
 def _changes_of(account: User) -> list[AuditEntry]:
@@ -229,15 +269,7 @@ def add_membership(user_id: int):
         else:
             flash(f"Rolle „{role.label}“ hinzugefügt.", "success")
         return redirect(url_for(".user", user_id=account.id))
-    return form_page(
-        "administration/user.html",
-        account=account,
-        form=UserForm(obj=account),
-        membership_form=form,
-        changes=_changes_of(account),
-        action_labels=ACTION_LABELS,
-        removable=lambda membership: accounts.may_remove_membership(current_user, account, membership),
-    )
+    return _user_page(account, membership_form=form)
 
 
 @blueprint.post("/users/<int:user_id>/memberships/<int:membership_id>/delete")
