@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
-import hmac
 import http.client
 import http.server
 import json
@@ -395,7 +393,7 @@ class OidcProvider:
             self._node = subprocess.Popen(
                 [node, str(PROVIDER_SCRIPT), str(config_path)],
                 cwd=TOOLS,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,  # closed when this process dies: node then exits
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 env={**os.environ, "NODE_ENV": "test"},
@@ -434,8 +432,9 @@ class OidcProvider:
             except subprocess.TimeoutExpired:
                 self._node.kill()
                 self._node.wait(5)
-            if self._node.stdout:
-                self._node.stdout.close()
+            for pipe in (self._node.stdin, self._node.stdout):
+                if pipe:
+                    pipe.close()
             self._node = None
         if self._proxy is not None:
             self._proxy.shutdown()
@@ -467,7 +466,9 @@ class OidcProvider:
 
     # signing (the provider's real key, or another one): for forgeries in tests
 
-    def sign(self, claims: Mapping[str, Any], header: Mapping[str, Any] | None = None, key: RSAKey | None = None) -> str:
+    def sign(
+        self, claims: Mapping[str, Any], header: Mapping[str, Any] | None = None, key: RSAKey | None = None
+    ) -> str:
         key = key or self.key
         head = {"alg": "RS256", "kid": key.kid, **(header or {})}
         return jwt.encode(head, dict(claims), key, algorithms=[head["alg"]], default_type=None)
@@ -530,18 +531,12 @@ class OidcProvider:
             return f"{_b64(json.dumps(none_header).encode())}.{_b64(json.dumps(claims).encode())}."
         if attack == "hmac":
             secret = client_secret if client_secret is not None else self.client(client_id)["client_secret"]
-            head = {k: v for k, v in header.items() if k != "kid"} | {"alg": "HS256"}
+            hs_header = {k: v for k, v in header.items() if k != "kid"} | {"alg": "HS256"}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # joserfc warns about short secrets; the forgery wants this one
-                oct_key = OctKey.import_key(secret)
-                try:
-                    return jwt.encode(head, claims, oct_key, algorithms=["HS256"], default_type=None)
-                except Exception:  # an older joserfc refusing the key: the same HMAC, by hand
-                    signing_input = f"{_b64(json.dumps(head).encode())}.{_b64(json.dumps(claims).encode())}"
-                    mac = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
-                    return f"{signing_input}.{_b64(mac)}"
+                return jwt.encode(hs_header, claims, OctKey.import_key(secret), algorithms=["HS256"], default_type=None)
         if attack in ("foreign_key", "foreign_key_same_kid"):
-            kid = self.key.kid if attack == "foreign_key_same_kid" else f"foreign-{secrets.token_hex(4)}"
+            kid = str(self.key.kid) if attack == "foreign_key_same_kid" else f"foreign-{secrets.token_hex(4)}"
             foreign = RSAKey.generate_key(2048, {"kid": kid, "alg": "RS256"}, private=True)
             return self.sign(claims, {**header, "kid": kid}, foreign)
         if attack == "wrong_nonce":
@@ -586,7 +581,9 @@ class OidcProvider:
         target = urlsplit(url)
         return (target.scheme, target.netloc) == (own.scheme, own.netloc)
 
-    def _walk(self, http: requests.Session, response: requests.Response, max_steps: int = 20) -> requests.Response | str:
+    def _walk(
+        self, http: requests.Session, response: requests.Response, max_steps: int = 20
+    ) -> requests.Response | str:
         """Follow the provider's own redirects; a redirect elsewhere ends the walk and is returned unrequested."""
         for _ in range(max_steps):
             if response.status_code not in (301, 302, 303, 307, 308):
@@ -599,7 +596,9 @@ class OidcProvider:
 
     def _failure(self, what: str, response: requests.Response) -> OidcProviderError:
         text = " ".join(_parse(response.text).text)[:2000]
-        return OidcProviderError(f"{what}: HTTP {response.status_code} at {response.url}: {text}\n{self.stderr()[-3000:]}")
+        return OidcProviderError(
+            f"{what}: HTTP {response.status_code} at {response.url}: {text}\n{self.stderr()[-3000:]}"
+        )
 
     def login(self, http: requests.Session, authorize_url: str, sub: str) -> str:
         """Log `sub` in at the provider, starting at the app's authorization URL; returns the redirect to the

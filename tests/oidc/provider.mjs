@@ -168,6 +168,17 @@ const server = http.createServer((req, res) => {
   callback(req, res);
 });
 
+// The package checks static client metadata only on first use; a mistake in the tests' config should stop the
+// start instead, with the reason on stderr.
+try {
+  for (const { client_id: clientId } of config.clients) {
+    if (!await provider.Client.find(clientId)) throw new Error(`client ${clientId} not found`);
+  }
+} catch (err) {
+  process.stderr.write(`invalid client configuration: ${err.error_description || err.message}\n`);
+  process.exit(2);
+}
+
 server.listen(config.port, '127.0.0.1', () => {
   process.stdout.write('ready\n');
 });
@@ -175,5 +186,8 @@ server.listen(config.port, '127.0.0.1', () => {
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+// The test process holds our stdin open; when it dies without stopping us, its end is our signal to go.
+process.stdin.on('end', stop);
+process.stdin.resume();
 // Keep-alive connections would hold server.close() open; the tests want a quick exit.
 process.on('SIGTERM', () => setTimeout(() => process.exit(0), 500).unref());
