@@ -296,7 +296,7 @@ class OidcProvider:
         self.key = RSAKey.generate_key(
             2048, {"kid": f"test-{secrets.token_hex(4)}", "alg": "RS256", "use": "sig"}, private=True
         )
-        self.attack: str | None = None
+        self._attack: str | None = None
         # (original, as sent) ID tokens of the token responses, newest last: lets a test show the forgery.
         self.token_log: list[tuple[str, str]] = []
         self.metadata: dict[str, Any] = {}
@@ -453,11 +453,20 @@ class OidcProvider:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def attack(self) -> str | None:
+        """The forgery applied to every ID token the token endpoint returns (one of ATTACKS), or None."""
+        return self._attack
+
+    @attack.setter
+    def attack(self, attack: str | None) -> None:
+        if attack is not None and attack not in ATTACKS:
+            raise ValueError(f"unknown attack {attack!r}; known: {', '.join(ATTACKS)}")
+        self._attack = attack
+
     @contextlib.contextmanager
     def attacking(self, attack: str | None) -> Iterator[None]:
         """Tamper with the token endpoint's ID tokens inside the block (see ATTACKS)."""
-        if attack is not None and attack not in ATTACKS:
-            raise ValueError(f"unknown attack {attack!r}; known: {', '.join(ATTACKS)}")
         previous, self.attack = self.attack, attack
         try:
             yield
@@ -515,7 +524,7 @@ class OidcProvider:
         if attack == "wrong_issuer":
             return self.sign({**claims, "iss": f"{self.issuer}/other-issuer"}, header)
         if attack == "wrong_audience":
-            return self.sign({**claims, "aud": OTHER_CLIENT, "azp": OTHER_CLIENT}, header)
+            return self.sign({**claims, "aud": OTHER_CLIENT}, header)
         if attack == "expired":
             times = {"iat": now - 7200, "exp": now - 3600}
             if "auth_time" in claims:
@@ -602,7 +611,11 @@ class OidcProvider:
 
     def login(self, http: requests.Session, authorize_url: str, sub: str) -> str:
         """Log `sub` in at the provider, starting at the app's authorization URL; returns the redirect to the
-        client's redirect_uri (with code and state, or an error), not requested."""
+        client's redirect_uri (with code and state, or an error), not requested.
+
+        `http` is the user's browser at the provider: while it holds a provider session (an earlier login), the
+        provider signs that account in again without asking (single sign-on), whatever `sub` says. Use a fresh
+        requests.Session per user, or let the app send prompt=login."""
         result = self._walk(http, http.get(authorize_url, allow_redirects=False, timeout=10))
         for _ in range(3):
             if isinstance(result, str):

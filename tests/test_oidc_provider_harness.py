@@ -220,6 +220,8 @@ def test_each_attack_yields_an_id_token_that_verification_refuses(op: OidcProvid
         with pytest.raises(JoseError):
             claims_registry(op, nonce).validate(decoded.claims)
     assert op.attack is None  # attacking() restores the untouched pass-through
+    with pytest.raises(ValueError, match="unknown attack"):
+        op.attack = "typo"
 
 
 def test_rp_initiated_logout_delivers_a_signed_logout_token(op: OidcProvider, receiver: BackchannelReceiver) -> None:
@@ -230,8 +232,15 @@ def test_rp_initiated_logout_delivers_a_signed_logout_token(op: OidcProvider, re
         + "?"
         + urlencode({"id_token_hint": token["id_token"], "post_logout_redirect_uri": POST_LOGOUT_URI, "state": "bye"})
     )
-    assert op.end_session(browser, end_session) == POST_LOGOUT_URI + "?state=bye"
-    (logout_token,) = receiver.wait(1)
+    live_app = BackchannelReceiver()  # stands in for a live app server that the receiver forwards to
+    receiver.forward_to = live_app.url
+    try:
+        assert op.end_session(browser, end_session) == POST_LOGOUT_URI + "?state=bye"
+        (logout_token,) = receiver.wait(1)
+        assert live_app.wait(1) == [logout_token]
+    finally:
+        receiver.forward_to = None
+        live_app.close()
     decoded = jwt.decode(logout_token, keys(op), algorithms=["RS256"])
     assert decoded.header["typ"] == "logout+jwt"
     JWTClaimsRegistry(
