@@ -29,7 +29,8 @@ $(VENV)/.installed-test: requirements.txt requirements-test.txt $(VENV)/.install
 	touch $@
 
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test $(A11Y_TOOLS)/node_modules/.installed
+OIDC_TOOLS := tests/oidc
+install-test: $(VENV)/.installed-test $(A11Y_TOOLS)/node_modules/.installed $(OIDC_TOOLS)/node_modules/.installed
 
 # The accessibility stage's tools from the npm registry, exactly as locked: axe-core (run inside the
 # browser) and vnu-jar (the Nu HTML checker, run with Debian's Java). No install scripts: vnu-jar's
@@ -41,6 +42,17 @@ $(A11Y_TOOLS)/node_modules/.installed: $(A11Y_TOOLS)/package.json $(A11Y_TOOLS)/
 	  echo "npm is missing (apt-get install -y nodejs npm); the accessibility tests need it." >&2; exit 1; \
 	else \
 	  echo "npm is missing: the accessibility tests will be skipped (apt-get install -y nodejs npm)."; \
+	fi
+
+# The OpenID Provider of the single sign-on tests (oidc-provider, run by Node.js), exactly as locked,
+# without install scripts. Without npm those tests skip locally (fail under CI).
+$(OIDC_TOOLS)/node_modules/.installed: $(OIDC_TOOLS)/package.json $(OIDC_TOOLS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix $(OIDC_TOOLS) --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
+	elif [ -n "$$CI" ]; then \
+	  echo "npm is missing (apt-get install -y nodejs npm); the single sign-on tests need it." >&2; exit 1; \
+	else \
+	  echo "npm is missing: the single sign-on tests will be skipped (apt-get install -y nodejs npm)."; \
 	fi
 
 db: install

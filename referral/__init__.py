@@ -107,7 +107,7 @@ def register_extensions(app: Flask) -> None:
     production = app.config["REFERRAL_PRODUCTION"]
     talisman.init_app(
         app,
-        content_security_policy=_content_security_policy(app),
+        content_security_policy=config.CONTENT_SECURITY_POLICY,
         permissions_policy=config.PERMISSIONS_POLICY,
         referrer_policy="no-referrer",
         frame_options="DENY",
@@ -117,15 +117,6 @@ def register_extensions(app: Flask) -> None:
         session_cookie_secure=production,
         session_cookie_http_only=True,
     )
-
-
-def _content_security_policy(app: Flask) -> dict:
-    # Logging out is a form whose answer redirects to the identity provider's logout (RP-initiated
-    # logout); browsers check form-action along the redirects, so the providers' origins are allowed.
-    origins = sorted({provider.origin for provider in app.config["OIDC_PROVIDERS"].values()})
-    if not origins:
-        return config.CONTENT_SECURITY_POLICY
-    return {**config.CONTENT_SECURITY_POLICY, "form-action": ["'self'", *origins]}
 
 
 def _session_store(app: Flask) -> None:

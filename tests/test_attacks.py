@@ -666,9 +666,7 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
 
 def test_every_post_route_refuses_a_missing_or_wrong_csrf_token(app, world, as_user):
     assert app.config.get("WTF_CSRF_ENABLED", True), "CSRF protection must be on by default"
-    endpoints = sorted(
-        {rule.endpoint for rule in app.url_map.iter_rules() if "POST" in rule.methods} - CSRF_EXEMPT
-    )
+    endpoints = sorted({rule.endpoint for rule in app.url_map.iter_rules() if "POST" in rule.methods} - CSRF_EXEMPT)
     problems = [
         f"{endpoint}: POST route without a case in CSRF_CASES (add one)"
         for endpoint in endpoints

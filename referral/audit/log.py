@@ -203,8 +203,9 @@ def _account_event(action: str, user, fields: Iterable[str] = ()) -> None:
     record(action, user, actor=user, object_type="user_account", fields=fields)
 
 
-def _login_succeeded(sender, user, **extra) -> None:
-    _account_event("login.success", user)
+def _login_succeeded(sender, user, authn_via=None, **extra) -> None:
+    # How, where it was not the password: "oidc" and the provider's name for a single sign-on.
+    _account_event("login.success", user, [] if authn_via in (None, ["password"]) else authn_via)
 
 
 def _logged_out(sender, user, **extra) -> None:

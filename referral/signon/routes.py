@@ -200,6 +200,20 @@ def register(app) -> None:
     openid.register(app)
     app.view_functions["security.logout"] = _logout_at_provider(app.view_functions["security.logout"])
 
+    @app.after_request  # registered before Flask-Talisman's, so it runs after it and sees its header
+    def allow_logout_at_provider(response):
+        # The logout button is a form whose answer redirects to the provider's logout (RP-initiated
+        # logout); browsers check form-action along the redirects, so the providers' origins are allowed.
+        # Read per request: the providers are settings of the app, the header is Talisman's, shared.
+        providers = app.config["OIDC_PROVIDERS"]
+        policy = response.headers.get("Content-Security-Policy", "")
+        if providers and "form-action 'self'" in policy:
+            origins = " ".join(sorted({provider.origin for provider in providers.values()}))
+            response.headers["Content-Security-Policy"] = policy.replace(
+                "form-action 'self'", f"form-action 'self' {origins}", 1
+            )
+        return response
+
     @app.context_processor
     def sign_on_choices():
         from ..accounts.models import Role
