@@ -10,7 +10,9 @@ Every link and unlink is an audit entry; like all operations these only flush (t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
@@ -51,7 +53,7 @@ def _link(provider: Provider, user: User, subject: str, linked_by: str) -> SignO
     return identity
 
 
-def identify(provider: Provider, claims) -> Verdict:
+def identify(provider: Provider, claims: Mapping[str, Any]) -> Verdict:
     """The account for the validated ID token's claims, linking it at the first login by a verified
     e-mail address. A refusal is recorded (and kept although the response is an error)."""
     subject = claims["sub"]
