@@ -38,7 +38,14 @@ from wtforms.validators import Length
 
 from referral.accounts.models import Membership, Role
 from referral.accounts.routes import InvitationForm
-from referral.administration.forms import DistrictForm, InviteForm, SchoolForm, UserForm, UserSearchForm
+from referral.administration.forms import (
+    DistrictForm,
+    InviteForm,
+    SchoolForm,
+    SignOnLinkForm,
+    UserForm,
+    UserSearchForm,
+)
 from referral.audit.forms import AuditSearchForm
 from referral.cases import services
 from referral.cases.forms import (
@@ -1082,6 +1089,16 @@ def _user_url(w):
     return f"/admin/users/{w.teacher.id}"
 
 
+def _sign_on_url(w):
+    from flask import current_app
+
+    from referral.signon.settings import Provider
+
+    provider = Provider("stadt", "https://login.stadt.example", "rp", "geheim", "Stadt", frozenset(), None)
+    current_app.config["OIDC_PROVIDERS"] = {"stadt": provider}  # put back after the test (app fixture)
+    return f"/admin/users/{w.teacher.id}/sign-on"
+
+
 ACCOUNT_FORMS = [
     *[
         AccountTextForm(lambda w: "/admin/users/invite", name, getattr(InviteForm, name), _invite_data)
@@ -1121,6 +1138,12 @@ ACCOUNT_FORMS = [
         RecommendationForm.note,
         lambda w: {"recommendation": "inform_asd"},
         who="insofa",
+    ),
+    AccountTextForm(
+        _sign_on_url,
+        "subject",
+        SignOnLinkForm.subject,
+        lambda w: {"provider": "stadt"},
     ),
     *[
         AccountTextForm(
