@@ -94,16 +94,15 @@ def register_extensions(app: Flask) -> None:
     from .accounts.routes import blueprint as accounts
     from .accounts.throttling import protect_login
     from .audit import log
-
-    app.register_blueprint(accounts)  # before the throttle wraps its view
-    protect_login(app)
-    log.register(app)
-    sessions.register(app)
     from .signon import local_login
     from .signon import routes as signon
 
+    app.register_blueprint(accounts)  # before the throttle wraps its view
+    signon.register(app)  # likewise
+    protect_login(app)
+    log.register(app)
+    sessions.register(app)
     local_login.register(app)  # after the audit's login form, which it extends
-    signon.register(app)
     production = app.config["REFERRAL_PRODUCTION"]
     talisman.init_app(
         app,

@@ -334,6 +334,9 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "LOGIN_ATTEMPTS_PER_ADDRESS": env.get("LOGIN_ATTEMPTS_PER_ADDRESS", "30 per minute"),
         # Password reset, invitation and second-factor steps, per network address.
         "ACCOUNT_STEPS_PER_ADDRESS": env.get("ACCOUNT_STEPS_PER_ADDRESS", "10 per minute"),
+        # Single sign-on: callbacks and back-channel logouts per address (a school's NAT, the provider's
+        # server); a flood of forged tokens must not reach the audit log and the provider at full speed.
+        "SIGN_ON_REQUESTS_PER_ADDRESS": env.get("SIGN_ON_REQUESTS_PER_ADDRESS", "120 per minute"),
         # `flask worker`: when each daily job runs (Berlin time), how often the outbox is looked at,
         # after how long a run whose worker died is taken over, and how late a job may be (beyond a
         # day since its last successful run) before the admin page and /readyz call it overdue.

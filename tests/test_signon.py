@@ -9,6 +9,7 @@ the harness's proxy, so each refusal below is the app's own check, not a missing
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -38,6 +39,9 @@ USERS = {
     "s-stranger": {"email": "fremd@stadt.example", "email_verified": True},
     "s-hm": {"email": "asd_hm@test.example", "email_verified": True, "amr": ["pwd", "otp"]},
     "s-teacher": {"email": "teacher@test.example", "email_verified": True, "amr": ["pwd", "otp"]},
+    "s-upper": {"email": "ASD@TEST.EXAMPLE", "email_verified": True, "amr": ["otp"]},
+    # The Kelvin sign: Python lowers it to "k", so a naive comparison would find kim@test.example.
+    "s-kelvin": {"email": "\u212aim@test.example", "email_verified": True, "amr": ["otp"]},
 }
 
 
@@ -84,7 +88,9 @@ def back_at_the_app(client, op, sub: str, http: requests.Session | None = None, 
 
 
 def signed_in(client) -> bool:
-    return urlsplit(client.get("/").location or "").path not in {"/login", "/tf-setup", "/tf-validate"}
+    response = client.get("/")  # signed in: sent on to the start page of the role
+    assert response.status_code == 302, response.status_code
+    return urlsplit(response.location).path not in {"/login", "/tf-setup", "/tf-validate"}
 
 
 def signed_in_as(client) -> str | None:
@@ -228,7 +234,9 @@ def test_local_login_roles_send_everyone_else_to_the_provider(client, city, worl
         else:
             text = response.get_data(as_text=True)
             assert not signed_in(client)
-            assert "Die Anmeldung mit Passwort ist für Ihr Konto nicht vorgesehen" in text and LABEL in text
+            # The same answer as for a wrong password (no oracle); the page says who may use a password.
+            assert "E-Mail-Adresse oder Passwort ist falsch." in text and "Nur für: Administration." in text
+            assert LABEL in text
     assert [world.teacher.id] == [
         int(e.object_id)
         for e in db.session.scalars(select(AuditEntry).where(AuditEntry.action == "login.failure"))
@@ -299,16 +307,26 @@ def test_a_code_issued_to_another_client_is_refused(client, op, city, world):
     assert identities() == []
 
 
-def test_new_keys_of_the_provider_are_fetched_again(client, op, city, world, app):
+def test_new_keys_of_the_provider_are_fetched_again_at_most_once_a_minute(client, op, city, world, app):
     """Key rotation: the app holds an old key set; a token signed with a key it does not know yet makes it
-    fetch the provider's keys again, once."""
+    fetch the provider's keys again. Not more than once a minute: forged key ids must not make the server
+    fetch for every request."""
     from referral.signon.client import client as openid_client
 
+    stale = RSAKey.generate_key(2048, parameters={"kid": "alt"}, private=False)
     with app.test_request_context():
         found = openid_client(app, "stadt")
         found.load_server_metadata()
-        stale = RSAKey.generate_key(2048, parameters={"kid": "alt"}, private=False)
         found.server_metadata["jwks"] = {"keys": [stale.as_dict(private=False)]}
+        found._refetched_at = 0.0
+    back_at_the_app(client, op, "s-asd")
+    assert signed_in_as(client) == "asd@test.example"
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    found.server_metadata["jwks"] = {"keys": [stale.as_dict(private=False)]}  # rotated again, at once
+    response = back_at_the_app(client, op, "s-asd")
+    assert response.status_code == 400 and signed_in_as(client) is None
+    assert ["key", "sso", "stadt"] in entries("login.failure")
+    found._refetched_at = 0.0  # a minute later
     back_at_the_app(client, op, "s-asd")
     assert signed_in_as(client) == "asd@test.example"
 
@@ -415,3 +433,126 @@ def test_the_admin_cannot_link_an_identity_twice(client, op, city, world, as_use
     assert "schon mit einem Konto verbunden" in response.get_data(as_text=True)
     assert 'value="s-asd"' in response.get_data(as_text=True), "what the admin typed is kept"
     assert identities() == [("asd@test.example", "s-asd", "email")]
+
+
+# --- What the review found -------------------------------------------------------------------------------
+
+
+def test_the_link_waits_for_the_tools_own_second_factor(client, op, city, world, app):
+    """Someone who controls the address at the provider but not the authenticator links nothing."""
+    from .test_two_factor import code_for
+
+    app.config["SECURITY_TWO_FACTOR_REQUIRED"] = True
+    response = back_at_the_app(client, op, "s-lead")  # no second factor asserted: the tool asks its own
+    assert urlsplit(response.location).path == "/tf-setup"
+    assert identities() == [] and entries("user.link_sign_on") == []
+    page = client.post("/tf-setup", data={"setup": "authenticator", "csrf_token": csrf_token(client, "/tf-setup")})
+    key = re.search(r"<div>([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3,})</div>", page.get_data(as_text=True)).group(1)
+    done = client.post("/tf-validate", data={"code": code_for(key), "csrf_token": csrf_token(client, "/tf-setup")})
+    assert done.status_code == 302 and signed_in_as(client) == "asd_lead@test.example"
+    assert identities() == [("asd_lead@test.example", "s-lead", "email")]
+    assert entries("login.success") == [["oidc", "stadt"]], "an SSO login is recorded as one, also after the code"
+    with client.session_transaction() as session:
+        assert session["signon"]["provider"] == "stadt" and "signon_pending" not in session
+
+
+def test_an_abandoned_sign_on_leaves_nothing_for_the_next_person(client, op, city, world, app, login):
+    app.config["SECURITY_TWO_FACTOR_REQUIRED"] = True
+    back_at_the_app(client, op, "s-lead")  # stops at the tool's second factor; the person walks away
+    app.config["SECURITY_TWO_FACTOR_REQUIRED"] = False
+    login(world.teacher)  # the next person on the same browser, with a password
+    with client.session_transaction() as session:
+        assert "signon" not in session and "signon_pending" not in session
+    response = client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    assert urlsplit(response.location).netloc in {"", "localhost"}, "no logout at the provider with another's token"
+    assert identities() == []
+
+
+def test_a_sign_on_replaces_whoever_was_signed_in(client, op, city, world):
+    started = authorize(client)  # then someone else logs in with a password on the same browser
+    client.post(
+        "/login",
+        data={"email": world.teacher.email, "password": factories.PASSWORD, "csrf_token": csrf_token(client, "/login")},
+    )
+    assert signed_in_as(client) == "teacher@test.example"
+    back_at_the_app(client, op, "s-asd", authorize_url=started)
+    assert signed_in_as(client) == "asd@test.example"
+    db.session.expire_all()
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "logout", AuditEntry.actor_id == world.teacher.id)
+        )
+        == 1
+    )
+
+
+def test_an_error_from_the_provider_is_recorded_by_a_fixed_code(client, city, world):
+    response = client.get("/login/oidc/stadt/callback?error=access_denied&error_description=%3Cscript%3Eboese")
+    assert response.status_code == 400 and "<script>boese" not in response.get_data(as_text=True)
+    assert entries("login.failure") == [["provider_error", "sso", "stadt"]]
+    client.get("/login/oidc/stadt/callback?code=x&state=ausgedacht")
+    assert ["sso", "stadt", "state"] in entries("login.failure")
+
+
+def test_addresses_are_compared_in_plain_ascii_only(client, op, city, world):
+    factories.user("kim@test.example", "Kim Kelvin", (factories.Role.ASD_WORKER, world.districts["we"]))
+    db.session.commit()
+    response = back_at_the_app(client, op, "s-kelvin")
+    assert response.status_code == 403 and identities() == []
+    back_at_the_app(client, op, "s-upper")  # capitals are the same address
+    assert signed_in_as(client) == "asd@test.example"
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    [{"omit": ("exp",)}, {"header": {"typ": "JWT"}}, {"iat": "old"}],
+    ids=["without-exp", "typ-jwt", "iat-older-than-5-minutes"],
+)
+def test_more_forged_logout_tokens_end_nothing(client, op, city, world, app, forgery):
+    import time
+
+    back_at_the_app(client, op, "s-asd")
+    forgery = dict(forgery)
+    if forgery.get("iat") == "old":
+        forgery["iat"] = int(time.time()) - 400  # exp (iat + 120 by default) is set explicitly below
+        forgery["exp"] = int(time.time()) + 60
+    token = op.logout_token("referral", "s-asd", **forgery)
+    response = app.test_client().post("/login/oidc/stadt/backchannel-logout", data={"logout_token": token})
+    assert response.status_code == 400 and response.headers["Cache-Control"] == "no-store"
+    assert signed_in(client)
+
+
+def test_a_replayed_logout_token_is_refused(client, op, city, world, app):
+    back_at_the_app(client, op, "s-asd")
+    token = op.logout_token("referral", "s-asd")
+    server = app.test_client()
+    assert server.post("/login/oidc/stadt/backchannel-logout", data={"logout_token": token}).status_code == 200
+    assert not signed_in(client)
+    back_at_the_app(client, op, "s-asd")
+    assert server.post("/login/oidc/stadt/backchannel-logout", data={"logout_token": token}).status_code == 400
+    assert signed_in(client)
+    assert entries("logout.backchannel_refused") == [["logout_replay"]]
+
+
+def test_callbacks_and_logout_tokens_are_limited_per_address(client, city, world, app):
+    app.config["SIGN_ON_REQUESTS_PER_ADDRESS"] = "3 per minute"
+    answers = [
+        client.post("/login/oidc/stadt/backchannel-logout", data={"logout_token": "x"}).status_code for _ in range(4)
+    ]
+    assert answers == [400, 400, 400, 429]
+    assert len(entries("logout.backchannel_refused")) == 3
+
+
+def test_unlinking_ends_the_persons_sessions_and_tells_them(client, op, city, world, as_user, outbox):
+    back_at_the_app(client, op, "s-asd")
+    identity = db.session.scalar(select(SignOnIdentity))
+    admin = as_user(world.admin)
+    admin.post(f"/admin/users/{world.asd.id}/sign-on/{identity.id}/delete", data={"csrf_token": csrf_token(admin, "/")})
+    assert not signed_in(client)
+    subjects = [m.subject for m in outbox if m.to == ["asd@test.example"]]
+    assert subjects == [
+        "Anmeldedienst verbunden – Mitteilungen Schule-ASD",
+        "Verbindung zum Anmeldedienst gelöst – Mitteilungen Schule-ASD",
+    ]

@@ -68,4 +68,8 @@ def protect_login(app) -> Limiter:
     )
     for endpoint in ("security.two_factor_token_validation", "security.mf_recovery"):
         app.view_functions[endpoint] = codes(app.view_functions[endpoint])
+    # Single sign-on (registered before this): its callback and back-channel logout, per address.
+    sign_on = limiter.limit(lambda: current_app.config["SIGN_ON_REQUESTS_PER_ADDRESS"])
+    for endpoint in ("signon.callback", "signon.backchannel_logout"):
+        app.view_functions[endpoint] = sign_on(app.view_functions[endpoint])
     return limiter

@@ -233,9 +233,9 @@ def unlink_sign_on(user_id: int, identity_id: int):
     account = _user_or_404(user_id)
     ActionForm().validate_on_submit() or abort(400)
     identity = next((i for i in sign_on.of_user(account) if i.id == identity_id), None) or abort(404)
-    names = {p.issuer: p.name for p in current_app.config["OIDC_PROVIDERS"].values()}
-    sign_on.unlink(_actor(), identity, names.get(identity.issuer, identity.issuer[:40]))
-    flash(f"Die Verbindung von {account.name} zum Anmeldedienst ist gelöst.", "success")
+    providers = {p.issuer: p for p in current_app.config["OIDC_PROVIDERS"].values()}
+    sign_on.unlink(_actor(), identity, providers.get(identity.issuer))
+    flash(f"Die Verbindung von {account.name} zum Anmeldedienst ist gelöst; die Person ist abgemeldet.", "success")
     return redirect(url_for(".user", user_id=account.id))
 
 

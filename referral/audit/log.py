@@ -204,8 +204,15 @@ def _account_event(action: str, user, fields: Iterable[str] = ()) -> None:
 
 
 def _login_succeeded(sender, user, authn_via=None, **extra) -> None:
-    # How, where it was not the password: "oidc" and the provider's name for a single sign-on.
-    _account_event("login.success", user, [] if authn_via in (None, ["password"]) else authn_via)
+    # How, where it was not the password: "oidc" and the provider's name for a single sign-on (also
+    # when the tool's own second factor completed it: Flask-Security then names no way).
+    fields = [] if authn_via in (None, ["password"]) else list(authn_via)
+    if not fields and has_request_context():
+        from ..signon.routes import provider_of_login
+
+        if provider := provider_of_login(user):
+            fields = ["oidc", provider]
+    _account_event("login.success", user, fields)
 
 
 def _logged_out(sender, user, **extra) -> None:

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..accounts.models import User
-from ..accounts.operations import Actor, Refused, by_email
+from ..accounts.operations import Actor, Refused
 from ..audit.log import login_refused, record
 from ..extensions import db
 from .models import SignOnIdentity
@@ -28,10 +28,14 @@ __all__ = ["Refused", "Verdict", "identify", "link_by_admin", "unlink"]
 
 @dataclass(frozen=True)
 class Verdict:
-    """The account to log in, or why nobody is logged in (`refusal` names the page to show)."""
+    """The account to log in, or why nobody is logged in (`refusal` names the page to show).
+
+    `link`: the identity is to be linked to the account by its verified address, once the login is
+    complete (after the tool's own second factor, where that is asked): `complete_link`."""
 
     user: User | None
     refusal: str = ""
+    link: bool = False
 
 
 def _roles(user: User) -> set[str]:
@@ -53,35 +57,65 @@ def _link(provider: Provider, user: User, subject: str, linked_by: str) -> SignO
     return identity
 
 
+def _same_address(claimed: str) -> User | None:
+    """The account with this address. Only plain ASCII addresses are compared: Python lowers some other
+    characters to ASCII letters (the Kelvin sign to "k"), which would match another person's address."""
+    if not claimed.isascii() or claimed != claimed.strip() or "@" not in claimed:
+        return None
+    return db.session.scalar(select(User).where(func.lower(User.email) == claimed.lower()))
+
+
 def identify(provider: Provider, claims: Mapping[str, Any]) -> Verdict:
-    """The account for the validated ID token's claims, linking it at the first login by a verified
-    e-mail address. A refusal is recorded (and kept although the response is an error)."""
+    """The account for the validated ID token's claims. A refusal is recorded (and kept although the
+    response is an error); a link by address is only proposed, and made at the end of the login."""
     subject = claims["sub"]
     user = linked_account(provider, subject)
+    if user is not None:
+        return _allowed(provider, user)
+    email = claims.get("email")
+    # Only a boolean true counts: some providers send the string "false", which would be truthy.
+    if not isinstance(email, str) or claims.get("email_verified") is not True:
+        login_refused(None, ["sso", provider.name, "unverified" if email else "unknown"])
+        return Verdict(None, "unknown")
+    user = _same_address(email)
     if user is None:
-        email = claims.get("email")
-        # Only a boolean true counts: some providers send the string "false", which would be truthy.
-        if not isinstance(email, str) or claims.get("email_verified") is not True:
-            login_refused(None, ["sso", provider.name, "unverified" if email else "unknown"])
-            return Verdict(None, "unknown")
-        user = by_email(email)
-        if user is None:
-            login_refused(None, ["sso", provider.name, "unknown"])
-            return Verdict(None, "unknown")
-        if db.session.scalar(
+        login_refused(None, ["sso", provider.name, "unknown"])
+        return Verdict(None, "unknown")
+    if _linked_to(provider, user):
+        # The account is linked to another identity of this provider: an e-mail address that moved
+        # to another person must not take the account over.
+        login_refused(user, ["sso", provider.name, "linked_to_other"])
+        return Verdict(None, "other_identity")
+    verdict = _allowed(provider, user)
+    return Verdict(user, link=True) if verdict.user else verdict
+
+
+def _linked_to(provider: Provider, user: User) -> bool:
+    return bool(
+        db.session.scalar(
             select(SignOnIdentity.id).where(SignOnIdentity.user_id == user.id, SignOnIdentity.issuer == provider.issuer)
-        ):
-            # The account is linked to another identity of this provider: an e-mail address that moved
-            # to another person must not take the account over.
-            login_refused(user, ["sso", provider.name, "linked_to_other"])
-            return Verdict(None, "other_identity")
-        verdict = _allowed(provider, user)
-        if verdict.refusal:
-            return verdict
-        _link(provider, user, subject, "email")
-        record("user.link_sign_on", user, actor=user, object_type="user_account", fields=[provider.name, "email"])
-        return verdict
-    return _allowed(provider, user)
+        )
+    )
+
+
+def complete_link(provider: Provider, user: User, subject: str) -> None:
+    """The link proposed by `identify`, made when the login is complete (the person passed every factor)."""
+    if linked_account(provider, subject) is not None or _linked_to(provider, user):
+        return  # linked meanwhile (another login of the same person at the same moment)
+    _link(provider, user, subject, "email")
+    record("user.link_sign_on", user, actor=user, object_type="user_account", fields=[provider.name, "email"])
+    _tell_owner(user, provider, linked=True)
+
+
+def _tell_owner(user: User, provider: Provider, linked: bool) -> None:
+    """A notice to the account's address, as after a password change: whoever did it, the owner knows."""
+    from flask import render_template
+
+    from ..notifications.delivery import enqueue
+
+    body = render_template("email/sign_on_notice.txt", user=user, provider=provider, linked=linked)
+    subject = "Anmeldedienst verbunden" if linked else "Verbindung zum Anmeldedienst gelöst"
+    enqueue(user.email, f"{subject} – Mitteilungen Schule-ASD", body)
 
 
 def _allowed(provider: Provider, user: User) -> Verdict:
@@ -108,14 +142,22 @@ def link_by_admin(actor: Actor, provider: Provider, user: User, subject: str) ->
     record(
         "user.link_sign_on", user, role=actor.role, scope=actor.scope, actor=actor.user, fields=[provider.name, "admin"]
     )
+    _tell_owner(user, provider, linked=True)
     return identity
 
 
-def unlink(actor: Actor, identity: SignOnIdentity, provider_name: str) -> None:
+def unlink(actor: Actor, identity: SignOnIdentity, provider: Provider | None) -> None:
+    """Ends the link and every session of the person: one may have come through this identity."""
+    from ..accounts.services import end_sessions
+
     user = identity.user
     db.session.delete(identity)
+    end_sessions(user)
     db.session.flush()
-    record("user.unlink_sign_on", user, role=actor.role, scope=actor.scope, actor=actor.user, fields=[provider_name])
+    name = provider.name if provider else identity.issuer[:40]
+    record("user.unlink_sign_on", user, role=actor.role, scope=actor.scope, actor=actor.user, fields=[name])
+    if provider is not None:
+        _tell_owner(user, provider, linked=False)
 
 
 def of_user(user: User) -> list[SignOnIdentity]:

@@ -20,13 +20,10 @@ class LocalLoginForm(AuditedLoginForm):
             return False
         if allowed(self.user):
             return True
-        # Only said after the right password: the address and password were the person's own.
+        # The same answer as for a wrong password: a refusal must not confirm that a guessed password
+        # is right. The login page says above the form which roles may use a password.
         login_refused(self.user, ["local_login"])
-        labels = [provider.label for provider in current_app.config["OIDC_PROVIDERS"].values()]
-        way = f"über die Schaltfläche „{labels[0]}“" if len(labels) == 1 else "über Ihren Anmeldedienst (oben)"
-        self.form_errors.append(
-            f"Die Anmeldung mit Passwort ist für Ihr Konto nicht vorgesehen. Bitte melden Sie sich {way} an."
-        )
+        self.form_errors.append(current_app.config["SECURITY_MSG_GENERIC_AUTHN_FAILED"][0])
         return False
 
 
