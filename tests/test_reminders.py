@@ -145,6 +145,13 @@ def test_every_e_mail_template_is_rendered_without_child_data(app, world):
         db.session.commit()
         with app.test_request_context():
             send_invitation(invited)  # about an account, never a case
+        from referral.accounts.operations import Actor
+        from referral.signon.identities import link_by_admin
+        from referral.signon.settings import Provider
+
+        with app.test_request_context():  # the notice of a link to an identity provider: an account again
+            city = Provider("stadt", "https://login.stadt.example", "rp", "geheim", "Stadt", frozenset(), None)
+            link_by_admin(Actor.operator(), city, world.asd, "kennung-1")
     finally:
         template_rendered.disconnect(remember, app)
 
