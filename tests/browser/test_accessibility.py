@@ -41,6 +41,7 @@ from referral.cases.process import State
 from referral.consultations.models import Consultation
 from referral.consultations.process import ConsultationState
 from referral.extensions import db
+from referral.signon.settings import Provider
 
 pytestmark = [pytest.mark.browser, pytest.mark.a11y]
 
@@ -64,7 +65,9 @@ ROLES = {
     "coordinator": "koordination@demo.example",
     "admin": "admin@demo.example",
 }
-ANONYMOUS_START = ["/login", "/password/reset"]
+# The refusal page of a login through an identity provider (the crawl's provider is configured below).
+LABEL = "Mit dem Konto der Stadt anmelden"
+ANONYMOUS_START = ["/login", "/password/reset", "/login/oidc/stadt/callback?error=access_denied"]
 # Where the crawl starts besides the start page: lists behind a GET filter form, which has no links to follow
 # (the ASD's inbox shows open cases; answered and closed ones only with the filter "alle").
 EXTRA_START = {"asd_worker": ["/inbox?state=all"], "asd_lead": ["/inbox?state=all"]}
@@ -74,6 +77,7 @@ CAP_PER_PATTERN = 3
 CAPS = {"cases.show": 10, "consultations.show": 5}
 # Never followed: downloads, and GETs that change something (opening a notification marks it read).
 NOT_FOLLOWED = {
+    "signon.start",  # leads to the identity provider, another site
     "cases.pdf",
     "cases.download",
     "administration.users_csv",
@@ -226,6 +230,11 @@ class Crawler:
 
     def run(self) -> Crawl:
         started = time.monotonic()
+        # An identity provider, so that the login page shows its button and the admin's account pages
+        # their "Anmeldedienste" section; nothing here calls it.
+        self.server.app.config["OIDC_PROVIDERS"] = {
+            "stadt": Provider("stadt", "https://login.stadt.example", "rp", "geheim", LABEL, frozenset(), None)
+        }
         demo.load()
         db.session.commit()
         in_assessment = db.session.scalar(select(Referral.id).where(Referral.state == State.IN_ASSESSMENT))
