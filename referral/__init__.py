@@ -147,7 +147,10 @@ def register_blueprints(app: Flask) -> None:
 
     for blueprint in (home, cases, consultations, evaluation, coordination, administration, audit, directory, health):
         app.register_blueprint(blueprint)
+    from .api.routes import register as api
     from .notifications.routes import register as notifications
+
+    api(app)
 
     notifications(app)
 

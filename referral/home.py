@@ -44,7 +44,8 @@ PUBLIC_ENDPOINTS = {
 
 @blueprint.before_app_request
 def require_login():
-    if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
+    # The API (referral/api/) authenticates each request with a bearer token, never with the session.
+    if request.endpoint in PUBLIC_ENDPOINTS or request.blueprint == "api" or current_user.is_authenticated:
         return None
     return login_redirect()
 
