@@ -19,7 +19,10 @@ TEXTS = {
     409: ("Gleichzeitige Änderung", "Die Mitteilung wurde gleichzeitig geändert. Bitte neu laden und erneut senden."),
     413: ("Anfrage zu groß", "Die gesendeten Daten sind zu groß."),
     415: ("Format nicht unterstützt", "Dieses Format der Anfrage wird nicht unterstützt."),
-    429: ("Zu viele Anfragen", "Dieser Zugang hat zu viele Anfragen gesendet. Bitte nach Retry-After erneut versuchen."),
+    429: (
+        "Zu viele Anfragen",
+        "Dieser Zugang hat zu viele Anfragen gesendet. Bitte nach Retry-After erneut versuchen.",
+    ),
     500: ("Interner Fehler", "Es ist ein Fehler aufgetreten. Der Fehler ist protokolliert; bitte erneut versuchen."),
     503: ("Vorübergehend nicht erreichbar", "Die Schnittstelle ist gerade nicht erreichbar. Bitte später erneut."),
 }

@@ -210,7 +210,9 @@ def referral_response(referral: Referral, status: int = 200) -> Response:
 def _audited_view(action: str, referral: Referral, fields: list[str] | None = None) -> None:
     """As the ASD's page records its view: the client is named in role and scope."""
     client = current_client()
-    record(action, referral, object_type="referral", role="api", scope=_scope_label(client.client_id), fields=fields or [])
+    record(
+        action, referral, object_type="referral", role="api", scope=_scope_label(client.client_id), fields=fields or []
+    )
 
 
 @blueprint.get("/referrals/<int:referral_id>")
@@ -311,6 +313,9 @@ def audit_call(response: Response) -> Response:
     """One entry per call: the client, the endpoint, the referral, the result (status)."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return response
+    refused = tokens.transport_refused()
+    if refused is not None:
+        response = refused  # Talisman's redirect to https came after the credentials had crossed in clear
     client = g.get("api_client")
     client_id = client.client_id if client is not None else None
     if response.status_code >= 400:
