@@ -101,8 +101,9 @@ def day(german: str, english: str, *, nullable: bool = True) -> dict[str, Any]:
     return text(german, english, nullable=nullable, format="date")
 
 
-def ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
+def ref(name: str, german: str = "", english: str = "") -> dict[str, Any]:
+    # OpenAPI 3.1 (JSON Schema 2020-12) allows a description next to $ref.
+    return {"$ref": f"#/components/schemas/{name}", **({"description": d(german, english)} if german else {})}
 
 
 def obj(german: str, english: str, properties: dict[str, Any], *, nullable: bool = False) -> dict[str, Any]:
@@ -141,7 +142,7 @@ def _summary_properties() -> dict[str, Any]:
             "reporting school",
             {"id": integer("Kennung der Schule", "id of the school"), "name": text("Name der Schule", "school name")},
         ),
-        "district": ref("District"),
+        "district": ref("District", "Zuständiger Bezirk", "district in charge"),
         "case_reference": text(
             "Aktenzeichen der Fachsoftware (falls eingetragen)",
             "file number in the case software (if recorded)",
@@ -171,19 +172,19 @@ def schemas() -> dict[str, Any]:
             "Daten nach Ablauf der Aufbewahrungsfrist gelöscht am (Texte sind dann leer)",
             "data purged after the retention period at (texts are then empty)",
         ),
-        "child": ref("Child"),
+        "child": ref("Child", "1. Kind", "1. child"),
         "household": array("2. Eltern und Haushalt", "2. parents and household", ref("HouseholdMember")),
-        "observations": ref("Observations"),
+        "observations": ref("Observations", "3. Beobachtungen", "3. observations"),
         "school_actions": array(
             "4. Was die Schule bereits getan hat", "4. what the school already did", ref("SchoolAction")
         ),
-        "affected_informed": ref("AffectedInformed"),
+        "affected_informed": ref("AffectedInformed", "5. Information der Betroffenen", "5. those affected informed"),
         "phone_call": nullable_ref(
             "PhoneCall",
             "Telefonat mit dem ASD (bei Dringlichkeit akut)",
             "phone call with the ASD (for acute urgency)",
         ),
-        "reporter": ref("Reporter"),
+        "reporter": ref("Reporter", "7. Meldende Person", "7. reporting person"),
         "attachments": array("8. Anhänge", "8. attachments", ref("Attachment")),
         "messages": array("Rückfragen und Nachträge", "questions and addenda", ref("Message")),
         "history": array("Verlauf (Zustandswechsel)", "history (state changes)", ref("HistoryEntry")),
