@@ -45,7 +45,9 @@ PUBLIC_ENDPOINTS = {
 @blueprint.before_app_request
 def require_login():
     # The API (referral/api/) authenticates each request with a bearer token, never with the session.
-    if request.endpoint in PUBLIC_ENDPOINTS or request.blueprint == "api" or current_user.is_authenticated:
+    # Unknown URLs and wrong methods under /api/ too: they answer a problem (api/errors.py), not the login.
+    api = request.blueprint == "api" or request.path.startswith("/api/")
+    if request.endpoint in PUBLIC_ENDPOINTS or api or current_user.is_authenticated:
         return None
     return login_redirect()
 

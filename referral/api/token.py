@@ -231,4 +231,7 @@ def register(app: Flask, blueprint: Any) -> None:
     # A limiter of its own (as accounts/throttling.py): counted per client, in Redis when configured.
     limiter = Limiter(key_func=rate_key, app=app)
     app.extensions["api_limiter"] = limiter
-    limiter.limit(lambda: current_app.config.get("API_RATE_LIMIT", "600 per minute"), key_func=rate_key)(blueprint)
+    # Shared by all routes of the blueprint: one count per client, whatever it calls.
+    limiter.shared_limit(
+        lambda: current_app.config.get("API_RATE_LIMIT", "600 per minute"), scope="api", key_func=rate_key
+    )(blueprint)
