@@ -32,7 +32,7 @@ def under_api() -> bool:
     return request.path.startswith(PREFIX)
 
 
-def http_problem(code: int, headers: dict | None = None, detail: str | None = None) -> Response:
+def http_problem(code: int, headers: dict[str, str] | None = None, detail: str | None = None) -> Response:
     title, text = TEXTS.get(code, (f"Fehler {code}", "Die Anfrage konnte nicht verarbeitet werden."))
     if code == 429:
         from .token import retry_after

@@ -58,7 +58,7 @@ def d(german: str, english: str) -> str:
     return f"{german} / {english}"
 
 
-def _labels(kind: type[enum.Enum], exclude: frozenset = frozenset()) -> dict[str, str]:
+def _labels(kind: type[enum.Enum], exclude: frozenset[enum.Enum] = frozenset()) -> dict[str, str]:
     if kind is State:
         return {s.value: STATE_LABELS[s] for s in State if s not in exclude}
     if kind is Action:
@@ -67,7 +67,12 @@ def _labels(kind: type[enum.Enum], exclude: frozenset = frozenset()) -> dict[str
 
 
 def vocabulary(
-    kind: type[enum.Enum], german: str, english: str, *, nullable: bool = False, exclude: frozenset = frozenset()
+    kind: type[enum.Enum],
+    german: str,
+    english: str,
+    *,
+    nullable: bool = False,
+    exclude: frozenset[enum.Enum] = frozenset(),
 ) -> dict[str, Any]:
     """An enum generated from the vocabulary class, its German labels listed in the description."""
     labels = _labels(kind, exclude)
@@ -443,7 +448,7 @@ def schemas() -> dict[str, Any]:
     }
 
 
-def _problem(german: str, english: str, headers: dict | None = None) -> dict[str, Any]:
+def _problem(german: str, english: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": d(german, english),
         "content": {PROBLEM: {"schema": ref("Problem")}},
@@ -887,7 +892,7 @@ def document() -> dict[str, Any]:
 
 def _type_of(schema: dict[str, Any]) -> str:
     if "$ref" in schema:
-        return schema["$ref"].rsplit("/", 1)[-1]
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
     if "oneOf" in schema:
         return " oder ".join(_type_of(s) for s in schema["oneOf"])
     kind = schema.get("type", "")

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from io import BytesIO
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, render_template, request, send_file, stream_with_context
-from sqlalchemy import Select, and_, or_, select
+from flask import Blueprint, Flask, Response, current_app, g, render_template, request, send_file, stream_with_context
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import lazyload
 
 from .. import lifecycle
@@ -69,7 +69,7 @@ class BadParameter(Exception):
 
 
 @blueprint.post("/token")
-def token():
+def token() -> Response:
     """OAuth 2.0 client credentials (client_secret_basic or client_secret_post)."""
     return tokens.issue()
 
@@ -77,13 +77,14 @@ def token():
 # --- Referrals ---------------------------------------------------------------------------------
 
 
-def _visible() -> Select:
+def _visible() -> Select[tuple[Referral]]:
     """The referrals of the client's districts as their ASD sees them (never drafts)."""
     return select(Referral).where(district_scope(current_client().district_ids))
 
 
 def _referral(referral_id: int) -> Referral | None:
-    return db.session.scalar(_visible().where(Referral.id == referral_id))
+    found: Referral | None = db.session.scalar(_visible().where(Referral.id == referral_id))
+    return found
 
 
 def _encode(mode: str, at: datetime, ident: int, sync: datetime | None = None) -> str:
@@ -136,17 +137,17 @@ def _settled() -> datetime:
     return utcnow() - timedelta(seconds=current_app.config.get("API_SYNC_SETTLE_SECONDS", 60))
 
 
-def _after(at: datetime, ident: int):
+def _after(at: datetime, ident: int) -> ColumnElement[bool]:
     return or_(Referral.updated_at > at, and_(Referral.updated_at == at, Referral.id > ident))
 
 
-def _before(at: datetime, ident: int):
+def _before(at: datetime, ident: int) -> ColumnElement[bool]:
     return or_(Referral.updated_at < at, and_(Referral.updated_at == at, Referral.id < ident))
 
 
 @blueprint.get("/referrals")
 @require_scope(READ)
-def referrals():
+def referrals() -> Response:
     """Newest changes first (walk on with `cursor`), or the changes after `changed_since`, oldest first."""
     try:
         limit = _limit()
@@ -217,7 +218,7 @@ def _audited_view(action: str, referral: Referral, fields: list[str] | None = No
 
 @blueprint.get("/referrals/<int:referral_id>")
 @require_scope(READ)
-def referral(referral_id: int):
+def referral(referral_id: int) -> Response:
     found = _referral(referral_id)
     if found is None:
         return not_found()
@@ -227,7 +228,7 @@ def referral(referral_id: int):
 
 @blueprint.get("/referrals/<int:referral_id>/attachments/<int:attachment_id>")
 @require_scope(READ)
-def attachment(referral_id: int, attachment_id: int):
+def attachment(referral_id: int, attachment_id: int) -> Response:
     found = _referral(referral_id)
     item = (
         db.session.scalar(select(Attachment).where(Attachment.id == attachment_id, Attachment.referral_id == found.id))
@@ -257,7 +258,7 @@ def attachment(referral_id: int, attachment_id: int):
 
 @blueprint.get("/referrals/<int:referral_id>/pdf")
 @require_scope(READ)
-def pdf(referral_id: int):
+def pdf(referral_id: int) -> Response:
     """The PDF of record, as the ASD downloads it (with assessment, feedback and the ASD's history)."""
     from ..cases.pdf import NotMade, render
 
@@ -281,7 +282,7 @@ def pdf(referral_id: int):
 
 
 @blueprint.get("/openapi.json")
-def openapi():
+def openapi() -> Response:
     from .openapi import document
 
     response = _json(document())
@@ -290,7 +291,7 @@ def openapi():
 
 
 @blueprint.get("/docs")
-def docs():
+def docs() -> Response | str:
     from .openapi import document, for_page
 
     return render_template("api/docs.html", **for_page(document()))
@@ -304,8 +305,8 @@ def _scope_label(client_id: str | None) -> str:
 
 
 @blueprint.before_request
-def https_only():
-    return tokens.transport_refused()
+def https_only() -> Response | None:
+    return None if request.endpoint in PUBLIC_ENDPOINTS else tokens.transport_refused()
 
 
 @blueprint.after_request
@@ -317,7 +318,8 @@ def audit_call(response: Response) -> Response:
     if refused is not None:
         response = refused  # Talisman's redirect to https came after the credentials had crossed in clear
     client = g.get("api_client")
-    client_id = client.client_id if client is not None else None
+    # Before authentication (a 429 of the rate limit): the client whose token it was, if it was one.
+    client_id = client.client_id if client is not None else g.get("api_token_client_id")
     if response.status_code >= 400:
         # Nothing of a refused call stays but the record of it (lifecycle.py).
         db.session.rollback()
@@ -336,6 +338,6 @@ def audit_call(response: Response) -> Response:
     return response
 
 
-def register(app) -> None:
+def register(app: Flask) -> None:
     tokens.register(app, blueprint)
     app.register_blueprint(blueprint)

@@ -127,7 +127,7 @@ def _query_client(client_id: str) -> OAuthClient | None:
     return OAuthClient(found)
 
 
-def _save_token(token: dict, oauth_request: Any) -> None:
+def _save_token(token: dict[str, Any], oauth_request: Any) -> None:
     client: ApiClient = oauth_request.client.client
     now = utcnow()
     # Expired tokens are useless; they go when a new one is issued (no separate cleaning job).
@@ -199,6 +199,7 @@ def _token_client_id() -> str | None:
         .join(ApiToken, ApiToken.client_id == ApiClient.id)
         .where(ApiToken.token_hash == clients.digest(value.strip()))
     )
+    g.api_token_client_id = found  # for the audit entry of a call refused before authentication
     return found
 
 
