@@ -515,6 +515,10 @@ def test_rate_limit_per_client(app, world, client):
     assert "Anfragen" in body["detail"]
     response = client.get("/api/v1/referrals", headers=bearer(token))
     assert int(response.headers["Retry-After"]) > 0
+    throttled = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "api.call").order_by(AuditEntry.seq.desc())
+    ).first()
+    assert (throttled.actor_scope, throttled.fields) == (f"API: {first_id}", ["429", "api.referrals"])
     # A new token does not reset the count; another client has its own.
     assert (
         client.post(
