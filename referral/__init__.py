@@ -146,7 +146,10 @@ def register_blueprints(app: Flask) -> None:
 
     for blueprint in (home, cases, consultations, evaluation, coordination, administration, audit, directory, health):
         app.register_blueprint(blueprint)
+    from .api.routes import register as api
     from .notifications.routes import register as notifications
+
+    api(app)
 
     notifications(app)
 
@@ -172,8 +175,14 @@ def register_errorhandlers(app: Flask) -> None:
         ),
     }
 
+    from .api.errors import http_problem, under_api
+
     def handler(code):
         def handle(error):
+            if under_api():  # the API answers problem details, never a page (api/errors.py)
+                if code in (403, 404):
+                    db.session.rollback()
+                return http_problem(code)
             title, text = messages[code]
             text = text.format(**configured(current_app.config))
             try:
@@ -194,6 +203,15 @@ def register_errorhandlers(app: Flask) -> None:
     for code in messages:
         app.register_error_handler(code, handler(code))
 
+    from werkzeug.exceptions import HTTPException
+
+    @app.errorhandler(HTTPException)
+    def other_http_error(error):
+        # Codes without a page of their own (401, 406, 415, …): Werkzeug's answer, except under /api/.
+        if under_api() and error.code and error.code >= 400:
+            return http_problem(error.code)
+        return error
+
     @app.errorhandler(500)
     def internal_error(error):
         # Rendered without user, session or database: whatever failed may be one of them.
@@ -203,6 +221,9 @@ def register_errorhandlers(app: Flask) -> None:
         outages.rollback_quietly()  # nothing half-written reaches the database
         from .workflow.errors import LOST_IN_THE_DATABASE, lost_a_race
 
+        if under_api():
+            lost = lost_a_race(getattr(error, "original_exception", None) or error)
+            return http_problem(409 if lost else 500)
         if lost_a_race(getattr(error, "original_exception", None) or error):
             # Lost at the request's commit, after every check had passed: a concurrent change, not a fault.
             return outages.render_static(409, "Gleichzeitige Änderung", [LOST_IN_THE_DATABASE])

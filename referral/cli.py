@@ -379,3 +379,6 @@ def register(app) -> None:
     app.cli.add_command(attachments_cli)
     app.cli.add_command(backup_cli)
     app.cli.add_command(worker)
+    from .api.cli import api_clients
+
+    app.cli.add_command(api_clients)

@@ -332,6 +332,11 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "RATELIMIT_HEADERS_ENABLED": False,
         "LOGIN_FAILURES_PER_ACCOUNT": env.get("LOGIN_FAILURES_PER_ACCOUNT", "5 per 15 minutes"),
         "LOGIN_ATTEMPTS_PER_ADDRESS": env.get("LOGIN_ATTEMPTS_PER_ADDRESS", "30 per minute"),
+        # REST API (referral/api): calls per client, access token lifetime, and how long a change may take
+        # to commit before the `changed_since` walk passes it (api/routes.py, _settled).
+        "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "600 per minute"),
+        "API_TOKEN_MINUTES": int(env.get("API_TOKEN_MINUTES", "10")),
+        "API_SYNC_SETTLE_SECONDS": int(env.get("API_SYNC_SETTLE_SECONDS", "60")),
         # Password reset, invitation and second-factor steps, per network address.
         "ACCOUNT_STEPS_PER_ADDRESS": env.get("ACCOUNT_STEPS_PER_ADDRESS", "10 per minute"),
         # Single sign-on: callbacks and back-channel logouts per address (a school's NAT, the provider's

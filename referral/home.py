@@ -44,7 +44,10 @@ PUBLIC_ENDPOINTS = {
 
 @blueprint.before_app_request
 def require_login():
-    if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
+    # The API (referral/api/) authenticates each request with a bearer token, never with the session.
+    # Unknown URLs and wrong methods under /api/ too: they answer a problem (api/errors.py), not the login.
+    api = request.blueprint == "api" or request.path.startswith("/api/")
+    if request.endpoint in PUBLIC_ENDPOINTS or api or current_user.is_authenticated:
         return None
     return login_redirect()
 

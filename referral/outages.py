@@ -170,6 +170,11 @@ def outage_page(kind: str) -> Response:
         title = "Vorübergehend nicht erreichbar"
         text = "Die Datenbank ist gerade nicht erreichbar. Bitte versuchen Sie es in einigen Minuten erneut."
     note = saving_note()
+    retry = str(current_app.config.get("OUTAGE_RETRY_AFTER_SECONDS", RETRY_AFTER_SECONDS))
+    if request.path.startswith("/api/"):  # the API answers problem details (api/errors.py)
+        from .api.errors import http_problem
+
+        return http_problem(503, headers={"Retry-After": retry}, detail=text)
     if request.accept_mimetypes.best == "application/json":
         # The form's autosave (referral-form.js) shows `message`; the form is still on the screen.
         unsaved = (

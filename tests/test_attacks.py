@@ -513,6 +513,10 @@ CSRF_EXEMPT = {
     # Called by the identity provider's server, not a browser: a logout token signed by the provider
     # (tests/test_signon.py refuses forged, foreign and replayed-from-another-audience tokens).
     "signon.backchannel_logout",
+    # The REST API (referral/api): no cookies and no session; each request carries its own credentials
+    # (client secret at the token endpoint, a bearer token elsewhere), which a foreign page cannot send.
+    # tests/test_api_read.py refuses calls without valid credentials.
+    "api.token",
 }
 
 

@@ -24,7 +24,8 @@ PASSIVE_ENDPOINTS.add("signon.backchannel_logout")
 
 
 def passive() -> bool:
-    return request.endpoint in PASSIVE_ENDPOINTS
+    # The API (referral/api/) has no session at all: a bearer token authenticates each request.
+    return request.endpoint in PASSIVE_ENDPOINTS or request.blueprint == "api"
 
 
 def _now() -> float:

@@ -101,6 +101,7 @@ ACTION_LABELS = {
     "consultation.answer": "Empfehlung erfasst",
     "consultation.start_referral": "Mitteilung aus Fachberatung begonnen",
     "consultation.purge": "Fachberatung gelöscht (Aufbewahrungsfrist)",
+    "api.call": "Aufruf der Schnittstelle (Fachsoftware)",
 }
 # The admin's change list shows these: changes to accounts, organisation and settings.
 ADMIN_ACTIONS = {

@@ -117,6 +117,8 @@ class Referral(db.Model):
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The file number (Aktenzeichen) of the case in the Jugendamt's case software, recorded over the API.
+    case_reference: Mapped[str | None] = mapped_column(String(60))
     submitted_at: Mapped[datetime | None]
     received_at: Mapped[datetime | None]  # arrival in the current district (differs after a transfer)
     acknowledged_at: Mapped[datetime | None]

@@ -6,6 +6,7 @@ same rules, so that a referral a user cannot see is neither listed nor reachable
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from flask import abort
@@ -29,8 +30,13 @@ def referral_scope(user: User) -> ColumnElement[bool]:
     conditions = [school_side_scope(user, Referral.author_id, Referral.school_id, lead_sees=submitted)]
     districts = user.district_ids(*ASD_SIDE)
     if districts:
-        conditions.append(and_(Referral.district_id.in_(districts), submitted))
+        conditions.append(district_scope(districts))
     return or_(*conditions)
+
+
+def district_scope(district_ids: Iterable[int]) -> ColumnElement[bool]:
+    """SQL condition: what the ASD of these districts reads (never drafts); also the API client's scope."""
+    return and_(Referral.district_id.in_(list(district_ids)), Referral.state != State.DRAFT)
 
 
 def metadata_scope(user: User) -> ColumnElement[bool]:
