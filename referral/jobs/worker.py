@@ -17,6 +17,7 @@ from types import FrameType
 
 from flask import current_app
 
+from ..api.webhooks import deliver_webhooks
 from ..extensions import db
 from ..notifications.delivery import deliver
 from . import schedule
@@ -35,6 +36,10 @@ def tick(stop: Callable[[], bool], report: Callable[[str], None]) -> None:
             sent, failed = deliver(stop=stop)
             if sent or failed:
                 report(f"mail: {sent} sent, {failed} failed (kept for a later attempt)")
+        if not stop():
+            delivered, failed = deliver_webhooks(stop=stop)
+            if delivered or failed:
+                report(f"webhooks: {delivered} delivered, {failed} failed (retried later)")
     except Exception as error:  # noqa: BLE001 - the worker outlives a database or SMTP outage
         log.error("worker round failed: %s", type(error).__name__)
         report(f"round failed: {type(error).__name__}")
