@@ -39,12 +39,13 @@ import secrets
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app
+from flask import Flask, current_app
+from prometheus_client.core import Metric
 from sqlalchemy import ForeignKey, Index, String, Text, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -250,7 +251,7 @@ def emit(event_type: str, referral: Any, district_id: int, now: datetime | None 
     return rows
 
 
-def _referral_changed(referral, action, change=None, **extra) -> None:
+def _referral_changed(referral: Any, action: Any, change: Any = None, **extra: Any) -> None:
     from ..cases.process import Action
 
     if action is Action.SUBMIT:
@@ -477,7 +478,7 @@ def webhook_overview(client: ApiClient, recent: int = 10) -> dict[str, Any]:
     }
 
 
-def register(app) -> None:
+def register(app: Flask) -> None:
     from ..cases.process import referral_changed
 
     referral_changed.connect(_referral_changed)
@@ -485,7 +486,7 @@ def register(app) -> None:
     _register_metrics()
 
 
-def _metrics(now: datetime):
+def _metrics(now: datetime) -> Iterator[Metric]:
     """For /metrics: deliveries waiting (also retrying) and failed for good, counts only."""
     from prometheus_client.core import GaugeMetricFamily
 

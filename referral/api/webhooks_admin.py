@@ -9,6 +9,7 @@ new signing secret, shown once on the answer page and never again (it is stored 
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.routing import BuildError
 from wtforms import StringField
@@ -34,7 +35,7 @@ def client_page(client: ApiClient) -> str:
         return url_for("administration.overview")
 
 
-def set_webhook(client_id: int):
+def set_webhook(client_id: int) -> ResponseReturnValue:
     client = db.session.get(ApiClient, client_id) or abort(404)
     form = WebhookForm()
     if not form.validate_on_submit():
