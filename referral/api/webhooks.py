@@ -165,6 +165,11 @@ def sign(secret: str, event_id: str, timestamp: int, body: str | bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(_key(secret), message, hashlib.sha256).digest()).decode("ascii")
 
 
+def unix_seconds(at: datetime) -> int:
+    """`at` (naive UTC, as stored) in unix seconds; `.timestamp()` alone would read it as local time."""
+    return int(at.replace(tzinfo=UTC).timestamp())
+
+
 def headers_for(secret: str, event_id: str, body: str, timestamp: int) -> dict[str, str]:
     return {
         "Content-Type": "application/json",
@@ -372,7 +377,7 @@ def _send_one(delivery_id: int, now: Callable[[], datetime]) -> bool:
     else:
         url, secret = target
         try:
-            status = post(url, body, headers_for(secret or "", event_id, body, int(now().timestamp())))
+            status = post(url, body, headers_for(secret or "", event_id, body, unix_seconds(now())))
         except (OSError, ValueError) as problem:  # unreachable, refused, timed out, TLS; never the URL itself
             error = f"Nicht erreichbar ({type(problem).__name__})"
         else:
