@@ -324,7 +324,7 @@ def test_a_redirect_is_not_followed(world, setup, receiver):
 
 
 def test_after_24_hours_of_failures_the_delivery_is_failed_and_shown_to_the_admin(app, world, setup, receiver):
-    submitted(world)
+    referral = submitted(world)
     receiver.status = 503
     start = deliveries()[0].created_at
     times = [start]
@@ -346,6 +346,7 @@ def test_after_24_hours_of_failures_the_delivery_is_failed_and_shown_to_the_admi
     with app.test_request_context():
         page = render_template_string('{% include "administration/_api_client_webhook.html" %}', client=setup["we"])
     assert 'data-webhook-failed="1"' in page and "HTTP 503" in page and "fehlgeschlagen" in page
+    assert referral.number in page
     metrics = {metric.name: metric.samples[0].value for metric in hooks._metrics(utcnow())}
     assert metrics["referral_webhook_deliveries_failed"] == 1
 

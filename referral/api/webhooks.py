@@ -467,6 +467,7 @@ def webhook_overview(client: ApiClient, recent: int = 10) -> dict[str, Any]:
                 "type": row.event_type,
                 "label": EVENT_TYPES.get(row.event_type, row.event_type),
                 "referral_id": row.referral_id,
+                "case_number": json.loads(row.body)["data"]["case_number"],
                 "created_at": row.created_at,
                 "state": row.state,
                 "attempts": row.attempts,

@@ -1,6 +1,6 @@
-"""`flask worker`: one long-running process that sends the outbox continuously and runs the daily
-jobs at their times. Run one per server or several: the claims (schedule.py, delivery.py) keep
-each job once per day and each mail once.
+"""`flask worker`: one long-running process that sends the outbox and the webhooks continuously and
+runs the daily jobs at their times. Run one per server or several: the claims (schedule.py,
+delivery.py, api/webhooks.py) keep each job once per day and each mail and webhook delivery once.
 
 SIGTERM or SIGINT (systemd's stop, Ctrl+C) lets the current unit of work finish (the daily job
 under way, or the mail being sent) and then ends the process; nothing is left half-done.
