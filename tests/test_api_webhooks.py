@@ -276,6 +276,8 @@ def test_verify_agrees_with_an_independent_signer(app):
     assert not verify(secret, headers, body + b" ")
     assert not verify(secret, {**headers, "webhook-signature": ""}, body)
     assert not verify("kein-geheimnis", headers, body)
+    for timestamp in ("99999999999999999999", "²", "-1", "", "1e3"):
+        assert not verify(secret, {**headers, "webhook-timestamp": timestamp}, body)
 
 
 # --- Delivery: outages, backoff, exactly one arrival --------------------------------------------------

@@ -190,10 +190,9 @@ def verify(secret: str, headers: Mapping[str, str], body: str | bytes, *, now: d
     lower = {name.lower(): value for name, value in headers.items()}
     names = ("webhook-id", "webhook-timestamp", "webhook-signature")
     event_id, timestamp, signatures = (lower.get(name, "") for name in names)
-    if not event_id or not timestamp.isdigit() or not signatures:
+    if not event_id or not (timestamp.isascii() and timestamp.isdigit()) or not signatures:
         return False
-    sent_at = datetime.fromtimestamp(int(timestamp), UTC).replace(tzinfo=None)
-    if abs((now or utcnow()) - sent_at) > TOLERANCE:
+    if abs(unix_seconds(now or utcnow()) - int(timestamp)) > TOLERANCE.total_seconds():
         return False
     try:
         expected = sign(secret, event_id, int(timestamp), body).encode()
@@ -286,7 +285,6 @@ def feedback_due_soon(now: datetime | None = None) -> int:
         )
         .order_by(Referral.id)
     ).all()
-    db.session.rollback()
     count = 0
     for referral_id, due_at in soon:
         db.session.add(Reminder(subject=f"referral:{referral_id}:feedback-soon", day=to_local(due_at).date()))
