@@ -219,6 +219,26 @@ def test_feedback_due_soon_is_sent_once_per_referral_by_the_daily_reminders(worl
     assert [(row.client_id, row.referral_id) for row in due] == [(setup["we"].id, soon.id)]
 
 
+def test_feedback_due_soon_waits_for_a_client_with_a_webhook(world, setup):
+    from referral.notifications import reminders
+
+    referral = submitted(world, State.IN_ASSESSMENT)
+    services.transfer(referral, world.asd, world.districts["hm"], "Wohnort im anderen Bezirk")
+    now = utcnow()
+    referral.feedback_due_at = now + timedelta(days=1)
+    clients.set_webhook(Actor.operator(), setup["hm"], None)  # HM's client has no webhook today
+    db.session.commit()
+    reminders.send(now)
+    assert deliveries(event_type="referral.feedback_due_soon") == []
+
+    clients.set_webhook(Actor.operator(), setup["hm"], "https://fachsoftware.stadt.example/hooks")
+    db.session.commit()
+    reminders.send(now + timedelta(hours=2))
+    reminders.send(now + timedelta(hours=3))
+    due = deliveries(event_type="referral.feedback_due_soon")
+    assert [(row.client_id, row.referral_id) for row in due] == [(setup["hm"].id, referral.id)]
+
+
 # --- Signatures ---------------------------------------------------------------------------------------
 
 

@@ -277,7 +277,7 @@ def feedback_due_soon(now: datetime | None = None) -> int:
 
     now = now or utcnow()
     soon = db.session.execute(
-        select(Referral.id, Referral.feedback_due_at)
+        select(Referral.id, Referral.feedback_due_at, Referral.district_id)
         .where(
             Referral.state.in_(OPEN_STATES),
             Referral.feedback_due_at >= now,
@@ -286,7 +286,9 @@ def feedback_due_soon(now: datetime | None = None) -> int:
         .order_by(Referral.id)
     ).all()
     count = 0
-    for referral_id, due_at in soon:
+    for referral_id, due_at, district_id in soon:
+        if not _receivers(district_id):
+            continue  # nobody to tell: a client given a webhook later still hears of it
         db.session.add(Reminder(subject=f"referral:{referral_id}:feedback-soon", day=to_local(due_at).date()))
         try:
             db.session.flush()
