@@ -147,9 +147,11 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (home, cases, consultations, evaluation, coordination, administration, audit, directory, health):
         app.register_blueprint(blueprint)
     from .api.routes import register as api
+    from .api.webhooks import register as webhooks
     from .notifications.routes import register as notifications
 
     api(app)
+    webhooks(app)
 
     notifications(app)
 

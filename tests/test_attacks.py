@@ -508,6 +508,17 @@ def _unlink_sign_on(s: Situation) -> Post:
     return _admin(s, f"/admin/users/{user.id}/sign-on/{identity.id}/delete")
 
 
+def _api_client_webhook(s: Situation) -> Post:
+    from referral.accounts.operations import Actor
+    from referral.api import clients
+
+    api_client, _ = clients.create(Actor.operator(), "Fachsoftware", [s.world.districts["we"]], ["referrals:read"])
+    db.session.commit()
+    return _admin(
+        s, f"/admin/api-clients/{api_client.id}/webhook", lambda: {"url": "https://fachsoftware.stadt.example/hooks"}
+    )
+
+
 # POST routes without a CSRF token, and why: each is refused without its own proof instead.
 CSRF_EXEMPT = {
     # Called by the identity provider's server, not a browser: a logout token signed by the provider
@@ -651,6 +662,7 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
     "administration.end_sessions": _on_account("end-sessions"),
     "administration.link_sign_on": _link_sign_on,
     "administration.unlink_sign_on": _unlink_sign_on,
+    "administration.api_client_webhook": _api_client_webhook,
     "administration.invite_again": lambda s: _admin(
         s, f"/admin/users/{_invited(s, 'nochmal@test.example').id}/invite-again"
     ),

@@ -34,6 +34,8 @@ MAY_COMMIT = {
     "notifications/delivery.py",  # the delivery worker, per mail
     "notifications/reminders.py",  # the reminder job, per run
     "jobs/schedule.py",  # `flask worker`: the claim of a daily job, then its record
+    "api/cli.py",  # `flask api-clients`, per command
+    "api/webhooks.py",  # the webhook delivery worker, per delivery; "feedback due soon" (daily job), per referral
 }
 
 

@@ -438,6 +438,15 @@ ROUTES = [
         setup=("sign_on", "identity"),
         effect=recorded("user.unlink_sign_on"),
     ),
+    # The webhook of an API client (the case software): the admin's
+    Route(
+        "administration.api_client_webhook",
+        "POST",
+        ADMIN,
+        setup=("api_client",),
+        data=lambda w: {"url": "https://fachsoftware.stadt.example/hooks"},
+        effect=recorded("api_client.webhook"),
+    ),
     # Login and logout (Flask-Security)
     Route("security.login", "GET", EVERYONE, anonymous=Outcome.ALLOW),
     Route("security.login", "POST", EVERYONE, anonymous=Outcome.ALLOW),  # empty form: shown again
@@ -728,9 +737,17 @@ class Target:
     notification_id: int | None = None
     consultation_id: int | None = None
     identity_id: int | None = None
+    api_client_id: int | None = None
 
 
 def build_target(world, route: Route) -> Target:
+    if "api_client" in route.setup:
+        from referral.accounts.operations import Actor
+        from referral.api import clients
+
+        api_client, _ = clients.create(Actor.operator(), "Fachsoftware", [world.districts["hm"]], ["referrals:read"])
+        db.session.commit()
+        return Target(api_client_id=api_client.id)
     if "sign_on" in route.setup:
         from flask import current_app
 
@@ -795,6 +812,7 @@ def url(app, route: Route, target: Target, referral_id: int | None = None) -> st
         "consultation_id": (MISSING_ID if referral_id else target.consultation_id),
         "name": "unbekannt",
         "identity_id": target.identity_id,
+        "client_id": target.api_client_id,
     }
     path = url_for(route.endpoint, _external=False, **{k: v for k, v in values.items() if k in rule.arguments})
     if route.endpoint == "directory.new":  # an entry for school B

@@ -452,3 +452,8 @@ def changes():
     )
     page = paginate(statement, request.args.get("page", 1, type=query_int))
     return render_template("administration/changes.html", page=page, action_labels=ACTION_LABELS)
+
+
+from ..api.webhooks_admin import register_admin as _register_webhook_admin  # noqa: E402 - needs `blueprint`
+
+_register_webhook_admin(blueprint)

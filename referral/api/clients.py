@@ -105,7 +105,11 @@ def set_webhook(actor: Actor, client: ApiClient, url: str | None) -> str | None:
         db.session.flush()
         _audit(actor, "api_client.webhook", client, ["webhook_url"])
         return None
-    secret = "whsec_" + secrets.token_urlsafe(32)  # Standard Webhooks: the key is the base64 part
+    from .webhooks import check_url, new_secret
+
+    if problem := check_url(url):
+        raise Refused(problem)
+    secret = new_secret()  # Standard Webhooks: "whsec_" + standard base64 of the key
     client.webhook_url = url
     client.webhook_secret = secret
     db.session.flush()

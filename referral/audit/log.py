@@ -75,6 +75,7 @@ ACTION_LABELS = {
     "user.end_sessions": "Sitzungen beendet",
     "user.link_sign_on": "Anmeldedienst verbunden",
     "user.unlink_sign_on": "Verbindung zum Anmeldedienst gelöst",
+    "api_client.webhook": "Webhook eines API-Zugangs geändert",
     "logout.backchannel": "Abmeldung durch den Anmeldedienst",
     "logout.backchannel_refused": "Abmeldung durch den Anmeldedienst abgelehnt",
     "user.email_choices": "E-Mail-Benachrichtigungen geändert",

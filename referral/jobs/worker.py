@@ -1,6 +1,6 @@
-"""`flask worker`: one long-running process that sends the outbox continuously and runs the daily
-jobs at their times. Run one per server or several: the claims (schedule.py, delivery.py) keep
-each job once per day and each mail once.
+"""`flask worker`: one long-running process that sends the outbox and the webhooks continuously and
+runs the daily jobs at their times. Run one per server or several: the claims (schedule.py,
+delivery.py, api/webhooks.py) keep each job once per day and each mail and webhook delivery once.
 
 SIGTERM or SIGINT (systemd's stop, Ctrl+C) lets the current unit of work finish (the daily job
 under way, or the mail being sent) and then ends the process; nothing is left half-done.
@@ -17,6 +17,7 @@ from types import FrameType
 
 from flask import current_app
 
+from ..api.webhooks import deliver_webhooks
 from ..extensions import db
 from ..notifications.delivery import deliver
 from . import schedule
@@ -35,6 +36,10 @@ def tick(stop: Callable[[], bool], report: Callable[[str], None]) -> None:
             sent, failed = deliver(stop=stop)
             if sent or failed:
                 report(f"mail: {sent} sent, {failed} failed (kept for a later attempt)")
+        if not stop():
+            delivered, failed = deliver_webhooks(stop=stop)
+            if delivered or failed:
+                report(f"webhooks: {delivered} delivered, {failed} failed (retried later)")
     except Exception as error:  # noqa: BLE001 - the worker outlives a database or SMTP outage
         log.error("worker round failed: %s", type(error).__name__)
         report(f"round failed: {type(error).__name__}")

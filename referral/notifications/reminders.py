@@ -83,6 +83,9 @@ def send(now: datetime | None = None) -> int:
             link("consultations.show", consultation_id=consultation.id),
             consultation_id=consultation.id,
         )
+    from ..api.webhooks import feedback_due_soon  # the case software hears of it too, once per referral
+
+    feedback_due_soon(now)
     return count
 
 
