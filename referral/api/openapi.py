@@ -27,30 +27,36 @@ from ..cases.vocabulary import (
     SchoolActionKind,
     Urgency,
 )
+from . import webhooks
 from .models import SCOPES
 
 VERSION = "1.0.0"
 PROBLEM = "application/problem+json"
 
-# The webhook events (WEBHOOKS' part of issue 15): type → (German, English) description.
+# The webhook events, named once in webhooks.py; here what each means, in German and English.
 WEBHOOK_EVENTS = {
-    "referral.submitted": (
-        "Eine Mitteilung ist im Bezirk eingegangen (eingereicht oder von einem anderen Bezirk abgegeben)",
-        "a referral arrived in the district (submitted, or transferred in from another district)",
+    webhooks.SUBMITTED: (
+        "Eine Mitteilung wurde eingereicht und ist im Bezirk eingegangen",
+        "a referral was submitted and arrived in the district",
     ),
-    "referral.transferred_out": (
+    webhooks.TRANSFERRED_IN: (
+        "Ein anderer Bezirk hat eine Mitteilung an diesen Bezirk abgegeben",
+        "another district transferred a referral to this district",
+    ),
+    webhooks.TRANSFERRED_OUT: (
         "Eine Mitteilung wurde an einen anderen Bezirk abgegeben; dieser Zugang sieht sie nicht mehr",
         "a referral was transferred to another district; this client no longer sees it",
     ),
-    "referral.message_received": (
+    webhooks.MESSAGE_RECEIVED: (
         "Die Schule hat eine Rückfrage beantwortet oder einen Nachtrag gesendet",
         "the school answered a question or sent an addendum",
     ),
-    "referral.feedback_due_soon": (
+    webhooks.FEEDBACK_DUE_SOON: (
         "Die Rückmeldung an die Schule (§ 4 Abs. 4 KKG) wird bald fällig",
         "the feedback to the school (§ 4 (4) KKG) is due soon",
     ),
 }
+assert set(WEBHOOK_EVENTS) == set(webhooks.EVENT_TYPES), "every event described, none invented"
 
 
 def d(german: str, english: str) -> str:
