@@ -452,3 +452,10 @@ def changes():
     )
     page = paginate(statement, request.args.get("page", 1, type=query_int))
     return render_template("administration/changes.html", page=page, action_labels=ACTION_LABELS)
+
+
+# --- API clients (referral/administration/api_clients.py) -------------------------------------------
+
+from . import api_clients  # noqa: E402  # its views join this blueprint, behind admins_only
+
+api_clients.register(blueprint)
