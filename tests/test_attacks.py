@@ -508,6 +508,15 @@ def _unlink_sign_on(s: Situation) -> Post:
     return _admin(s, f"/admin/users/{user.id}/sign-on/{identity.id}/delete")
 
 
+def _api_client(s: Situation):
+    from referral.accounts.operations import Actor
+    from referral.api import clients
+
+    client, _ = clients.create(Actor.operator(), "Fachsoftware", [s.world.districts["we"]], ["referrals:read"])
+    db.session.commit()
+    return client
+
+
 # POST routes without a CSRF token, and why: each is refused without its own proof instead.
 CSRF_EXEMPT = {
     # Called by the identity provider's server, not a browser: a logout token signed by the provider
@@ -656,6 +665,18 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
     "administration.school": lambda s: _admin(
         s, "/admin/schools/new", lambda: {"name": "Grundschule Neu", "district_id": s.world.districts["we"].id}
     ),
+    "administration.new_api_client": lambda s: _admin(
+        s,
+        "/admin/api-clients/new",
+        lambda: {"name": "Fachsoftware", "districts": [s.world.districts["we"].id], "scopes": ["referrals:read"]},
+    ),
+    "administration.update_api_client": lambda s: _admin(
+        s,
+        f"/admin/api-clients/{_api_client(s).id}",
+        lambda: {"districts": [s.world.districts["hm"].id], "scopes": ["referrals:read"]},
+    ),
+    "administration.rotate_api_client": lambda s: _admin(s, f"/admin/api-clients/{_api_client(s).id}/rotate"),
+    "administration.revoke_api_client": lambda s: _admin(s, f"/admin/api-clients/{_api_client(s).id}/revoke"),
     "administration.deadlines": lambda s: _admin(
         s,
         "/admin/deadlines",
@@ -673,7 +694,15 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
 
 def test_every_post_route_refuses_a_missing_or_wrong_csrf_token(app, world, as_user):
     assert app.config.get("WTF_CSRF_ENABLED", True), "CSRF protection must be on by default"
-    endpoints = sorted({rule.endpoint for rule in app.url_map.iter_rules() if "POST" in rule.methods} - CSRF_EXEMPT)
+    endpoints = sorted(
+        {
+            rule.endpoint
+            for rule in app.url_map.iter_rules()
+            # The API takes no cookies: a bearer token authenticates each request (tests/test_api_*.py).
+            if "POST" in rule.methods and not rule.endpoint.startswith("api.")
+        }
+        - CSRF_EXEMPT
+    )
     problems = [
         f"{endpoint}: POST route without a case in CSRF_CASES (add one)"
         for endpoint in endpoints

@@ -34,6 +34,7 @@ from flask import url_for
 from sqlalchemy import func, select
 
 from referral.accounts.models import Membership, User
+from referral.api.models import ApiClient
 from referral.audit.models import AuditEntry
 from referral.cases import services
 from referral.cases.models import Assessment, Attachment, Feedback, Message, Referral, StateChange
@@ -356,6 +357,31 @@ ROUTES = [
     Route("administration.deadlines", "GET", ADMIN),
     Route("administration.deadlines", "POST", ADMIN, data=deadlines_form, effect=recorded("settings.update")),
     Route("administration.changes", "GET", ADMIN),
+    # API clients: the admin's; the client a row is about is made in the set-up
+    Route("administration.api_clients", "GET", ADMIN),
+    Route("administration.new_api_client", "GET", ADMIN),
+    Route(
+        "administration.new_api_client",
+        "POST",
+        ADMIN,
+        data=lambda w: {"name": "Fachsoftware", "districts": [w.districts["we"].id], "scopes": ["referrals:read"]},
+        effect=recorded("api_client.create"),
+    ),
+    Route("administration.api_client", "GET", ADMIN, setup=("api_client",)),
+    Route(
+        "administration.update_api_client",
+        "POST",
+        ADMIN,
+        setup=("api_client",),
+        data=lambda w: {"districts": [w.districts["hm"].id], "scopes": ["referrals:read"]},
+        effect=recorded("api_client.update"),
+    ),
+    Route(
+        "administration.rotate_api_client", "POST", ADMIN, setup=("api_client",), effect=recorded("api_client.rotate")
+    ),
+    Route(
+        "administration.revoke_api_client", "POST", ADMIN, setup=("api_client",), effect=recorded("api_client.revoke")
+    ),
     Route("administration.jobs", "GET", ADMIN),
     # The audit log: the coordinator's search, export and check; each referral's access history
     Route("audit.search", "GET", frozenset({"coordinator"})),
@@ -700,7 +726,8 @@ def test_every_route_is_in_the_table(app):
     served = {
         (rule.endpoint, method)
         for rule in app.url_map.iter_rules()
-        if rule.endpoint not in EXEMPT_ENDPOINTS
+        # The API has a matrix of its own (client scopes × districts, tests/test_api_*.py).
+        if rule.endpoint not in EXEMPT_ENDPOINTS and not rule.endpoint.startswith("api.")
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     listed = {(route.endpoint, route.method) for route in ROUTES}
@@ -724,9 +751,17 @@ class Target:
     notification_id: int | None = None
     consultation_id: int | None = None
     identity_id: int | None = None
+    api_client_id: int | None = None
 
 
 def build_target(world, route: Route) -> Target:
+    if "api_client" in route.setup:
+        from referral.accounts.operations import Actor
+        from referral.api import clients
+
+        client, _ = clients.create(Actor.operator(), "Fachsoftware", [world.districts["we"]], ["referrals:read"])
+        db.session.commit()
+        return Target(api_client_id=client.id)
     if "sign_on" in route.setup:
         from flask import current_app
 
@@ -791,6 +826,7 @@ def url(app, route: Route, target: Target, referral_id: int | None = None) -> st
         "consultation_id": (MISSING_ID if referral_id else target.consultation_id),
         "name": "unbekannt",
         "identity_id": target.identity_id,
+        "api_client_id": target.api_client_id,
     }
     path = url_for(route.endpoint, _external=False, **{k: v for k, v in values.items() if k in rule.arguments})
     if route.endpoint == "directory.new":  # an entry for school B
@@ -835,8 +871,15 @@ def snapshot(referral_id: int | None) -> tuple:
         # Routes not about one referral: accounts, districts, schools, settings and the record of changes.
         counts = [
             select(func.count()).select_from(m).scalar_subquery()
-            for m in (Referral, Consultation, User, Membership, District, School, Setting, SignOnIdentity)
+            for m in (Referral, Consultation, User, Membership, District, School, Setting, SignOnIdentity, ApiClient)
         ]
+        # A forbidden rotation, revocation or edit of an API client changes its row.
+        counts.append(
+            select(func.count())
+            .select_from(ApiClient)
+            .where(ApiClient.revoked_at.is_not(None) | ApiClient.previous_secret_hash.is_not(None))
+            .scalar_subquery()
+        )
         accounts = select(
             func.group_concat(User.name + User.fs_uniquifier + func.cast(User.active, db.String))
             if db.engine.dialect.name == "sqlite"
