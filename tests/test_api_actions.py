@@ -382,10 +382,12 @@ def test_the_case_reference_can_be_corrected(app, world, submitted):
         ("x" * 61, "1 bis 60 Zeichen"),
         ("AZ\n1", "Steuerzeichen"),
         ("AZ\x001", "Steuerzeichen"),
+        ("AZ\u202e1", "Steuerzeichen"),  # right-to-left override: would turn the shown number around
+        ("AZ\u20281", "Steuerzeichen"),
         (42, "als Text"),
         (None, "als Text"),
     ],
-    ids=["empty", "blank", "too-long", "newline", "nul", "number", "null"],
+    ids=["empty", "blank", "too-long", "newline", "nul", "bidi-override", "line-separator", "number", "null"],
 )
 def test_an_invalid_case_reference_is_422_in_german(app, world, submitted, value, words):
     before = version_of(submitted.id)

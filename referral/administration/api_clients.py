@@ -78,7 +78,7 @@ def _client_or_404(api_client_id: int) -> ApiClient:
 
 
 def _form_page(template: str, status: int, **context):
-    return render_template(template, scope_labels=SCOPES, **context), status
+    return render_template(template, scope_labels=SCOPES, grace_days=clients.DEFAULT_GRACE.days, **context), status
 
 
 def _secret_page(client: ApiClient, secret: str, created: bool):

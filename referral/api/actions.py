@@ -13,6 +13,8 @@ Each one, in this order:
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -36,6 +38,8 @@ from .models import ApiClient
 from .problems import problem
 
 MAX_REFERENCE = 60
+# Checks a request's body: the arguments of the change after the referral, or the problem to answer.
+Validate = Callable[[Referral, dict[str, Any]], tuple[Any, ...] | Response]
 
 
 # --- Shared by both endpoints ------------------------------------------------------------------
@@ -88,12 +92,11 @@ def _precondition(referral: Referral) -> Response | None:
             "precondition-required",
         )
     if etag(referral) not in {tag.strip() for tag in given.split(",")}:
-        return _stale(referral)
+        return _stale(referral.id)
     return None
 
 
-def _stale(referral_id_or_referral) -> Response:
-    referral_id = getattr(referral_id_or_referral, "id", referral_id_or_referral)
+def _stale(referral_id: int) -> Response:
     db.session.rollback()
     current = db.session.scalar(select(Referral.version).where(Referral.id == referral_id))
     return problem(
@@ -106,7 +109,7 @@ def _stale(referral_id_or_referral) -> Response:
     )
 
 
-def _json_body() -> dict | None:
+def _json_body() -> dict[str, Any] | None:
     body = request.get_json(silent=True)
     return body if isinstance(body, dict) else None
 
@@ -123,7 +126,7 @@ def _answer(referral: Referral) -> Response:
     return response
 
 
-def _change(referral_id: int, validate, act) -> Response:
+def _change(referral_id: int, validate: Validate, act: Callable[..., object]) -> Response:
     """Steps 2 to 7 of the module's docstring. `validate(referral, body)` returns the arguments for
     `act(referral, *args)` or a problem response; `act` changes and flushes, raising ProcessError."""
     key = idempotency.key_from_request()
@@ -166,7 +169,7 @@ def _change(referral_id: int, validate, act) -> Response:
 # --- Acknowledging -------------------------------------------------------------------------------
 
 
-def _worker(referral: Referral, body: dict) -> tuple[User] | Response:
+def _worker(referral: Referral, body: dict[str, Any]) -> tuple[User] | Response:
     email = body.get("asd_worker_email")
     if not isinstance(email, str) or not email.strip() or len(email) > 254:
         return _invalid("Bitte „asd_worker_email“ angeben: die E-Mail-Adresse der ASD-Fachkraft.", "asd_worker_email")
@@ -192,14 +195,16 @@ def acknowledge(referral_id: int) -> Response:
 # --- The case software's file number --------------------------------------------------------------
 
 
-def _reference(referral: Referral, body: dict) -> tuple[str] | Response:
+def _reference(referral: Referral, body: dict[str, Any]) -> tuple[str] | Response:
     value = body.get("case_reference")
     if not isinstance(value, str):
         return _invalid("Bitte „case_reference“ als Text angeben (1 bis 60 Zeichen).", "case_reference")
     value = value.strip()
     if not 1 <= len(value) <= MAX_REFERENCE:
         return _invalid("Das Aktenzeichen muss 1 bis 60 Zeichen lang sein.", "case_reference")
-    if not value.isprintable():
+    # Control, format and private-use characters, unassigned code points and line breaks have no place in
+    # a file number shown on a page (letters, digits, punctuation and spaces of any script are fine).
+    if any(unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp") for char in value):
         return _invalid("Das Aktenzeichen darf keine Steuerzeichen (z. B. Zeilenumbrüche) enthalten.", "case_reference")
     return (value,)
 
@@ -247,3 +252,134 @@ def register(blueprint: Blueprint) -> None:
     for rule, endpoint, methods, scope, view in ROUTES:
         blueprint.add_url_rule(rule, endpoint, require_scope(scope)(view), methods=methods)
     blueprint._write_endpoints = {blueprint.name + "." + endpoint for _, endpoint, *_ in ROUTES}  # type: ignore[attr-defined]
+
+
+# --- For the OpenAPI document (READ's referral/api/openapi.py merges these paths in) ----------------
+
+_PROBLEM = {
+    "description": "Problem (RFC 9457) mit deutschem `detail` / problem details with a German `detail`",
+    "content": {
+        "application/problem+json": {
+            "schema": {
+                "type": "object",
+                "required": ["type", "title", "status", "detail"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"field": {"type": "string"}, "detail": {"type": "string"}},
+                        },
+                    },
+                },
+            }
+        }
+    },
+}
+_WRITTEN = {
+    "description": "Ausgeführt (oder, bei Wiederholung mit demselben Idempotency-Key, die gespeicherte Antwort: "
+    "Header `Idempotent-Replayed: true`) / done (or the stored response of a retry)",
+    "headers": {
+        "ETag": {"description": "Neuer ETag der Mitteilung / the referral's new ETag", "schema": {"type": "string"}}
+    },
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["id", "case_number", "state", "case_reference", "version"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "case_number": {"type": "string", "description": "Vorgangsnummer / case number, e.g. WE-2026-0042"},
+                    "state": {"type": "string", "enum": [s.value for s in State if s is not State.DRAFT]},
+                    "case_reference": {"type": ["string", "null"], "description": "Aktenzeichen / file number"},
+                    "version": {"type": "integer", "description": "ETag ohne Anführungszeichen / the ETag's value"},
+                },
+            }
+        }
+    },
+}
+_PARAMETERS = [
+    {"name": "referral_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}},
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": True,
+        "description": "Eindeutiger Wert je Änderung (z. B. UUID); eine Wiederholung wird nicht erneut ausgeführt, "
+        "24 Stunden lang / unique per change; a retry within 24 hours is not executed again",
+        "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH},
+    },
+    {
+        "name": "If-Match",
+        "in": "header",
+        "required": True,
+        "description": 'ETag der Mitteilung aus GET, z. B. "7" / the referral\'s ETag from GET',
+        "schema": {"type": "string"},
+    },
+]
+_ERRORS = {
+    str(status): {**_PROBLEM, "description": f"{meaning} / {_PROBLEM['description']}"}
+    for status, meaning in [
+        (400, "Idempotency-Key fehlt oder zu lang"),
+        (401, "Kein gültiges Token"),
+        (403, "Berechtigung (Scope) fehlt"),
+        (404, "Mitteilung unbekannt oder nicht sichtbar"),
+        (409, "Im aktuellen Status nicht möglich, oder gleicher Key wird gerade verarbeitet"),
+        (412, "If-Match veraltet"),
+        (422, "Ungültiger Inhalt, oder Idempotency-Key für eine andere Anfrage verwendet"),
+        (428, "If-Match fehlt"),
+    ]
+}
+
+
+def _body(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object", "required": [name], "properties": {name: schema}}}
+        },
+    }
+
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/v1/referrals/{referral_id}/acknowledge": {
+        "post": {
+            "operationId": "acknowledgeReferral",
+            "summary": "Eingang bestätigen im Namen einer ASD-Fachkraft / acknowledge on behalf of an ASD worker",
+            "description": "Nur im Status `submitted`; die Fachkraft (oder Teamleitung) muss zum Bezirk der Mitteilung "
+            "gehören. Verlauf, Protokoll und Benachrichtigung der Schule wie beim Klick im Tool. / Only in state "
+            "`submitted`; the worker (or lead) must belong to the referral's district.",
+            "security": [{"bearer": ["referrals:acknowledge"]}],
+            "parameters": _PARAMETERS,
+            "requestBody": _body(
+                "asd_worker_email",
+                {"type": "string", "format": "email", "maxLength": 254, "description": "E-Mail der ASD-Fachkraft"},
+            ),
+            "responses": {"200": _WRITTEN, **_ERRORS},
+        }
+    },
+    "/api/v1/referrals/{referral_id}/case-reference": {
+        "put": {
+            "operationId": "setCaseReference",
+            "summary": "Aktenzeichen der Fachsoftware eintragen / record the case software's file number",
+            "description": "Wird auf der Seite der Mitteilung für den ASD angezeigt. / Shown on the referral's page "
+            "for the ASD.",
+            "security": [{"bearer": ["referrals:reference"]}],
+            "parameters": _PARAMETERS,
+            "requestBody": _body(
+                "case_reference",
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_REFERENCE,
+                    "pattern": "^[^\\x00-\\x1f\\x7f]+$",
+                    "description": "Aktenzeichen, 1–60 druckbare Zeichen / 1–60 printable characters",
+                },
+            ),
+            "responses": {"200": _WRITTEN, **_ERRORS},
+        }
+    },
+}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Response, jsonify, request
 from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, delete, select
@@ -49,7 +50,7 @@ class ApiIdempotencyKey(db.Model):
     # SHA-256 of method, path and body: the same key must come with the same request.
     fingerprint: Mapped[str] = mapped_column(String(64))
     status: Mapped[int | None] = mapped_column(Integer)
-    body: Mapped[dict | None] = mapped_column(JSON)
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
