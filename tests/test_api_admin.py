@@ -72,7 +72,8 @@ def session_files(app) -> str:
 # --- Creating -------------------------------------------------------------------------------------
 
 
-def test_the_admin_creates_a_client_and_sees_its_secret_once(app, world, admin):
+def test_the_admin_creates_a_client_and_sees_its_secret_once(app, world, admin, caplog):
+    caplog.set_level("DEBUG")
     form = admin.get("/admin/api-clients/new")
     assert form.status_code == 200 and "Bezirke" in form.text and "referrals:acknowledge" in form.text
 
@@ -97,6 +98,7 @@ def test_the_admin_creates_a_client_and_sees_its_secret_once(app, world, admin):
     row = db.session.execute(select(ApiClient.__table__)).one()
     assert all(secret not in str(value) for value in row)
     assert secret not in session_files(app)
+    assert "new_api_client" in caplog.text and secret not in caplog.text  # the request was logged, not the secret
     assert clients.authenticate(client_id, secret) is not None
     # Never again: neither on the client's page nor on the list.
     assert secret not in admin.get(f"/admin/api-clients/{client.id}").text
