@@ -38,6 +38,7 @@ from wtforms.validators import Length
 
 from referral.accounts.models import Membership, Role
 from referral.accounts.routes import InvitationForm
+from referral.administration.api_clients import ApiClientForm
 from referral.administration.forms import (
     DistrictForm,
     InviteForm,
@@ -1173,6 +1174,12 @@ ACCOUNT_FORMS = [
         "subject",
         SignOnLinkForm.subject,
         lambda w: {"provider": "stadt"},
+    ),
+    AccountTextForm(
+        lambda w: "/admin/api-clients/new",
+        "name",
+        ApiClientForm.name,
+        lambda w: {"districts": [w.districts["we"].id], "scopes": ["referrals:read"]},
     ),
     *[
         AccountTextForm(
