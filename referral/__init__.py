@@ -146,10 +146,13 @@ def register_blueprints(app: Flask) -> None:
 
     for blueprint in (home, cases, consultations, evaluation, coordination, administration, audit, directory, health):
         app.register_blueprint(blueprint)
+    from .api.actions import register as api_actions
+    from .api.routes import blueprint as api_blueprint
     from .api.routes import register as api
     from .api.webhooks import register as webhooks
     from .notifications.routes import register as notifications
 
+    api_actions(api_blueprint)  # the write endpoints, on the blueprint before it is registered
     api(app)
     webhooks(app)
 

@@ -38,6 +38,7 @@ from wtforms.validators import Length
 
 from referral.accounts.models import Membership, Role
 from referral.accounts.routes import InvitationForm
+from referral.administration.api_clients import ApiClientForm
 from referral.administration.forms import (
     DistrictForm,
     InviteForm,
@@ -508,6 +509,15 @@ def _unlink_sign_on(s: Situation) -> Post:
     return _admin(s, f"/admin/users/{user.id}/sign-on/{identity.id}/delete")
 
 
+def _api_client(s: Situation):
+    from referral.accounts.operations import Actor
+    from referral.api import clients
+
+    client, _ = clients.create(Actor.operator(), "Fachsoftware", [s.world.districts["we"]], ["referrals:read"])
+    db.session.commit()
+    return client
+
+
 def _api_client_webhook(s: Situation) -> Post:
     from referral.accounts.operations import Actor
     from referral.api import clients
@@ -528,6 +538,7 @@ CSRF_EXEMPT = {
     # (client secret at the token endpoint, a bearer token elsewhere), which a foreign page cannot send.
     # tests/test_api_read.py refuses calls without valid credentials.
     "api.token",
+    "api.acknowledge",  # a bearer token and an Idempotency-Key (tests/test_api_actions.py)
 }
 
 
@@ -672,6 +683,18 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
     "administration.school": lambda s: _admin(
         s, "/admin/schools/new", lambda: {"name": "Grundschule Neu", "district_id": s.world.districts["we"].id}
     ),
+    "administration.new_api_client": lambda s: _admin(
+        s,
+        "/admin/api-clients/new",
+        lambda: {"name": "Fachsoftware", "districts": [s.world.districts["we"].id], "scopes": ["referrals:read"]},
+    ),
+    "administration.update_api_client": lambda s: _admin(
+        s,
+        f"/admin/api-clients/{_api_client(s).id}",
+        lambda: {"districts": [s.world.districts["hm"].id], "scopes": ["referrals:read"]},
+    ),
+    "administration.rotate_api_client": lambda s: _admin(s, f"/admin/api-clients/{_api_client(s).id}/rotate"),
+    "administration.revoke_api_client": lambda s: _admin(s, f"/admin/api-clients/{_api_client(s).id}/revoke"),
     "administration.deadlines": lambda s: _admin(
         s,
         "/admin/deadlines",
@@ -1160,6 +1183,12 @@ ACCOUNT_FORMS = [
         "subject",
         SignOnLinkForm.subject,
         lambda w: {"provider": "stadt"},
+    ),
+    AccountTextForm(
+        lambda w: "/admin/api-clients/new",
+        "name",
+        ApiClientForm.name,
+        lambda w: {"districts": [w.districts["we"].id], "scopes": ["referrals:read"]},
     ),
     *[
         AccountTextForm(

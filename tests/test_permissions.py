@@ -34,6 +34,7 @@ from flask import url_for
 from sqlalchemy import func, select
 
 from referral.accounts.models import Membership, User
+from referral.api.models import ApiClient
 from referral.audit.models import AuditEntry
 from referral.cases import services
 from referral.cases.models import Assessment, Attachment, Feedback, Message, Referral, StateChange
@@ -360,6 +361,31 @@ ROUTES = [
     Route("administration.deadlines", "GET", ADMIN),
     Route("administration.deadlines", "POST", ADMIN, data=deadlines_form, effect=recorded("settings.update")),
     Route("administration.changes", "GET", ADMIN),
+    # API clients: the admin's; the client a row is about is made in the set-up
+    Route("administration.api_clients", "GET", ADMIN),
+    Route("administration.new_api_client", "GET", ADMIN),
+    Route(
+        "administration.new_api_client",
+        "POST",
+        ADMIN,
+        data=lambda w: {"name": "Fachsoftware", "districts": [w.districts["we"].id], "scopes": ["referrals:read"]},
+        effect=recorded("api_client.create"),
+    ),
+    Route("administration.api_client", "GET", ADMIN, setup=("api_client",)),
+    Route(
+        "administration.update_api_client",
+        "POST",
+        ADMIN,
+        setup=("api_client",),
+        data=lambda w: {"districts": [w.districts["hm"].id], "scopes": ["referrals:read"]},
+        effect=recorded("api_client.update"),
+    ),
+    Route(
+        "administration.rotate_api_client", "POST", ADMIN, setup=("api_client",), effect=recorded("api_client.rotate")
+    ),
+    Route(
+        "administration.revoke_api_client", "POST", ADMIN, setup=("api_client",), effect=recorded("api_client.revoke")
+    ),
     Route("administration.jobs", "GET", ADMIN),
     # The audit log: the coordinator's search, export and check; each referral's access history
     Route("audit.search", "GET", frozenset({"coordinator"})),
@@ -745,9 +771,9 @@ def build_target(world, route: Route) -> Target:
         from referral.accounts.operations import Actor
         from referral.api import clients
 
-        api_client, _ = clients.create(Actor.operator(), "Fachsoftware", [world.districts["hm"]], ["referrals:read"])
+        client, _ = clients.create(Actor.operator(), "Fachsoftware", [world.districts["we"]], ["referrals:read"])
         db.session.commit()
-        return Target(api_client_id=api_client.id)
+        return Target(api_client_id=client.id)
     if "sign_on" in route.setup:
         from flask import current_app
 
@@ -813,6 +839,7 @@ def url(app, route: Route, target: Target, referral_id: int | None = None) -> st
         "name": "unbekannt",
         "identity_id": target.identity_id,
         "client_id": target.api_client_id,
+        "api_client_id": target.api_client_id,
     }
     path = url_for(route.endpoint, _external=False, **{k: v for k, v in values.items() if k in rule.arguments})
     if route.endpoint == "directory.new":  # an entry for school B
@@ -857,8 +884,15 @@ def snapshot(referral_id: int | None) -> tuple:
         # Routes not about one referral: accounts, districts, schools, settings and the record of changes.
         counts = [
             select(func.count()).select_from(m).scalar_subquery()
-            for m in (Referral, Consultation, User, Membership, District, School, Setting, SignOnIdentity)
+            for m in (Referral, Consultation, User, Membership, District, School, Setting, SignOnIdentity, ApiClient)
         ]
+        # A forbidden rotation, revocation or edit of an API client changes its row.
+        counts.append(
+            select(func.count())
+            .select_from(ApiClient)
+            .where(ApiClient.revoked_at.is_not(None) | ApiClient.previous_secret_hash.is_not(None))
+            .scalar_subquery()
+        )
         accounts = select(
             func.group_concat(User.name + User.fs_uniquifier + func.cast(User.active, db.String))
             if db.engine.dialect.name == "sqlite"

@@ -1,7 +1,7 @@
 """Webhook deliveries: one row per event and receiving API client, with its body and delivery state
 
 Revision ID: f2b6d0c8e4a1
-Revises: e7c2a9d41f60
+Revises: f1a3c5e7b9d2
 Create Date: 2026-12-02 12:00:00.000000
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "f2b6d0c8e4a1"
-down_revision = "e7c2a9d41f60"
+down_revision = "f1a3c5e7b9d2"
 branch_labels = None
 depends_on = None
 

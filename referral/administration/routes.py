@@ -454,6 +454,12 @@ def changes():
     return render_template("administration/changes.html", page=page, action_labels=ACTION_LABELS)
 
 
-from ..api.webhooks_admin import register_admin as _register_webhook_admin  # noqa: E402 - needs `blueprint`
+# --- API clients (referral/administration/api_clients.py) -------------------------------------------
+
+from . import api_clients  # noqa: E402  # its views join this blueprint, behind admins_only
+
+api_clients.register(blueprint)
+
+from ..api.webhooks_admin import register_admin as _register_webhook_admin  # noqa: E402  # needs `blueprint`
 
 _register_webhook_admin(blueprint)

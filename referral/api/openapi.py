@@ -416,6 +416,19 @@ def schemas() -> dict[str, Any]:
                 "given_at": moment("Gegeben am", "given at", nullable=False),
             },
         ),
+        "WriteResult": obj(
+            "Die geänderte Mitteilung, knapp (ohne Daten des Kindes: die Antwort wird für Wiederholungen mit "
+            "demselben Idempotency-Key gespeichert); alles Weitere mit GET /referrals/{id}",
+            "the changed referral, brief (no child data: the answer is stored for retries with the same "
+            "Idempotency-Key); everything else with GET /referrals/{id}",
+            {
+                "id": integer("Kennung der Mitteilung", "id of the referral"),
+                "case_number": text("Fallnummer", "case number"),
+                "state": summary["state"],
+                "case_reference": summary["case_reference"],
+                "version": integer("Version (auch im ETag)", "version (also in the ETag)"),
+            },
+        ),
         "AcknowledgeRequest": obj(
             "Eingang bestätigen im Namen einer ASD-Fachkraft",
             "acknowledge on behalf of an ASD worker",
@@ -568,7 +581,7 @@ def _write_operation(summary: tuple[str, str], operation_id: str, scope: str, bo
             "200": {
                 "description": d("Die geänderte Mitteilung", "the changed referral"),
                 "headers": ETAG,
-                "content": {"application/json": {"schema": ref("Referral")}},
+                "content": {"application/json": {"schema": ref("WriteResult")}},
             },
             **_common_problems(400, 401, 403, 404, 409, 412, 422, 428, 429, 500, 503),
         },

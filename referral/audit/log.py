@@ -103,12 +103,18 @@ ACTION_LABELS = {
     "consultation.start_referral": "Mitteilung aus Fachberatung begonnen",
     "consultation.purge": "Fachberatung gelöscht (Aufbewahrungsfrist)",
     "api.call": "Aufruf der Schnittstelle (Fachsoftware)",
+    "referral.case_reference": "Aktenzeichen der Fachsoftware eingetragen (API)",
+    "api_client.create": "API-Zugang angelegt",
+    "api_client.update": "API-Zugang geändert (Bezirke, Berechtigungen)",
+    "api_client.rotate": "Schlüssel eines API-Zugangs erneuert",
+    "api_client.revoke": "API-Zugang widerrufen",
 }
 # The admin's change list shows these: changes to accounts, organisation and settings.
 ADMIN_ACTIONS = {
     a
     for a in ACTION_LABELS
-    if a.split(".")[0] in {"user", "membership", "district", "school", "settings", "contact"} or a == "export.users"
+    if a.split(".")[0] in {"user", "membership", "district", "school", "settings", "contact", "api_client"}
+    or a == "export.users"
 }
 
 
