@@ -47,6 +47,7 @@ from referral.administration.forms import (
     UserForm,
     UserSearchForm,
 )
+from referral.api.webhooks_admin import WebhookForm
 from referral.audit.forms import AuditSearchForm
 from referral.cases import services
 from referral.cases.forms import (
@@ -1128,6 +1129,15 @@ def _user_url(w):
     return f"/admin/users/{w.teacher.id}"
 
 
+def _webhook_url(w):
+    from referral.accounts.operations import Actor
+    from referral.api import clients
+
+    client, _ = clients.create(Actor.operator(), "Fachsoftware", [w.districts["we"]], ["referrals:read"])
+    db.session.commit()
+    return f"/admin/api-clients/{client.id}/webhook"
+
+
 def _sign_on_url(w):
     from flask import current_app
 
@@ -1184,6 +1194,7 @@ ACCOUNT_FORMS = [
         SignOnLinkForm.subject,
         lambda w: {"provider": "stadt"},
     ),
+    AccountTextForm(_webhook_url, "url", WebhookForm.url),
     AccountTextForm(
         lambda w: "/admin/api-clients/new",
         "name",

@@ -119,7 +119,8 @@ def _changes_of(client: ApiClient) -> list[AuditEntry]:
     ).all()
 
 
-def _client_page(client: ApiClient, form: ApiClientAccessForm | None = None, status: int = 200):
+def client_page(client: ApiClient, form: ApiClientAccessForm | None = None, status: int = 200, **extra):
+    """The client's page; `extra`: e.g. the webhook form with its errors (referral/api/webhooks_admin.py)."""
     if form is None:
         form = ApiClientAccessForm(
             formdata=None, data={"districts": sorted(client.district_ids), "scopes": list(client.scopes)}
@@ -132,12 +133,13 @@ def _client_page(client: ApiClient, form: ApiClientAccessForm | None = None, sta
         action_form=ActionForm(),
         changes=_changes_of(client),
         action_labels=ACTION_LABELS,
+        **extra,
     )
 
 
 def api_client(api_client_id: int):
     client = _client_or_404(api_client_id)
-    return _client_page(client)
+    return client_page(client)
 
 
 def update_api_client(api_client_id: int):
@@ -159,7 +161,7 @@ def update_api_client(api_client_id: int):
                 "success",
             )
             return redirect(url_for(".api_client", api_client_id=client.id))
-    return _client_page(client, form, 422)
+    return client_page(client, form, 422)
 
 
 def rotate_api_client(api_client_id: int):

@@ -11,7 +11,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from werkzeug.routing import BuildError
 from wtforms import StringField
 
 from ..accounts.operations import Actor, Refused
@@ -20,7 +19,7 @@ from ..kernel.forms import BaseForm, at_most
 from . import clients
 from .models import ApiClient
 
-# The client's page (the admin pages for clients); the overview while it is not there.
+# The client's page (referral/administration/api_clients.py).
 CLIENT_PAGE = "administration.api_client"
 
 
@@ -29,26 +28,27 @@ class WebhookForm(BaseForm):
 
 
 def client_page(client: ApiClient) -> str:
-    try:
-        return url_for(CLIENT_PAGE, client_id=client.id)
-    except BuildError:
-        return url_for("administration.overview")
+    return url_for(CLIENT_PAGE, api_client_id=client.id)
 
 
 def set_webhook(client_id: int) -> ResponseReturnValue:
     client = db.session.get(ApiClient, client_id) or abort(404)
     form = WebhookForm()
-    if not form.validate_on_submit():
-        if form.csrf_token.errors:
-            abort(400)
-        flash(" ".join(form.url.errors) or "Bitte die Eingabe prüfen.", "danger")
-        return redirect(client_page(client))
-    url = (form.url.data or "").strip() or None
-    try:
-        secret = clients.set_webhook(Actor.admin(current_user._get_current_object()), client, url)
-    except Refused as refusal:
-        flash(str(refusal), "danger")
-        return redirect(client_page(client))
+    if form.validate_on_submit():
+        url = (form.url.data or "").strip() or None
+        try:
+            secret = clients.set_webhook(Actor.admin(current_user._get_current_object()), client, url)
+        except Refused as refusal:
+            form.url.errors = [str(refusal)]
+        else:
+            return _changed(client, secret)
+    # The page again, with the error at the field and what was typed in it.
+    from ..administration.api_clients import client_page as page
+
+    return page(client, status=422, webhook_form=form)
+
+
+def _changed(client: ApiClient, secret: str | None) -> ResponseReturnValue:
     if secret is None:
         flash(f"Der Webhook von „{client.name}“ ist entfernt; es werden keine Ereignisse mehr gesendet.", "success")
         return redirect(client_page(client))
