@@ -107,10 +107,23 @@ def load() -> None:
     _contacts()
     _referrals(people)
     _consultations(people)
+    _api_client()
     # The demo's events are fictional: their e-mails are not sent (the in-app entries stay).
     from .notifications.models import OutboxMail
 
     db.session.execute(delete(OutboxMail))
+
+
+def _api_client() -> None:
+    """A connection of the (fictional) case software for the model district, so that the admin sees one.
+    Its secret is thrown away: whoever wants to try the API makes a client of their own (README, "API")."""
+    from .accounts.operations import Actor
+    from .api import clients
+
+    district = db.session.scalar(select(District).where(District.code == "WE"))
+    clients.create(
+        Actor.operator(), "Fachsoftware Jugendamt (Demo)", [district], ["referrals:read", "referrals:acknowledge"]
+    )
 
 
 def _contacts() -> None:
