@@ -150,3 +150,66 @@ def test_the_api_keeps_to_its_document(app, filled):
     # The run reached the answers that matter, not only refusals.
     assert all(200 in statuses for statuses in seen.values()), seen
     assert not failures, "\n\n".join(failures[:10])
+
+
+WRITE_OPERATIONS = ["acknowledgeReferral", "setCaseReference"]
+
+
+def test_the_write_operations_keep_to_their_document(app, world, client):
+    """Schemathesis on the two changing operations: generated bodies, keys and versions, and the real
+    ones (a submitted referral acknowledged on behalf of its district's worker, a file number recorded)."""
+    import uuid
+
+    from referral.cases.models import Referral
+
+    referrals = [factories.referral_in(State.SUBMITTED, world.teacher, world.asd) for _ in range(2)]
+    db.session.commit()
+    client_id, secret = make_client(
+        world, "we", scopes=("referrals:read", "referrals:acknowledge", "referrals:reference")
+    )
+    token = get_token(client, client_id, secret)
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app).include(operation_id=WRITE_OPERATIONS)
+    failures: list[str] = []
+    seen: dict[str, set[int]] = {}
+
+    def check(case):
+        response = case.call(headers=bearer(token))
+        seen.setdefault(case.operation.definition.raw["operationId"], set()).add(response.status_code)
+        try:
+            case.validate_response(response, checks=CHECKS, headers=bearer(token))
+        except Exception as failure:  # noqa: BLE001 - collected, all reported at the end
+            failures.append(f"{case.method} {case.formatted_path}: {failure}")
+
+    def current(referral_id: int) -> str:
+        db.session.expire_all()
+        return f'"{db.session.get(Referral, referral_id).version}"'
+
+    operations = {result.ok().definition.raw["operationId"]: result.ok() for result in schema.get_all_operations()}
+    assert set(operations) == set(WRITE_OPERATIONS)
+    settings = hypothesis.settings(
+        max_examples=25,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+    )
+    for operation in operations.values():
+        settings(hypothesis.given(case=operation.as_strategy())(check))()
+    for referral in referrals:
+        headers = {"If-Match": current(referral.id), "Idempotency-Key": str(uuid.uuid4())}
+        check(
+            operations["acknowledgeReferral"].Case(
+                path_parameters={"referral_id": referral.id},
+                headers=headers,
+                body={"asd_worker_email": world.asd.email},
+            )
+        )
+        headers = {"If-Match": current(referral.id), "Idempotency-Key": str(uuid.uuid4())}
+        check(
+            operations["setCaseReference"].Case(
+                path_parameters={"referral_id": referral.id}, headers=headers, body={"case_reference": "AZ 51-2026/17"}
+            )
+        )
+    assert all(200 in statuses for statuses in seen.values()), seen
+    assert not failures, "\n\n".join(failures[:10])
