@@ -218,7 +218,7 @@ def test_editing_districts_and_scopes_ends_the_tokens(app, world, admin):
     with_token(client)
 
     response = admin.post(
-        f"/admin/api-clients/{client.id}",
+        f"/admin/api-clients/{client.id}/edit",
         data={"districts": [world.districts["hm"].id], "scopes": ["referrals:read"]},
     )
 
@@ -234,7 +234,7 @@ def test_editing_districts_and_scopes_ends_the_tokens(app, world, admin):
 def test_an_edit_without_scopes_is_refused_and_keeps_the_choice(app, world, admin):
     client = new_client(world)
     response = admin.post(
-        f"/admin/api-clients/{client.id}", data={"districts": [world.districts["hm"].id], "scopes": []}
+        f"/admin/api-clients/{client.id}/edit", data={"districts": [world.districts["hm"].id], "scopes": []}
     )
     assert response.status_code == 422
     assert "Bitte mindestens eine Berechtigung wählen." in response.text

@@ -691,7 +691,7 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
     ),
     "administration.update_api_client": lambda s: _admin(
         s,
-        f"/admin/api-clients/{_api_client(s).id}",
+        f"/admin/api-clients/{_api_client(s).id}/edit",
         lambda: {"districts": [s.world.districts["hm"].id], "scopes": ["referrals:read"]},
     ),
     "administration.rotate_api_client": lambda s: _admin(s, f"/admin/api-clients/{_api_client(s).id}/rotate"),

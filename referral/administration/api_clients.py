@@ -194,7 +194,7 @@ def register(blueprint: Blueprint) -> None:
         ("/api-clients", api_clients, ["GET"]),
         ("/api-clients/new", new_api_client, ["GET", "POST"]),
         ("/api-clients/<int:api_client_id>", api_client, ["GET"]),
-        ("/api-clients/<int:api_client_id>", update_api_client, ["POST"]),
+        ("/api-clients/<int:api_client_id>/edit", update_api_client, ["POST"]),
         ("/api-clients/<int:api_client_id>/rotate", rotate_api_client, ["POST"]),
         ("/api-clients/<int:api_client_id>/revoke", revoke_api_client, ["POST"]),
     ]
