@@ -378,6 +378,7 @@ def test_newest_changes_first_and_filters(app, world, client, reader):
         {"limit": "0"},
         {"limit": "201"},
         {"limit": "zwei"},
+        {"limit": "²"},  # a digit to str.isdigit(), not to int()
         {"state": "draft"},
         {"urgency": "sofort"},
         {"cursor": "kaputt"},
@@ -520,14 +521,29 @@ def test_rate_limit_per_client(app, world, client):
     ).first()
     assert (throttled.actor_scope, throttled.fields) == (f"API: {first_id}", ["429", "api.referrals"])
     # A new token does not reset the count; another client has its own.
-    assert (
-        client.post(
-            TOKEN_URL, data={"grant_type": "client_credentials"}, headers=basic(first_id, first_secret)
-        ).status_code
-        == 429
-    )
+    renewed = get_token(client, first_id, first_secret)
+    assert client.get("/api/v1/referrals", headers=bearer(renewed)).status_code == 429
     other = get_token(client, second_id, second_secret)
     assert client.get("/api/v1/referrals", headers=bearer(other)).status_code == 200
+
+
+def test_failed_token_requests_naming_a_client_do_not_lock_it_out(app, world, client):
+    """The token endpoint counts per address: the client_id a request names is not proven yet."""
+    app.config["API_RATE_LIMIT"] = "3 per minute"
+    victim_id, victim_secret = make_client(world, "we")
+    token = get_token(client, victim_id, victim_secret)
+    attacker = app.test_client()
+    answers = [
+        attacker.post(
+            TOKEN_URL,
+            data={"grant_type": "client_credentials"},
+            headers=basic(victim_id, "falsch"),
+            environ_base={"REMOTE_ADDR": "192.0.2.7"},
+        ).status_code
+        for _ in range(5)
+    ]
+    assert answers[-1] == 429 and 401 in answers[:3]
+    assert client.get("/api/v1/referrals", headers=bearer(token)).status_code == 200
 
 
 def test_production_answers_only_over_https(database_url):

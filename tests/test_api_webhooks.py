@@ -494,10 +494,18 @@ def test_the_admin_sets_the_webhook_and_sees_its_secret_once(app, world, as_user
     )
     assert audit == 1
 
-    refused = admin.post(url, data={"url": "https://nutzer:pw@fachsoftware.stadt.example/"}, follow_redirects=True)
-    assert "keinen Benutzernamen" in refused.text
+    refused = admin.post(url, data={"url": "https://nutzer:pw@fachsoftware.stadt.example/"})
+    assert refused.status_code == 422 and "keinen Benutzernamen" in refused.text
+    assert 'value="https://nutzer:pw@fachsoftware.stadt.example/"' in refused.text, "what was typed is kept"
+    assert 'aria-describedby="url-fehler' in refused.text, "the error is tied to the field"
     db.session.expire_all()
     assert client.webhook_url == "https://fachsoftware.stadt.example/hooks"
+    secret = client.webhook_secret
+    # Saving the same address again keeps the key: a new one would break deliveries under way.
+    again = admin.post(url, data={"url": "https://fachsoftware.stadt.example/hooks"})
+    assert again.status_code == 422 and "Signaturschlüssel bleibt" in again.text
+    db.session.expire_all()
+    assert client.webhook_secret == secret
 
     removed = admin.post(url, data={"url": ""})
     assert removed.status_code == 302
@@ -505,4 +513,8 @@ def test_the_admin_sets_the_webhook_and_sees_its_secret_once(app, world, as_user
     assert client.webhook_url is None and client.webhook_secret is None
 
     assert admin.post("/admin/api-clients/999999/webhook", data={"url": ""}).status_code == 404
+    clients.revoke(Actor.operator(), client)
+    db.session.commit()
+    revoked = admin.post(url, data={"url": "https://fachsoftware.stadt.example/neu"})
+    assert revoked.status_code == 422 and "widerrufener Zugang" in revoked.text
     assert as_user(world.asd_lead).post(url, data={"url": "https://x.example/"}).status_code == 403

@@ -107,8 +107,13 @@ def set_webhook(actor: Actor, client: ApiClient, url: str | None) -> str | None:
         return None
     from .webhooks import check_url, new_secret
 
+    if not client.active:
+        raise Refused("Ein widerrufener Zugang bekommt keinen Webhook.")
     if problem := check_url(url):
         raise Refused(problem)
+    if url == client.webhook_url and client.webhook_secret:
+        # A new key would break the signatures of deliveries under way: only a new address makes one.
+        raise Refused("Die Adresse ist unverändert; der Signaturschlüssel bleibt, wie er ist.")
     secret = new_secret()  # Standard Webhooks: "whsec_" + standard base64 of the key
     client.webhook_url = url
     client.webhook_secret = secret

@@ -126,7 +126,7 @@ def _limit() -> int:
     value = request.args.get("limit")
     if value is None:
         return PAGE_DEFAULT
-    if not value.isdigit() or not 1 <= int(value) <= PAGE_MAX:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= PAGE_MAX:  # "²" is a digit, too
         raise BadParameter("limit", f"„limit“ muss eine ganze Zahl von 1 bis {PAGE_MAX} sein.")
     return int(value)
 
@@ -325,7 +325,8 @@ def audit_call(response: Response) -> Response:
         db.session.rollback()
         lifecycle.keep()
     args = request.view_args or {}
-    referral_id = args.get("referral_id")
+    # Which referral only for an authenticated client: anyone else could write any id into the log.
+    referral_id = args.get("referral_id") if client is not None else None
     record(
         "api.call",
         object_type="referral" if referral_id is not None else "api",

@@ -211,9 +211,11 @@ def _claimed_client_id() -> str | None:
 
 
 def rate_key() -> str:
-    """One counter per client, whichever token it uses; a request naming no client counts per address."""
+    """One counter per client, whichever token it uses; a request without a valid token per address. The
+    token endpoint counts per address: the client_id it names is not checked yet, and counting it against
+    that client would let anyone lock a connector out (or escape the limit with made-up ids)."""
     if "api_rate_key" not in g:
-        client_id = _claimed_client_id() if request.endpoint == "api.token" else _token_client_id()
+        client_id = None if request.endpoint == "api.token" else _token_client_id()
         g.api_rate_key = f"api-client:{client_id}" if client_id else f"api-address:{get_remote_address()}"
     key: str = g.api_rate_key
     return key

@@ -88,6 +88,7 @@ class WebhookDelivery(db.Model):
     """One event for one client: its body as sent (the same bytes on every attempt) and its delivery state."""
 
     __tablename__ = "webhook_delivery"
+    audit_ignored = True  # a consequence of the change the audit entry names, not a change of the referral
     __table_args__ = (
         Index("ix_webhook_delivery_due", "delivered_at", "failed_at", "next_attempt_at"),
         Index("ix_webhook_delivery_client", "client_id", "id"),

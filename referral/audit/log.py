@@ -298,7 +298,7 @@ def _collect_changes(session, flush_context, instances) -> None:
     pending = session.info.setdefault("audit_changes", {})
     for kind, objects in (("new", session.new), ("dirty", session.dirty), ("deleted", session.deleted)):
         for obj in objects:
-            if isinstance(obj, StateChange):
+            if isinstance(obj, StateChange) or getattr(obj, "audit_ignored", False):
                 continue
             if isinstance(obj, Referral):
                 key, names = id(obj), {n for n in changed_fields(obj) if n not in {"version", "updated_at"}}
