@@ -78,6 +78,7 @@ CAPS = {"cases.show": 10, "consultations.show": 5}
 # Never followed: downloads, and GETs that change something (opening a notification marks it read).
 NOT_FOLLOWED = {
     "signon.start",  # leads to the identity provider, another site
+    "api.openapi",  # the API's JSON document, not a page (its page is api.docs, crawled)
     "cases.pdf",
     "cases.download",
     "administration.users_csv",
