@@ -63,11 +63,13 @@ def _print_mails_at_once(app: Flask) -> None:
     so that invitation and reset links work without running the delivery worker."""
     from .notifications.delivery import deliver
 
-    @app.after_request
-    def print_outbox(response):
+    # At the end of the request, after its commit (lifecycle.py): in an after-request function the
+    # request's own transaction would still hold SQLite's write lock, and this delivery, on a connection
+    # of its own, would wait for it in vain (a POST that wrote anything then failed after 15 s).
+    @app.teardown_request
+    def print_outbox(error=None):
         with app.app_context():  # a session of its own: nothing of the request's is committed here
             deliver(limit=20)
-        return response
 
 
 def register_extensions(app: Flask) -> None:
