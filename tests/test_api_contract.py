@@ -35,6 +35,37 @@ CHECKS = [
     content_type_conformance,
     response_headers_conformance,
 ]
+
+
+class Run:
+    """One Schemathesis run with a client's token: every answer checked, failures collected to the end."""
+
+    SETTINGS = hypothesis.settings(
+        max_examples=25,
+        derandomize=True,  # a failure reproduces
+        deadline=None,
+        database=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+    )
+
+    def __init__(self, token: str):
+        self.token = token
+        self.failures: list[str] = []
+        self.seen: dict[str, set[int]] = {}  # operation → the statuses it answered
+
+    def check(self, case) -> None:
+        response = case.call(headers=bearer(self.token))
+        self.seen.setdefault(case.operation.definition.raw["operationId"], set()).add(response.status_code)
+        try:
+            case.validate_response(response, checks=CHECKS, headers=bearer(self.token))
+        except Exception as failure:  # noqa: BLE001 - collected, all reported at the end
+            self.failures.append(f"{case.method} {case.formatted_path}: {failure}")
+
+    def generated(self, operation) -> None:
+        self.SETTINGS(hypothesis.given(case=operation.as_strategy())(self.check))()
+
+
 READ_OPERATIONS = ["listReferrals", "getReferral", "getAttachment", "getReferralPdf", "issueToken", "getOpenApi"]
 
 
@@ -121,29 +152,13 @@ def test_the_api_keeps_to_its_document(app, filled):
     """Schemathesis on every read operation; derandomized, so a failure reproduces."""
     _, _, token = filled
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app).include(operation_id=READ_OPERATIONS)
-    failures: list[str] = []
-    seen: dict[str, set[int]] = {}
-
-    def check(case):
-        response = case.call(headers=bearer(token))
-        seen.setdefault(case.operation.definition.raw["operationId"], set()).add(response.status_code)
-        try:
-            case.validate_response(response, checks=CHECKS, headers=bearer(token))
-        except Exception as failure:  # noqa: BLE001 - collected, all reported at the end
-            failures.append(f"{case.method} {case.formatted_path}: {failure}")
+    run = Run(token)
+    check, seen, failures = run.check, run.seen, run.failures
 
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.definition.raw["operationId"] for op in operations} == set(READ_OPERATIONS)
     for operation in operations:
-        settings = hypothesis.settings(
-            max_examples=25,
-            derandomize=True,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(hypothesis.HealthCheck),
-            phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
-        )
-        settings(hypothesis.given(case=operation.as_strategy())(check))()
+        run.generated(operation)
         # Generated ids seldom hit a stored one: each operation also runs with the real ids.
         for case in _real_cases(operation, filled):
             check(case)
@@ -169,16 +184,8 @@ def test_the_write_operations_keep_to_their_document(app, world, client):
     )
     token = get_token(client, client_id, secret)
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app).include(operation_id=WRITE_OPERATIONS)
-    failures: list[str] = []
-    seen: dict[str, set[int]] = {}
-
-    def check(case):
-        response = case.call(headers=bearer(token))
-        seen.setdefault(case.operation.definition.raw["operationId"], set()).add(response.status_code)
-        try:
-            case.validate_response(response, checks=CHECKS, headers=bearer(token))
-        except Exception as failure:  # noqa: BLE001 - collected, all reported at the end
-            failures.append(f"{case.method} {case.formatted_path}: {failure}")
+    run = Run(token)
+    check, seen, failures = run.check, run.seen, run.failures
 
     def current(referral_id: int) -> str:
         db.session.expire_all()
@@ -186,16 +193,8 @@ def test_the_write_operations_keep_to_their_document(app, world, client):
 
     operations = {result.ok().definition.raw["operationId"]: result.ok() for result in schema.get_all_operations()}
     assert set(operations) == set(WRITE_OPERATIONS)
-    settings = hypothesis.settings(
-        max_examples=25,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(hypothesis.HealthCheck),
-        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
-    )
     for operation in operations.values():
-        settings(hypothesis.given(case=operation.as_strategy())(check))()
+        run.generated(operation)
     for referral in referrals:
         headers = {"If-Match": current(referral.id), "Idempotency-Key": str(uuid.uuid4())}
         check(
