@@ -417,3 +417,12 @@ def test_a_body_that_is_no_json_object_is_422(app, world, submitted):
 
 def test_sixty_characters_are_fine(app, world, submitted):
     assert put_reference(app, token_for(world), submitted.id, "A" * 60).status_code == 200
+
+
+def test_control_characters_in_what_a_client_sends_are_refused_not_database_errors(app, world, submitted):
+    """A NUL byte is a database error on PostgreSQL: it must be refused before any query (found by Schemathesis)."""
+    token = token_for(world)
+    assert is_problem(acknowledge(app, token, submitted.id, "asd\x00@test.example"), 422)
+    assert is_problem(acknowledge(app, token, submitted.id, world.asd.email, key="schl\x00ssel"), 400)
+    assert is_problem(acknowledge(app, token, submitted.id, world.asd.email, key="schl\x07ssel"), 400)
+    assert acknowledgements(submitted.id) == 0

@@ -527,6 +527,16 @@ def test_rate_limit_per_client(app, world, client):
     assert client.get("/api/v1/referrals", headers=bearer(other)).status_code == 200
 
 
+@pytest.mark.parametrize("claimed", ["cl_\x00abc", "\x00", "cl_" + "0" * 24 + "\x00", "ä" * 50])
+def test_a_client_id_of_no_clients_shape_is_refused_before_any_query(app, world, client, claimed):
+    """A NUL byte is a database error on PostgreSQL (found by Schemathesis): refused as unknown instead."""
+    for sent in (
+        {"data": {"grant_type": "client_credentials", "client_id": claimed, "client_secret": "x"}},
+        {"data": {"grant_type": "client_credentials"}, "headers": basic(claimed, "x")},
+    ):
+        assert_problem(client.post(TOKEN_URL, **sent), 401)
+
+
 def test_failed_token_requests_naming_a_client_do_not_lock_it_out(app, world, client):
     """The token endpoint counts per address: the client_id a request names is not proven yet."""
     app.config["API_RATE_LIMIT"] = "3 per minute"

@@ -167,7 +167,8 @@ def _change(referral_id: int, validate: Validate, act: Callable[..., object]) ->
 
 def _worker(referral: Referral, body: dict[str, Any]) -> tuple[User] | Response:
     email = body.get("asd_worker_email")
-    if not isinstance(email, str) or not email.strip() or len(email) > 254:
+    # Printable only: an address holds no control characters (PostgreSQL cannot even compare a NUL).
+    if not isinstance(email, str) or not email.strip() or len(email) > 254 or not email.isprintable():
         return _invalid("Bitte „asd_worker_email“ angeben: die E-Mail-Adresse der ASD-Fachkraft.", "asd_worker_email")
     worker = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
     # One answer whether the address is unknown or not of this district: the client learns no accounts.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -126,9 +127,14 @@ def _end_tokens(client: ApiClient) -> None:
     db.session.execute(delete(ApiToken).where(ApiToken.client_id == client.id))
 
 
+CLIENT_ID = re.compile(r"cl_[0-9a-f]{24}")  # as create() makes them
+
+
 def authenticate(client_id: str, secret: str, now: datetime | None = None) -> ApiClient | None:
-    """The active client whose current (or, within the grace period, previous) secret this is."""
-    client = db.session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+    """The active client whose current (or, within the grace period, previous) secret this is. Whatever a
+    caller sends as client_id reaches no query unless it has the shape of one (a NUL byte, for one, would
+    be a database error on PostgreSQL, not a refusal)."""
+    client = by_client_id(client_id)
     if client is None or not client.active:
         digest(secret)  # the same work whether the client exists or not
         return None
@@ -144,4 +150,6 @@ def authenticate(client_id: str, secret: str, now: datetime | None = None) -> Ap
 
 
 def by_client_id(client_id: str) -> ApiClient | None:
+    if not (isinstance(client_id, str) and CLIENT_ID.fullmatch(client_id)):
+        return None
     return db.session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))

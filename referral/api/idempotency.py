@@ -71,13 +71,14 @@ def fingerprint() -> str:
 def key_from_request() -> str | Response:
     """The request's idempotency key, or the 400 problem that says what is wrong with it."""
     key = request.headers.get(KEY_HEADER, "").strip()
-    if not key or len(key) > MAX_KEY_LENGTH:
+    # Visible ASCII only: a control character (NUL above all, which PostgreSQL cannot store) is no key.
+    if not key or len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):
         return problem(
             400,
             "Idempotency-Key fehlt oder ist ungültig",
             f"Jede ändernde Anfrage braucht den Header „{KEY_HEADER}“ mit einem eindeutigen Wert (höchstens "
-            f"{MAX_KEY_LENGTH} Zeichen), z. B. einer UUID. Eine Wiederholung mit demselben Wert wird nicht noch "
-            "einmal ausgeführt.",
+            f"{MAX_KEY_LENGTH} sichtbare ASCII-Zeichen), z. B. einer UUID. Eine Wiederholung mit demselben "
+            "Wert wird nicht noch einmal ausgeführt.",
             "idempotency-key-missing",
         )
     return key
