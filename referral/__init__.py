@@ -63,13 +63,18 @@ def _print_mails_at_once(app: Flask) -> None:
     so that invitation and reset links work without running the delivery worker."""
     from .notifications.delivery import deliver
 
-    # At the end of the request, after its commit (lifecycle.py): in an after-request function the
-    # request's own transaction would still hold SQLite's write lock, and this delivery, on a connection
-    # of its own, would wait for it in vain (a POST that wrote anything then failed after 15 s).
-    @app.teardown_request
-    def print_outbox(error=None):
-        with app.app_context():  # a session of its own: nothing of the request's is committed here
-            deliver(limit=20)
+    # When the response is closed: after the request's commit (lifecycle.py). Before it, on a connection
+    # of its own, the delivery would wait for SQLite's write lock, which the request itself holds (a POST
+    # that wrote anything then failed after 15 s). Not at the end of every request context: the CLI's
+    # test_request_context (demo data, invitations) ends with its own transaction still open.
+    @app.after_request
+    def print_outbox(response):
+        def deliver_now() -> None:
+            with app.app_context():  # a session of its own: nothing of the request's is committed here
+                deliver(limit=20)
+
+        response.call_on_close(deliver_now)
+        return response
 
 
 def register_extensions(app: Flask) -> None:

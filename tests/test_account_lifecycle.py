@@ -297,3 +297,25 @@ def test_reset_mails_wait_in_the_outbox_and_development_prints_them_at_once(
     assert f"To: {world.teacher_a2.email}" in capfd.readouterr().out
     with dev.app_context():
         db.engine.dispose()  # its connections must not outlive the test (PostgreSQL empties the tables after it)
+
+
+def test_make_run_loads_the_demo_data_with_mails_printed(tmp_path):
+    """`make run`'s `flask demo load` on a fresh SQLite file, in development (mails printed, not sent):
+    the printing must not wait for the write lock of the command's own transaction."""
+    from flask_migrate import upgrade
+
+    from referral import create_app
+
+    dev = create_app(
+        overrides={"SESSION_FILE_DIR": str(tmp_path / "sessions")},
+        env={"DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}", "SECRET_KEY": "test-" + "x" * 40},
+    )
+    assert dev.config["MAIL_BACKEND"] == "console" and not dev.config.get("TESTING")
+    with dev.app_context():
+        upgrade()
+    started = time.monotonic()
+    result = dev.test_cli_runner().invoke(args=["demo", "load", "--if-empty"])
+    assert result.exit_code == 0, result.output
+    assert "Demo data loaded" in result.output and time.monotonic() - started < 60
+    with dev.app_context():
+        db.engine.dispose()
