@@ -3,7 +3,6 @@ software's Aktenzeichen, with idempotency keys and ETag/If-Match, through the re
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 import uuid
@@ -16,7 +15,6 @@ from sqlalchemy import func, select, text
 from referral.accounts.operations import Actor
 from referral.api import clients
 from referral.api.idempotency import ApiIdempotencyKey
-from referral.api.models import ApiToken
 from referral.audit.models import AuditEntry
 from referral.cases import process, services
 from referral.cases.models import Referral, StateChange
@@ -25,6 +23,7 @@ from referral.extensions import db
 from referral.timeutil import utcnow
 
 from . import factories
+from .test_api_admin import with_token
 
 ALL_SCOPES = ("referrals:read", "referrals:acknowledge", "referrals:reference")
 
@@ -32,17 +31,7 @@ ALL_SCOPES = ("referrals:read", "referrals:acknowledge", "referrals:reference")
 def token_for(world, districts=("we",), scopes=ALL_SCOPES) -> str:
     """A client of `districts` with `scopes` and a valid bearer token (inserted as the token endpoint would)."""
     client, _ = clients.create(Actor.operator(), "Fachsoftware", [world.districts[d] for d in districts], list(scopes))
-    raw = secrets.token_urlsafe(32)
-    db.session.add(
-        ApiToken(
-            client=client,
-            token_hash=clients.digest(raw),
-            scopes=client.scopes,
-            expires_at=utcnow() + timedelta(minutes=10),
-        )
-    )
-    db.session.commit()
-    return raw
+    return with_token(client)
 
 
 def version_of(referral_id: int) -> int:

@@ -621,7 +621,7 @@ def test_an_outage_is_a_503_problem(app, world, client, reader, monkeypatch):
     def unreachable(referral_id):
         raise OperationalError("SELECT 1", {}, Exception("could not connect to server: Connection refused"))
 
-    monkeypatch.setattr(routes, "_referral", unreachable)
+    monkeypatch.setattr(routes, "visible_referral", unreachable)
     response = client.get("/api/v1/referrals/1", headers=bearer(reader))
     assert_problem(response, 503)
     assert response.headers["Retry-After"]

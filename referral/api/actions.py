@@ -29,14 +29,13 @@ from ..cases.models import Referral
 from ..cases.process import Action
 from ..extensions import db
 from ..policy import referrals as policy
-from ..policy.referrals import district_scope
 from ..timeutil import utcnow
 from ..workflow.engine import lock_row
 from ..workflow.errors import ConcurrentChange, ProcessError, lost_a_race
 from . import idempotency
 from .auth import current_client, require_scope
-from .models import ApiClient
 from .problems import problem
+from .routes import visible_referral
 
 MAX_REFERENCE = 60
 # Checks a request's body: the arguments of the change after the referral, or the problem to answer.
@@ -44,14 +43,6 @@ Validate = Callable[[Referral, dict[str, Any]], tuple[Any, ...] | Response]
 
 
 # --- Shared by both endpoints ------------------------------------------------------------------
-
-
-def referral_for_client(referral_id: int, client: ApiClient | None = None) -> Referral | None:
-    """The referral if the client may see it, by the same rule as the read endpoints (the ASD's district
-    scope, never drafts); None otherwise, as for a missing id. A transferred referral is the receiving
-    district's; the sending district's client loses it."""
-    client = client or current_client()
-    return db.session.scalar(select(Referral).where(Referral.id == referral_id, district_scope(client.district_ids)))
 
 
 def etag(referral: Referral) -> str:
@@ -129,7 +120,7 @@ def _change(referral_id: int, validate: Validate, act: Callable[..., object]) ->
     if isinstance(key, Response):
         return key
     client = current_client()
-    referral = referral_for_client(referral_id, client)
+    referral = visible_referral(referral_id)
     if referral is None:
         return _not_found()
     replayed = idempotency.replay(client.id, key)

@@ -82,7 +82,9 @@ def _visible() -> Select[tuple[Referral]]:
     return select(Referral).where(district_scope(current_client().district_ids))
 
 
-def _referral(referral_id: int) -> Referral | None:
+def visible_referral(referral_id: int) -> Referral | None:
+    """The referral if the current client may see it (read and write endpoints alike); None otherwise,
+    as for a missing id. A transferred referral is the receiving district's."""
     found: Referral | None = db.session.scalar(_visible().where(Referral.id == referral_id))
     return found
 
@@ -219,7 +221,7 @@ def _audited_view(action: str, referral: Referral, fields: list[str] | None = No
 @blueprint.get("/referrals/<int:referral_id>")
 @require_scope(READ)
 def referral(referral_id: int) -> Response:
-    found = _referral(referral_id)
+    found = visible_referral(referral_id)
     if found is None:
         return not_found()
     _audited_view("referral.view", found, [request.endpoint or ""])
@@ -229,7 +231,7 @@ def referral(referral_id: int) -> Response:
 @blueprint.get("/referrals/<int:referral_id>/attachments/<int:attachment_id>")
 @require_scope(READ)
 def attachment(referral_id: int, attachment_id: int) -> Response:
-    found = _referral(referral_id)
+    found = visible_referral(referral_id)
     item = (
         db.session.scalar(select(Attachment).where(Attachment.id == attachment_id, Attachment.referral_id == found.id))
         if found is not None
@@ -262,7 +264,7 @@ def pdf(referral_id: int) -> Response:
     """The PDF of record, as the ASD downloads it (with assessment, feedback and the ASD's history)."""
     from ..cases.pdf import NotMade, render
 
-    found = _referral(referral_id)
+    found = visible_referral(referral_id)
     if found is None or found.state is State.DRAFT:
         return not_found()
     try:
