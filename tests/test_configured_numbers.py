@@ -92,6 +92,18 @@ def test_the_reset_link_and_the_password_length(app, client, world, outbox):
     assert "mindestens 14 Zeichen" in weak.text
 
 
+def test_the_password_rules_follow_a_changed_length_in_a_running_process(app):
+    """The rules are imported by several pages; Jinja caches an imported module, so a length read at import
+    would stay at the first page's value (CI found this as an order-dependent failure)."""
+    from flask import render_template_string
+
+    quote = '{% from "accounts/_password_rules.html" import rules %}{{ rules() }}'
+    with app.test_request_context():
+        assert render_template_string(quote).startswith("Mindestens 12 Zeichen.")
+        app.config["SECURITY_PASSWORD_LENGTH_MIN"] = 16
+        assert render_template_string(quote).startswith("Mindestens 16 Zeichen.")
+
+
 def test_the_reset_request_message_follows_the_configuration(database_url):
     other = create_app(
         overrides={"TESTING": True, "SECURITY_RESET_PASSWORD_WITHIN": timedelta(hours=2)},
