@@ -5,19 +5,19 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy.orm import lazyload, selectinload
 
 from ..extensions import db
 from ..kernel.upsert import upsert
-from ..pagination import paginate
+from ..pagination import Window, keyset
 from ..policy import referrals as policy
-from ..policy.roles import ASD_SIDE
+from ..policy.roles import ASD_SIDE, SCHOOL_LEAD, SCHOOL_SIDE
 from ..timeutil import utcnow
 from .deadlines import overdue
-from .models import Message, Referral, ReferralReading, StateChange
-from .process import OPEN_STATES, State
-from .vocabulary import MessageKind, Urgency
+from .models import INBOX_OPEN_BELOW, Message, Referral, ReferralReading, StateChange
+from .process import State
+from .vocabulary import MessageKind
 
 EPOCH = datetime(2000, 1, 1)
 
@@ -38,57 +38,89 @@ def _news_for(user, kinds):
     return message
 
 
-def school_list(user, page: int):
+# The lists read their pages from an index in the order of these keys (models: the generated sort
+# columns and ix_referral_inbox*, ix_referral_school_list, ix_referral_author_list, ix_referral_submitted).
+INBOX_KEYS = ((Referral.inbox_rank, int), (Referral.inbox_due, datetime), (Referral.id, int))
+SCHOOL_KEYS = ((Referral.draft_first, int), (Referral.updated_at, datetime), (Referral.id, int))
+SUBMITTED_KEYS = ((Referral.submitted_at, datetime), (Referral.id, int))
+
+
+def _no_categories():
+    """The lists show no categories (only the coordinator's does): not loaded for them."""
+    return lazyload(Referral.categories)
+
+
+def school_list(user, cursor: str | None) -> Window:
+    """Drafts first, then by last change. Teachers' lists are read by author, the lead's by school."""
     news = or_(
         _news_for(user, [MessageKind.QUESTION]),
         and_(Referral.feedback_at.is_not(None), Referral.feedback_at > func.coalesce(_seen_at(user), literal(EPOCH))),
     )
-    statement = (
-        select(Referral, news.label("news"))
-        .where(policy.referral_scope(user))
-        .order_by(case((Referral.state == State.DRAFT, 0), else_=1), Referral.updated_at.desc(), Referral.id.desc())
+    led = user.school_ids(*SCHOOL_LEAD)
+    partition: tuple | None
+    if user.district_ids(*ASD_SIDE):
+        partition = None  # someone on both sides: the scope alone decides (no index fits it)
+    elif led:
+        partition = (Referral.school_id, sorted(led | user.school_ids(*SCHOOL_SIDE)))
+    else:
+        partition = (Referral.author_id, [user.id])
+    return keyset(
+        "school",
+        (Referral, news.label("news")),
+        [policy.referral_scope(user)],
+        SCHOOL_KEYS,
+        cursor,
+        descending=True,
+        partition=partition,
+        options=[_no_categories()],
     )
-    return paginate(statement, page, scalars=False)
-
-
-URGENCY_ORDER = case({u.value: u.rank for u in Urgency}, value=Referral.urgency, else_=9)
 
 
 def inbox(
-    user, state: str, overdue_only: bool, page: int, assignee_id: int | None = None, district_id: int | None = None
-):
-    now = utcnow()
+    user,
+    state: str,
+    overdue_only: bool,
+    cursor: str | None,
+    assignee_id: int | None = None,
+    district_id: int | None = None,
+) -> Window:
+    """Open referrals first, by urgency and next deadline; read district by district from the index."""
     news = _news_for(user, [MessageKind.ANSWER, MessageKind.ADDENDUM])
-    statement = select(Referral, news.label("news")).where(policy.referral_scope(user))
-    statement = statement.where(Referral.district_id.in_(user.district_ids(*ASD_SIDE)))
-    if state == "open":
-        statement = statement.where(Referral.state.in_(OPEN_STATES))
-    elif state in State._value2member_map_ and state != State.DRAFT:
-        statement = statement.where(Referral.state == State(state))
+    conditions = [policy.referral_scope(user)]
+    if state == "open" or overdue_only:
+        # "Open" in the index's terms: the open states have the ranks below INBOX_OPEN_BELOW (overdue
+        # implies open). Said as `state IN (…)`, the planner would read all open ones and sort them.
+        conditions.append(Referral.inbox_rank < INBOX_OPEN_BELOW)
+    if state != "open" and state in State._value2member_map_ and state != State.DRAFT:
+        conditions.append(Referral.state == State(state))
     if overdue_only:
-        statement = statement.where(overdue(now).condition)
+        conditions.append(overdue(utcnow()).condition)
     if assignee_id:
-        statement = statement.where(Referral.assignee_id == assignee_id)
-    if district_id:
-        statement = statement.where(Referral.district_id == district_id)
-    next_due = case(
-        (Referral.state == State.SUBMITTED, Referral.acknowledge_due_at),
-        else_=func.coalesce(Referral.feedback_due_at, Referral.acknowledge_due_at),
+        conditions.append(Referral.assignee_id == assignee_id)
+    districts = [district_id] if district_id else sorted(user.district_ids(*ASD_SIDE))
+    filters = f"inbox:{state}:{int(overdue_only)}:{assignee_id or ''}:{district_id or ''}"
+    return keyset(
+        filters,
+        (Referral, news.label("news")),
+        conditions,
+        INBOX_KEYS,
+        cursor,
+        partition=(Referral.district_id, districts),
+        options=[_no_categories()],
     )
-    statement = statement.order_by(
-        case((Referral.state.in_(OPEN_STATES), 0), else_=1), URGENCY_ORDER, next_due, Referral.id
-    )
-    return paginate(statement, page, scalars=False)
 
 
-def coordination_list(user, page: int):
-    statement = (
-        select(Referral, literal(False).label("news"))
-        .where(policy.metadata_scope(user))
-        .options(selectinload(Referral.assignee))  # the acting staff member is shown per row
-        .order_by(Referral.submitted_at.desc(), Referral.id.desc())
+def coordination_list(user, cursor: str | None) -> Window:
+    return keyset(
+        "coordination",
+        (Referral, literal(False).label("news")),
+        # Submitted ones have a submission time: said explicitly, so that the index's range excludes drafts.
+        [policy.metadata_scope(user), Referral.submitted_at.is_not(None)],
+        SUBMITTED_KEYS,
+        cursor,
+        descending=True,
+        options=[selectinload(Referral.assignee)],  # the acting staff member is shown per row
     )
-    return paginate(statement, page, scalars=False)
 
 
 def mark_seen(user, referral: Referral) -> datetime | None:
