@@ -6,8 +6,9 @@ import re
 from datetime import datetime
 
 from sqlalchemy import and_, exists, func, literal, or_, select, update
-from sqlalchemy.orm import lazyload, selectinload
+from sqlalchemy.orm import defer, lazyload, selectinload
 
+from ..crypto import EncryptedDate, EncryptedText
 from ..extensions import db
 from ..kernel.upsert import upsert
 from ..pagination import Window, keyset
@@ -45,9 +46,20 @@ SCHOOL_KEYS = ((Referral.draft_first, int), (Referral.updated_at, datetime), (Re
 SUBMITTED_KEYS = ((Referral.submitted_at, datetime), (Referral.id, int))
 
 
-def _no_categories():
-    """The lists show no categories (only the coordinator's does): not loaded for them."""
-    return lazyload(Referral.categories)
+def _list_options(*shown: str, categories: bool = False) -> list:
+    """What a list loads: of the encrypted columns only those `shown` (decrypting the whole form of
+    every row was a third of a page's time; reading one that is not loaded is an error, not a query
+    per row), and the categories only where they are shown."""
+    hidden = [
+        column.key
+        for column in Referral.__table__.columns
+        if isinstance(column.type, EncryptedText | EncryptedDate) and column.key not in shown
+    ]
+    options = [defer(getattr(Referral, key), raiseload=True) for key in hidden]
+    return options if categories else [*options, lazyload(Referral.categories)]
+
+
+CHILD_NAME = ("child_first_name", "child_last_name")
 
 
 def school_list(user, cursor: str | None) -> Window:
@@ -72,7 +84,7 @@ def school_list(user, cursor: str | None) -> Window:
         cursor,
         descending=True,
         partition=partition,
-        options=[_no_categories()],
+        options=_list_options(*CHILD_NAME),
     )
 
 
@@ -106,7 +118,7 @@ def inbox(
         INBOX_KEYS,
         cursor,
         partition=(Referral.district_id, districts),
-        options=[_no_categories()],
+        options=_list_options(*CHILD_NAME),
     )
 
 
@@ -119,7 +131,8 @@ def coordination_list(user, cursor: str | None) -> Window:
         SUBMITTED_KEYS,
         cursor,
         descending=True,
-        options=[selectinload(Referral.assignee)],  # the acting staff member is shown per row
+        # The acting staff member is shown per row; no content at all.
+        options=[selectinload(Referral.assignee), *_list_options(categories=True)],
     )
 
 
