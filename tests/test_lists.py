@@ -306,3 +306,29 @@ def test_the_same_number_of_queries_for_3_and_for_60_referrals_on_every_page(wor
         many[url] = counted(first)
         assert counted(second) == many[url], f"{url}: the second page"
     assert many == few
+
+
+def test_the_referral_page_lists_the_newest_earlier_referrals_about_the_child_in_the_same_queries(world, as_user):
+    earlier = factories.referral_in(State.CLOSED, world.teacher, world.asd)
+    current = factories.referral_in(State.SUBMITTED, world.teacher, world.asd)
+    assert earlier.child_key == current.child_key
+    asd, url = as_user(world.asd), f"/referrals/{current.id}"
+
+    def section() -> tuple[list[str], str, int]:
+        with QueryCounter(db.engine) as queries:
+            page = text_of(asd.get(url))
+        part = page.split('id="fruehere"')[1].split("</section>")[0]
+        return re.findall(r'<a href="/referrals/\d+">([^<]+)</a>', part), part, queries.count
+
+    shown, part, few = section()
+    assert shown == [earlier.number] and "weitere" not in part
+    copies(earlier, 24)  # 25 earlier referrals about the same child
+    newest = db.session.execute(
+        select(Referral.number)
+        .where(Referral.child_key == current.child_key, Referral.id != current.id)
+        .order_by(Referral.submitted_at.desc(), Referral.id.desc())
+    ).scalars()
+    shown, part, many = section()
+    assert shown == list(newest)[:20]
+    assert "Es gibt weitere, ältere Mitteilungen zu diesem Kind" in part
+    assert many == few

@@ -211,9 +211,15 @@ def transferred_away_from(user, referral_id: int) -> str | None:
     )
 
 
+# The referral page lists at most this many earlier referrals about the same child (and says so if
+# there are more): the page stays the same size however long a family's history in the district.
+SAME_CHILD_SHOWN = 20
+
+
 def earlier_about_the_same_child(referral: Referral) -> list:
     """Other referrals in the referral's district whose child has the same keyed hash of name and date
-    of birth (no name is compared in clear): number, date, state and assessment result, in one query."""
+    of birth (no name is compared in clear): number, date, state and assessment result, in one query;
+    the newest SAME_CHILD_SHOWN and one more (which tells the page that there are more)."""
     from .models import Assessment
 
     if not referral.child_key:
@@ -227,5 +233,6 @@ def earlier_about_the_same_child(referral: Referral) -> list:
             Referral.district_id == referral.district_id,
             Referral.state != State.DRAFT,
         )
-        .order_by(Referral.submitted_at.desc())
+        .order_by(Referral.submitted_at.desc(), Referral.id.desc())
+        .limit(SAME_CHILD_SHOWN + 1)
     ).all()
