@@ -323,12 +323,17 @@ def test_the_referral_page_lists_the_newest_earlier_referrals_about_the_child_in
     shown, part, few = section()
     assert shown == [earlier.number] and "weitere" not in part
     copies(earlier, 24)  # 25 earlier referrals about the same child
-    newest = db.session.execute(
-        select(Referral.number)
-        .where(Referral.child_key == current.child_key, Referral.id != current.id)
-        .order_by(Referral.submitted_at.desc(), Referral.id.desc())
-    ).scalars()
+    newest = (
+        db.session.execute(
+            select(Referral.number)
+            .where(Referral.child_key == current.child_key, Referral.id != current.id)
+            .order_by(Referral.submitted_at.desc(), Referral.id.desc())
+        )
+        .scalars()
+        .all()
+    )
+    db.session.commit()  # no read left open while the page writes (SQLite locks the whole file)
     shown, part, many = section()
-    assert shown == list(newest)[:20]
+    assert shown == newest[:20]
     assert "Es gibt weitere, ältere Mitteilungen zu diesem Kind" in part
     assert many == few
