@@ -5,19 +5,20 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy.orm import defer, lazyload, selectinload
 
+from ..crypto import EncryptedDate, EncryptedText
 from ..extensions import db
 from ..kernel.upsert import upsert
-from ..pagination import paginate
+from ..pagination import Window, keyset
 from ..policy import referrals as policy
-from ..policy.roles import ASD_SIDE
+from ..policy.roles import ASD_SIDE, SCHOOL_LEAD, SCHOOL_SIDE
 from ..timeutil import utcnow
 from .deadlines import overdue
-from .models import Message, Referral, ReferralReading, StateChange
-from .process import OPEN_STATES, State
-from .vocabulary import MessageKind, Urgency
+from .models import INBOX_OPEN_BELOW, Message, Referral, ReferralReading, StateChange
+from .process import State
+from .vocabulary import MessageKind
 
 EPOCH = datetime(2000, 1, 1)
 
@@ -38,57 +39,101 @@ def _news_for(user, kinds):
     return message
 
 
-def school_list(user, page: int):
+# The lists read their pages from an index in the order of these keys (models: the generated sort
+# columns and ix_referral_inbox*, ix_referral_school_list, ix_referral_author_list, ix_referral_submitted).
+INBOX_KEYS = ((Referral.inbox_rank, int), (Referral.inbox_due, datetime), (Referral.id, int))
+SCHOOL_KEYS = ((Referral.draft_first, int), (Referral.updated_at, datetime), (Referral.id, int))
+SUBMITTED_KEYS = ((Referral.submitted_at, datetime), (Referral.id, int))
+
+
+def _list_options(*shown: str, categories: bool = False) -> list:
+    """What a list loads: of the encrypted columns only those `shown` (decrypting the whole form of
+    every row was a third of a page's time; reading one that is not loaded is an error, not a query
+    per row), and the categories only where they are shown."""
+    hidden = [
+        column.key
+        for column in Referral.__table__.columns
+        if isinstance(column.type, EncryptedText | EncryptedDate) and column.key not in shown
+    ]
+    options = [defer(getattr(Referral, key), raiseload=True) for key in hidden]
+    return options if categories else [*options, lazyload(Referral.categories)]
+
+
+CHILD_NAME = ("child_first_name", "child_last_name")
+
+
+def school_list(user, cursor: str | None) -> Window:
+    """Drafts first, then by last change. Teachers' lists are read by author, the lead's by school."""
     news = or_(
         _news_for(user, [MessageKind.QUESTION]),
         and_(Referral.feedback_at.is_not(None), Referral.feedback_at > func.coalesce(_seen_at(user), literal(EPOCH))),
     )
-    statement = (
-        select(Referral, news.label("news"))
-        .where(policy.referral_scope(user))
-        .order_by(case((Referral.state == State.DRAFT, 0), else_=1), Referral.updated_at.desc(), Referral.id.desc())
+    led = user.school_ids(*SCHOOL_LEAD)
+    partition: tuple | None
+    if user.district_ids(*ASD_SIDE):
+        partition = None  # someone on both sides: the scope alone decides (no index fits it)
+    elif led:
+        partition = (Referral.school_id, sorted(led | user.school_ids(*SCHOOL_SIDE)))
+    else:
+        partition = (Referral.author_id, [user.id])
+    return keyset(
+        "school",
+        (Referral, news.label("news")),
+        [policy.referral_scope(user)],
+        SCHOOL_KEYS,
+        cursor,
+        descending=True,
+        partition=partition,
+        options=_list_options(*CHILD_NAME),
     )
-    return paginate(statement, page, scalars=False)
-
-
-URGENCY_ORDER = case({u.value: u.rank for u in Urgency}, value=Referral.urgency, else_=9)
 
 
 def inbox(
-    user, state: str, overdue_only: bool, page: int, assignee_id: int | None = None, district_id: int | None = None
-):
-    now = utcnow()
+    user,
+    state: str,
+    overdue_only: bool,
+    cursor: str | None,
+    assignee_id: int | None = None,
+    district_id: int | None = None,
+) -> Window:
+    """Open referrals first, by urgency and next deadline; read district by district from the index."""
     news = _news_for(user, [MessageKind.ANSWER, MessageKind.ADDENDUM])
-    statement = select(Referral, news.label("news")).where(policy.referral_scope(user))
-    statement = statement.where(Referral.district_id.in_(user.district_ids(*ASD_SIDE)))
-    if state == "open":
-        statement = statement.where(Referral.state.in_(OPEN_STATES))
-    elif state in State._value2member_map_ and state != State.DRAFT:
-        statement = statement.where(Referral.state == State(state))
+    conditions = [policy.referral_scope(user)]
+    if state == "open" or overdue_only:
+        # "Open" in the index's terms: the open states have the ranks below INBOX_OPEN_BELOW (overdue
+        # implies open). Said as `state IN (…)`, the planner would read all open ones and sort them.
+        conditions.append(Referral.inbox_rank < INBOX_OPEN_BELOW)
+    if state != "open" and state in State._value2member_map_ and state != State.DRAFT:
+        conditions.append(Referral.state == State(state))
     if overdue_only:
-        statement = statement.where(overdue(now).condition)
+        conditions.append(overdue(utcnow()).condition)
     if assignee_id:
-        statement = statement.where(Referral.assignee_id == assignee_id)
-    if district_id:
-        statement = statement.where(Referral.district_id == district_id)
-    next_due = case(
-        (Referral.state == State.SUBMITTED, Referral.acknowledge_due_at),
-        else_=func.coalesce(Referral.feedback_due_at, Referral.acknowledge_due_at),
+        conditions.append(Referral.assignee_id == assignee_id)
+    districts = [district_id] if district_id else sorted(user.district_ids(*ASD_SIDE))
+    filters = f"inbox:{state}:{int(overdue_only)}:{assignee_id or ''}:{district_id or ''}"
+    return keyset(
+        filters,
+        (Referral, news.label("news")),
+        conditions,
+        INBOX_KEYS,
+        cursor,
+        partition=(Referral.district_id, districts),
+        options=_list_options(*CHILD_NAME),
     )
-    statement = statement.order_by(
-        case((Referral.state.in_(OPEN_STATES), 0), else_=1), URGENCY_ORDER, next_due, Referral.id
-    )
-    return paginate(statement, page, scalars=False)
 
 
-def coordination_list(user, page: int):
-    statement = (
-        select(Referral, literal(False).label("news"))
-        .where(policy.metadata_scope(user))
-        .options(selectinload(Referral.assignee))  # the acting staff member is shown per row
-        .order_by(Referral.submitted_at.desc(), Referral.id.desc())
+def coordination_list(user, cursor: str | None) -> Window:
+    return keyset(
+        "coordination",
+        (Referral, literal(False).label("news")),
+        # Submitted ones have a submission time: said explicitly, so that the index's range excludes drafts.
+        [policy.metadata_scope(user), Referral.submitted_at.is_not(None)],
+        SUBMITTED_KEYS,
+        cursor,
+        descending=True,
+        # The acting staff member is shown per row; no content at all.
+        options=[selectinload(Referral.assignee), *_list_options(categories=True)],
     )
-    return paginate(statement, page, scalars=False)
 
 
 def mark_seen(user, referral: Referral) -> datetime | None:
@@ -166,9 +211,15 @@ def transferred_away_from(user, referral_id: int) -> str | None:
     )
 
 
+# The referral page lists at most this many earlier referrals about the same child (and says so if
+# there are more): the page stays the same size however long a family's history in the district.
+SAME_CHILD_SHOWN = 20
+
+
 def earlier_about_the_same_child(referral: Referral) -> list:
     """Other referrals in the referral's district whose child has the same keyed hash of name and date
-    of birth (no name is compared in clear): number, date, state and assessment result, in one query."""
+    of birth (no name is compared in clear): number, date, state and assessment result, in one query;
+    the newest SAME_CHILD_SHOWN and one more (which tells the page that there are more)."""
     from .models import Assessment
 
     if not referral.child_key:
@@ -182,5 +233,6 @@ def earlier_about_the_same_child(referral: Referral) -> list:
             Referral.district_id == referral.district_id,
             Referral.state != State.DRAFT,
         )
-        .order_by(Referral.submitted_at.desc())
+        .order_by(Referral.submitted_at.desc(), Referral.id.desc())
+        .limit(SAME_CHILD_SHOWN + 1)
     ).all()

@@ -148,7 +148,7 @@ def _done(referral: Referral, action: Action, operation, *args, **kwargs):
 @blueprint.get("/referrals")
 @require_roles(*SCHOOL_SIDE)
 def my_referrals():
-    page = queries.school_list(current_user, request.args.get("page", 1, type=query_int))
+    page = queries.school_list(current_user, request.args.get("cursor"))
     return render_template("cases/my_referrals.html", page=page)
 
 
@@ -571,7 +571,7 @@ def inbox():
         current_user,
         state=filters.state.data or "open",
         overdue_only=bool(filters.overdue.data),
-        page=request.args.get("page", 1, type=query_int),
+        cursor=request.args.get("cursor"),
         assignee_id=assignee_id,
         district_id=district.id if district else None,
     )

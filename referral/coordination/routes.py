@@ -2,7 +2,6 @@ from flask import Blueprint, render_template, request
 from flask_login import current_user
 
 from ..cases import queries
-from ..integers import query_int
 from ..policy.roles import COORDINATION, require_roles
 
 blueprint = Blueprint("coordination", __name__, url_prefix="/coordination")
@@ -11,5 +10,5 @@ blueprint = Blueprint("coordination", __name__, url_prefix="/coordination")
 @blueprint.get("/referrals")
 @require_roles(*COORDINATION)
 def referrals():
-    page = queries.coordination_list(current_user, request.args.get("page", 1, type=query_int))
+    page = queries.coordination_list(current_user, request.args.get("cursor"))
     return render_template("coordination/referrals.html", page=page)
