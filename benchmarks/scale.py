@@ -134,6 +134,18 @@ class Server:
                 time.sleep(0.2)
         raise SystemExit(f"{self.name}: no answer on port {self.port}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the workers (user + system), from /proc: what a request costs
+        the app, whatever else runs on the machine."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        total = 0
+        for child in children:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / ticks
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -441,7 +453,16 @@ def percentile(values: list[float], share: float) -> float:
 # --- Throughput --------------------------------------------------------------------------------------
 
 
-def throughput(port: int, path: str, cookies: dict[str, str], seconds: float, connections: int) -> tuple[float, str]:
+def throughput(
+    server: Server, path: str, cookies: dict[str, str], seconds: float, connections: int
+) -> tuple[float, float, str]:
+    """Requests per second, worker CPU milliseconds per request, and the tool used."""
+    cpu = server.cpu_seconds()
+    rate, served, tool = _load(server.port, path, cookies, seconds, connections)
+    return rate, (server.cpu_seconds() - cpu) * 1000 / max(1, served), tool
+
+
+def _load(port: int, path: str, cookies: dict[str, str], seconds: float, connections: int) -> tuple[float, int, str]:
     headers = {"Host": HOST, "X-Forwarded-Proto": "https", "X-Forwarded-For": "127.0.0.1"}
     if cookies:
         headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
@@ -453,10 +474,11 @@ def throughput(port: int, path: str, cookies: dict[str, str], seconds: float, co
             [*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True
         ).stdout
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+        served = int(re.search(r"(\d+) requests in", output).group(1))
         errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
         if errors:
             raise SystemExit(f"wrk: {errors.group(1)} failed responses on {path}")
-        return rate, "wrk"
+        return rate, served, "wrk"
     done = [0]
     lock = threading.Lock()
     stop = time.perf_counter() + seconds
@@ -479,7 +501,7 @@ def throughput(port: int, path: str, cookies: dict[str, str], seconds: float, co
         t.start()
     for t in threads:
         t.join()
-    return done[0] / (time.perf_counter() - started), "Python threads"
+    return done[0] / (time.perf_counter() - started), done[0], "Python threads"
 
 
 # --- Batch jobs --------------------------------------------------------------------------------------
@@ -555,6 +577,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--no-batch", action="store_true", help="skip audit verify, retention and rotation")
     parser.add_argument("--no-rotation", action="store_true", help="skip the key rotation on a copy")
+    parser.add_argument("--throughput-only", action="store_true", help="only the inbox against the floor")
     args = parser.parse_args()
     urls = {"small": args.small_url, "big": args.big_url}
     for size, url in urls.items():
@@ -588,7 +611,7 @@ def main() -> None:
             browsers[size] = {who: login(servers[size].port, local, email) for who, email in emails[size].items()}
             log(f"{size}: logged in as {', '.join(emails[size].values())}")
 
-        plan = pages()
+        plan = [] if args.throughput_only else pages()
         for page in plan:
             for size in urls:
                 browser = browsers[size][page.who]
@@ -605,7 +628,7 @@ def main() -> None:
                 page.timings[size] = []
         log("pages found; timing")
 
-        for round_ in range(args.rounds):
+        for round_ in range(args.rounds if plan else 0):
             for page in plan:
                 for size in urls:
                     browser = browsers[size][page.who]
@@ -627,14 +650,14 @@ def main() -> None:
         floor_env = {**envs["small"], "FLOOR_TEMPLATE": str(template)}
         servers["floor"] = Server("floor", floor_env, "benchmarks.floor:app", logdir)
         servers["floor"].wait()
-        app_rate, tool = throughput(servers["small"].port, "/inbox", inbox.cookies, args.seconds, args.connections)
-        floor_rate, _ = throughput(servers["floor"].port, "/inbox", {}, args.seconds, args.connections)
+        app_rate, app_cpu, tool = throughput(servers["small"], "/inbox", inbox.cookies, args.seconds, args.connections)
+        floor_rate, floor_cpu, _ = throughput(servers["floor"], "/inbox", {}, args.seconds, args.connections)
     finally:
         for server in servers.values():
             server.stop()
 
     batch: list[tuple[str, str, str, str]] = []
-    if not args.no_batch:
+    if not (args.no_batch or args.throughput_only):
         big = envs["big"]
         entries = count(urls["big"], "audit_entry")
         seconds, _, output = flask_command(big, "audit", "verify")
@@ -687,6 +710,10 @@ def main() -> None:
         f"| inbox throughput (small, {args.connections} conn., {args.seconds:.0f} s) | {app_rate:,.1f} req/s = "
         f"{share:.1f} % of floor {'✓' if share >= 20 else '✗'} | {GOALS['throughput']} "
         f"| floor {floor_rate:,.0f} req/s; {tool}; 2 sync workers each |"
+    )
+    print(
+        f"| worker CPU per inbox request | {app_cpu:.1f} ms (floor {floor_cpu:.2f} ms) | – "
+        "| user + system time of the gunicorn workers during the run ÷ requests served |"
     )
     for name, value, goal, note in batch:
         print(f"| {name} | {value} | {goal} | {note} |")
