@@ -160,13 +160,16 @@ class Server:
 
 
 class Browser:
-    def __init__(self, port: int):
-        self.port = port
+    def __init__(self, port: int, address: str = "127.0.0.1"):
+        # The client's address as nginx passes it on (X-Forwarded-For): each benchmark user has one
+        # of its own, as people at different schools would, so that the per-address login limits
+        # see people, not the benchmark.
+        self.port, self.address = port, address
         self.cookies: dict[str, str] = {}
         self.conn: http.client.HTTPConnection | None = None
 
     def headers(self) -> dict[str, str]:
-        headers = {"Host": HOST, "X-Forwarded-Proto": "https", "X-Forwarded-For": "127.0.0.1"}
+        headers = {"Host": HOST, "X-Forwarded-Proto": "https", "X-Forwarded-For": self.address}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         return headers
@@ -342,8 +345,8 @@ class Local:
 # --- Logging in through the pages ------------------------------------------------------------------
 
 
-def login(port: int, local: Local, email: str) -> Browser:
-    browser = Browser(port)
+def login(port: int, local: Local, email: str, address: str) -> Browser:
+    browser = Browser(port, address)
     status, _, page = browser.get("/login")
     status, location, _ = browser.request(
         "POST", "/login", {"email": email, "password": PASSWORD, "csrf_token": csrf_of(page)}
@@ -583,6 +586,10 @@ def main() -> None:
     for size, url in urls.items():
         log(f"{size}: {count(url, 'referral'):,} referrals, {count(url, 'audit_entry'):,} audit entries")
 
+    # The benchmark's own Redis database: sessions and login counters of earlier runs go.
+    import redis
+
+    redis.Redis.from_url(f"redis://127.0.0.1:6379/{REDIS_DB}").flushdb()
     logdir = Path(tempfile.mkdtemp(prefix="referral-scale-"))
     envs = {size: base_env(url) for size, url in urls.items()}
     locals_ = {size: Local(env) for size, env in envs.items()}
@@ -608,7 +615,10 @@ def main() -> None:
                 "school": local.first_email(Role.SCHOOL_LEAD),
                 "coordinator": local.first_email(Role.COORDINATOR),
             }
-            browsers[size] = {who: login(servers[size].port, local, email) for who, email in emails[size].items()}
+            browsers[size] = {
+                who: login(servers[size].port, local, email, f"10.{len(browsers)}.0.{n}")
+                for n, (who, email) in enumerate(emails[size].items(), start=1)
+            }
             log(f"{size}: logged in as {', '.join(emails[size].values())}")
 
         plan = [] if args.throughput_only else pages()
@@ -656,6 +666,8 @@ def main() -> None:
         for server in servers.values():
             server.stop()
 
+    for local in locals_.values():  # a template copy needs the source without connections
+        local.run(local.db.engine.dispose)
     batch: list[tuple[str, str, str, str]] = []
     if not (args.no_batch or args.throughput_only):
         big = envs["big"]
