@@ -667,7 +667,7 @@ def main() -> None:
             server.stop()
 
     for local in locals_.values():  # a template copy needs the source without connections
-        local.run(local.db.engine.dispose)
+        local.run(lambda local=local: local.db.engine.dispose())
     batch: list[tuple[str, str, str, str]] = []
     if not (args.no_batch or args.throughput_only):
         big = envs["big"]
