@@ -582,6 +582,8 @@ def main() -> None:
     parser.add_argument("--no-rotation", action="store_true", help="skip the key rotation on a copy")
     parser.add_argument("--throughput-only", action="store_true", help="only the inbox against the floor")
     args = parser.parse_args()
+    # Stopped with SIGTERM: still stop the servers (they run in sessions of their own).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     urls = {"small": args.small_url, "big": args.big_url}
     for size, url in urls.items():
         log(f"{size}: {count(url, 'referral'):,} referrals, {count(url, 'audit_entry'):,} audit entries")
