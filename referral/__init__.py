@@ -78,8 +78,7 @@ def _print_mails_at_once(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from flask_security import SQLAlchemyUserDatastore
-
+    from .accounts.datastore import UserDatastore
     from .accounts.models import User
     from .accounts.passwords import forgot_password_form
     from .kernel.wording import configured
@@ -96,7 +95,7 @@ def register_extensions(app: Flask) -> None:
     mail.init_app(app)
     _session_store(app)
     server_sessions.init_app(app)
-    security.init_app(app, SQLAlchemyUserDatastore(db, User, None), forgot_password_form=forgot_password_form())
+    security.init_app(app, UserDatastore(db, User, None), forgot_password_form=forgot_password_form())
     from .accounts import sessions
     from .accounts.routes import blueprint as accounts
     from .accounts.throttling import protect_login
