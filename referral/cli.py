@@ -142,20 +142,26 @@ retention_cli = AppGroup("retention", help="Deleting data whose purpose has ende
 
 @retention_cli.command("run")
 @click.option("--dry-run", is_flag=True, help="Only list what would be purged.")
-def run_retention(dry_run):
+@click.option("--batch", default=200, show_default=True, help="Referrals (or consultations) per transaction.")
+def run_retention(dry_run, batch):
     """Purge closed referrals past the retention period and drafts untouched too long."""
     from . import retention
 
-    retention.run(dry_run=dry_run, report=click.echo)
+    retention.run(dry_run=dry_run, report=click.echo, batch=batch)
 
 
 @keys_cli.command("rotate")
-@click.option("--batch", default=500, show_default=True, help="Rows per transaction.")
+@click.option("--batch", default=5000, show_default=True, help="Values per statement and transaction.")
 def rotate_keys(batch):
     """Re-encrypt all data and files under the newest key of REFERRAL_DATA_KEYS (safe to re-run)."""
+    import time
+
     from .keys import rotate
 
-    rotate(batch, report=click.echo)
+    started = time.perf_counter()
+    counts = rotate(batch, report=click.echo)
+    seconds = time.perf_counter() - started
+    click.echo(f"{seconds:.1f} s, {counts['values'] / max(seconds, 1e-9):,.0f} values/s.")
 
 
 @audit_cli.command("verify")

@@ -44,7 +44,7 @@ def _retention() -> dict[str, int]:
     from .. import retention
 
     plan = retention.run(report=lambda line: None)
-    return {"Mitteilungen": len(plan.closed), "Entwürfe": len(plan.drafts), "Fachberatungen": len(plan.consultations)}
+    return {"Mitteilungen": plan.closed, "Entwürfe": plan.drafts, "Fachberatungen": plan.consultations}
 
 
 def _reminders() -> dict[str, int]:
@@ -65,6 +65,27 @@ def _audit_verify() -> dict[str, int]:
     return {"geprüft": verdict.checked}
 
 
+PRUNE_BATCH = 5000  # rows per DELETE and commit: short transactions, bounded memory
+
+
+def _prune() -> dict[str, int]:
+    """Rows that only grow: delivered webhooks past their keeping time and expired idempotency keys,
+    deleted in batches, each committed on its own (an interrupted run just leaves the rest for the next)."""
+    from ..api import idempotency, webhooks
+
+    now = utcnow()
+    counts = {}
+    for label, prune in (("Webhooks", webhooks.prune_delivered), ("Idempotency-Keys", idempotency.prune_expired)):
+        counts[label] = 0
+        while True:
+            deleted = prune(now, PRUNE_BATCH)
+            db.session.commit()
+            counts[label] += deleted
+            if deleted < PRUNE_BATCH:
+                break
+    return counts
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -79,6 +100,7 @@ JOBS: dict[str, Job] = {
         Job("retention", "Löschfristen (Aufbewahrung)", _retention),
         Job("reminders", "Erinnerungen an überfällige Fristen", _reminders),
         Job("audit-verify", "Prüfung des Protokolls (Hash-Kette)", _audit_verify),
+        Job("prune", "Aufräumen (zugestellte Webhooks, abgelaufene Idempotency-Keys)", _prune),
     )
 }
 
