@@ -41,7 +41,7 @@ class ConfigError(RuntimeError):
 # The daily jobs of `flask worker` and when they run (Berlin time); JOB_TIMES overrides some or all,
 # e.g. "retention=01:15,reminders=06:45". Retention and the audit check at night, reminders before
 # the working day starts.
-JOB_DEFAULT_TIMES = {"retention": "02:30", "audit-verify": "03:30", "reminders": "07:00"}
+JOB_DEFAULT_TIMES = {"retention": "02:30", "prune": "02:45", "audit-verify": "03:30", "reminders": "07:00"}
 
 
 def job_times(value: str | None) -> dict[str, time]:
