@@ -25,11 +25,13 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, event, func, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
 from ..extensions import db
@@ -241,6 +243,18 @@ def _seal(connection: Connection, limit: int | None, wait: float) -> int:
         statement = statement.limit(limit)
     pairs = [(int(i), str(h)) for i, h in connection.execute(statement)]
     now = utcnow()
+    # Two sealers (on SQLite, where they do not exclude each other beforehand) may both build the
+    # next block: the unique prev_hash and first_entry_id let only one of them in; the other seals
+    # nothing this time. The savepoint keeps a caller's transaction usable.
+    try:
+        with connection.begin_nested():
+            _insert_blocks(connection, pairs, prev_hash, now)
+    except IntegrityError:
+        return 0
+    return len(pairs)
+
+
+def _insert_blocks(connection: Connection, pairs: list[tuple[int, str]], prev_hash: str, now: datetime) -> None:
     for start in range(0, len(pairs), BLOCK_SIZE):
         chunk = pairs[start : start + BLOCK_SIZE]
         prev_hash, previous = block_hash(prev_hash, chunk), prev_hash
@@ -254,7 +268,23 @@ def _seal(connection: Connection, limit: int | None, wait: float) -> int:
                 sealed_at=now,
             )
         )
-    return len(pairs)
+
+
+def seal_due(seconds: float, now: datetime | None = None) -> bool:
+    """Whether sealing is due: a full block waiting, or the oldest unsealed entry older than `seconds`."""
+    connection = db.session.connection()
+    after, _ = _chain_end(connection)
+    waiting = (
+        select(AuditEntry.at)
+        .where(AuditEntry.id > after, AuditEntry.seq.is_(None))
+        .order_by(AuditEntry.id)
+        .limit(BLOCK_SIZE)
+        .subquery()
+    )
+    oldest, count = connection.execute(select(func.min(waiting.c.at), func.count()).select_from(waiting)).one()
+    if not count:
+        return False
+    return count >= BLOCK_SIZE or oldest <= (now or utcnow()) - timedelta(seconds=seconds)
 
 
 def seal_pending(
@@ -274,6 +304,200 @@ def seal_pending(
     if isinstance(session_or_connection, Session):
         return _seal(session_or_connection.connection(), limit, wait)
     return _seal(session_or_connection, limit, wait)
+
+
+# --- Verifying -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    checked: int  # entries whose content and place were checked
+    problem: str = ""
+    entry: int | None = None  # the entry where the log breaks (its id; a legacy entry's seq)
+    block: int | None = None  # the block where it breaks
+    legacy: int = 0
+    blocks: int = 0
+    unsealed: int = 0
+    oldest_unsealed: datetime | None = None
+    checkpoints: str = ""  # what the signed checkpoints said, a sentence
+
+    @property
+    def where(self) -> str:
+        if self.entry is not None:
+            return f"entry {self.entry}"
+        return f"block {self.block}" if self.block is not None else "the end of the log"
+
+    @property
+    def stelle(self) -> str:
+        """`where`, for the German page."""
+        if self.entry is not None:
+            return f"Eintrag Nr. {self.entry}"
+        return f"Block {self.block}" if self.block is not None else "Ende des Protokolls"
+
+    def __str__(self) -> str:
+        if not self.ok:
+            return f"Audit log BROKEN at {self.where}: {self.problem} ({self.checked} entries checked before it)."
+        lines = [
+            f"Audit log intact: {self.checked} entries ({self.legacy} in the legacy chain, "
+            f"{self.checked - self.legacy - self.unsealed} sealed in {self.blocks} blocks, "
+            f"{self.unsealed} not yet sealed)."
+        ]
+        if self.oldest_unsealed is not None:
+            lines.append(f"Oldest unsealed entry written at {self.oldest_unsealed:%Y-%m-%d %H:%M:%S} UTC.")
+        if self.checkpoints:
+            lines.append(self.checkpoints)
+        return "\n".join(lines)
+
+
+class Broken(Exception):
+    def __init__(self, problem: str, entry: int | None = None, block: int | None = None) -> None:
+        super().__init__(problem)
+        self.problem, self.entry, self.block = problem, entry, block
+
+
+def _stream(connection: Connection, statement, batch: int) -> Iterator[Any]:
+    """Plain rows through a server-side cursor (PostgreSQL) in batches: memory stays flat."""
+    result = connection.execute(statement, execution_options={"stream_results": True, "yield_per": batch})
+    for partition in result.partitions():
+        yield from partition
+
+
+_ENTRY = AuditEntry.__table__.c
+_BLOCK = AuditBlock.__table__.c
+
+
+def _verify_legacy(connection: Connection, batch: int, state: dict) -> None:
+    statement = (
+        select(_ENTRY.seq, _ENTRY.prev_hash, _ENTRY.hash, *(_ENTRY[name] for name in CONTENT))
+        .where(_ENTRY.seq.is_not(None))
+        .order_by(_ENTRY.seq)
+    )
+    expected, prev_hash = 1, GENESIS
+    for row in _stream(connection, statement, batch):
+        seq, stored_prev, stored_hash = row[0], row[1], row[2]
+        if seq != expected:
+            raise Broken(f"legacy entry {expected} is missing (next is {seq})", entry=expected)
+        if stored_prev != prev_hash:
+            raise Broken("does not follow the entry before it (deleted, inserted or reordered)", entry=seq)
+        values = dict(zip(CONTENT, row[3:], strict=True))
+        values["seq"], values["prev_hash"] = seq, stored_prev
+        if legacy_hash(values) != stored_hash:
+            raise Broken("content changed after it was written", entry=seq)
+        prev_hash, expected = stored_hash, expected + 1
+        state["checked"] += 1
+    head = connection.execute(select(AuditHead.seq, AuditHead.last_hash).where(AuditHead.id == 1)).first()
+    if head is None or head[0] != expected - 1 or head[1] != prev_hash:
+        raise Broken("the newest legacy entries are missing (the head names a later end)", entry=expected)
+    state["legacy"], state["prev_hash"] = expected - 1, prev_hash
+
+
+def _verify_blocks(connection: Connection, batch: int, state: dict, pinned: dict[int, tuple[int, str]]) -> None:
+    """Blocks and the entries after the legacy chain, both in id order, walked side by side."""
+    blocks = _stream(
+        connection,
+        select(
+            _BLOCK.id, _BLOCK.first_entry_id, _BLOCK.last_entry_id, _BLOCK.entries, _BLOCK.prev_hash, _BLOCK.hash
+        ).order_by(_BLOCK.id),
+        batch,
+    )
+    entries = _stream(
+        connection,
+        select(_ENTRY.id, *(_ENTRY[name] for name in CONTENT), _ENTRY.hash)
+        .where(_ENTRY.seq.is_(None))
+        .order_by(_ENTRY.id),
+        batch,
+    )
+    sha256, encode, at_text = hashlib.sha256, _encode, _at
+    prev_hash, seen = state["prev_hash"], set()
+    row = next(entries, None)
+    for block_id, first, last, count, block_prev, stored in blocks:
+        if block_prev != prev_hash:
+            raise Broken(
+                "does not follow the block before it (a block was deleted, inserted or changed)", block=block_id
+            )
+        digest, found = sha256(prev_hash.encode()), 0
+        while row is not None and row[0] <= last:
+            (entry_id, at, actor_id, role, scope, action, otype, oid, school, district, fields, request, hashed) = row
+            if entry_id < first:
+                raise Broken("is in no block (inserted, or a block was deleted)", entry=entry_id)
+            # entry_hash inlined: this loop is the whole cost of the check
+            content = [
+                "v2",
+                at_text(at),
+                actor_id,
+                role,
+                scope,
+                action,
+                otype,
+                oid,
+                school,
+                district,
+                fields or [],
+                request,
+            ]
+            if sha256(encode(content).encode()).hexdigest() != hashed:
+                raise Broken("content changed after it was written", entry=entry_id)
+            digest.update(b"%d:%s\n" % (entry_id, hashed.encode()))
+            found += 1
+            state["checked"] += 1
+            row = next(entries, None)
+        if found != count or digest.hexdigest() != stored:
+            state["checked"] -= found
+            raise Broken(
+                f"does not match its entries {first}–{last} (an entry was deleted, inserted, reordered "
+                "or its hash replaced)",
+                block=block_id,
+            )
+        if block_id in pinned:
+            if pinned[block_id] != (last, stored):
+                raise Broken("differs from the signed checkpoint (the chain was rewritten)", block=block_id)
+            seen.add(block_id)
+        prev_hash = stored
+        state["blocks"] += 1
+    missing = sorted(set(pinned) - seen)
+    if missing:
+        raise Broken("is in a signed checkpoint but no longer in the chain (cut off or rewritten)", block=missing[0])
+    while row is not None:  # not sealed yet: the content is checked, the place not yet
+        if state["oldest"] is None:
+            state["oldest"] = row[1]
+        if _v2(*row[1:12]) != row[12]:
+            raise Broken("content changed after it was written", entry=row[0])
+        state["checked"] += 1
+        state["unsealed"] += 1
+        row = next(entries, None)
+
+
+def verify(batch: int = 10000, checkpoints: Any = None) -> Verdict:
+    """Walk the whole log once, as a stream of plain rows in one consistent snapshot: the legacy
+    chain, every block with its entries, the unsealed entries' content, and the blocks the signed
+    checkpoints name (`checkpoints`: a checkpoints.Pinned, or None to read the configured ones)."""
+    from . import checkpoints as signed
+
+    pinned = signed.configured() if checkpoints is None else checkpoints
+    state: dict[str, Any] = {"checked": 0, "legacy": 0, "blocks": 0, "unsealed": 0, "oldest": None}
+    engine: Engine = db.engine
+    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    try:
+        with engine.connect().execution_options(**options) as connection:
+            try:
+                if pinned.problem:
+                    raise Broken(pinned.problem)
+                _verify_legacy(connection, batch, state)
+                _verify_blocks(connection, batch, state, pinned.blocks)
+            finally:
+                connection.rollback()
+    except Broken as broken:
+        return Verdict(False, state["checked"], broken.problem, broken.entry, broken.block)
+    return Verdict(
+        True,
+        state["checked"],
+        legacy=state["legacy"],
+        blocks=state["blocks"],
+        unsealed=state["unsealed"],
+        oldest_unsealed=state["oldest"],
+        checkpoints=pinned.summary(),
+    )
 
 
 # --- The append-only guard ---------------------------------------------------------------------
