@@ -167,8 +167,13 @@ def register() -> None:
 SEAL_LOCK = 0x61756469  # the sealers' advisory lock on PostgreSQL (writers never take it)
 
 
+class _NotSettled(Exception):
+    """A transaction that may still commit an entry below the others has not ended in time."""
+
+
 def _settled_up_to(connection: Connection, wait: float) -> int | None:
-    """The highest id below which no entry can appear any more (None: wait longer, seal nothing).
+    """The highest id up to which no entry can appear any more (None: no bound); _NotSettled when
+    the transactions that might still add one did not end within `wait` seconds.
 
     PostgreSQL hands out ids from the sequence at the insert; the inserting transaction may commit
     seconds later, after entries with higher ids. So: (1) read how far the sequence has handed out
@@ -185,7 +190,7 @@ def _settled_up_to(connection: Connection, wait: float) -> int | None:
     all committed entries are final.
     """
     if connection.dialect.name != "postgresql":
-        return 2**62
+        return None
     sequence = connection.execute(text("SELECT pg_get_serial_sequence('audit_entry', 'id')")).scalar_one()
     last, called = connection.execute(text(f"SELECT last_value, is_called FROM {sequence}")).one()
     upto = int(last) if called else int(last) - 1
@@ -209,7 +214,7 @@ def _settled_up_to(connection: Connection, wait: float) -> int | None:
         if not holders:
             break
         if time.monotonic() >= deadline:
-            return None
+            raise _NotSettled
         time.sleep(0.02)
     return upto
 
@@ -230,15 +235,18 @@ def _seal(connection: Connection, limit: int | None, wait: float) -> int:
     postgres = connection.dialect.name == "postgresql"
     if postgres and not connection.execute(text(f"SELECT pg_try_advisory_xact_lock({SEAL_LOCK})")).scalar():
         return 0  # another sealer is at it; unique prev_hash would refuse the second block anyway
-    upto = _settled_up_to(connection, wait)
-    if upto is None:
+    try:
+        upto = _settled_up_to(connection, wait)
+    except _NotSettled:
         return 0
     after, prev_hash = _chain_end(connection)
     statement = (
         select(AuditEntry.id, AuditEntry.hash)
-        .where(AuditEntry.id > after, AuditEntry.id <= upto, AuditEntry.seq.is_(None))
+        .where(AuditEntry.id > after, AuditEntry.seq.is_(None))
         .order_by(AuditEntry.id)
     )
+    if upto is not None:
+        statement = statement.where(AuditEntry.id <= upto)
     if limit is not None:
         statement = statement.limit(limit)
     pairs = [(int(i), str(h)) for i, h in connection.execute(statement)]
