@@ -26,7 +26,8 @@ from . import factories
 from .servers import ROOT, process_env
 from .test_notifications import smtp  # noqa: F401 - the fixture: a real SMTP server on a loopback port
 
-ALL_DUE = "retention=00:00,prune=00:00,reminders=00:00,audit-verify=00:00"  # every job's time has passed today
+# Every job's time has passed today.
+ALL_DUE = "retention=00:00,prune=00:00,reminders=00:00,audit-checkpoint=00:00,audit-verify=00:00"
 
 
 def start_worker(database_url: str, folder, *args: str, **variables: str) -> subprocess.Popen:
@@ -144,6 +145,7 @@ def test_a_failing_job_is_recorded_failed_and_shown_in_red(app, world, as_user, 
     assert {r.job: r.outcome for r in done} == {
         "retention": "failed",
         "prune": "ok",
+        "audit-checkpoint": "ok",
         "reminders": "ok",
         "audit-verify": "ok",
     }

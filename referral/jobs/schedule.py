@@ -86,6 +86,34 @@ def _prune() -> dict[str, int]:
     return counts
 
 
+def _audit_checkpoint() -> dict[str, int]:
+    """Seal what is waiting, then sign the chain's head into AUDIT_CHECKPOINT_FILE / the mail to
+    AUDIT_CHECKPOINT_MAIL (nothing to sign without a key: then only the sealing)."""
+    from ..audit import chain, checkpoints
+
+    counts = {"versiegelt": chain.seal_pending()}
+    checkpoint = checkpoints.publish()
+    db.session.commit()  # the mail in the outbox
+    if checkpoint is not None:
+        counts["Block"] = checkpoint["block"]
+    return counts
+
+
+def seal_audit_log() -> int:
+    """Every worker round: link the audit log's new entries into a block when the oldest has waited
+    AUDIT_SEAL_SECONDS or a full block is waiting (the sealers on several servers exclude each
+    other; writers never wait for them)."""
+    from ..audit import chain
+
+    due = chain.seal_due(current_app.config["AUDIT_SEAL_SECONDS"])
+    db.session.rollback()
+    return chain.seal_pending() if due else 0
+
+
+# Run at the start of every worker round, before the daily jobs; a failure is logged and the round goes on.
+FREQUENT: tuple[Callable[[], int], ...] = (seal_audit_log,)
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -99,6 +127,7 @@ JOBS: dict[str, Job] = {
     for job in (
         Job("retention", "Löschfristen (Aufbewahrung)", _retention),
         Job("reminders", "Erinnerungen an überfällige Fristen", _reminders),
+        Job("audit-checkpoint", "Signierter Prüfpunkt des Protokolls", _audit_checkpoint),
         Job("audit-verify", "Prüfung des Protokolls (Hash-Kette)", _audit_verify),
         Job("prune", "Aufräumen (zugestellte Webhooks, abgelaufene Idempotency-Keys)", _prune),
     )
@@ -186,7 +215,14 @@ def due(now: datetime) -> list[tuple[str, date]]:
 
 
 def run_due(now: datetime | None = None, stop: Callable[[], bool] = lambda: False) -> list[JobRun]:
-    """Every due job, each claimed and committed on its own; stops between jobs when asked to."""
+    """The frequent jobs, then every due job, each claimed and committed on its own; stops between
+    jobs when asked to."""
+    for frequent in FREQUENT:
+        try:
+            frequent()
+        except Exception as error:  # noqa: BLE001 - the next round tries again; the daily jobs still run
+            db.session.rollback()
+            log.error("%s failed: %s", frequent.__name__, type(error).__name__)
     done = []
     for name, day in due(now or utcnow()):
         if stop():
