@@ -77,7 +77,18 @@ def database_state(connection: Connection) -> dict[str, Any]:
     if "alembic_version" in counts:
         revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     head = None
-    if "audit_head" in counts:
+    if "audit_block" in counts:
+        # The log's head: its newest entry ("seq", as before blocks) and newest block.
+        newest = connection.execute(text("SELECT max(id) FROM audit_entry")).scalar()
+        block = connection.execute(text("SELECT id, last_entry_id, hash FROM audit_block ORDER BY id DESC LIMIT 1"))
+        last = block.first()
+        head = {
+            "seq": int(newest or 0),
+            "block": int(last[0]) if last else None,
+            "block_last_entry_id": int(last[1]) if last else None,
+            "block_hash": str(last[2]) if last else None,
+        }
+    elif "audit_head" in counts:
         row = connection.execute(text("SELECT seq, last_hash FROM audit_head")).first()
         if row is not None:
             head = {"seq": int(row[0]), "last_hash": str(row[1])}

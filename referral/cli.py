@@ -142,32 +142,99 @@ retention_cli = AppGroup("retention", help="Deleting data whose purpose has ende
 
 @retention_cli.command("run")
 @click.option("--dry-run", is_flag=True, help="Only list what would be purged.")
-def run_retention(dry_run):
+@click.option("--batch", default=200, show_default=True, help="Referrals (or consultations) per transaction.")
+def run_retention(dry_run, batch):
     """Purge closed referrals past the retention period and drafts untouched too long."""
     from . import retention
 
-    retention.run(dry_run=dry_run, report=click.echo)
+    retention.run(dry_run=dry_run, report=click.echo, batch=batch)
 
 
 @keys_cli.command("rotate")
-@click.option("--batch", default=500, show_default=True, help="Rows per transaction.")
+@click.option("--batch", default=5000, show_default=True, help="Values per statement and transaction.")
 def rotate_keys(batch):
     """Re-encrypt all data and files under the newest key of REFERRAL_DATA_KEYS (safe to re-run)."""
+    import time
+
     from .keys import rotate
 
-    rotate(batch, report=click.echo)
+    started = time.perf_counter()
+    counts = rotate(batch, report=click.echo)
+    seconds = time.perf_counter() - started
+    click.echo(f"{seconds:.1f} s, {counts['values'] / max(seconds, 1e-9):,.0f} values/s.")
 
 
 @audit_cli.command("verify")
-def verify_audit():
-    """Walk the whole hash chain; exit status 1 and the first broken entry if it was tampered with."""
-    from .audit import chain
+@click.option(
+    "--checkpoints",
+    "checkpoint_file",
+    type=click.Path(dir_okay=False),
+    help="Checkpoint file (JSON lines) to check the chain against; default AUDIT_CHECKPOINT_FILE.",
+)
+def verify_audit(checkpoint_file):
+    """Walk the whole log (legacy chain, every block, unsealed entries) and check it against the
+    signed checkpoints; exit status 1 and where it breaks if it was tampered with."""
+    import time
 
-    verdict = chain.verify()
+    from .audit import chain, checkpoints
+
+    started = time.perf_counter()
+    verdict = chain.verify(checkpoints=checkpoints.configured(checkpoint_file) if checkpoint_file else None)
     db.session.rollback()
     click.echo(str(verdict))
+    seconds = time.perf_counter() - started
+    click.echo(f"Checked in {seconds:.1f} s ({verdict.checked / max(seconds, 1e-9):,.0f} entries/s).")
     if not verdict.ok:
         raise SystemExit(1)
+
+
+@audit_cli.command("seal")
+def seal_audit():
+    """Link the committed, not yet sealed entries into blocks now (the worker does it every round)."""
+    from .audit import chain
+
+    total = 0
+    while sealed := chain.seal_pending(limit=100_000):
+        total += sealed
+    click.echo(f"{total} entries sealed.")
+
+
+@audit_cli.command("keygen")
+@click.argument("private_key", type=click.Path(dir_okay=False, path_type=Path))
+def audit_keygen(private_key):
+    """Write a new Ed25519 private key for the checkpoints to PRIVATE_KEY (mode 0600, never
+    overwritten) and print its public key. Keep the private key off the database server."""
+    from .audit import checkpoints
+
+    try:
+        public = checkpoints.generate(private_key)
+    except checkpoints.CheckpointError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Private key written to {private_key} (mode 0600): set AUDIT_CHECKPOINT_KEY_FILE={private_key}")
+    click.echo(f"AUDIT_CHECKPOINT_PUBLIC_KEY={public}")
+
+
+@audit_cli.command("checkpoint")
+def audit_checkpoint():
+    """Seal what is waiting and publish a signed checkpoint of the chain's head now (the worker
+    does it daily, JOB_TIMES audit-checkpoint)."""
+    from .audit import chain, checkpoints
+
+    while chain.seal_pending(limit=100_000):
+        pass
+    try:
+        checkpoint = checkpoints.publish()
+    except (checkpoints.CheckpointError, OSError) as error:
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    if checkpoint is None:
+        configured = current_app.config["AUDIT_CHECKPOINT_KEY_FILE"]
+        raise click.ClickException(
+            "Nothing sealed yet." if configured else "AUDIT_CHECKPOINT_KEY_FILE is not set: no checkpoint."
+        )
+    click.echo(
+        f"Checkpoint: block {checkpoint['block']}, entry {checkpoint['last_entry_id']}, hash {checkpoint['hash']}."
+    )
 
 
 # Each `users` command is one operation (accounts/operations.py), committed when it succeeded. The

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import os
 import secrets
 from datetime import time, timedelta
@@ -41,7 +42,13 @@ class ConfigError(RuntimeError):
 # The daily jobs of `flask worker` and when they run (Berlin time); JOB_TIMES overrides some or all,
 # e.g. "retention=01:15,reminders=06:45". Retention and the audit check at night, reminders before
 # the working day starts.
-JOB_DEFAULT_TIMES = {"retention": "02:30", "audit-verify": "03:30", "reminders": "07:00"}
+JOB_DEFAULT_TIMES = {
+    "retention": "02:30",
+    "prune": "02:45",
+    "audit-checkpoint": "03:15",
+    "audit-verify": "03:30",
+    "reminders": "07:00",
+}
 
 
 def job_times(value: str | None) -> dict[str, time]:
@@ -183,8 +190,25 @@ def load(instance_path: Path, env: dict[str, str] | None = None) -> dict:
             except ValueError as error:
                 raise ConfigError(f"METRICS_ALLOWED_NETWORKS: {error}.") from error
 
+    # The audit log's signed checkpoints (audit/checkpoints.py): without a key the chain still
+    # shows every change, but not a rewrite of the whole chain by the database's owner.
+    audit_key_file = env.get("AUDIT_CHECKPOINT_KEY_FILE", "").strip()
+    if production and not audit_key_file:
+        logging.getLogger("referral.config").warning(
+            "AUDIT_CHECKPOINT_KEY_FILE is not set: the audit log gets no signed checkpoints, so whoever "
+            "owns the database could rewrite it undetected (see README, audit log)."
+        )
+
     return {
         "REFERRAL_PRODUCTION": production,
+        "AUDIT_CHECKPOINT_KEY_FILE": audit_key_file,
+        "AUDIT_CHECKPOINT_PUBLIC_KEY": env.get("AUDIT_CHECKPOINT_PUBLIC_KEY", "").strip(),
+        "AUDIT_CHECKPOINT_FILE": env.get("AUDIT_CHECKPOINT_FILE", "").strip(),
+        "AUDIT_CHECKPOINT_MAIL": env.get("AUDIT_CHECKPOINT_MAIL", "").strip(),
+        # The worker seals the audit log's new entries into a block once this many seconds have passed
+        # since the oldest of them was written (or a full block is waiting): the window in which an
+        # entry is not yet chained.
+        "AUDIT_SEAL_SECONDS": float(env.get("AUDIT_SEAL_SECONDS", "60")),
         # Identity providers by lower-case name, and the roles that may log in with a password (None: all).
         "OIDC_PROVIDERS": oidc_providers,
         "LOCAL_LOGIN_ROLES": local_login_roles,

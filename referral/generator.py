@@ -4,19 +4,29 @@ evaluation (refused in production, like all demo data).
 Districts with schools and staff, and referrals spread over several years in every state with
 plausible timing (most acknowledged within a day, feedback after days to weeks, some late, a few
 transferred), with categories, school actions, one carer each, assessments, feedback, questions and
-answers, and consultations. Rows are written in batches with explicit ids, so that 50,000 referrals
-take a few minutes, not hours.
+answers, and consultations, in the order they were submitted (ids and case numbers grow with time).
+The audit log gets what the app would have recorded: each referral's changes by the person who made
+them, with the role and scope used, and views by the ASD and the school (about 5 entries a referral),
+hashed as `audit.chain` hashes them and sealed into blocks at the end, so `flask audit verify` passes.
+
+Rows are written in batches with explicit ids: on PostgreSQL with COPY, on SQLite with executemany.
+200,000 referrals (and 50,000 consultations, about a million audit entries) take a few minutes.
 """
 
 from __future__ import annotations
 
 import random
+import uuid
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from flask_security import hash_password
-from sqlalchemy import func, select, text
+from sqlalchemy import BigInteger, Column, MetaData, Table, func, select, text
 
 from .accounts.models import Membership, Role, User
+from .audit import chain
+from .audit.models import AuditEntry
 from .cases import process
 from .cases.models import (
     Assessment,
@@ -44,8 +54,9 @@ from .cases.vocabulary import (
     Urgency,
 )
 from .consultations.models import Consultation, ConsultationCategory, ConsultationCounter
-from .consultations.process import ConsultationState
+from .consultations.process import ConsultationAction, ConsultationState
 from .consultations.vocabulary import ConsultationUrgency, ContactWay, Recommendation
+from .crypto import EncryptedDate, EncryptedText, vault
 from .extensions import db
 from .kernel.deadlines import end_of_nth_working_day, working_minutes_between
 from .kernel.settings import deadline_settings
@@ -62,7 +73,7 @@ OBSERVATIONS = [
     "Fehlt häufig montags.",
     "Wirkt verängstigt beim Abholen.",
 ]
-BATCH = 2000
+BATCH = 2000  # referrals per transaction (with their parts and audit entries)
 EVERY_STATE = [s for s in State if s is not State.DRAFT]
 
 
@@ -75,11 +86,33 @@ def generate(
     city = _organisation(rng, districts, schools)
     db.session.commit()
     report(f"{len(city)} districts, {sum(len(d['schools']) for d in city)} schools, staff created")
-    counts = _referrals(rng, city, referrals, years, now, settings, report)
-    counts["consultations"] = _consultations(rng, city, referrals // 4, years, now, settings)
+    audit = Audit(rng, _people(city))
+    audit.create_staging()
+    counts = _referrals(rng, city, referrals, years, now, settings, report, audit)
+    counts["consultations"] = _consultations(rng, city, referrals // 4, years, now, settings, audit)
     _bump_sequences()
     db.session.commit()
+    counts["audit_entries"] = audit.write_log(report)
+    # --- Evaluation aggregates -------------------------------------------------------------------
+    # The rows above were written past the application's code paths: anything the app maintains
+    # alongside a change (e.g. monthly evaluation aggregates) must be rebuilt here, once, at the end.
+    _refresh_derived_data(report)
+    # ---------------------------------------------------------------------------------------------
+    _analyze()
     return counts
+
+
+def _refresh_derived_data(report) -> None:
+    """THE place for refreshing derived data after generating (evaluation aggregates: call their
+    full refresh here). Nothing to do yet."""
+
+
+def _analyze() -> None:
+    """Fresh statistics for the planner: without them PostgreSQL plans the big tables as if they were
+    empty until autovacuum gets to them (the retention run's keyset took 100 s instead of 5)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
 
 
 def _organisation(rng, n_districts: int, n_schools: int) -> list[dict]:
@@ -151,7 +184,7 @@ def _state_for(rng, age_days: float) -> State:
 
 
 class Rows:
-    """Rows per table, written in batches."""
+    """Rows per table, written in batches: COPY on PostgreSQL, executemany on SQLite."""
 
     def __init__(self):
         self.tables: dict = {}
@@ -162,27 +195,226 @@ class Rows:
     def flush(self, force: bool = False) -> None:
         for model, rows in self.tables.items():
             if rows and (force or len(rows) >= BATCH):
-                db.session.execute(model.__table__.insert(), rows)
+                table = getattr(model, "__table__", model)
+                if db.session.get_bind().dialect.name == "postgresql":
+                    _copy(table, rows)
+                else:
+                    db.session.execute(table.insert(), rows)
                 rows.clear()
 
 
-def _referrals(rng, city, total: int, years: int, now: datetime, settings, report) -> dict[str, int]:
+class _Tokens:
+    """Encryption for COPY. Fictional values repeat (a few dozen names, places, texts): equal values
+    share one token, which spares most of the encryption time; each row is still decrypted when read."""
+
+    def __init__(self):
+        self.vault = vault()
+        self.known: dict[str, str] = {}
+
+    def text(self, value: str | None) -> str | None:
+        if value is None or value == "":
+            return value
+        token = self.known.get(value)
+        if token is None:
+            if len(self.known) > 100_000:  # bounded, whatever the values
+                self.known.clear()
+            token = self.known[value] = self.vault.encrypt(value.encode()).decode()
+        return token
+
+    def date(self, value: date | None) -> str | None:
+        return None if value is None else self.text(value.isoformat())
+
+
+def _copy(table: Table, rows: list[dict]) -> None:
+    """COPY the rows into `table` inside the session's transaction, each value converted as the
+    column's type would bind it (enums to their values, JSON to text, encrypted columns encrypted)."""
+    dialect = db.session.get_bind().dialect
+    tokens = db.session.info.get("generator_tokens")
+    if tokens is None:
+        tokens = db.session.info["generator_tokens"] = _Tokens()
+    names = list(rows[0])
+    # What an INSERT would add: the columns' Python-side defaults (COPY knows only the server's).
+    defaults = {
+        column.name: column.default.arg if column.default.is_scalar else column.default.arg(None)
+        for column in table.c
+        if column.name not in rows[0] and column.default is not None and not column.default.is_sequence
+    }
+    if defaults:
+        rows = [{**defaults, **row} for row in rows]
+        names = list(rows[0])
+    converters: list[Callable[[Any], Any] | None] = []
+    for name in names:
+        column_type = table.c[name].type
+        if isinstance(column_type, EncryptedText):
+            converters.append(tokens.text)
+        elif isinstance(column_type, EncryptedDate):
+            converters.append(tokens.date)
+        else:
+            converters.append(column_type.bind_processor(dialect))
+    pairs = list(zip(names, converters, strict=True))
+    raw = db.session.connection().connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[name] if convert is None else convert(row[name]) for name, convert in pairs])
+
+
+# --- The audit log ---------------------------------------------------------------------------------
+
+STAGING = Table(
+    "audit_entry_generated",
+    MetaData(),
+    Column("n", BigInteger),
+    *(Column(name, AuditEntry.__table__.c[name].type) for name in (*chain.CONTENT, "hash")),
+)
+FIELDS = {  # what the app records as changed for each action (names only, as always)
+    "referral.submit": ["number", "state", "submitted_at", "received_at", "acknowledge_due_at", "feedback_due_at"],
+    "referral.transfer": ["district_id", "received_at", "acknowledge_due_at"],
+    "referral.acknowledge": ["acknowledged_at", "acknowledged_by_id", "ack_minutes", "ack_working_minutes", "state"],
+    "referral.take_over": ["assignee_id", "state"],
+    "referral.ask": ["message (neu)", "state"],
+    "referral.answer": ["message (neu)", "state"],
+    "referral.record_assessment": ["assessment (neu)"],
+    "referral.give_feedback": [
+        "feedback (neu)",
+        "feedback_at",
+        "feedback_minutes",
+        "feedback_working_minutes",
+        "state",
+    ],
+    "referral.close": ["closed_at", "state"],
+    "consultation.request": ["observations", "question", "urgency", "contact_way"],
+    "consultation.accept": ["insofa_id", "accepted_at", "state"],
+    "consultation.answer": ["recommendation", "recommendation_note", "answered_at", "state"],
+    "consultation.cancel": ["cancelled_at", "state"],
+}
+
+
+class Audit:
+    """The audit entries the app would have written, collected in a staging table (in any order) and
+    moved into the log in time order at the end: the log's ids give its order, as in a real log."""
+
+    def __init__(self, rng, people: dict[int, tuple[str, str]]):
+        self.rng = rng
+        self.people = people  # user id -> (role, scope) of the membership used
+        self.rows = Rows()
+        self.count = 0
+
+    def create_staging(self) -> None:
+        connection = db.session.connection()
+        STAGING.drop(connection, checkfirst=True)  # left over by an interrupted run
+        STAGING.create(connection)
+        db.session.commit()
+
+    def add(self, at: datetime, actor: int | None, action: str, kind: str, object_id: int, school, district) -> None:
+        role, scope = self.people.get(actor, ("", "")) if actor is not None else ("system", "")
+        values: dict[str, Any] = {
+            "at": at,
+            "actor_id": actor,
+            "actor_role": role,
+            "actor_scope": scope,
+            "action": action,
+            "object_type": kind,
+            "object_id": str(object_id),
+            "school_id": school,
+            "district_id": district,
+            "fields": FIELDS.get(action, []),
+            "request_id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+        }
+        values["hash"] = chain.entry_hash(values)
+        self.count += 1
+        self.rows.add(STAGING, n=self.count, **values)
+
+    def flush(self) -> None:
+        self.rows.flush(force=True)
+
+    def write_log(self, report) -> int:
+        """Into the log in time order (the database numbers them), then sealed into blocks."""
+        self.flush()
+        names = ", ".join((*chain.CONTENT, "hash"))
+        db.session.execute(text(f"INSERT INTO audit_entry ({names}) SELECT {names} FROM {STAGING.name} ORDER BY at, n"))
+        STAGING.drop(db.session.connection())
+        db.session.commit()
+        report(f"{self.count} audit entries written; sealing them into blocks")
+        while chain.seal_pending(limit=100_000):  # each call on its own connection, committed
+            pass
+        return self.count
+
+
+def _people(city) -> dict[int, tuple[str, str]]:
+    people = {}
+    for entry in city:
+        for user in [*entry["staff"], *(u for users in entry["teachers"].values() for u in users)]:
+            membership = user.memberships[0]
+            people[user.id] = (membership.role.value, membership.scope_label[:60])
+    for user_id in db.session.scalars(select(Membership.user_id).where(Membership.role == Role.INSOFA)):
+        people[user_id] = (Role.INSOFA.value, "Stadt")
+    return people
+
+
+def _referral_audit(rng, audit: Audit, rid: int, values: dict, home, history, asked, now: datetime) -> None:
+    """Each change of the history by its actor, the assessment before the feedback, the question and
+    answer, and views: the ASD reading before acknowledging and while assessing, the school reading
+    the feedback."""
+    school, district = values["school_id"], values["district_id"]
+    for action, _, _, actor, at, source, _ in history:
+        if action is Action.ASK and asked is not None:
+            continue  # recorded with the question below
+        where = source if action is Action.TRANSFER else (home if action is Action.SUBMIT else district)
+        if action is Action.ACKNOWLEDGE and rng.random() < 0.3:
+            audit.add(
+                at - timedelta(minutes=rng.uniform(1, 30)), actor, "referral.view", "referral", rid, school, district
+            )
+        if action is Action.GIVE_FEEDBACK:
+            audit.add(at - timedelta(hours=1), actor, "referral.record_assessment", "referral", rid, school, district)
+        audit.add(at, actor, f"referral.{action.value}", "referral", rid, school, where)
+        if action is Action.TAKE_OVER and rng.random() < 0.2:
+            audit.add(
+                min(at + timedelta(hours=rng.uniform(0.1, 4)), now),
+                actor,
+                "referral.view",
+                "referral",
+                rid,
+                school,
+                district,
+            )
+        if action is Action.GIVE_FEEDBACK and rng.random() < 0.3:
+            reader = values["author_id"]
+            audit.add(
+                min(at + timedelta(hours=rng.uniform(1, 48)), now),
+                reader,
+                "referral.view",
+                "referral",
+                rid,
+                school,
+                district,
+            )
+    if asked is not None:
+        asked_at, answered_at = asked
+        audit.add(asked_at, values["assignee_id"], "referral.ask", "referral", rid, school, district)
+        if answered_at is not None:
+            audit.add(answered_at, values["author_id"], "referral.answer", "referral", rid, school, district)
+
+
+def _referrals(rng, city, total: int, years: int, now: datetime, settings, report, audit: Audit) -> dict[str, int]:
     rows = Rows()
     referral_id = (db.session.scalar(select(func.max(Referral.id))) or 0) + 1
     assessment_id = (db.session.scalar(select(func.max(Assessment.id))) or 0) + 1
     numbers: dict[tuple[int, int], int] = {}
     span = years * 365 * 24 * 3600
     made = {"referrals": 0, "transfers": 0}
-    for i in range(total):
+    # In the order of submission, so that ids and case numbers grow with time as in a real database;
+    # the first ones cover every state, so that even a small data set shows all.
+    starts: list[tuple[datetime, State | None]] = sorted(
+        [(now - timedelta(days=rng.uniform(3, 12)), state) for state in EVERY_STATE[:total]]
+        + [(now - timedelta(seconds=rng.random() * span), None) for _ in range(max(0, total - len(EVERY_STATE)))],
+        key=lambda start: start[0],
+    )
+    for i, (submitted, forced) in enumerate(starts):
         home = rng.choice(city)
         school = rng.choice(home["schools"])
         author = rng.choice(home["teacher_ids"][school.id])
         urgency = rng.choices([Urgency.ACUTE, Urgency.URGENT, Urgency.CLARIFY], [10, 45, 45])[0]
-        if i < len(EVERY_STATE):  # the first ones cover every state, so that even a small data set shows all
-            submitted, state = now - timedelta(days=rng.uniform(3, 12)), EVERY_STATE[i]
-        else:
-            submitted = now - timedelta(seconds=rng.random() * span)
-            state = _state_for(rng, (now - submitted).total_seconds() / 86400)
+        state = forced or _state_for(rng, (now - submitted).total_seconds() / 86400)
         district = home
         received = submitted
         rid = referral_id + i
@@ -224,7 +456,8 @@ def _referrals(rng, city, total: int, years: int, now: datetime, settings, repor
             history,
         )
         rows.add(Referral, **values)
-        _parts(rng, rows, rid, state, values, district, author, history)
+        asked = _parts(rng, rows, rid, state, values, district, author, history)
+        _referral_audit(rng, audit, rid, values, home["district"].id, history, asked, now)
         if values["feedback_at"] is not None:
             _assessment(rng, rows, assessment_id, rid, values, district)
             assessment_id += 1
@@ -245,10 +478,12 @@ def _referrals(rng, city, total: int, years: int, now: datetime, settings, repor
         made["referrals"] += 1
         if len(rows.tables.get(Referral, [])) >= BATCH:
             rows.flush(force=True)
+            audit.flush()
             db.session.commit()
             if made["referrals"] % 10000 == 0:
                 report(f"{made['referrals']} referrals")
     rows.flush(force=True)
+    audit.flush()
     for (district_id, year), last in numbers.items():
         counter = db.session.get(CaseCounter, (district_id, year))
         if counter is None:
@@ -342,7 +577,10 @@ def _referral_values(
     )
 
 
-def _parts(rng, rows: Rows, rid: int, state: State, values: dict, district, author: int, history) -> None:
+def _parts(
+    rng, rows: Rows, rid: int, state: State, values: dict, district, author: int, history
+) -> tuple[datetime, datetime | None] | None:
+    """The referral's parts; the times of the ASD's question and the school's answer, if there are."""
     for category in rng.sample(list(Category), rng.choices([1, 2, 3], [60, 30, 10])[0]):
         rows.add(ReferralCategory, referral_id=rid, category=category)
     day = values["submitted_at"].date()
@@ -370,25 +608,28 @@ def _parts(rng, rows: Rows, rid: int, state: State, values: dict, district, auth
         relation=Relation.BIRTH,
         custody=True,
     )
-    if values["assignee_id"] and rng.random() < 0.25:
-        asked = values["submitted_at"] + timedelta(days=1)
+    if not (values["assignee_id"] and rng.random() < 0.25):
+        return None
+    asked = values["submitted_at"] + timedelta(days=1)
+    rows.add(
+        Message,
+        referral_id=rid,
+        kind=MessageKind.QUESTION,
+        body="Gibt es Geschwister an Ihrer Schule?",
+        author_id=values["assignee_id"],
+        created_at=asked,
+    )
+    if state is not State.INFO_REQUESTED:
         rows.add(
             Message,
             referral_id=rid,
-            kind=MessageKind.QUESTION,
-            body="Gibt es Geschwister an Ihrer Schule?",
-            author_id=values["assignee_id"],
-            created_at=asked,
+            kind=MessageKind.ANSWER,
+            body="Ja, einen Bruder in Klasse 1.",
+            author_id=author,
+            created_at=asked + timedelta(hours=5),
         )
-        if state is not State.INFO_REQUESTED:
-            rows.add(
-                Message,
-                referral_id=rid,
-                kind=MessageKind.ANSWER,
-                body="Ja, einen Bruder in Klasse 1.",
-                author_id=author,
-                created_at=asked + timedelta(hours=5),
-            )
+        return asked, asked + timedelta(hours=5)
+    return asked, None
 
 
 def _assessment(rng, rows: Rows, assessment_id: int, rid: int, values: dict, district) -> None:
@@ -420,7 +661,7 @@ def _assessment(rng, rows: Rows, assessment_id: int, rid: int, values: dict, dis
     )
 
 
-def _consultations(rng, city, total: int, years: int, now: datetime, settings) -> int:
+def _consultations(rng, city, total: int, years: int, now: datetime, settings, audit: Audit) -> int:
     rows = Rows()
     first_id = (db.session.scalar(select(func.max(Consultation.id))) or 0) + 1
     insofas = list(db.session.scalars(select(Membership.user_id).where(Membership.role == Role.INSOFA)))
@@ -429,18 +670,22 @@ def _consultations(rng, city, total: int, years: int, now: datetime, settings) -
     per_year: dict[int, int] = dict(
         db.session.execute(select(ConsultationCounter.year, ConsultationCounter.last_number)).all()
     )
-    for i in range(total):
+    # In the order of the requests (ids and numbers grow with time); every state at least once.
+    starts: list[tuple[datetime, ConsultationState | None]] = sorted(
+        [(now - timedelta(days=rng.uniform(1, 4)), state) for state in list(ConsultationState)[:total]]
+        + [(now - timedelta(seconds=rng.random() * span), None) for _ in range(max(0, total - len(ConsultationState)))],
+        key=lambda start: start[0],
+    )
+    for i, (requested, forced) in enumerate(starts):
         home = rng.choice(city)
         school = rng.choice(home["schools"])
-        requested = now - timedelta(seconds=rng.random() * span)
         age = (now - requested).days
         state = (
             rng.choices(list(ConsultationState), [10, 20, 65, 5])[0]
             if age < 7
             else rng.choices([ConsultationState.ANSWERED, ConsultationState.CANCELLED], [93, 7])[0]
         )
-        if i < len(ConsultationState):  # every state at least once, as for referrals
-            requested, state = now - timedelta(days=rng.uniform(1, 4)), list(ConsultationState)[i]
+        state = forced or state
         accepted = (
             requested + timedelta(hours=rng.lognormvariate(2.5, 0.8))
             if state in (ConsultationState.ACCEPTED, ConsultationState.ANSWERED)
@@ -453,6 +698,18 @@ def _consultations(rng, city, total: int, years: int, now: datetime, settings) -
         year = to_local(requested).year
         per_year[year] = per_year.get(year, 0) + 1
         cid = first_id + i
+        author = rng.choice(home["teacher_ids"][school.id])
+        insofa = rng.choice(insofas) if accepted else None
+        cancelled = requested + timedelta(hours=3) if state is ConsultationState.CANCELLED else None
+        where = (school.id, home["district"].id)
+        audit.add(requested, author, f"consultation.{ConsultationAction.REQUEST.value}", "consultation", cid, *where)
+        if accepted:
+            audit.add(accepted, insofa, f"consultation.{ConsultationAction.ACCEPT.value}", "consultation", cid, *where)
+        if answered:
+            audit.add(answered - timedelta(minutes=20), insofa, "consultation.view", "consultation", cid, *where)
+            audit.add(answered, insofa, f"consultation.{ConsultationAction.ANSWER.value}", "consultation", cid, *where)
+        if cancelled:
+            audit.add(cancelled, author, f"consultation.{ConsultationAction.CANCEL.value}", "consultation", cid, *where)
         rows.add(
             Consultation,
             id=cid,
@@ -461,13 +718,13 @@ def _consultations(rng, city, total: int, years: int, now: datetime, settings) -
             state=state,
             school_id=school.id,
             district_id=home["district"].id,
-            author_id=rng.choice(home["teacher_ids"][school.id]),
-            insofa_id=rng.choice(insofas) if accepted else None,
+            author_id=author,
+            insofa_id=insofa,
             requested_at=requested,
             accept_due_at=end_of_nth_working_day(requested, settings["consultation_accept_working_days"]),
             accepted_at=accepted,
             answered_at=answered,
-            cancelled_at=requested + timedelta(hours=3) if state is ConsultationState.CANCELLED else None,
+            cancelled_at=cancelled,
             child_age=rng.randint(6, 10),
             class_level=str(rng.randint(1, 4)),
             observations=rng.choice(OBSERVATIONS),
@@ -481,7 +738,10 @@ def _consultations(rng, city, total: int, years: int, now: datetime, settings) -
         )
         rows.add(ConsultationCategory, consultation_id=cid, category=rng.choice(list(Category)))
         rows.flush()
+        if len(audit.rows.tables.get(STAGING, [])) >= BATCH * 5:
+            audit.flush()
     rows.flush(force=True)
+    audit.flush()
     for year, last in per_year.items():
         counter = db.session.get(ConsultationCounter, year)
         if counter is None:

@@ -1,6 +1,7 @@
 """`flask keys rotate`: re-encrypt everything under the newest data key.
 
-Works in batches, each committed on its own; values and attachment chunks already under the newest key are
+Works in batches (ids walked in order, a batch re-encrypted in Python and written back with one
+statement), each committed on its own; values and attachment chunks already under the newest key are
 skipped, so an interrupted run is simply started again. Afterwards the older keys can be removed
 from REFERRAL_DATA_KEYS.
 """
@@ -8,11 +9,13 @@ from REFERRAL_DATA_KEYS.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import and_, bindparam, or_, select, text, update
 
-from .crypto import EncryptedDate, EncryptedText, child_key, chunk_is_current, rotate_chunk, vault
+from .crypto import EncryptedDate, EncryptedText, Vault, child_key, chunk_is_current, rotate_chunk, vault
 from .extensions import db
 
 
@@ -26,31 +29,51 @@ def encrypted_columns() -> list[tuple[str, str]]:
     )
 
 
-def rotate(batch: int = 500, report: Callable[[str], None] = print) -> dict[str, int]:
+BATCH = 5000  # values per statement and transaction: about 2 MB of tokens held at a time
+
+
+class Rotator:
+    """Re-encrypts a token under the newest key, or says it already is: one failed check against the
+    newest key (the HMAC fails before any decryption) and one decryption with the key that made it,
+    instead of MultiFernet's check, decryption attempts and rotation (half the time per value)."""
+
+    def __init__(self, keys: Vault):
+        self.newest = keys.newest
+        self.older = [Fernet(key) for key in keys.keys[1:]]
+
+    def stale(self, token: bytes) -> bytes | None:
+        """The token under the newest key; None if it is under the newest key already."""
+        try:
+            self.newest.decrypt(token)
+        except InvalidToken:
+            pass
+        else:
+            return None
+        for key in self.older:
+            try:
+                return self.newest.encrypt(key.decrypt(token))
+            except InvalidToken:
+                continue
+        raise InvalidToken  # under no configured key: the same error MultiFernet gives
+
+
+def rotate(batch: int = BATCH, report: Callable[[str], None] = print) -> dict[str, int]:
     keys = vault()
+    rotator = Rotator(keys)
     counts = {"values": 0, "files": 0, "match_keys": 0}
     for table, column in encrypted_columns():
-        last_id = 0
-        while True:
-            rows = db.session.execute(
-                text(
-                    f"SELECT id, {column} FROM {table} WHERE id > :last AND {column} IS NOT NULL AND {column} <> '' "
-                    f"ORDER BY id LIMIT :batch"
-                ),
-                {"last": last_id, "batch": batch},
-            ).all()
-            if not rows:
-                break
-            for row_id, token in rows:
-                if not keys.is_current(token.encode()):
-                    db.session.execute(
-                        text(f"UPDATE {table} SET {column} = :value WHERE id = :id"),
-                        {"value": keys.rotate(token.encode()).decode(), "id": row_id},
-                    )
-                    counts["values"] += 1
-            db.session.commit()
-            last_id = rows[-1][0]
-        report(f"{table}.{column}: done")
+        done = 0
+        for rows in _walk(table, column, batch):
+            stale = [
+                (row_id, fresh.decode())
+                for row_id, token in rows
+                if (fresh := rotator.stale(token.encode())) is not None
+            ]
+            _write_back(table, column, stale)
+            db.session.commit()  # each batch on its own: a re-run continues where this one stopped
+            done += len(stale)
+        counts["values"] += done
+        report(f"{table}.{column}: {done} re-encrypted")
     counts["files"] = _rotate_attachments(keys)
     counts["match_keys"] = _recompute_match_keys(batch)
     report(
@@ -58,6 +81,46 @@ def rotate(batch: int = 500, report: Callable[[str], None] = print) -> dict[str,
         f"{counts['match_keys']} repeat-detection keys recomputed."
     )
     return counts
+
+
+def _walk(table: str, column: str, batch: int) -> Iterator[list[tuple[int, str]]]:
+    """The encrypted values of one column, `batch` at a time, walking the ids (an index range per batch,
+    no OFFSET); only (id, token) is held, never an object."""
+    last_id = 0
+    while True:
+        rows = db.session.execute(
+            text(
+                f"SELECT id, {column} FROM {table} WHERE id > :last AND {column} IS NOT NULL AND {column} <> '' "
+                f"ORDER BY id LIMIT :batch"
+            ),
+            {"last": last_id, "batch": batch},
+        ).all()
+        if not rows:
+            db.session.rollback()
+            return
+        yield [(row_id, token) for row_id, token in rows]
+        last_id = rows[-1][0]
+
+
+def _write_back(table: str, column: str, values: list[tuple[int, Any]]) -> None:
+    """One statement for the whole batch. PostgreSQL: an UPDATE joined to the two arrays unnested (one
+    round trip, one plan); SQLite, in process: executemany of the single-row UPDATE."""
+    if not values:
+        return
+    if db.session.get_bind().dialect.name == "postgresql":
+        ids, new = zip(*values, strict=True)
+        db.session.execute(
+            text(
+                f"UPDATE {table} SET {column} = v.value FROM unnest(CAST(:ids AS bigint[]), CAST(:values AS text[])) "
+                f"AS v(id, value) WHERE {table}.id = v.id"
+            ),
+            {"ids": list(ids), "values": list(new)},
+        )
+    else:
+        db.session.execute(
+            text(f"UPDATE {table} SET {column} = :value WHERE id = :id"),
+            [{"id": row_id, "value": value} for row_id, value in values],
+        )
 
 
 def _rotate_attachments(keys) -> int:
@@ -130,23 +193,33 @@ def _rotate_folder_files(keys, folder) -> int:
 
 
 def _recompute_match_keys(batch: int) -> int:
+    """The repeat-detection key is a keyed hash under the newest key: recomputed from the decrypted
+    name and date of birth, only those columns read, changed ones written back in one statement."""
     from .cases.models import Referral
 
-    changed, last_id = 0, 0
+    changed = 0
+    last_id = 0
     while True:
-        referrals = db.session.scalars(
-            select(Referral).where(Referral.id > last_id).order_by(Referral.id).limit(batch)
+        rows = db.session.execute(
+            select(
+                Referral.id,
+                Referral.child_last_name,
+                Referral.child_first_name,
+                Referral.child_birth_date,
+                Referral.child_key,
+            )
+            .where(Referral.id > last_id)
+            .order_by(Referral.id)
+            .limit(batch)
         ).all()
-        if not referrals:
+        if not rows:
+            db.session.rollback()
             return changed
-        for referral in referrals:
-            key = child_key(referral.child_last_name, referral.child_first_name, referral.child_birth_date)
-            if key != referral.child_key:
-                # Not a change of the case: no new version, no history entry.
-                db.session.execute(
-                    text("UPDATE referral SET child_key = :key WHERE id = :id"), {"key": key, "id": referral.id}
-                )
-                changed += 1
-        last_id = referrals[-1].id
+        # Not a change of the case: no new version, no history entry.
+        stale = [
+            (row_id, key) for row_id, last, first, born, old in rows if (key := child_key(last, first, born)) != old
+        ]
+        _write_back("referral", "child_key", stale)
         db.session.commit()
-        db.session.expunge_all()
+        changed += len(stale)
+        last_id = rows[-1][0]

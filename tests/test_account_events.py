@@ -23,7 +23,7 @@ from .test_two_factor import code_for, password_step, set_up
 
 def entries(action: str) -> list[AuditEntry]:
     db.session.expire_all()
-    return db.session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)).all()
+    return db.session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)).all()
 
 
 def raw_log() -> str:

@@ -494,7 +494,7 @@ def test_every_call_is_an_audit_entry(app, world, client):
     client.get(f"/api/v1/referrals/{own.id}", headers=bearer(token))
     client.get(f"/api/v1/referrals/{other.id}", headers=bearer(token))
     client.get("/api/v1/referrals", headers=bearer("falsch"))
-    calls = list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == "api.call").order_by(AuditEntry.seq)))
+    calls = list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == "api.call").order_by(AuditEntry.id)))
     assert [(c.actor_role, c.actor_scope, c.object_id, c.fields) for c in calls] == [
         ("api", f"API: {client_id}", "api.token", ["200", "api.token"]),
         ("api", f"API: {client_id}", str(own.id), ["200", "api.referral"]),
@@ -517,7 +517,7 @@ def test_rate_limit_per_client(app, world, client):
     response = client.get("/api/v1/referrals", headers=bearer(token))
     assert int(response.headers["Retry-After"]) > 0
     throttled = db.session.scalars(
-        select(AuditEntry).where(AuditEntry.action == "api.call").order_by(AuditEntry.seq.desc())
+        select(AuditEntry).where(AuditEntry.action == "api.call").order_by(AuditEntry.id.desc())
     ).first()
     assert (throttled.actor_scope, throttled.fields) == (f"API: {first_id}", ["429", "api.referrals"])
     # A new token does not reset the count; another client has its own.

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select, text
 
 from referral.audit import chain
 from referral.audit.log import record
-from referral.audit.models import AuditEntry
+from referral.audit.models import AuditBlock, AuditEntry
 from referral.cases.process import State
 from referral.extensions import db
 
@@ -19,7 +22,7 @@ from .conftest import csrf_token
 
 def log(action: str | None = None) -> list[AuditEntry]:
     db.session.expire_all()
-    statement = select(AuditEntry).order_by(AuditEntry.seq)
+    statement = select(AuditEntry).order_by(AuditEntry.id)
     if action:
         statement = statement.where(AuditEntry.action == action)
     return db.session.scalars(statement).all()
@@ -110,12 +113,14 @@ def test_if_the_log_cannot_be_written_the_action_fails(as_user, world, app, monk
 # --- The chain -------------------------------------------------------------------------------
 
 
-def some_entries(n: int = 5) -> list[AuditEntry]:
+def some_entries(n: int = 5, seal: bool = True) -> list[AuditEntry]:
     for i in range(n):
         record(
             "settings.update", object_type="setting", object_id=f"test-{i}", fields=["x"], role="admin", scope="Stadt"
         )
     db.session.commit()
+    if seal:
+        chain.seal_pending()
     return log()
 
 
@@ -133,62 +138,170 @@ def verify(runner):
     return runner.invoke(args=["audit", "verify"])
 
 
+def blocks() -> list[AuditBlock]:
+    db.session.expire_all()
+    return db.session.scalars(select(AuditBlock).order_by(AuditBlock.id)).all()
+
+
 def test_an_intact_chain_verifies(app, runner):
-    some_entries()
+    some_entries(5)
+    some_entries(2, seal=False)
     result = verify(runner)
-    assert result.exit_code == 0 and "intact: 5 entries" in result.output
+    assert result.exit_code == 0 and "intact: 7 entries" in result.output
+    assert "5 sealed in 1 blocks, 2 not yet sealed" in result.output
+    assert "Checkpoints: not configured" in result.output
+
+
+def test_entries_take_their_place_from_the_database_and_hash_their_content(app):
+    """The hash format, by hand: other writers (the demo generator) compute it with entry_hash."""
+    record("settings.update", object_type="setting", object_id="x", fields=["b", "a"], role="admin", scope="Stadt")
+    db.session.commit()
+    (entry,) = log()
+    assert entry.seq is None and entry.prev_hash is None
+    canonical = json.dumps(
+        [
+            "v2",
+            entry.at.isoformat(timespec="microseconds"),
+            None,
+            "admin",
+            "Stadt",
+            "settings.update",
+            "setting",
+            "x",
+            None,
+            None,
+            ["a", "b"],
+            "",
+        ],
+        separators=(",", ":"),
+    )
+    assert entry.hash == hashlib.sha256(canonical.encode()).hexdigest()
+    values = {c: getattr(entry, c) for c in chain.CONTENT}
+    assert chain.entry_hash(values) == entry.hash
+    assert chain.entry_hash({**values, "object_id": "y"}) != entry.hash
+
+
+def test_blocks_link_the_entries_in_id_order_and_follow_each_other(app):
+    first = some_entries(3)
+    assert chain.seal_pending() == 0, "nothing left to seal"
+    later = some_entries(2)[3:]
+    block_1, block_2 = blocks()
+    assert (block_1.first_entry_id, block_1.last_entry_id, block_1.entries) == (first[0].id, first[2].id, 3)
+    by_hand = hashlib.sha256((chain.GENESIS + "".join(f"{e.id}:{e.hash}\n" for e in first)).encode()).hexdigest()
+    assert block_1.prev_hash == chain.GENESIS and block_1.hash == by_hand
+    assert block_2.prev_hash == block_1.hash and block_2.hash == chain.block_hash(
+        block_1.hash, [(e.id, e.hash) for e in later]
+    )
+
+
+def entry_id(n: int) -> int:
+    return log()[n - 1].id
 
 
 def test_changed_content_is_detected(app, runner):
     some_entries()
-    tamper("UPDATE audit_entry SET object_id = 'harmlos' WHERE seq = 3")
+    tamper("UPDATE audit_entry SET object_id = 'harmlos' WHERE id = :id", id=entry_id(3))
     result = verify(runner)
-    assert result.exit_code == 1 and "BROKEN at entry 3" in result.output and "content changed" in result.output
+    assert result.exit_code == 1 and f"BROKEN at entry {entry_id(3)}" in result.output
+    assert "content changed" in result.output
+
+
+def test_changed_content_of_an_unsealed_entry_is_detected(app, runner):
+    some_entries(3, seal=False)
+    tamper("UPDATE audit_entry SET object_id = 'harmlos' WHERE id = :id", id=entry_id(2))
+    result = verify(runner)
+    assert result.exit_code == 1 and f"BROKEN at entry {entry_id(2)}: content changed" in result.output
+
+
+def test_changed_content_with_a_recomputed_hash_is_detected(app, runner):
+    some_entries()
+    entry = log()[2]
+    forged = chain.entry_hash({**{c: getattr(entry, c) for c in chain.CONTENT}, "object_id": "harmlos"})
+    tamper("UPDATE audit_entry SET object_id = 'harmlos', hash = :h WHERE id = :id", h=forged, id=entry.id)
+    result = verify(runner)
+    assert result.exit_code == 1 and f"BROKEN at block {blocks()[0].id}" in result.output
+    assert "does not match its entries" in result.output
 
 
 def test_a_deleted_entry_is_detected(app, runner):
     some_entries()
-    tamper("DELETE FROM audit_entry WHERE seq = 2")
+    tamper("DELETE FROM audit_entry WHERE id = :id", id=entry_id(2))
     result = verify(runner)
-    assert result.exit_code == 1 and "BROKEN at entry 2" in result.output
-
-
-def test_a_deleted_entry_with_renumbered_successors_is_detected(app, runner):
-    some_entries()
-    tamper("DELETE FROM audit_entry WHERE seq = 2", "UPDATE audit_entry SET seq = seq - 1 WHERE seq > 2")
-    result = verify(runner)
-    assert result.exit_code == 1 and "BROKEN at entry 2" in result.output and "does not follow" in result.output
+    assert result.exit_code == 1 and "does not match its entries" in result.output
 
 
 def test_two_reordered_entries_are_detected(app, runner):
     some_entries()
+    three, four = entry_id(3), entry_id(4)
     tamper(
-        "UPDATE audit_entry SET seq = -3 WHERE seq = 3",
-        "UPDATE audit_entry SET seq = 3 WHERE seq = 4",
-        "UPDATE audit_entry SET seq = 4 WHERE seq = -3",
+        "UPDATE audit_entry SET id = -1 WHERE id = :three",
+        "UPDATE audit_entry SET id = :three WHERE id = :four",
+        "UPDATE audit_entry SET id = :four WHERE id = -1",
+        three=three,
+        four=four,
     )
     result = verify(runner)
-    assert result.exit_code == 1 and "BROKEN at entry 3" in result.output
+    assert result.exit_code == 1 and "does not match its entries" in result.output
 
 
-def test_cutting_off_the_newest_entries_is_detected(app, runner):
-    some_entries()
-    tamper("DELETE FROM audit_entry WHERE seq = 5")
+def test_an_inserted_entry_is_detected(app, runner):
+    entries = some_entries()
+    tamper(
+        "INSERT INTO audit_entry (id, at, actor_role, actor_scope, action, object_type, object_id, fields, "
+        "request_id, hash) SELECT 0, at, actor_role, actor_scope, action, object_type, object_id, fields, "
+        "request_id, hash FROM audit_entry WHERE id = :id",
+        id=entries[0].id,
+    )
     result = verify(runner)
-    assert result.exit_code == 1 and "newest entries are missing" in result.output
+    assert result.exit_code == 1 and "BROKEN at entry 0: is in no block" in result.output
 
 
-@pytest.mark.parametrize("statement", ["UPDATE audit_entry SET action = 'x'", "DELETE FROM audit_entry"])
-def test_the_database_refuses_to_change_or_delete_entries(app, statement):
+def test_a_deleted_or_changed_block_is_detected(app, runner):
+    some_entries(2)
+    some_entries(2)
+    some_entries(2)
+    middle = blocks()[1].id
+    tamper("DELETE FROM audit_block WHERE id = :id", id=middle)
+    result = verify(runner)
+    assert result.exit_code == 1 and f"BROKEN at block {middle + 1}: does not follow" in result.output
+
+    tamper("UPDATE audit_block SET hash = :h WHERE id = :id", h="f" * 64, id=blocks()[0].id)
+    assert "does not match its entries" in verify(runner).output
+
+
+def test_a_block_claiming_fewer_entries_is_detected(app, runner):
+    some_entries(4)
+    block = blocks()[0]
+    tamper("UPDATE audit_block SET last_entry_id = last_entry_id - 1 WHERE id = :id", id=block.id)
+    result = verify(runner)
+    assert (
+        result.exit_code == 1
+        and f"BROKEN at entry {entry_id(4)}: is in no block" in result.output
+        or ("does not match" in result.output)
+    )
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_entry SET action = 'x'",
+        "DELETE FROM audit_entry",
+        "UPDATE audit_block SET hash = 'x'",
+        "DELETE FROM audit_block",
+        "UPDATE audit_head SET seq = 7",
+    ],
+)
+def test_the_database_refuses_to_change_or_delete_entries_and_blocks(app, statement):
     some_entries(1)
     db.session.rollback()
     with pytest.raises(Exception, match="append-only"), db.engine.begin() as connection:
         connection.execute(text(statement))
-    assert len(log()) == 1
+    assert len(log()) == 1 and len(blocks()) == 1
 
 
 def test_concurrent_writers_never_fork_the_chain(app, runner):
-    """Two threads, each with its own connection and transaction, append at the same moments."""
+    """Two threads, each with its own connection and transaction, append at the same moments; two
+    sealers run alongside them."""
     barrier = threading.Barrier(2)
     errors = []
 
@@ -199,6 +312,8 @@ def test_concurrent_writers_never_fork_the_chain(app, runner):
                     barrier.wait(timeout=30)
                     record("settings.update", object_type="setting", object_id=f"{n}-{i}", role="admin", scope="Stadt")
                     db.session.commit()
+                    if i % 5 == 4:
+                        chain.seal_pending()
                 db.session.remove()
         except Exception as error:  # noqa: BLE001 - reported below
             errors.append(repr(error))
@@ -210,10 +325,89 @@ def test_concurrent_writers_never_fork_the_chain(app, runner):
     for thread in threads:
         thread.join(timeout=120)
     assert not errors, errors
+    chain.seal_pending()
     entries = log()
-    assert [e.seq for e in entries] == list(range(1, 31))
-    assert len({e.prev_hash for e in entries}) == 30, "no two entries follow the same one"
+    assert len({e.id for e in entries}) == 30
+    assert sum(b.entries for b in blocks()) == 30
     assert verify(runner).exit_code == 0
+
+
+def legacy_entries(n: int) -> None:
+    """Entries as the old code wrote them: numbered, each hashed with the one before, the head row."""
+    prev_hash = chain.GENESIS
+    with db.engine.begin() as connection:
+        chain.set_guard(connection, False)
+        for seq in range(1, n + 1):
+            values = {
+                "at": datetime(2026, 1, 1, 10, seq),
+                "actor_id": None,
+                "actor_role": "admin",
+                "actor_scope": "Stadt",
+                "action": "settings.update",
+                "object_type": "setting",
+                "object_id": f"alt-{seq}",
+                "school_id": None,
+                "district_id": None,
+                "fields": ["x"],
+                "request_id": "",
+                "seq": seq,
+                "prev_hash": prev_hash,
+            }
+            values["hash"] = chain.legacy_hash(values)
+            connection.execute(AuditEntry.__table__.insert().values(**values))
+            prev_hash = values["hash"]
+        connection.execute(text("UPDATE audit_head SET seq = :n, last_hash = :h"), {"n": n, "h": prev_hash})
+        chain.set_guard(connection, True)
+
+
+def test_the_legacy_chain_still_verifies_and_the_first_block_follows_it(app, runner):
+    legacy_entries(3)
+    some_entries(2)
+    legacy_end = log()[2].hash
+    assert blocks()[0].prev_hash == legacy_end and blocks()[0].first_entry_id == log()[3].id
+    result = verify(runner)
+    assert result.exit_code == 0 and "intact: 5 entries (3 in the legacy chain, 2 sealed in 1 blocks" in result.output
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        ("UPDATE audit_entry SET object_id = 'harmlos' WHERE seq = 2", "BROKEN at entry 2: content changed"),
+        ("DELETE FROM audit_entry WHERE seq = 2", "BROKEN at entry 2"),
+        ("DELETE FROM audit_entry WHERE seq = 3", "newest legacy entries are missing"),
+    ],
+)
+def test_tampering_with_the_legacy_chain_is_detected(app, runner, statement, message):
+    legacy_entries(3)
+    some_entries(1)
+    tamper(statement)
+    result = verify(runner)
+    assert result.exit_code == 1 and message in result.output
+
+
+def test_the_worker_seals_when_the_oldest_entry_has_waited(app):
+    from referral.jobs import schedule
+
+    some_entries(2, seal=False)
+    app.config["AUDIT_SEAL_SECONDS"] = 3600
+    assert schedule.seal_audit_log() == 0 and blocks() == []
+    app.config["AUDIT_SEAL_SECONDS"] = 0
+    assert schedule.seal_audit_log() == 2
+    assert [b.entries for b in blocks()] == [2] and chain.verify().ok
+
+
+def test_every_worker_round_seals(app, runner):
+    some_entries(2, seal=False)
+    app.config["AUDIT_SEAL_SECONDS"] = 0
+    app.config["JOB_TIMES"] = {name: datetime.max.time() for name in app.config["JOB_TIMES"]}
+    result = runner.invoke(args=["worker", "--once"])
+    assert result.exit_code == 0 and sum(b.entries for b in blocks()) == 2
+
+
+def test_the_seal_command_seals_everything(app, runner):
+    some_entries(3, seal=False)
+    result = runner.invoke(args=["audit", "seal"])
+    assert result.exit_code == 0 and "3 entries sealed" in result.output and verify(runner).exit_code == 0
 
 
 # --- The coordinator's pages -------------------------------------------------------------------
@@ -260,13 +454,14 @@ def test_the_coordinator_checks_the_chain_from_the_page(as_user, world):
         follow_redirects=True,
     )
     assert "Das Protokoll ist unverändert" in ok.get_data(as_text=True)
-    tamper("UPDATE audit_entry SET fields = '[]' WHERE seq = 2")
+    second = entry_id(2)
+    tamper("UPDATE audit_entry SET fields = '[]' WHERE id = :id", id=second)
     broken = coordinator.post(
         "/coordination/audit/verify",
         data={"csrf_token": csrf_token(coordinator, "/coordination/audit")},
         follow_redirects=True,
     )
-    assert "Eintrag Nr. 2" in broken.get_data(as_text=True)
+    assert f"Eintrag Nr. {second}" in broken.get_data(as_text=True)
 
 
 def test_access_history_for_the_district_lead_and_the_coordinator(as_user, world):

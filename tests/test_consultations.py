@@ -235,7 +235,7 @@ def test_each_view_and_change_is_in_the_audit_log(app, world, as_user):
     actions = db.session.scalars(
         select(AuditEntry.action)
         .where(AuditEntry.object_type == "consultation", AuditEntry.object_id == str(consultation.id))
-        .order_by(AuditEntry.seq)
+        .order_by(AuditEntry.id)
     ).all()
     assert actions == ["consultation.request", "consultation.accept", "consultation.view"]
     viewed = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "consultation.view")).one()

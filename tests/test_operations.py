@@ -88,22 +88,22 @@ def test_a_taken_name_is_refused_with_the_field_it_belongs_to(world):
 
 def test_the_chain_takes_the_entries_at_commit_in_the_order_recorded(world):
     operator = accounts.Actor.operator()
-    before = count(AuditEntry)
+    before = db.session.scalar(select(func.coalesce(func.max(AuditEntry.id), 0)))
     accounts.deactivate(operator, world.teacher)
     accounts.reactivate(operator, world.teacher)
     db.session.commit()
-    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.seq > before).order_by(AuditEntry.seq)).all()
+    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.id > before).order_by(AuditEntry.id)).all()
     assert [e.action for e in entries] == ["user.deactivate", "user.reactivate"]
-    assert entries[1].prev_hash == entries[0].hash and chain.verify().ok
+    assert chain.seal_pending() >= 2 and chain.verify().ok
 
 
 def test_entries_of_a_rolled_back_savepoint_are_dropped(world):
     operator = accounts.Actor.operator()
-    before = count(AuditEntry)
+    before = db.session.scalar(select(func.coalesce(func.max(AuditEntry.id), 0)))
     accounts.deactivate(operator, world.teacher)
     savepoint = db.session.begin_nested()
     accounts.reactivate(operator, world.teacher)
     savepoint.rollback()
     db.session.commit()
-    actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.seq > before)).all()
+    actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.id > before)).all()
     assert actions == ["user.deactivate"]

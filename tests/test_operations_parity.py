@@ -137,12 +137,12 @@ CASES = {
 
 
 def _last_seq() -> int:
-    return db.session.scalar(select(func.coalesce(func.max(AuditEntry.seq), 0)))
+    return db.session.scalar(select(func.coalesce(func.max(AuditEntry.id), 0)))
 
 
 def _entries_since(seq: int) -> list[AuditEntry]:
     db.session.expire_all()
-    return db.session.scalars(select(AuditEntry).where(AuditEntry.seq > seq).order_by(AuditEntry.seq)).all()
+    return db.session.scalars(select(AuditEntry).where(AuditEntry.id > seq).order_by(AuditEntry.id)).all()
 
 
 def _comparable(entries: list[AuditEntry], target: User) -> list[tuple]:

@@ -195,3 +195,57 @@ def test_every_run_ends_with_a_summary_also_when_nothing_is_due(app, world, runn
     ]
     db.session.expire_all()
     assert db.session.get(Referral, old.id).purged_at is None
+
+
+def test_a_run_in_batches_purges_each_batch_whole_and_an_interrupted_run_is_completed_by_the_next(
+    app, world, runner, monkeypatch
+):
+    """Batches of two: a run that dies in its second batch leaves the first batch purged and the rest
+    untouched (never half a referral), and the next run purges the rest. What is set to "(gelöscht)"
+    is stored as the column stores it (encrypted where it is): the ORM reads it back."""
+    from referral import retention
+    from referral.cases.models import SchoolAction
+    from referral.cases.vocabulary import Urgency
+
+    cases = [closed_case(world, 200 + i) for i in range(4)]
+    acute = factories.referral_in(State.CLOSED, world.teacher, world.asd, urgency=Urgency.ACUTE)
+    db.session.execute(
+        text("UPDATE referral SET closed_at = :at WHERE id = :id"),
+        {"at": utcnow() - timedelta(days=300), "id": acute.id},
+    )
+    action = db.session.scalars(select(SchoolAction).where(SchoolAction.referral_id == cases[3].id)).first()
+    action.done, action.done_on, action.reason, action.detail = False, None, "Eltern nicht erreicht", "Herr X."
+    db.session.commit()
+    ids = sorted([c.id for c in cases] + [acute.id])
+    versions = {i: db.session.get(Referral, i).version for i in ids}
+
+    real_purge, calls = retention._purge_closed_batch, []
+
+    def dies_in_second_batch(batch_ids, now):
+        calls.append(list(batch_ids))
+        real_purge(batch_ids, now)
+        if len(calls) == 2:
+            raise RuntimeError("killed")
+
+    monkeypatch.setattr(retention, "_purge_closed_batch", dies_in_second_batch)
+    assert runner.invoke(args=["retention", "run", "--batch", "2"]).exit_code == 1
+    db.session.rollback()  # what the dying process's connection does with its open transaction
+    purged = {i for i in ids if db.session.get(Referral, i).purged_at is not None}
+    assert calls[0] == ids[:2] and purged == set(ids[:2]), "the first batch committed, the second not at all"
+    assert db.session.get(Referral, ids[2]).child_last_name == factories.CHILD_LAST
+    monkeypatch.undo()
+
+    result = runner.invoke(args=["retention", "run", "--batch", "2"])
+    assert result.exit_code == 0 and "3 closed referrals purged" in result.output, result.output
+    db.session.expire_all()
+    for referral_id in ids:
+        referral = db.session.get(Referral, referral_id)
+        assert referral.purged_at and referral.child_first_name == "" and not referral.persons
+        assert referral.version == versions[referral_id] + 1
+    assert db.session.get(Referral, acute.id).phone_call_with == retention.PURGED, "the CHECK's call stays, nameless"
+    assert db.session.get(Referral, cases[0].id).phone_call_with is None
+    action = db.session.get(SchoolAction, action.id)
+    assert (action.reason, action.detail) == (retention.PURGED, "")
+    entries = db.session.scalars(select(AuditEntry.object_id).where(AuditEntry.action == "referral.purge")).all()
+    assert sorted(entries) == sorted(str(i) for i in ids), "one entry per referral, none for the rolled-back batch"
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0

@@ -114,7 +114,7 @@ def _changes_of(client: ApiClient) -> list[AuditEntry]:
     return db.session.scalars(
         select(AuditEntry)
         .where(AuditEntry.object_type == "api_client", AuditEntry.object_id == str(client.id))
-        .order_by(AuditEntry.seq.desc())
+        .order_by(AuditEntry.id.desc())
         .limit(20)
     ).all()
 

@@ -247,7 +247,7 @@ def _changes_of(account: User) -> list[AuditEntry]:
             AuditEntry.object_id == str(account.id),
             AuditEntry.action.in_(ADMIN_ACTIONS | {"login.success", "login.failure", "logout"}),
         )
-        .order_by(AuditEntry.seq.desc())
+        .order_by(AuditEntry.id.desc())
         .limit(20)
     ).all()
 

@@ -156,6 +156,23 @@ def claim(client_id: int, key: str) -> ApiIdempotencyKey | Response:
     return row
 
 
+def prune_expired(now: datetime, limit: int) -> int:
+    """Delete up to `limit` keys older than KEPT_FOR, of every client (`claim` only removes the old keys
+    of a client that sends a new one; a client that stopped would keep its keys forever); the number
+    deleted. The daily "prune" job commits and calls again while it is `limit`."""
+    ids = list(
+        db.session.scalars(
+            select(ApiIdempotencyKey.id)
+            .where(ApiIdempotencyKey.created_at < now - KEPT_FOR)
+            .order_by(ApiIdempotencyKey.created_at)
+            .limit(limit)
+        )
+    )
+    if ids:
+        db.session.execute(delete(ApiIdempotencyKey).where(ApiIdempotencyKey.id.in_(ids)))
+    return len(ids)
+
+
 def store(row: ApiIdempotencyKey, response: Response) -> Response:
     """Keep a successful response for the key's retries (committed with the change)."""
     row.status = response.status_code

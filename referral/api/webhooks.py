@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 from prometheus_client.core import Metric
-from sqlalchemy import ForeignKey, Index, String, Text, func, select, update
+from sqlalchemy import ForeignKey, Index, String, Text, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -82,6 +82,10 @@ RETRY_DELAYS = (
 GIVE_UP_AFTER = timedelta(hours=24)  # the last attempt is made then; after it the delivery is failed
 FEEDBACK_SOON = timedelta(days=2)  # "feedback due soon": due within this time from the daily run
 TOLERANCE = timedelta(minutes=5)  # verify(): how old (or early) a timestamp may be, against replays
+# Delivered rows are kept this long (the admin's overview shows the latest; the receiver has the event),
+# then the daily "prune" job deletes them: one row per event and client would otherwise grow forever.
+# Failed ones stay: the admin's page counts them until the client is removed.
+DELIVERED_KEPT = timedelta(days=30)
 
 
 class WebhookDelivery(db.Model):
@@ -424,6 +428,21 @@ def deliver_webhooks(
 
 
 # --- What the admin sees ----------------------------------------------------------------------------
+
+
+def prune_delivered(now: datetime, limit: int) -> int:
+    """Delete up to `limit` deliveries delivered before `now - DELIVERED_KEPT` (the oldest first, through
+    the index on delivered_at); the number deleted. The caller commits and calls again while it is `limit`."""
+    oldest = (
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.delivered_at < now - DELIVERED_KEPT)
+        .order_by(WebhookDelivery.delivered_at)
+        .limit(limit)
+    )
+    ids = list(db.session.scalars(oldest))
+    if ids:
+        db.session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+    return len(ids)
 
 
 def webhook_overview(client: ApiClient, recent: int = 10) -> dict[str, Any]:

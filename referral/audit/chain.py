@@ -1,80 +1,140 @@
-"""The hash chain of the audit log: appending at commit, under the head row's lock, and verifying.
+"""The audit log's tamper evidence: entries are appended without any lock, the worker seals them into
+a chain of blocks, `verify` walks everything as a stream, and signed checkpoints (checkpoints.py)
+pin the chain from outside the database.
 
-Each entry's hash is SHA-256 over its content and the previous entry's hash. Changing an entry's
-content breaks its own hash; deleting or reordering entries breaks the link to the previous hash or
-the gapless numbering; cutting off the newest entries no longer matches the head row.
+Writing. `append` queues an entry in the session; at the commit (`write_pending`, before_commit) it
+is inserted with `hash` = SHA-256 of its content (`entry_hash`). Its place in the log is its id, from
+the database (a sequence on PostgreSQL, the rowid on SQLite): no head row, so no writer ever waits
+for another one's commit.
+
+Sealing. `seal_pending` (the worker, every round) links the committed entries in id order into
+`audit_block`s: a block's hash covers the previous block's hash and the (id, hash) pairs of all its
+entries, so changing, deleting, inserting or reordering an entry, or deleting or changing a block,
+breaks a block hash or the link between blocks. The first block follows the legacy chain (entries
+written before blocks existed, each hashed with the one before it, see `legacy_hash`).
+
+What sealing must never do is seal past an id that an open transaction still holds: that entry would
+commit later inside a sealed range, outside the chain. See `_settled_up_to` for how that is ruled
+out on PostgreSQL (without making writers wait); SQLite has one writer at a time, whose ids are
+always above every committed one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, event, select, text, update
+from sqlalchemy import Connection, event, func, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
 from ..extensions import db
-from .models import AuditEntry, AuditHead
+from ..timeutil import utcnow
+from .models import AuditBlock, AuditEntry, AuditHead
 
 GENESIS = "0" * 64
+BLOCK_SIZE = 1000  # entries per block at most: a broken block points to at most this many entries
+CONTENT = (
+    "at",
+    "actor_id",
+    "actor_role",
+    "actor_scope",
+    "action",
+    "object_type",
+    "object_id",
+    "school_id",
+    "district_id",
+    "fields",
+    "request_id",
+)
+
+# --- Hashing -------------------------------------------------------------------------------------
+
+# One JSON array in a fixed order, compact, ASCII-only: canonical for these types (ints, None,
+# strings, a list of strings) and encoded in C, about ten times cheaper than the legacy form's
+# sorted dict. The leading "v2" keeps it apart from anything hashed by another rule.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def content_hash(entry: AuditEntry) -> str:
-    content = {
-        "seq": entry.seq,
-        "at": entry.at.replace(tzinfo=None).isoformat(timespec="microseconds"),
-        "actor_id": entry.actor_id,
-        "actor_role": entry.actor_role,
-        "actor_scope": entry.actor_scope,
-        "action": entry.action,
-        "object_type": entry.object_type,
-        "object_id": entry.object_id,
-        "school_id": entry.school_id,
-        "district_id": entry.district_id,
-        "fields": list(entry.fields or []),
-        "request_id": entry.request_id,
-        "prev_hash": entry.prev_hash,
-    }
+def _at(value: datetime | str) -> str:
+    if isinstance(value, str):  # a raw SQLite value
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def _v2(
+    at, actor_id, actor_role, actor_scope, action, object_type, object_id, school_id, district_id, fields, request_id
+) -> str:
+    content = [
+        "v2",
+        _at(at),
+        actor_id,
+        actor_role,
+        actor_scope,
+        action,
+        object_type,
+        object_id,
+        school_id,
+        district_id,
+        list(fields or ()),
+        request_id,
+    ]
+    return hashlib.sha256(_encode(content).encode()).hexdigest()
+
+
+def entry_hash(values: Mapping[str, Any]) -> str:
+    """The hash of an entry's content; `values` keyed by AuditEntry's column names (CONTENT; others
+    are ignored). Computed in Python before the insert, by the app and by bulk writers alike."""
+    return _v2(*(values.get(name) for name in CONTENT))
+
+
+def legacy_hash(values: Mapping[str, Any]) -> str:
+    """The rule of entries written before blocks existed: content, `seq` and `prev_hash`, as a
+    sorted JSON object."""
+    content = {name: values.get(name) for name in (*CONTENT, "seq", "prev_hash")}
+    content["at"] = _at(values["at"])
+    content["fields"] = list(values.get("fields") or [])
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def block_hash(prev_hash: str, pairs: Iterable[tuple[int, str]]) -> str:
+    """SHA-256 over the previous block's hash (64 hex digits) followed by "<id>:<hash>\\n" for each
+    entry of the block in id order."""
+    digest = hashlib.sha256(prev_hash.encode())
+    digest.update(b"".join(b"%d:%s\n" % (entry_id, entry_hash.encode()) for entry_id, entry_hash in pairs))
+    return digest.hexdigest()
+
+
+# --- Writing -------------------------------------------------------------------------------------
+
+PENDING = "audit_pending"
+
+
 def append(entry: AuditEntry) -> AuditEntry:
-    """Queue `entry` for the chain of the current transaction; `seal` gives it its place at commit.
+    """Queue `entry` for the current transaction; it is inserted when the transaction commits.
 
     Entries wait outside the session until the commit, so that recording (e.g. "viewed", before a page
-    is rendered) takes no lock: the head row is locked only between sealing and the commit's end.
+    is rendered) writes nothing yet; an entry recorded in a nested transaction that is rolled back
+    goes with it (`_discard`).
     """
     session = db.session()
     session.info.setdefault(PENDING, []).append((entry, session.get_nested_transaction()))
     return entry
 
 
-PENDING = "audit_pending"
-
-
-def seal(session: Session) -> None:
-    """Before a commit: append the transaction's queued entries to the chain, in the order recorded.
-
-    The UPDATE of the head row comes first: on PostgreSQL it locks the row until this transaction
-    ends, on SQLite it takes the database's write lock, so a concurrent writer waits and then
-    continues after these entries, never beside them.
-    """
+def write_pending(session: Session) -> None:
+    """Before a commit: the transaction's queued entries, hashed, go into the session in the order
+    recorded (the commit's flush inserts them; the database gives the ids)."""
     pending = session.info.pop(PENDING, [])
-    if not pending:
-        return
-    entries = [entry for entry, _ in pending]
-    last_seq, prev_hash = session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(seq=AuditHead.seq + len(entries))
-        .returning(AuditHead.seq, AuditHead.last_hash)
-    ).one()
-    for seq, entry in enumerate(entries, start=last_seq - len(entries) + 1):
-        entry.seq, entry.prev_hash = seq, prev_hash
-        entry.hash = prev_hash = content_hash(entry)
+    for entry, _ in pending:
+        entry.hash = entry_hash(entry.__dict__)
         session.add(entry)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev_hash))
 
 
 def _discard(session: Session, previous_transaction: SessionTransaction) -> None:
@@ -97,76 +157,396 @@ def _discard(session: Session, previous_transaction: SessionTransaction) -> None
 
 
 def register() -> None:
-    if not event.contains(Session, "before_commit", seal):
-        event.listen(Session, "before_commit", seal)
+    if not event.contains(Session, "before_commit", write_pending):
+        event.listen(Session, "before_commit", write_pending)
         event.listen(Session, "after_soft_rollback", _discard)
+
+
+# --- Sealing -------------------------------------------------------------------------------------
+
+SEAL_LOCK = 0x61756469  # the sealers' advisory lock on PostgreSQL (writers never take it)
+
+
+class _NotSettled(Exception):
+    """A transaction that may still commit an entry below the others has not ended in time."""
+
+
+def _settled_up_to(connection: Connection, wait: float) -> int | None:
+    """The highest id up to which no entry can appear any more (None: no bound); _NotSettled when
+    the transactions that might still add one did not end within `wait` seconds.
+
+    PostgreSQL hands out ids from the sequence at the insert; the inserting transaction may commit
+    seconds later, after entries with higher ids. So: (1) read how far the sequence has handed out
+    ids, L; (2) list the transactions that hold the insert lock (ROW EXCLUSIVE) on audit_entry — an
+    INSERT takes it before it draws its id, and keeps it until the transaction ends, so every
+    transaction that drew an id <= L has ended or is on that list; (3) wait until all of them have
+    ended (each holds the lock on its own virtual transaction id until then). After that every id
+    <= L is committed or never will be. This reads pg_locks and waits for nobody's locks; writers
+    never wait for the sealer. It relies on the sequence's CACHE 1 (the migration sets it): with a
+    per-session cache, a session could insert a cached id <= L later. A time margin would be simpler
+    but is only a guess about how long a commit may take.
+
+    SQLite: one writer at a time, and a new row's id is above every row (committed or its own), so
+    all committed entries are final.
+    """
+    if connection.dialect.name != "postgresql":
+        return None
+    sequence = connection.execute(text("SELECT pg_get_serial_sequence('audit_entry', 'id')")).scalar_one()
+    last, called = connection.execute(text(f"SELECT last_value, is_called FROM {sequence}")).one()
+    upto = int(last) if called else int(last) - 1
+    holders = list(
+        connection.execute(
+            text(
+                "SELECT virtualtransaction FROM pg_locks WHERE locktype = 'relation' "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND relation = 'audit_entry'::regclass AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()"
+            )
+        ).scalars()
+    )
+    deadline = time.monotonic() + wait
+    while holders:
+        holders = list(
+            connection.execute(
+                text("SELECT virtualxid FROM pg_locks WHERE locktype = 'virtualxid' AND virtualxid = ANY(:v)"),
+                {"v": holders},
+            ).scalars()
+        )
+        if not holders:
+            break
+        if time.monotonic() >= deadline:
+            raise _NotSettled
+        time.sleep(0.02)
+    return upto
+
+
+def _chain_end(connection: Connection) -> tuple[int, str]:
+    """The id after which unsealed entries start and the hash the next block follows."""
+    last = connection.execute(
+        select(AuditBlock.last_entry_id, AuditBlock.hash).order_by(AuditBlock.id.desc()).limit(1)
+    ).first()
+    if last is not None:
+        return int(last[0]), str(last[1])
+    after = connection.execute(select(func.max(AuditEntry.id)).where(AuditEntry.seq.is_not(None))).scalar()
+    head = connection.execute(select(AuditHead.last_hash).where(AuditHead.id == 1)).scalar()
+    return int(after or 0), str(head or GENESIS)
+
+
+def _seal(connection: Connection, limit: int | None, wait: float) -> int:
+    postgres = connection.dialect.name == "postgresql"
+    if postgres and not connection.execute(text(f"SELECT pg_try_advisory_xact_lock({SEAL_LOCK})")).scalar():
+        return 0  # another sealer is at it; unique prev_hash would refuse the second block anyway
+    try:
+        upto = _settled_up_to(connection, wait)
+    except _NotSettled:
+        return 0
+    after, prev_hash = _chain_end(connection)
+    statement = (
+        select(AuditEntry.id, AuditEntry.hash)
+        .where(AuditEntry.id > after, AuditEntry.seq.is_(None))
+        .order_by(AuditEntry.id)
+    )
+    if upto is not None:
+        statement = statement.where(AuditEntry.id <= upto)
+    if limit is not None:
+        statement = statement.limit(limit)
+    pairs = [(int(i), str(h)) for i, h in connection.execute(statement)]
+    now = utcnow()
+    # Two sealers (on SQLite, where they do not exclude each other beforehand) may both build the
+    # next block: the unique prev_hash and first_entry_id let only one of them in; the other seals
+    # nothing this time. The savepoint keeps a caller's transaction usable.
+    try:
+        with connection.begin_nested():
+            _insert_blocks(connection, pairs, prev_hash, now)
+    except IntegrityError:
+        return 0
+    return len(pairs)
+
+
+def _insert_blocks(connection: Connection, pairs: list[tuple[int, str]], prev_hash: str, now: datetime) -> None:
+    for start in range(0, len(pairs), BLOCK_SIZE):
+        chunk = pairs[start : start + BLOCK_SIZE]
+        prev_hash, previous = block_hash(prev_hash, chunk), prev_hash
+        connection.execute(
+            AuditBlock.__table__.insert().values(
+                first_entry_id=chunk[0][0],
+                last_entry_id=chunk[-1][0],
+                entries=len(chunk),
+                prev_hash=previous,
+                hash=prev_hash,
+                sealed_at=now,
+            )
+        )
+
+
+def seal_due(seconds: float, now: datetime | None = None) -> bool:
+    """Whether sealing is due: a full block waiting, or the oldest unsealed entry older than `seconds`."""
+    connection = db.session.connection()
+    after, _ = _chain_end(connection)
+    waiting = (
+        select(AuditEntry.at)
+        .where(AuditEntry.id > after, AuditEntry.seq.is_(None))
+        .order_by(AuditEntry.id)
+        .limit(BLOCK_SIZE)
+        .subquery()
+    )
+    oldest, count = connection.execute(select(func.min(waiting.c.at), func.count()).select_from(waiting)).one()
+    if not count:
+        return False
+    return count >= BLOCK_SIZE or oldest <= (now or utcnow()) - timedelta(seconds=seconds)
+
+
+def seal_pending(
+    session_or_connection: Session | Connection | None = None, limit: int | None = None, wait: float = 5.0
+) -> int:
+    """Link the committed, not yet sealed entries in id order into blocks; the number sealed.
+
+    Without an argument: on a connection of its own, committed here. With a Session or Connection:
+    inside its transaction, which the caller commits (entries that transaction inserted itself are
+    sealed with it). `wait`: how long to wait for transactions that may still commit an entry below
+    the others (PostgreSQL); if they take longer, nothing is sealed this time.
+    """
+    if session_or_connection is None:
+        engine: Engine = db.engine
+        with engine.begin() as connection:
+            return _seal(connection, limit, wait)
+    if isinstance(session_or_connection, Session):
+        return _seal(session_or_connection.connection(), limit, wait)
+    return _seal(session_or_connection, limit, wait)
+
+
+# --- Verifying -----------------------------------------------------------------------------------
 
 
 @dataclass
 class Verdict:
     ok: bool
-    checked: int
+    checked: int  # entries whose content and place were checked
     problem: str = ""
-    seq: int | None = None
+    entry: int | None = None  # the entry where the log breaks (its id; a legacy entry's seq)
+    block: int | None = None  # the block where it breaks
+    legacy: int = 0
+    blocks: int = 0
+    unsealed: int = 0
+    oldest_unsealed: datetime | None = None
+    checkpoints: str = ""  # what the signed checkpoints said, a sentence
+
+    @property
+    def where(self) -> str:
+        if self.entry is not None:
+            return f"entry {self.entry}"
+        return f"block {self.block}" if self.block is not None else "the end of the log"
+
+    @property
+    def stelle(self) -> str:
+        """`where`, for the German page."""
+        if self.entry is not None:
+            return f"Eintrag Nr. {self.entry}"
+        return f"Block {self.block}" if self.block is not None else "Ende des Protokolls"
 
     def __str__(self) -> str:
-        if self.ok:
-            return f"Audit log intact: {self.checked} entries, chain and head agree."
-        return f"Audit log BROKEN at entry {self.seq}: {self.problem} ({self.checked} entries checked before it)."
+        if not self.ok:
+            return f"Audit log BROKEN at {self.where}: {self.problem} ({self.checked} entries checked before it)."
+        lines = [
+            f"Audit log intact: {self.checked} entries ({self.legacy} in the legacy chain, "
+            f"{self.checked - self.legacy - self.unsealed} sealed in {self.blocks} blocks, "
+            f"{self.unsealed} not yet sealed)."
+        ]
+        if self.oldest_unsealed is not None:
+            lines.append(f"Oldest unsealed entry written at {self.oldest_unsealed:%Y-%m-%d %H:%M:%S} UTC.")
+        if self.checkpoints:
+            lines.append(self.checkpoints)
+        return "\n".join(lines)
 
 
-def verify(batch: int = 2000) -> Verdict:
-    """Walk the whole chain in order; report the first broken entry."""
-    expected_seq, prev_hash, checked = 1, GENESIS, 0
-    statement = select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=batch)
-    for entry in db.session.scalars(statement):
-        if entry.seq != expected_seq:
-            return Verdict(False, checked, f"entry {expected_seq} is missing (next is {entry.seq})", expected_seq)
-        if entry.prev_hash != prev_hash:
-            return Verdict(
-                False, checked, "does not follow the entry before it (deleted, inserted or reordered)", entry.seq
+class Broken(Exception):
+    def __init__(self, problem: str, entry: int | None = None, block: int | None = None) -> None:
+        super().__init__(problem)
+        self.problem, self.entry, self.block = problem, entry, block
+
+
+def _stream(connection: Connection, statement, batch: int) -> Iterator[Any]:
+    """Plain rows through a server-side cursor (PostgreSQL) in batches: memory stays flat."""
+    result = connection.execute(statement, execution_options={"stream_results": True, "yield_per": batch})
+    for partition in result.partitions():
+        yield from partition
+
+
+_ENTRY = AuditEntry.__table__.c
+_BLOCK = AuditBlock.__table__.c
+
+
+def _verify_legacy(connection: Connection, batch: int, state: dict) -> None:
+    statement = (
+        select(_ENTRY.seq, _ENTRY.prev_hash, _ENTRY.hash, *(_ENTRY[name] for name in CONTENT))
+        .where(_ENTRY.seq.is_not(None))
+        .order_by(_ENTRY.seq)
+    )
+    expected, prev_hash = 1, GENESIS
+    for row in _stream(connection, statement, batch):
+        seq, stored_prev, stored_hash = row[0], row[1], row[2]
+        if seq != expected:
+            raise Broken(f"legacy entry {expected} is missing (next is {seq})", entry=expected)
+        if stored_prev != prev_hash:
+            raise Broken("does not follow the entry before it (deleted, inserted or reordered)", entry=seq)
+        values = dict(zip(CONTENT, row[3:], strict=True))
+        values["seq"], values["prev_hash"] = seq, stored_prev
+        if legacy_hash(values) != stored_hash:
+            raise Broken("content changed after it was written", entry=seq)
+        prev_hash, expected = stored_hash, expected + 1
+        state["checked"] += 1
+    head = connection.execute(select(AuditHead.seq, AuditHead.last_hash).where(AuditHead.id == 1)).first()
+    if head is None or head[0] != expected - 1 or head[1] != prev_hash:
+        raise Broken("the newest legacy entries are missing (the head names a later end)", entry=expected)
+    state["legacy"], state["prev_hash"] = expected - 1, prev_hash
+
+
+def _verify_blocks(connection: Connection, batch: int, state: dict, pinned: dict[int, tuple[int, str]]) -> None:
+    """Blocks and the entries after the legacy chain, both in id order, walked side by side."""
+    blocks = _stream(
+        connection,
+        select(
+            _BLOCK.id, _BLOCK.first_entry_id, _BLOCK.last_entry_id, _BLOCK.entries, _BLOCK.prev_hash, _BLOCK.hash
+        ).order_by(_BLOCK.id),
+        batch,
+    )
+    entries = _stream(
+        connection,
+        select(_ENTRY.id, *(_ENTRY[name] for name in CONTENT), _ENTRY.hash)
+        .where(_ENTRY.seq.is_(None))
+        .order_by(_ENTRY.id),
+        batch,
+    )
+    sha256, encode, at_text = hashlib.sha256, _encode, _at
+    prev_hash, seen = state["prev_hash"], set()
+    row = next(entries, None)
+    for block_id, first, last, count, block_prev, stored in blocks:
+        if block_prev != prev_hash:
+            raise Broken(
+                "does not follow the block before it (a block was deleted, inserted or changed)", block=block_id
             )
-        if content_hash(entry) != entry.hash:
-            return Verdict(False, checked, "content changed after it was written", entry.seq)
-        prev_hash, expected_seq, checked = entry.hash, expected_seq + 1, checked + 1
-        db.session.expunge(entry)
-    head = db.session.get(AuditHead, 1)
-    if head is None or head.seq != checked or head.last_hash != prev_hash:
-        return Verdict(False, checked, "the newest entries are missing (the head names a later end)", checked + 1)
-    return Verdict(True, checked)
+        digest, found = sha256(prev_hash.encode()), 0
+        while row is not None and row[0] <= last:
+            (entry_id, at, actor_id, role, scope, action, otype, oid, school, district, fields, request, hashed) = row
+            if entry_id < first:
+                raise Broken("is in no block (inserted, or a block was deleted)", entry=entry_id)
+            # entry_hash inlined: this loop is the whole cost of the check
+            content = [
+                "v2",
+                at_text(at),
+                actor_id,
+                role,
+                scope,
+                action,
+                otype,
+                oid,
+                school,
+                district,
+                fields or [],
+                request,
+            ]
+            if sha256(encode(content).encode()).hexdigest() != hashed:
+                raise Broken("content changed after it was written", entry=entry_id)
+            digest.update(b"%d:%s\n" % (entry_id, hashed.encode()))
+            found += 1
+            state["checked"] += 1
+            row = next(entries, None)
+        if found != count or digest.hexdigest() != stored:
+            state["checked"] -= found
+            raise Broken(
+                f"does not match its entries {first}–{last} (an entry was deleted, inserted, reordered "
+                "or its hash replaced)",
+                block=block_id,
+            )
+        if block_id in pinned:
+            if pinned[block_id] != (last, stored):
+                raise Broken("differs from the signed checkpoint (the chain was rewritten)", block=block_id)
+            seen.add(block_id)
+        prev_hash = stored
+        state["blocks"] += 1
+    missing = sorted(set(pinned) - seen)
+    if missing:
+        raise Broken("is in a signed checkpoint but no longer in the chain (cut off or rewritten)", block=missing[0])
+    while row is not None:  # not sealed yet: the content is checked, the place not yet
+        if state["oldest"] is None:
+            state["oldest"] = row[1]
+        if _v2(*row[1:12]) != row[12]:
+            raise Broken("content changed after it was written", entry=row[0])
+        state["checked"] += 1
+        state["unsealed"] += 1
+        row = next(entries, None)
+
+
+def verify(batch: int = 10000, checkpoints: Any = None) -> Verdict:
+    """Walk the whole log once, as a stream of plain rows in one consistent snapshot: the legacy
+    chain, every block with its entries, the unsealed entries' content, and the blocks the signed
+    checkpoints name (`checkpoints`: a checkpoints.Pinned, or None to read the configured ones)."""
+    from . import checkpoints as signed
+
+    pinned = signed.configured() if checkpoints is None else checkpoints
+    state: dict[str, Any] = {"checked": 0, "legacy": 0, "blocks": 0, "unsealed": 0, "oldest": None}
+    engine: Engine = db.engine
+    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    try:
+        with engine.connect().execution_options(**options) as connection:
+            try:
+                if pinned.problem:
+                    raise Broken(pinned.problem)
+                _verify_legacy(connection, batch, state)
+                _verify_blocks(connection, batch, state, pinned.blocks)
+            finally:
+                connection.rollback()
+    except Broken as broken:
+        return Verdict(False, state["checked"], broken.problem, broken.entry, broken.block)
+    return Verdict(
+        True,
+        state["checked"],
+        legacy=state["legacy"],
+        blocks=state["blocks"],
+        unsealed=state["unsealed"],
+        oldest_unsealed=state["oldest"],
+        checkpoints=pinned.summary(),
+    )
 
 
 # --- The append-only guard ---------------------------------------------------------------------
+# Entries and blocks can only be inserted; the legacy head row is frozen.
 
-SQLITE_GUARD = [
-    "CREATE TRIGGER audit_entry_no_update BEFORE UPDATE ON audit_entry "
-    "BEGIN SELECT RAISE(ABORT, 'audit_entry is append-only'); END",
-    "CREATE TRIGGER audit_entry_no_delete BEFORE DELETE ON audit_entry "
-    "BEGIN SELECT RAISE(ABORT, 'audit_entry is append-only'); END",
-]
-SQLITE_UNGUARD = ["DROP TRIGGER IF EXISTS audit_entry_no_update", "DROP TRIGGER IF EXISTS audit_entry_no_delete"]
-POSTGRES_GUARD = [
-    "CREATE OR REPLACE FUNCTION audit_entry_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
-    "BEGIN RAISE EXCEPTION 'audit_entry is append-only'; END $$",
-    "CREATE TRIGGER audit_entry_no_change BEFORE UPDATE OR DELETE ON audit_entry "
-    "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()",
-    "CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON audit_entry "
-    "FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only()",
-]
-POSTGRES_UNGUARD = [
-    "DROP TRIGGER IF EXISTS audit_entry_no_change ON audit_entry",
-    "DROP TRIGGER IF EXISTS audit_entry_no_truncate ON audit_entry",
-    "DROP FUNCTION IF EXISTS audit_entry_append_only()",
-]
+GUARDED = ("audit_entry", "audit_block", "audit_head")
 
 
 def guard_statements(dialect: str, on: bool) -> list[str]:
     if dialect == "postgresql":
-        return POSTGRES_GUARD if on else POSTGRES_UNGUARD
-    return SQLITE_GUARD if on else SQLITE_UNGUARD
+        if not on:
+            return [
+                *(f"DROP TRIGGER IF EXISTS {t}_no_change ON {t}" for t in GUARDED),
+                *(f"DROP TRIGGER IF EXISTS {t}_no_truncate ON {t}" for t in GUARDED),
+                "DROP FUNCTION IF EXISTS audit_entry_append_only()",
+            ]
+        return [
+            "CREATE OR REPLACE FUNCTION audit_entry_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$",
+            *(
+                f"CREATE TRIGGER {t}_no_change BEFORE UPDATE OR DELETE ON {t} "
+                "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()"
+                for t in GUARDED
+            ),
+            *(
+                f"CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only()"
+                for t in GUARDED
+            ),
+        ]
+    if not on:
+        return [f"DROP TRIGGER IF EXISTS {t}_no_{what}" for t in GUARDED for what in ("update", "delete")]
+    return [
+        f"CREATE TRIGGER {t}_no_{what} BEFORE {what.upper()} ON {t} "
+        f"BEGIN SELECT RAISE(ABORT, '{t} is append-only'); END"
+        for t in GUARDED
+        for what in ("update", "delete")
+    ]
 
 
 def set_guard(connection: Connection, on: bool) -> None:
-    """Used by the migration, and by tests that play the attacker (who would need the owner's rights)."""
+    """Used by the migrations, and by tests that play the attacker (who would need the owner's rights)."""
     for statement in guard_statements(connection.dialect.name, on):
         connection.execute(text(statement))

@@ -17,7 +17,7 @@ from .models import AuditEntry
 
 
 def search(form) -> select:
-    statement = select(AuditEntry).order_by(AuditEntry.seq.desc())
+    statement = select(AuditEntry).order_by(AuditEntry.id.desc())
     if form.errors:
         return statement.where(false())
     if form.date_from.data:
@@ -53,7 +53,7 @@ def for_referral(referral_id: int):
     return (
         select(AuditEntry)
         .where(AuditEntry.object_type == "referral", AuditEntry.object_id == str(referral_id))
-        .order_by(AuditEntry.seq.desc())
+        .order_by(AuditEntry.id.desc())
     )
 
 

@@ -80,7 +80,7 @@ def export():
                 named["districts"].get(entry.district_id, ""),
                 ", ".join(entry.fields or []),
                 entry.request_id,
-                entry.seq,
+                entry.id,
                 entry.hash,
             ]
 
@@ -115,11 +115,13 @@ def verify():
     record("audit.verify", object_type="audit_entry", object_id="*", fields=["intakt" if verdict.ok else "beschädigt"])
     if verdict.ok:
         flash(
-            f"Das Protokoll ist unverändert: {verdict.checked} Einträge geprüft, die Kette ist vollständig.", "success"
+            f"Das Protokoll ist unverändert: {verdict.checked} Einträge geprüft, die Kette ist vollständig"
+            + (f" ({verdict.unsealed} neue noch nicht versiegelt)." if verdict.unsealed else "."),
+            "success",
         )
     else:
         flash(
-            f"Das Protokoll wurde verändert: Eintrag Nr. {verdict.seq} – {verdict.problem}. "
+            f"Das Protokoll wurde verändert: {verdict.stelle} – {verdict.problem}. "
             "Bitte sofort die Datenschutzbeauftragte und den Betrieb informieren.",
             "danger",
         )

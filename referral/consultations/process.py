@@ -120,7 +120,7 @@ def _last_actor(consultation_id: int) -> int | None:
             AuditEntry.object_id == str(consultation_id),
             AuditEntry.action.in_([f"consultation.{action.value}" for action in ConsultationAction]),
         )
-        .order_by(AuditEntry.seq.desc())
+        .order_by(AuditEntry.id.desc())
         .limit(1)
     )
 

@@ -44,7 +44,7 @@ def _retention() -> dict[str, int]:
     from .. import retention
 
     plan = retention.run(report=lambda line: None)
-    return {"Mitteilungen": len(plan.closed), "Entwürfe": len(plan.drafts), "Fachberatungen": len(plan.consultations)}
+    return {"Mitteilungen": plan.closed, "Entwürfe": plan.drafts, "Fachberatungen": plan.consultations}
 
 
 def _reminders() -> dict[str, int]:
@@ -65,6 +65,55 @@ def _audit_verify() -> dict[str, int]:
     return {"geprüft": verdict.checked}
 
 
+PRUNE_BATCH = 5000  # rows per DELETE and commit: short transactions, bounded memory
+
+
+def _prune() -> dict[str, int]:
+    """Rows that only grow: delivered webhooks past their keeping time and expired idempotency keys,
+    deleted in batches, each committed on its own (an interrupted run just leaves the rest for the next)."""
+    from ..api import idempotency, webhooks
+
+    now = utcnow()
+    counts = {}
+    for label, prune in (("Webhooks", webhooks.prune_delivered), ("Idempotency-Keys", idempotency.prune_expired)):
+        counts[label] = 0
+        while True:
+            deleted = prune(now, PRUNE_BATCH)
+            db.session.commit()
+            counts[label] += deleted
+            if deleted < PRUNE_BATCH:
+                break
+    return counts
+
+
+def _audit_checkpoint() -> dict[str, int]:
+    """Seal what is waiting, then sign the chain's head into AUDIT_CHECKPOINT_FILE / the mail to
+    AUDIT_CHECKPOINT_MAIL (nothing to sign without a key: then only the sealing)."""
+    from ..audit import chain, checkpoints
+
+    counts = {"versiegelt": chain.seal_pending()}
+    checkpoint = checkpoints.publish()
+    db.session.commit()  # the mail in the outbox
+    if checkpoint is not None:
+        counts["Block"] = checkpoint["block"]
+    return counts
+
+
+def seal_audit_log() -> int:
+    """Every worker round: link the audit log's new entries into a block when the oldest has waited
+    AUDIT_SEAL_SECONDS or a full block is waiting (the sealers on several servers exclude each
+    other; writers never wait for them)."""
+    from ..audit import chain
+
+    due = chain.seal_due(current_app.config["AUDIT_SEAL_SECONDS"])
+    db.session.rollback()
+    return chain.seal_pending() if due else 0
+
+
+# Run at the start of every worker round, before the daily jobs; a failure is logged and the round goes on.
+FREQUENT: tuple[Callable[[], int], ...] = (seal_audit_log,)
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -78,7 +127,9 @@ JOBS: dict[str, Job] = {
     for job in (
         Job("retention", "Löschfristen (Aufbewahrung)", _retention),
         Job("reminders", "Erinnerungen an überfällige Fristen", _reminders),
+        Job("audit-checkpoint", "Signierter Prüfpunkt des Protokolls", _audit_checkpoint),
         Job("audit-verify", "Prüfung des Protokolls (Hash-Kette)", _audit_verify),
+        Job("prune", "Aufräumen (zugestellte Webhooks, abgelaufene Idempotency-Keys)", _prune),
     )
 }
 
@@ -164,7 +215,14 @@ def due(now: datetime) -> list[tuple[str, date]]:
 
 
 def run_due(now: datetime | None = None, stop: Callable[[], bool] = lambda: False) -> list[JobRun]:
-    """Every due job, each claimed and committed on its own; stops between jobs when asked to."""
+    """The frequent jobs, then every due job, each claimed and committed on its own; stops between
+    jobs when asked to."""
+    for frequent in FREQUENT:
+        try:
+            frequent()
+        except Exception as error:  # noqa: BLE001 - the next round tries again; the daily jobs still run
+            db.session.rollback()
+            log.error("%s failed: %s", frequent.__name__, type(error).__name__)
     done = []
     for name, day in due(now or utcnow()):
         if stop():

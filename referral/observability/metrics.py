@@ -5,7 +5,7 @@
   WSGI wrapper (observability/__init__.py) for every request, including errors.
 - Read from the database when scraped, with one aggregate query each (`SCRAPE_COLLECTORS`): the outbox
   (length, age of the oldest unsent mail), overdue referrals per district (district code only; the one
-  rule of cases/deadlines.py `overdue`), the audit chain's length (audit_head.seq), the daily jobs' runs
+  rule of cases/deadlines.py `overdue`), the audit chain's length (newest entry id), the daily jobs' runs
   by outcome and their last success (the job table of `flask worker`).
 
 Under gunicorn with several worker processes, each process counts its requests into files in
@@ -148,9 +148,10 @@ def overdue_metrics(now: datetime) -> Iterator[Metric]:
 
 @scrape_collector
 def audit_metrics(now: datetime) -> Iterator[Metric]:
-    from ..audit.models import AuditHead
+    from ..audit.models import AuditEntry
 
-    length = db.session.scalar(select(func.max(AuditHead.seq)))
+    # The newest entry's id: its place in the log (ids come from a sequence; read from the index).
+    length = db.session.scalar(select(func.max(AuditEntry.id)))
     yield GaugeMetricFamily("referral_audit_chain_length", "Entries in the audit log's hash chain.", value=length or 0)
 
 
