@@ -8,7 +8,7 @@ has an index that matches its WHERE and ORDER BY, read page by page with a keyse
 The expressions are frozen copies of referral/cases/models.py (INBOX_RANK, INBOX_DUE, DRAFT_FIRST).
 
 Revision ID: a7d3e9b1c5f0
-Revises: f2b6d0c8e4a1
+Revises: a7c3e91f0b5d
 Create Date: 2026-12-02 14:30:00.000000
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "a7d3e9b1c5f0"
-down_revision = "f2b6d0c8e4a1"
+down_revision = "a7c3e91f0b5d"
 branch_labels = None
 depends_on = None
 
