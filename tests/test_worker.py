@@ -26,7 +26,9 @@ from . import factories
 from .servers import ROOT, process_env
 from .test_notifications import smtp  # noqa: F401 - the fixture: a real SMTP server on a loopback port
 
-ALL_DUE = "retention=00:00,reminders=00:00,audit-verify=00:00"  # every job's time has passed today
+ALL_DUE = (
+    "retention=00:00,reminders=00:00,audit-checkpoint=00:00,audit-verify=00:00"  # every job's time has passed today
+)
 
 
 def start_worker(database_url: str, folder, *args: str, **variables: str) -> subprocess.Popen:
@@ -141,7 +143,12 @@ def test_a_failing_job_is_recorded_failed_and_shown_in_red(app, world, as_user, 
     monkeypatch.setitem(schedule.JOBS, "retention", schedule.Job("retention", "Löschfristen", failing))
     app.config["JOB_TIMES"] = {name: datetime.min.time() for name in schedule.JOBS}
     done = schedule.run_due()
-    assert {r.job: r.outcome for r in done} == {"retention": "failed", "reminders": "ok", "audit-verify": "ok"}
+    assert {r.job: r.outcome for r in done} == {
+        "retention": "failed",
+        "reminders": "ok",
+        "audit-checkpoint": "ok",
+        "audit-verify": "ok",
+    }
     failed = next(r for r in runs() if r.job == "retention")
     assert failed.error == "RuntimeError" and failed.ended_at is not None and failed.counts == {}
 
