@@ -181,6 +181,14 @@ def test_entries_take_their_place_from_the_database_and_hash_their_content(app):
     assert chain.entry_hash({**values, "object_id": "y"}) != entry.hash
 
 
+def test_an_entry_left_to_the_column_defaults_hashes_what_is_stored(app, runner):
+    chain.append(AuditEntry(action="settings.update"))
+    db.session.commit()
+    (entry,) = log()
+    assert (entry.actor_role, entry.fields, entry.at is not None) == ("", [], True)
+    assert verify(runner).exit_code == 0
+
+
 def test_blocks_link_the_entries_in_id_order_and_follow_each_other(app):
     first = some_entries(3)
     assert chain.seal_pending() == 0, "nothing left to seal"

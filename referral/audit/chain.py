@@ -27,7 +27,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,9 +71,22 @@ def _at(value: datetime | str) -> str:
     return value.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
-def _v2(
-    at, actor_id, actor_role, actor_scope, action, object_type, object_id, school_id, district_id, fields, request_id
-) -> str:
+def _v2(*values: Any) -> str:
+    """The hash of (at, actor_id, actor_role, actor_scope, action, object_type, object_id,
+    school_id, district_id, fields, request_id)."""
+    (
+        at,
+        actor_id,
+        actor_role,
+        actor_scope,
+        action,
+        object_type,
+        object_id,
+        school_id,
+        district_id,
+        fields,
+        request_id,
+    ) = values
     content = [
         "v2",
         _at(at),
@@ -136,8 +149,17 @@ def write_pending(session: Session) -> None:
     recorded (the commit's flush inserts them; the database gives the ids)."""
     pending = session.info.pop(PENDING, [])
     for entry, _ in pending:
+        _apply_defaults(entry)
         entry.hash = entry_hash(entry.__dict__)
         session.add(entry)
+
+
+def _apply_defaults(entry: AuditEntry) -> None:
+    """The columns' Python defaults, set now: the hash must cover the values the insert will store."""
+    for name in CONTENT:
+        default = AuditEntry.__table__.c[name].default
+        if entry.__dict__.get(name) is None and default is not None:
+            setattr(entry, name, default.arg(None) if default.is_callable else default.arg)
 
 
 def _discard(session: Session, previous_transaction: SessionTransaction) -> None:
@@ -295,7 +317,7 @@ def seal_due(seconds: float, now: datetime | None = None) -> bool:
     oldest, count = connection.execute(select(func.min(waiting.c.at), func.count()).select_from(waiting)).one()
     if not count:
         return False
-    return count >= BLOCK_SIZE or oldest <= (now or utcnow()) - timedelta(seconds=seconds)
+    return bool(count >= BLOCK_SIZE or oldest <= (now or utcnow()) - timedelta(seconds=seconds))
 
 
 def seal_pending(
@@ -371,12 +393,12 @@ _ENTRY = AuditEntry.__table__.c
 _BLOCK = AuditBlock.__table__.c
 
 
-def _column(name: str):
+def _column(name: str) -> Any:
     # `fields` as its stored JSON text: most are "[]" or repeat, parsed once each (_fields)
     return cast(_ENTRY.fields, Text).label("fields") if name == "fields" else _ENTRY[name]
 
 
-def _stream(connection: Connection, statement: Select, batch: int) -> Iterator[Any]:
+def _stream(connection: Connection, statement: Select[Any], batch: int) -> Iterator[Any]:
     """Plain rows of `statement`, streamed in batches. PostgreSQL: psycopg's own server-side cursor
     in binary format (values parsed in C, `batch` rows per FETCH), about three times cheaper than
     SQLAlchemy's row buffering on top of it."""
@@ -427,15 +449,16 @@ def _prefetched(cursor: Any, batch: int) -> Iterator[Any]:
         thread.join()
 
 
-class _Fields(dict):
+class _Fields(dict[str, list[str]]):
     """Stored `fields` JSON text -> the list, decoded once per distinct text."""
 
-    def __missing__(self, raw: str) -> list:
-        value = self[raw] = json.loads(raw) if raw else []
+    def __missing__(self, raw: str) -> list[str]:
+        value: list[str] = json.loads(raw) if raw else []
+        self[raw] = value
         return value
 
 
-def _verify_legacy(connection: Connection, batch: int, state: dict) -> None:
+def _verify_legacy(connection: Connection, batch: int, state: dict[str, Any]) -> None:
     statement = (
         select(_ENTRY.seq, _ENTRY.prev_hash, _ENTRY.hash, *(_column(name) for name in CONTENT))
         .where(_ENTRY.seq.is_not(None))
@@ -463,12 +486,14 @@ def _verify_legacy(connection: Connection, batch: int, state: dict) -> None:
 BLOCKS_PER_ROUND = 1000
 
 
-def _verify_blocks(connection: Connection, batch: int, state: dict, pinned: dict[int, tuple[int, str]]) -> None:
+def _verify_blocks(
+    connection: Connection, batch: int, state: dict[str, Any], pinned: dict[int, tuple[int, str]]
+) -> None:
     """The blocks in id order, a round of them at a time, each round with the entries of its id
     range (memory stays at one round of blocks); then the entries after the last block, not sealed
     yet."""
     entry_columns = (_ENTRY.id, *(_column(name) for name in CONTENT), _ENTRY.hash)
-    fields, prev_hash, seen = _Fields(), state["prev_hash"], set()
+    fields, prev_hash, seen = _Fields(), state["prev_hash"], set[int]()
     # No lower bound at first: an entry slipped in below the first block (even at id 0) is found.
     after_block, after_entry = 0, -(2**31)
     while True:
@@ -509,7 +534,15 @@ def _verify_blocks(connection: Connection, batch: int, state: dict, pinned: dict
         state["unsealed"] += 1
 
 
-def _walk(blocks, entries, prev_hash: str, fields: _Fields, state: dict, pinned: dict, seen: set) -> str:
+def _walk(
+    blocks: Sequence[Any],
+    entries: Iterator[Any],
+    prev_hash: str,
+    fields: _Fields,
+    state: dict[str, Any],
+    pinned: dict[int, tuple[int, str]],
+    seen: set[int],
+) -> str:
     """One round: each block against the entries of its range, which must be exactly its own."""
     sha256, encode = hashlib.sha256, _encode
     checked = state["checked"]
