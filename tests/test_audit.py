@@ -202,6 +202,17 @@ def test_blocks_link_the_entries_in_id_order_and_follow_each_other(app):
     )
 
 
+def test_a_backlog_is_sealed_in_blocks_up_to_the_limit(app, runner, monkeypatch):
+    monkeypatch.setattr(chain, "BLOCK_SIZE", 2)
+    monkeypatch.setattr(chain, "ROUND", 3)
+    some_entries(7, seal=False)
+    assert chain.seal_pending(limit=3) == 3
+    assert chain.seal_pending() == 4
+    assert [b.entries for b in blocks()] == [2, 1, 2, 1, 1]
+    result = verify(runner)
+    assert result.exit_code == 0 and "7 sealed in 5 blocks" in result.output
+
+
 def entry_id(n: int) -> int:
     return log()[n - 1].id
 

@@ -258,6 +258,12 @@ def _chain_end(connection: Connection) -> tuple[int, str]:
 
 def _seal(connection: Connection, limit: int | None, wait: float) -> int:
     postgres = connection.dialect.name == "postgresql"
+    raw = connection.connection.driver_connection
+    if not postgres and not getattr(raw, "in_transaction", True):
+        # SQLite: take the write lock first. A sealer that read first and then wanted to write while
+        # a writer waits to commit would be refused at once ("database is locked", SQLite's way out
+        # of that deadlock); waiting for the lock up front just queues it like any writer.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     if postgres and not connection.execute(text(f"SELECT pg_try_advisory_xact_lock({SEAL_LOCK})")).scalar():
         return 0  # another sealer is at it; unique prev_hash would refuse the second block anyway
     try:
@@ -265,42 +271,43 @@ def _seal(connection: Connection, limit: int | None, wait: float) -> int:
     except _NotSettled:
         return 0
     after, prev_hash = _chain_end(connection)
-    statement = (
-        select(AuditEntry.id, AuditEntry.hash)
-        .where(AuditEntry.id > after, AuditEntry.seq.is_(None))
-        .order_by(AuditEntry.id)
-    )
-    if upto is not None:
-        statement = statement.where(AuditEntry.id <= upto)
-    if limit is not None:
-        statement = statement.limit(limit)
-    pairs = [(int(i), str(h)) for i, h in connection.execute(statement)]
-    now = utcnow()
     # Two sealers (on SQLite, where they do not exclude each other beforehand) may both build the
     # next block: the unique prev_hash and first_entry_id let only one of them in; the other seals
     # nothing this time. The savepoint keeps a caller's transaction usable.
+    sealed, now = 0, utcnow()
     try:
         with connection.begin_nested():
-            _insert_blocks(connection, pairs, prev_hash, now)
+            while limit is None or sealed < limit:
+                size = BLOCK_SIZE if limit is None else min(BLOCK_SIZE, limit - sealed)
+                statement = (
+                    select(AuditEntry.id, AuditEntry.hash)
+                    .where(AuditEntry.id > after, AuditEntry.seq.is_(None))
+                    .order_by(AuditEntry.id)
+                    .limit(size)
+                )
+                if upto is not None:
+                    statement = statement.where(AuditEntry.id <= upto)
+                pairs = [(int(i), str(h)) for i, h in connection.execute(statement)]
+                if not pairs:
+                    break
+                prev_hash, previous = block_hash(prev_hash, pairs), prev_hash
+                connection.execute(
+                    AuditBlock.__table__.insert().values(
+                        first_entry_id=pairs[0][0],
+                        last_entry_id=pairs[-1][0],
+                        entries=len(pairs),
+                        prev_hash=previous,
+                        hash=prev_hash,
+                        sealed_at=now,
+                    )
+                )
+                sealed, after = sealed + len(pairs), pairs[-1][0]
     except IntegrityError:
         return 0
-    return len(pairs)
+    return sealed
 
 
-def _insert_blocks(connection: Connection, pairs: list[tuple[int, str]], prev_hash: str, now: datetime) -> None:
-    for start in range(0, len(pairs), BLOCK_SIZE):
-        chunk = pairs[start : start + BLOCK_SIZE]
-        prev_hash, previous = block_hash(prev_hash, chunk), prev_hash
-        connection.execute(
-            AuditBlock.__table__.insert().values(
-                first_entry_id=chunk[0][0],
-                last_entry_id=chunk[-1][0],
-                entries=len(chunk),
-                prev_hash=previous,
-                hash=prev_hash,
-                sealed_at=now,
-            )
-        )
+ROUND = 100_000  # entries per transaction when seal_pending commits itself
 
 
 def seal_due(seconds: float, now: datetime | None = None) -> bool:
@@ -332,8 +339,15 @@ def seal_pending(
     """
     if session_or_connection is None:
         engine: Engine = db.engine
-        with engine.begin() as connection:
-            return _seal(connection, limit, wait)
+        total = 0
+        while limit is None or total < limit:  # a backlog in transactions of ROUND entries
+            size = ROUND if limit is None else min(ROUND, limit - total)
+            with engine.begin() as connection:
+                sealed = _seal(connection, size, wait)
+            total += sealed
+            if sealed < size:
+                break
+        return total
     if isinstance(session_or_connection, Session):
         return _seal(session_or_connection.connection(), limit, wait)
     return _seal(session_or_connection, limit, wait)
