@@ -628,6 +628,11 @@ def verify(batch: int = 10000, checkpoints: Any = None) -> Verdict:
     try:
         with engine.connect().execution_options(**options) as connection:
             try:
+                if connection.dialect.name == "postgresql":
+                    # The walk is in id order: read along the primary key. Right after a bulk load
+                    # (statistics not yet updated) the planner may otherwise sort the whole table
+                    # on disk first, several times slower.
+                    connection.exec_driver_sql("SET LOCAL enable_sort = off")
                 if pinned.problem:
                     raise Broken(pinned.problem)
                 _verify_legacy(connection, batch, state)
