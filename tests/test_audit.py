@@ -181,6 +181,14 @@ def test_entries_take_their_place_from_the_database_and_hash_their_content(app):
     assert chain.entry_hash({**values, "object_id": "y"}) != entry.hash
 
 
+def test_an_entry_left_to_the_column_defaults_hashes_what_is_stored(app, runner):
+    chain.append(AuditEntry(action="settings.update"))
+    db.session.commit()
+    (entry,) = log()
+    assert (entry.actor_role, entry.fields, entry.at is not None) == ("", [], True)
+    assert verify(runner).exit_code == 0
+
+
 def test_blocks_link_the_entries_in_id_order_and_follow_each_other(app):
     first = some_entries(3)
     assert chain.seal_pending() == 0, "nothing left to seal"
@@ -192,6 +200,17 @@ def test_blocks_link_the_entries_in_id_order_and_follow_each_other(app):
     assert block_2.prev_hash == block_1.hash and block_2.hash == chain.block_hash(
         block_1.hash, [(e.id, e.hash) for e in later]
     )
+
+
+def test_a_backlog_is_sealed_in_blocks_up_to_the_limit(app, runner, monkeypatch):
+    monkeypatch.setattr(chain, "BLOCK_SIZE", 2)
+    monkeypatch.setattr(chain, "ROUND", 3)
+    some_entries(7, seal=False)
+    assert chain.seal_pending(limit=3) == 3
+    assert chain.seal_pending() == 4
+    assert [b.entries for b in blocks()] == [2, 1, 2, 1, 1]
+    result = verify(runner)
+    assert result.exit_code == 0 and "7 sealed in 5 blocks" in result.output
 
 
 def entry_id(n: int) -> int:

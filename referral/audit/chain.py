@@ -21,15 +21,18 @@ always above every committed one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import queue
+import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, event, func, select, text
+from sqlalchemy import Connection, Select, Text, cast, event, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
@@ -68,9 +71,22 @@ def _at(value: datetime | str) -> str:
     return value.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
-def _v2(
-    at, actor_id, actor_role, actor_scope, action, object_type, object_id, school_id, district_id, fields, request_id
-) -> str:
+def _v2(*values: Any) -> str:
+    """The hash of (at, actor_id, actor_role, actor_scope, action, object_type, object_id,
+    school_id, district_id, fields, request_id)."""
+    (
+        at,
+        actor_id,
+        actor_role,
+        actor_scope,
+        action,
+        object_type,
+        object_id,
+        school_id,
+        district_id,
+        fields,
+        request_id,
+    ) = values
     content = [
         "v2",
         _at(at),
@@ -133,8 +149,17 @@ def write_pending(session: Session) -> None:
     recorded (the commit's flush inserts them; the database gives the ids)."""
     pending = session.info.pop(PENDING, [])
     for entry, _ in pending:
+        _apply_defaults(entry)
         entry.hash = entry_hash(entry.__dict__)
         session.add(entry)
+
+
+def _apply_defaults(entry: AuditEntry) -> None:
+    """The columns' Python defaults, set now: the hash must cover the values the insert will store."""
+    for name in CONTENT:
+        default = AuditEntry.__table__.c[name].default
+        if entry.__dict__.get(name) is None and default is not None:
+            setattr(entry, name, default.arg(None) if default.is_callable else default.arg)
 
 
 def _discard(session: Session, previous_transaction: SessionTransaction) -> None:
@@ -233,6 +258,12 @@ def _chain_end(connection: Connection) -> tuple[int, str]:
 
 def _seal(connection: Connection, limit: int | None, wait: float) -> int:
     postgres = connection.dialect.name == "postgresql"
+    raw = connection.connection.driver_connection
+    if not postgres and not getattr(raw, "in_transaction", True):
+        # SQLite: take the write lock first. A sealer that read first and then wanted to write while
+        # a writer waits to commit would be refused at once ("database is locked", SQLite's way out
+        # of that deadlock); waiting for the lock up front just queues it like any writer.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     if postgres and not connection.execute(text(f"SELECT pg_try_advisory_xact_lock({SEAL_LOCK})")).scalar():
         return 0  # another sealer is at it; unique prev_hash would refuse the second block anyway
     try:
@@ -240,42 +271,43 @@ def _seal(connection: Connection, limit: int | None, wait: float) -> int:
     except _NotSettled:
         return 0
     after, prev_hash = _chain_end(connection)
-    statement = (
-        select(AuditEntry.id, AuditEntry.hash)
-        .where(AuditEntry.id > after, AuditEntry.seq.is_(None))
-        .order_by(AuditEntry.id)
-    )
-    if upto is not None:
-        statement = statement.where(AuditEntry.id <= upto)
-    if limit is not None:
-        statement = statement.limit(limit)
-    pairs = [(int(i), str(h)) for i, h in connection.execute(statement)]
-    now = utcnow()
     # Two sealers (on SQLite, where they do not exclude each other beforehand) may both build the
     # next block: the unique prev_hash and first_entry_id let only one of them in; the other seals
     # nothing this time. The savepoint keeps a caller's transaction usable.
+    sealed, now = 0, utcnow()
     try:
         with connection.begin_nested():
-            _insert_blocks(connection, pairs, prev_hash, now)
+            while limit is None or sealed < limit:
+                size = BLOCK_SIZE if limit is None else min(BLOCK_SIZE, limit - sealed)
+                statement = (
+                    select(AuditEntry.id, AuditEntry.hash)
+                    .where(AuditEntry.id > after, AuditEntry.seq.is_(None))
+                    .order_by(AuditEntry.id)
+                    .limit(size)
+                )
+                if upto is not None:
+                    statement = statement.where(AuditEntry.id <= upto)
+                pairs = [(int(i), str(h)) for i, h in connection.execute(statement)]
+                if not pairs:
+                    break
+                prev_hash, previous = block_hash(prev_hash, pairs), prev_hash
+                connection.execute(
+                    AuditBlock.__table__.insert().values(
+                        first_entry_id=pairs[0][0],
+                        last_entry_id=pairs[-1][0],
+                        entries=len(pairs),
+                        prev_hash=previous,
+                        hash=prev_hash,
+                        sealed_at=now,
+                    )
+                )
+                sealed, after = sealed + len(pairs), pairs[-1][0]
     except IntegrityError:
         return 0
-    return len(pairs)
+    return sealed
 
 
-def _insert_blocks(connection: Connection, pairs: list[tuple[int, str]], prev_hash: str, now: datetime) -> None:
-    for start in range(0, len(pairs), BLOCK_SIZE):
-        chunk = pairs[start : start + BLOCK_SIZE]
-        prev_hash, previous = block_hash(prev_hash, chunk), prev_hash
-        connection.execute(
-            AuditBlock.__table__.insert().values(
-                first_entry_id=chunk[0][0],
-                last_entry_id=chunk[-1][0],
-                entries=len(chunk),
-                prev_hash=previous,
-                hash=prev_hash,
-                sealed_at=now,
-            )
-        )
+ROUND = 100_000  # entries per transaction when seal_pending commits itself
 
 
 def seal_due(seconds: float, now: datetime | None = None) -> bool:
@@ -292,7 +324,7 @@ def seal_due(seconds: float, now: datetime | None = None) -> bool:
     oldest, count = connection.execute(select(func.min(waiting.c.at), func.count()).select_from(waiting)).one()
     if not count:
         return False
-    return count >= BLOCK_SIZE or oldest <= (now or utcnow()) - timedelta(seconds=seconds)
+    return bool(count >= BLOCK_SIZE or oldest <= (now or utcnow()) - timedelta(seconds=seconds))
 
 
 def seal_pending(
@@ -307,8 +339,15 @@ def seal_pending(
     """
     if session_or_connection is None:
         engine: Engine = db.engine
-        with engine.begin() as connection:
-            return _seal(connection, limit, wait)
+        total = 0
+        while limit is None or total < limit:  # a backlog in transactions of ROUND entries
+            size = ROUND if limit is None else min(ROUND, limit - total)
+            with engine.begin() as connection:
+                sealed = _seal(connection, size, wait)
+            total += sealed
+            if sealed < size:
+                break
+        return total
     if isinstance(session_or_connection, Session):
         return _seal(session_or_connection.connection(), limit, wait)
     return _seal(session_or_connection, limit, wait)
@@ -364,24 +403,82 @@ class Broken(Exception):
         self.problem, self.entry, self.block = problem, entry, block
 
 
-def _stream(connection: Connection, statement, batch: int) -> Iterator[Any]:
-    """Plain rows through a server-side cursor (PostgreSQL) in batches: memory stays flat."""
+_ENTRY = AuditEntry.__table__.c
+_BLOCK = AuditBlock.__table__.c
+
+
+def _column(name: str) -> Any:
+    # `fields` as its stored JSON text: most are "[]" or repeat, parsed once each (_fields)
+    return cast(_ENTRY.fields, Text).label("fields") if name == "fields" else _ENTRY[name]
+
+
+def _stream(connection: Connection, statement: Select[Any], batch: int) -> Iterator[Any]:
+    """Plain rows of `statement`, streamed in batches. PostgreSQL: psycopg's own server-side cursor
+    in binary format (values parsed in C, `batch` rows per FETCH), about three times cheaper than
+    SQLAlchemy's row buffering on top of it."""
+    if connection.dialect.name == "postgresql":
+        sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+        raw = connection.connection.driver_connection
+        with raw.cursor(name=f"audit_verify_{id(statement)}", binary=True) as cursor:  # type: ignore[union-attr]
+            cursor.execute(sql)
+            yield from _prefetched(cursor, batch)
+        return
     result = connection.execute(statement, execution_options={"stream_results": True, "yield_per": batch})
     for partition in result.partitions():
         yield from partition
 
 
-_ENTRY = AuditEntry.__table__.c
-_BLOCK = AuditBlock.__table__.c
+def _prefetched(cursor: Any, batch: int) -> Iterator[Any]:
+    """The cursor's rows, the next batch fetched by a thread while this one's rows are hashed: the
+    server reads and sends while Python computes (psycopg waits for the network without the GIL).
+    Only that thread uses the connection until the stream is read or closed."""
+    batches: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while not stop.is_set():
+                rows = cursor.fetchmany(batch)
+                batches.put(rows)
+                if not rows:
+                    return
+        except Exception as error:  # noqa: BLE001 - raised in the reading thread
+            batches.put(error)
+
+    thread = threading.Thread(target=fetch, name="audit-verify-fetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            rows = batches.get()
+            if isinstance(rows, Exception):
+                raise rows
+            if not rows:
+                return
+            yield from rows
+    finally:
+        stop.set()
+        while thread.is_alive():  # let it finish a put it may be blocked in
+            with contextlib.suppress(queue.Empty):
+                batches.get(timeout=0.05)
+        thread.join()
 
 
-def _verify_legacy(connection: Connection, batch: int, state: dict) -> None:
+class _Fields(dict[str, list[str]]):
+    """Stored `fields` JSON text -> the list, decoded once per distinct text."""
+
+    def __missing__(self, raw: str) -> list[str]:
+        value: list[str] = json.loads(raw) if raw else []
+        self[raw] = value
+        return value
+
+
+def _verify_legacy(connection: Connection, batch: int, state: dict[str, Any]) -> None:
     statement = (
-        select(_ENTRY.seq, _ENTRY.prev_hash, _ENTRY.hash, *(_ENTRY[name] for name in CONTENT))
+        select(_ENTRY.seq, _ENTRY.prev_hash, _ENTRY.hash, *(_column(name) for name in CONTENT))
         .where(_ENTRY.seq.is_not(None))
         .order_by(_ENTRY.seq)
     )
-    expected, prev_hash = 1, GENESIS
+    expected, prev_hash, fields = 1, GENESIS, _Fields()
     for row in _stream(connection, statement, batch):
         seq, stored_prev, stored_hash = row[0], row[1], row[2]
         if seq != expected:
@@ -389,7 +486,7 @@ def _verify_legacy(connection: Connection, batch: int, state: dict) -> None:
         if stored_prev != prev_hash:
             raise Broken("does not follow the entry before it (deleted, inserted or reordered)", entry=seq)
         values = dict(zip(CONTENT, row[3:], strict=True))
-        values["seq"], values["prev_hash"] = seq, stored_prev
+        values["seq"], values["prev_hash"], values["fields"] = seq, stored_prev, fields[values["fields"]]
         if legacy_hash(values) != stored_hash:
             raise Broken("content changed after it was written", entry=seq)
         prev_hash, expected = stored_hash, expected + 1
@@ -400,80 +497,122 @@ def _verify_legacy(connection: Connection, batch: int, state: dict) -> None:
     state["legacy"], state["prev_hash"] = expected - 1, prev_hash
 
 
-def _verify_blocks(connection: Connection, batch: int, state: dict, pinned: dict[int, tuple[int, str]]) -> None:
-    """Blocks and the entries after the legacy chain, both in id order, walked side by side."""
-    blocks = _stream(
-        connection,
-        select(
-            _BLOCK.id, _BLOCK.first_entry_id, _BLOCK.last_entry_id, _BLOCK.entries, _BLOCK.prev_hash, _BLOCK.hash
-        ).order_by(_BLOCK.id),
-        batch,
-    )
-    entries = _stream(
-        connection,
-        select(_ENTRY.id, *(_ENTRY[name] for name in CONTENT), _ENTRY.hash)
-        .where(_ENTRY.seq.is_(None))
-        .order_by(_ENTRY.id),
-        batch,
-    )
-    sha256, encode, at_text = hashlib.sha256, _encode, _at
-    prev_hash, seen = state["prev_hash"], set()
-    row = next(entries, None)
-    for block_id, first, last, count, block_prev, stored in blocks:
-        if block_prev != prev_hash:
-            raise Broken(
-                "does not follow the block before it (a block was deleted, inserted or changed)", block=block_id
+BLOCKS_PER_ROUND = 1000
+
+
+def _verify_blocks(
+    connection: Connection, batch: int, state: dict[str, Any], pinned: dict[int, tuple[int, str]]
+) -> None:
+    """The blocks in id order, a round of them at a time, each round with the entries of its id
+    range (memory stays at one round of blocks); then the entries after the last block, not sealed
+    yet."""
+    entry_columns = (_ENTRY.id, *(_column(name) for name in CONTENT), _ENTRY.hash)
+    fields, prev_hash, seen = _Fields(), state["prev_hash"], set[int]()
+    # No lower bound at first: an entry slipped in below the first block (even at id 0) is found.
+    after_block, after_entry = 0, -(2**31)
+    while True:
+        blocks = connection.execute(
+            select(
+                _BLOCK.id, _BLOCK.first_entry_id, _BLOCK.last_entry_id, _BLOCK.entries, _BLOCK.prev_hash, _BLOCK.hash
             )
-        digest, found = sha256(prev_hash.encode()), 0
-        while row is not None and row[0] <= last:
-            (entry_id, at, actor_id, role, scope, action, otype, oid, school, district, fields, request, hashed) = row
-            if entry_id < first:
-                raise Broken("is in no block (inserted, or a block was deleted)", entry=entry_id)
-            # entry_hash inlined: this loop is the whole cost of the check
-            content = [
-                "v2",
-                at_text(at),
-                actor_id,
-                role,
-                scope,
-                action,
-                otype,
-                oid,
-                school,
-                district,
-                fields or [],
-                request,
-            ]
-            if sha256(encode(content).encode()).hexdigest() != hashed:
-                raise Broken("content changed after it was written", entry=entry_id)
-            digest.update(b"%d:%s\n" % (entry_id, hashed.encode()))
-            found += 1
-            state["checked"] += 1
-            row = next(entries, None)
-        if found != count or digest.hexdigest() != stored:
-            state["checked"] -= found
-            raise Broken(
-                f"does not match its entries {first}–{last} (an entry was deleted, inserted, reordered "
-                "or its hash replaced)",
-                block=block_id,
-            )
-        if block_id in pinned:
-            if pinned[block_id] != (last, stored):
-                raise Broken("differs from the signed checkpoint (the chain was rewritten)", block=block_id)
-            seen.add(block_id)
-        prev_hash = stored
-        state["blocks"] += 1
+            .where(_BLOCK.id > after_block)
+            .order_by(_BLOCK.id)
+            .limit(BLOCKS_PER_ROUND)
+        ).all()
+        if not blocks:
+            break
+        upto = max(after_entry, max(block[2] for block in blocks))
+        entries = _stream(
+            connection,
+            select(*entry_columns)
+            .where(_ENTRY.seq.is_(None), _ENTRY.id > after_entry, _ENTRY.id <= upto)
+            .order_by(_ENTRY.id),
+            batch,
+        )
+        prev_hash = _walk(blocks, entries, prev_hash, fields, state, pinned, seen)
+        after_block, after_entry = blocks[-1][0], upto
     missing = sorted(set(pinned) - seen)
     if missing:
         raise Broken("is in a signed checkpoint but no longer in the chain (cut off or rewritten)", block=missing[0])
-    while row is not None:  # not sealed yet: the content is checked, the place not yet
+    unsealed = _stream(
+        connection,
+        select(*entry_columns).where(_ENTRY.seq.is_(None), _ENTRY.id > after_entry).order_by(_ENTRY.id),
+        batch,
+    )
+    for row in unsealed:  # not sealed yet: the content is checked, the place not yet
         if state["oldest"] is None:
             state["oldest"] = row[1]
-        if _v2(*row[1:12]) != row[12]:
+        if _v2(*row[1:10], fields[row[10]], row[11]) != row[12]:
             raise Broken("content changed after it was written", entry=row[0])
         state["checked"] += 1
         state["unsealed"] += 1
-        row = next(entries, None)
+
+
+def _walk(
+    blocks: Sequence[Any],
+    entries: Iterator[Any],
+    prev_hash: str,
+    fields: _Fields,
+    state: dict[str, Any],
+    pinned: dict[int, tuple[int, str]],
+    seen: set[int],
+) -> str:
+    """One round: each block against the entries of its range, which must be exactly its own."""
+    sha256, encode = hashlib.sha256, _encode
+    checked = state["checked"]
+    row = next(entries, None)
+    try:
+        for block_id, first, last, count, block_prev, stored in blocks:
+            if block_prev != prev_hash:
+                raise Broken(
+                    "does not follow the block before it (a block was deleted, inserted or changed)", block=block_id
+                )
+            digest, found = sha256(prev_hash.encode()), 0
+            while row is not None and row[0] <= last:
+                (entry_id, at, actor_id, role, scope, action, otype, oid, school, district, raw, request, hashed) = row
+                if entry_id < first:
+                    raise Broken("is in no block (inserted, or a block was deleted)", entry=entry_id)
+                # entry_hash inlined: this loop is the whole cost of the check
+                content = [
+                    "v2",
+                    (at if at.tzinfo is None else at.replace(tzinfo=None)).isoformat(timespec="microseconds"),
+                    actor_id,
+                    role,
+                    scope,
+                    action,
+                    otype,
+                    oid,
+                    school,
+                    district,
+                    fields[raw],
+                    request,
+                ]
+                if sha256(encode(content).encode()).hexdigest() != hashed:
+                    raise Broken("content changed after it was written", entry=entry_id)
+                digest.update(b"%d:%s\n" % (entry_id, hashed.encode()))
+                found += 1
+                row = next(entries, None)
+            if found != count or digest.hexdigest() != stored:
+                checked -= found
+                raise Broken(
+                    f"does not match its entries {first}–{last} (an entry was deleted, inserted, reordered "
+                    "or its hash replaced)",
+                    block=block_id,
+                )
+            checked += found
+            if block_id in pinned:
+                if pinned[block_id] != (last, stored):
+                    raise Broken("differs from the signed checkpoint (the chain was rewritten)", block=block_id)
+                seen.add(block_id)
+            prev_hash = stored
+            state["blocks"] += 1
+        if row is not None:  # inside the round's range but after its last block: cannot happen
+            raise Broken("is in no block (inserted, or a block was deleted)", entry=row[0])
+    finally:
+        state["checked"] = checked
+        if hasattr(entries, "close"):
+            entries.close()  # the server-side cursor goes at once, also when the walk broke off
+    return prev_hash
 
 
 def verify(batch: int = 10000, checkpoints: Any = None) -> Verdict:
@@ -489,6 +628,11 @@ def verify(batch: int = 10000, checkpoints: Any = None) -> Verdict:
     try:
         with engine.connect().execution_options(**options) as connection:
             try:
+                if connection.dialect.name == "postgresql":
+                    # The walk is in id order: read along the primary key. Right after a bulk load
+                    # (statistics not yet updated) the planner may otherwise sort the whole table
+                    # on disk first, several times slower.
+                    connection.exec_driver_sql("SET LOCAL enable_sort = off")
                 if pinned.problem:
                     raise Broken(pinned.problem)
                 _verify_legacy(connection, batch, state)
