@@ -316,6 +316,76 @@ def test_each_chart_draws_exactly_the_numbers_its_table_shows(march, world, as_u
             assert len(drawn(svg)) == len(numbers), key
 
 
+def test_a_change_after_a_view_shows_in_the_next_view(march, world, as_user):
+    """The aggregates behind the page follow the workflow: the months a change touches are marked in
+    the change's own transaction and recomputed before the next figures."""
+    from referral.cases.models import Referral
+    from referral.evaluation.models import EvaluationDirty
+
+    coordinator = as_user(world.coordinator)
+    assert (
+        cells(section(coordinator.get(f"/coordination/evaluation?{MARCH}").text, "kennzahlen"), "Mitteilungen")[0]
+        == "4"
+    )
+    assert db.session.scalars(select(EvaluationDirty.month)).all() == [], "the view took the marks"
+    for day in (16, 17):
+        submitted(world.teacher, day, 9)
+    r4 = db.session.scalar(select(Referral).where(Referral.number == march["r4"]))
+    services.acknowledge(r4, world.asd_hm, now=at(11, 12))  # within its deadline: now 3 of 6 in time
+    db.session.commit()
+    assert set(db.session.scalars(select(EvaluationDirty.month))) == {"2026-03"}
+    key = section(coordinator.get(f"/coordination/evaluation?{MARCH}").text, "kennzahlen")
+    assert cells(key, "Mitteilungen")[0] == "6"
+    assert cells(key, "Eingang fristgerecht bestätigt")[0] == "50 %"
+
+
+def test_a_rolled_back_change_leaves_no_mark(march, world):
+    from referral.evaluation import aggregates
+    from referral.evaluation.models import EvaluationDirty
+
+    aggregates.refresh()
+    submitted(world.teacher, 18, 9)
+    db.session.flush()
+    assert db.session.scalars(select(EvaluationDirty.month)).all() == ["2026-03"]
+    db.session.rollback()
+    assert db.session.scalars(select(EvaluationDirty.month)).all() == []
+
+
+def test_a_period_cutting_months_counts_the_cut_parts_live(march, world):
+    from referral.evaluation import figures
+    from referral.timeutil import utcnow
+
+    # 5 to 20 March: R2 (6th, in time), R3 (10th, late), R4 (11th, overdue in HM); R1 (2nd) is outside.
+    k = figures.key_figures(figures.Scope(at(5, 0), at(21, 0)), utcnow())
+    assert (k.referrals, k.ack_in_time, k.ack_due, k.consultations) == (3, 1, 3, 0)
+    assert (k.ack_n, k.ack_hours) == (2, (48.0, 66.0))
+    # February 10 to March 3: February's referral and R1, across a month boundary, both parts cut.
+    k = figures.key_figures(figures.Scope(at(10, 0, month=2), at(3, 0)), utcnow())
+    assert (k.referrals, k.consultations, k.with_feedback, k.confirmed) == (2, 0, 1, 1)
+    assert figures.per_month(figures.Scope(at(10, 0, month=2), at(4, 0))) == {"2026-02": (1, 0), "2026-03": (1, 1)}
+
+
+def test_bulk_statements_and_the_command_recompute_everything(march, world, runner):
+    from sqlalchemy import update
+
+    from referral.cases.models import Referral
+    from referral.evaluation import figures
+    from referral.evaluation.models import ALL, EvaluationDirty
+    from referral.timeutil import utcnow
+
+    march_scope = figures.Scope(at(1, 0), at(1, 0, month=4))
+    assert figures.key_figures(march_scope, utcnow()).informed == 3
+    db.session.execute(update(Referral).where(Referral.number == march["r1"]).values(affected_informed=None))
+    db.session.commit()
+    assert db.session.scalars(select(EvaluationDirty.month)).all() == [ALL], "a statement names no month"
+    result = runner.invoke(args=["evaluation", "refresh"])
+    assert result.exit_code == 0 and "1 Änderungsvermerke" in result.output, result.output
+    assert db.session.scalars(select(EvaluationDirty.month)).all() == []
+    assert figures.key_figures(march_scope, utcnow()).informed == 2
+    result = runner.invoke(args=["evaluation", "refresh", "--all"])
+    assert result.exit_code == 0 and figures.key_figures(march_scope, utcnow()).informed == 2
+
+
 def test_only_the_coordinator_sees_the_evaluation(world, as_user):
     for key in ("teacher", "school_lead", "asd", "asd_lead", "insofa", "admin"):
         for url in ("/coordination/evaluation", "/coordination/evaluation.csv", "/coordination/evaluation/print"):

@@ -19,6 +19,7 @@ depends_on = None
 # The open states as of this revision (frozen: migrations do not import the app).
 OPEN = "state IN ('acknowledged', 'in_assessment', 'info_requested', 'submitted')"
 WAITING_ACK = "acknowledged_at IS NULL AND acknowledge_due_at IS NOT NULL"
+TRANSFER = "action = 'transfer'"
 WAITING_FEEDBACK = "feedback_at IS NULL AND feedback_due_at IS NOT NULL"
 
 
@@ -58,8 +59,23 @@ def upgrade():
                 name, columns, unique=False, postgresql_where=sa.text(where), sqlite_where=sa.text(where)
             )
 
+    with op.batch_alter_table("consultation", schema=None) as batch_op:
+        batch_op.create_index("ix_consultation_requested_at", ["requested_at"], unique=False)
+    with op.batch_alter_table("state_change", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_state_change_transfer_at",
+            ["at"],
+            unique=False,
+            postgresql_where=sa.text(TRANSFER),
+            sqlite_where=sa.text(TRANSFER),
+        )
+
 
 def downgrade():
+    with op.batch_alter_table("state_change", schema=None) as batch_op:
+        batch_op.drop_index("ix_state_change_transfer_at")
+    with op.batch_alter_table("consultation", schema=None) as batch_op:
+        batch_op.drop_index("ix_consultation_requested_at")
     with op.batch_alter_table("referral", schema=None) as batch_op:
         batch_op.drop_index("ix_referral_district_open")
         batch_op.drop_index("ix_referral_waiting_feedback")

@@ -18,8 +18,9 @@ from __future__ import annotations
 from sqlalchemy import Index, Integer, String, and_
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..cases.models import Referral
-from ..cases.process import OPEN_STATES
+from ..cases.models import Referral, StateChange
+from ..cases.process import OPEN_STATES, Action
+from ..consultations.models import Consultation
 from ..extensions import db
 
 ALL = "*"
@@ -75,3 +76,9 @@ Index(
     postgresql_where=_open,
     sqlite_where=_open,
 )
+
+# A month refreshed, or cut by a free period and counted live, is found by these (not by a scan of
+# every consultation or of the whole history of state changes).
+Index("ix_consultation_requested_at", Consultation.requested_at)
+_transfer = StateChange.action == Action.TRANSFER
+Index("ix_state_change_transfer_at", StateChange.at, postgresql_where=_transfer, sqlite_where=_transfer)
