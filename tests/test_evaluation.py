@@ -9,7 +9,7 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from referral.audit.models import AuditEntry
 from referral.cases import services
@@ -363,6 +363,61 @@ def test_a_period_cutting_months_counts_the_cut_parts_live(march, world):
     k = figures.key_figures(figures.Scope(at(10, 0, month=2), at(3, 0)), utcnow())
     assert (k.referrals, k.consultations, k.with_feedback, k.confirmed) == (2, 0, 1, 1)
     assert figures.per_month(figures.Scope(at(10, 0, month=2), at(4, 0))) == {"2026-02": (1, 0), "2026-03": (1, 1)}
+
+
+def _all_figures(scope):
+    from referral.evaluation import figures
+    from referral.timeutil import utcnow
+
+    return {
+        name: getattr(figures, name)(scope)
+        for name in (
+            "per_month",
+            "per_school",
+            "per_district",
+            "per_urgency",
+            "consultations_per_urgency",
+            "per_category",
+            "school_by_month",
+            "school_by_category",
+            "assessment_results",
+            "recommendations",
+            "transfers",
+        )
+    } | {"key_figures": figures.key_figures(scope, utcnow())}
+
+
+def test_cut_months_summed_from_days_equal_the_live_computation(march, world, as_user, monkeypatch):
+    from referral.evaluation import aggregates, figures
+    from referral.evaluation.models import EvaluationDayCount
+
+    # Around the change to summer time (Sunday 29 March, 2:00): the last minutes of the 29th and the
+    # first of the 30th, local time, fall on the same UTC day, so only a local day tells them apart.
+    late = submitted(world.teacher_b, 29, 23, urgency=Urgency.CLARIFY)
+    services.acknowledge(late, world.asd, now=at(30, 1))
+    early = submitted(world.teacher_a2, 30, 0)
+    services.acknowledge(early, world.asd, now=at(30, 9))
+    db.session.commit()
+    we, a = world.districts["we"].id, world.schools["a"].id
+    scopes = [
+        figures.Scope(at(5, 0), at(21, 0)),
+        figures.Scope(at(10, 0, month=2), at(4, 0)),
+        figures.Scope(at(30, 0), at(2, 0, month=4)),
+        figures.Scope(at(29, 0), at(30, 0)),
+        figures.Scope(at(6, 0), at(31, 0), district_ids=(we,)),
+        figures.Scope(at(3, 0), at(31, 0), exclude_districts=(we,)),
+        figures.Scope(at(2, 0), at(11, 0), school_id=a),
+    ]
+    url = f"/coordination/evaluation.csv?period=free&first=2026-02-10&last=2026-03-29&district={we}"
+    from_days = [_all_figures(scope) for scope in scopes]
+    csv_from_days = as_user(world.coordinator).get(url).data
+    assert db.session.scalar(select(func.count()).select_from(EvaluationDayCount)) > 0
+    # Hand-computed: 29 March has the late one only, 30 March the early one only.
+    assert from_days[3]["key_figures"].referrals == 1 and from_days[3]["per_urgency"] == {"clarify": 1}
+    assert from_days[2]["key_figures"].referrals == 1 and from_days[2]["key_figures"].ack_hours == (9.0, 9.0)
+    monkeypatch.setattr(aggregates, "USE_DAY_ROWS", False)
+    assert [_all_figures(scope) for scope in scopes] == from_days
+    assert as_user(world.coordinator).get(url).data == csv_from_days
 
 
 def test_bulk_statements_and_the_command_recompute_everything(march, world, runner):

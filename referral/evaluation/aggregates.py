@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from itertools import chain
 from typing import Any
 
@@ -45,7 +45,7 @@ from ..consultations.models import Consultation, ConsultationCategory
 from ..consultations.process import ConsultationState
 from ..extensions import db
 from ..timeutil import local_to_utc, to_local
-from .models import ALL, EvaluationCount, EvaluationDirty
+from .models import ALL, EvaluationCount, EvaluationDayCount, EvaluationDirty
 
 # --- What is counted ------------------------------------------------------------------------------
 
@@ -104,6 +104,24 @@ def month_of(column):
     return func.strftime("%Y-%m", column, offset)
 
 
+def day_of(column):
+    """'2026-11-05': the local (Berlin) day of a UTC timestamp, in the database's own dialect."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("Europe/Berlin", func.timezone("UTC", column)), "YYYY-MM-DD")
+
+    # SQLite: summer time (+2 h) from the last Sunday of March to the last Sunday of October, each at
+    # 01:00 UTC (the EU rule); a day boundary can fall near those instants, unlike a month's.
+    def last_sunday(month_offset: str):
+        return func.datetime(column, "start of year", month_offset, "-7 days", "weekday 0", "+1 hours")
+
+    summer = and_(column >= last_sunday("+3 months"), column < last_sunday("+10 months"))
+    return func.strftime("%Y-%m-%d", column, case((summer, "+2 hours"), else_="+1 hours"))
+
+
+def day_key(moment: datetime) -> str:
+    return f"{to_local(moment):%Y-%m-%d}"
+
+
 def month_key(moment: datetime) -> str:
     return f"{to_local(moment):%Y-%m}"
 
@@ -133,6 +151,10 @@ class Raw:
     district_ids: tuple[int, ...] | None = None
     exclude_districts: tuple[int, ...] = ()
     school_id: int | None = None
+    by: str = "month"  # or "day": the unit the rows are counted per
+
+    def period(self, column):
+        return day_of(column) if self.by == "day" else month_of(column)
 
     def time(self, column):
         if self.ranges is None:
@@ -172,7 +194,7 @@ def _referrals(raw: Raw) -> list:
 
 def _referral_counts(raw: Raw) -> list:
     one = literal(1)
-    month = month_of(Referral.submitted_at)
+    month = raw.period(Referral.submitted_at)
 
     def flag(condition):
         return func.sum(case((condition, one), else_=0))
@@ -219,7 +241,7 @@ def _referral_counts(raw: Raw) -> list:
 
 
 def _referral_keys(raw: Raw) -> list:
-    month = month_of(Referral.submitted_at)
+    month = raw.period(Referral.submitted_at)
     place = (Referral.district_id, Referral.school_id)
     return [
         _row(literal("urgency"), month, *place, Referral.urgency, literal(0), func.count())
@@ -239,7 +261,7 @@ def _referral_keys(raw: Raw) -> list:
 
 
 def _durations(raw: Raw, coarse: bool = False) -> list:
-    month = month_of(Referral.submitted_at)
+    month = raw.period(Referral.submitted_at)
     place = (Referral.district_id, Referral.school_id)
     statements = []
     for name, (column, other, unit, _) in DURATIONS.items():
@@ -255,7 +277,7 @@ def _durations(raw: Raw, coarse: bool = False) -> list:
 
 
 def _consultation_rows(raw: Raw) -> list:
-    month = month_of(Consultation.requested_at)
+    month = raw.period(Consultation.requested_at)
     place = (Consultation.district_id, Consultation.school_id)
     where = [raw.time(Consultation.requested_at), *raw.place(*place)]
     return [
@@ -277,7 +299,7 @@ def _consultation_rows(raw: Raw) -> list:
 
 
 def _transfer_rows(raw: Raw) -> list:
-    month = month_of(StateChange.at)
+    month = raw.period(StateChange.at)
     conditions = [
         StateChange.action == Action.TRANSFER,
         raw.time(StateChange.at),
@@ -397,6 +419,44 @@ def _forget_marks(session: Session, transaction) -> None:
     session.info.pop("evaluation_clean", None)
 
 
+def _fill(model, unit, raw: Raw, in_units) -> None:
+    """Replace the rows of `model` in `in_units`: the school grain computed from the referrals, the
+    coarse histograms and the district and city grains summed from it."""
+    session = db.session
+    session.execute(delete(model).where(in_units))
+    columns = ["kind", unit.key, "district_id", "school_id", "key", "bucket", "n"]
+    session.execute(insert(model).from_select(columns, union_all(*_school_grain(raw))))
+    ec = model
+    fine = [f"{name}:f" for name in DURATIONS]
+    coarse_kind = case(*((ec.kind == f"{name}:f", f"{name}:c") for name in DURATIONS), else_=ec.kind)
+    coarse_bucket = ec.bucket // COARSE
+    session.execute(
+        insert(ec).from_select(
+            columns,
+            select(coarse_kind, unit, ec.district_id, ec.school_id, ec.key, coarse_bucket, func.sum(ec.n))
+            .where(in_units, ec.kind.in_(fine))
+            .group_by(coarse_kind, unit, ec.district_id, ec.school_id, ec.key, coarse_bucket),
+        )
+    )
+    # Roll up: districts from schools, the city from districts (transfers keep their districts).
+    session.execute(
+        insert(ec).from_select(
+            columns,
+            select(ec.kind, unit, ec.district_id, literal(0), ec.key, ec.bucket, func.sum(ec.n))
+            .where(in_units, ec.school_id != 0)
+            .group_by(ec.kind, unit, ec.district_id, ec.key, ec.bucket),
+        )
+    )
+    session.execute(
+        insert(ec).from_select(
+            columns,
+            select(ec.kind, unit, literal(0), literal(0), ec.key, ec.bucket, func.sum(ec.n))
+            .where(in_units, ec.school_id == 0, ec.district_id != 0, ec.kind != TRANSFER)
+            .group_by(ec.kind, unit, ec.key, ec.bucket),
+        )
+    )
+
+
 def refresh() -> int:
     """Recompute the months marked dirty (all of them after a bulk change); commit. Returns how many
     dirty rows were taken. The same statements whatever the number of months."""
@@ -416,43 +476,16 @@ def refresh() -> int:
     months = {row.month for row in rows}
     everything = ALL in months
     session.execute(delete(EvaluationDirty).where(EvaluationDirty.id.in_(ids)))
-    if everything or not months:
-        raw, in_months = Raw(ranges=None), true()
-    else:
-        raw = Raw(ranges=tuple(month_range(m) for m in sorted(months)))
-        in_months = EvaluationCount.month.in_(sorted(months))
-    session.execute(delete(EvaluationCount).where(in_months))
-    columns = ["kind", "month", "district_id", "school_id", "key", "bucket", "n"]
-    session.execute(insert(EvaluationCount).from_select(columns, union_all(*_school_grain(raw))))
-    ec = EvaluationCount
-    fine = [f"{name}:f" for name in DURATIONS]
-    coarse_kind = case(*((ec.kind == f"{name}:f", f"{name}:c") for name in DURATIONS), else_=ec.kind)
-    coarse_bucket = ec.bucket // COARSE
-    session.execute(
-        insert(ec).from_select(
-            columns,
-            select(coarse_kind, ec.month, ec.district_id, ec.school_id, ec.key, coarse_bucket, func.sum(ec.n))
-            .where(in_months, ec.kind.in_(fine))
-            .group_by(coarse_kind, ec.month, ec.district_id, ec.school_id, ec.key, coarse_bucket),
-        )
-    )
-    # Roll up: districts from schools, the city from districts (transfers keep their districts).
-    session.execute(
-        insert(ec).from_select(
-            columns,
-            select(ec.kind, ec.month, ec.district_id, literal(0), ec.key, ec.bucket, func.sum(ec.n))
-            .where(in_months, ec.school_id != 0)
-            .group_by(ec.kind, ec.month, ec.district_id, ec.key, ec.bucket),
-        )
-    )
-    session.execute(
-        insert(ec).from_select(
-            columns,
-            select(ec.kind, ec.month, literal(0), literal(0), ec.key, ec.bucket, func.sum(ec.n))
-            .where(in_months, ec.school_id == 0, ec.district_id != 0, ec.kind != TRANSFER)
-            .group_by(ec.kind, ec.month, ec.key, ec.bucket),
-        )
-    )
+    ranges = None if everything or not months else tuple(month_range(m) for m in sorted(months))
+    for model, by in ((EvaluationCount, "month"), (EvaluationDayCount, "day")):
+        unit = model.month if model is EvaluationCount else model.day
+        if ranges is None:
+            in_months = true()
+        elif by == "month":
+            in_months = unit.in_(sorted(months))
+        else:  # '2026-03-05' lies between '2026-03' and '2026-04'
+            in_months = or_(*(and_(unit >= m, unit < next_month(m)) for m in sorted(months)))
+        _fill(model, unit, Raw(ranges=ranges, by=by), in_months)
     session.commit()
     session.info["evaluation_clean"] = True
     return len(ids)
@@ -487,18 +520,12 @@ def split(start: datetime, end: datetime, now: datetime) -> tuple[tuple[str, str
     return ((full[0], full[-1]) if full else None), tuple(cut)
 
 
-def source(kinds: Iterable[str], scope: Any, now: datetime, grain: str = "best"):
-    """The rows of `kinds` for a scope: aggregates of the covered months at `grain` ('best': the
-    coarsest the filter allows; 'district'; 'school'), and the cut months computed live."""
-    kinds = sorted(set(kinds))
-    ec = EvaluationCount
-    if scope.school_id is not None:
-        grain = "school"
-    elif grain == "best":
-        grain = "district" if (scope.district_ids is not None or scope.exclude_districts) else "city"
-    full, cut = split(scope.start, scope.end, now)
+USE_DAY_ROWS = True  # tests switch it off to compare the day rows with the live computation
+
+
+def _grain(ec, kinds: list[str], scope: Any, grain: str) -> list:
+    """The conditions on `ec` (either table) for the kinds, grain and places of a scope."""
     conditions: list = [ec.kind.in_(kinds)]
-    conditions.append(ec.month.between(*full) if full else false())
     if grain == "city":
         conditions += [ec.district_id == 0, ec.school_id == 0]
     else:
@@ -513,9 +540,39 @@ def source(kinds: Iterable[str], scope: Any, now: datetime, grain: str = "best")
                 conditions.append(ec.district_id.in_(scope.district_ids))
         if scope.exclude_districts:
             conditions.append(ec.district_id.not_in(scope.exclude_districts))
-    parts = [select(ec.kind, ec.month, ec.district_id, ec.school_id, ec.key, ec.bucket, ec.n).where(*conditions)]
-    if cut:
-        raw = Raw(cut, scope.district_ids, scope.exclude_districts, scope.school_id)
+    return conditions
+
+
+def source(kinds: Iterable[str], scope: Any, now: datetime, grain: str = "best"):
+    """The rows of `kinds` for a scope: aggregates of the covered months at `grain` ('best': the
+    coarsest the filter allows; 'district'; 'school'), and the cut months summed from their days."""
+    kinds = sorted(set(kinds))
+    ec = EvaluationCount
+    if scope.school_id is not None:
+        grain = "school"
+    elif grain == "best":
+        grain = "district" if (scope.district_ids is not None or scope.exclude_districts) else "city"
+    full, cut = split(scope.start, scope.end, now)
+    # Cut parts that start and end at local midnight (every period's do) are summed from the day rows.
+    days = tuple(r for r in cut if USE_DAY_ROWS and all(to_local(m).time() == time.min for m in r))
+    live = tuple(r for r in cut if r not in days)
+    day = EvaluationDayCount
+    parts = [
+        select(ec.kind, ec.month, ec.district_id, ec.school_id, ec.key, ec.bucket, ec.n).where(
+            ec.month.between(*full) if full else false(), *_grain(ec, kinds, scope, grain)
+        )
+    ]
+    if days:
+        parts.append(
+            select(
+                day.kind, func.substr(day.day, 1, 7), day.district_id, day.school_id, day.key, day.bucket, day.n
+            ).where(
+                or_(*(and_(day.day >= day_key(a), day.day < day_key(b)) for a, b in days)),
+                *_grain(day, kinds, scope, grain),
+            )
+        )
+    if live:
+        raw = Raw(live, scope.district_ids, scope.exclude_districts, scope.school_id)
         for family, produce in FAMILIES:
             if family & set(kinds):
                 parts += produce(raw)

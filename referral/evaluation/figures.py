@@ -23,6 +23,7 @@ from ..organisation.models import District, School
 from ..timeutil import utcnow
 from . import aggregates
 from .aggregates import COARSE, DURATIONS, TRANSFER
+from .models import OPEN_DUE
 
 
 @dataclass(frozen=True)
@@ -302,7 +303,7 @@ def overdue_now(scope: Scope, now: datetime, limit: int = 100) -> tuple[int, lis
     if scope.school_id is not None:
         conditions.append(Referral.school_id == scope.school_id)
     total = db.session.scalar(select(func.count()).select_from(Referral).where(*conditions))
-    due = case((Referral.state == State.SUBMITTED, Referral.acknowledge_due_at), else_=Referral.feedback_due_at)
+    due = OPEN_DUE  # the order of ix_referral_open_due: the first `limit` are read, not all sorted
     what = case((Referral.state == State.SUBMITTED, "Eingangsbestätigung"), else_="Rückmeldung")
     rows = db.session.execute(
         select(Referral.number, what, due).where(*conditions).order_by(due, Referral.id).limit(limit)
