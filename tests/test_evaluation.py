@@ -420,6 +420,23 @@ def test_cut_months_summed_from_days_equal_the_live_computation(march, world, as
     assert as_user(world.coordinator).get(url).data == csv_from_days
 
 
+def test_the_overdue_list_follows_the_rule_at_any_time(march, world):
+    from referral.cases.deadlines import overdue
+    from referral.cases.models import Referral
+    from referral.evaluation import figures
+
+    everything = figures.Scope(at(1, 0, month=1), at(1, 0, month=12))
+    for now in (at(5, 0), at(10, 12), at(20, 9), at(1, 9, month=5)):
+        rule = overdue(now)
+        expected = sorted(
+            (r for r in db.session.scalars(select(Referral)) if rule.applies(r)),
+            key=lambda r: ((r.acknowledge_due_at if r.state.value == "submitted" else r.feedback_due_at), r.id),
+        )
+        total, rows = figures.overdue_now(everything, now)
+        assert total == len(expected) and [number for number, _, _ in rows] == [r.number for r in expected]
+    assert total >= 2, "the last moment sees both overdue deadlines"
+
+
 def test_bulk_statements_and_the_command_recompute_everything(march, world, runner):
     from sqlalchemy import update
 
