@@ -9,7 +9,7 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from referral.audit.models import AuditEntry
 from referral.cases import services
@@ -314,6 +314,148 @@ def test_each_chart_draws_exactly_the_numbers_its_table_shows(march, world, as_u
             assert svg.findtext(f"{SVG}title")
             numbers = [cell for cell in re.findall(r'<td class="text-end">(.*?)</td>', part) if shown(cell)]
             assert len(drawn(svg)) == len(numbers), key
+
+
+def test_a_change_after_a_view_shows_in_the_next_view(march, world, as_user):
+    """The aggregates behind the page follow the workflow: the months a change touches are marked in
+    the change's own transaction and recomputed before the next figures."""
+    from referral.cases.models import Referral
+    from referral.evaluation.models import EvaluationDirty
+
+    coordinator = as_user(world.coordinator)
+    assert (
+        cells(section(coordinator.get(f"/coordination/evaluation?{MARCH}").text, "kennzahlen"), "Mitteilungen")[0]
+        == "4"
+    )
+    assert db.session.scalars(select(EvaluationDirty.month)).all() == [], "the view took the marks"
+    for day in (16, 17):
+        submitted(world.teacher, day, 9)
+    r4 = db.session.scalar(select(Referral).where(Referral.number == march["r4"]))
+    services.acknowledge(r4, world.asd_hm, now=at(11, 12))  # within its deadline: now 3 of 6 in time
+    db.session.commit()
+    assert set(db.session.scalars(select(EvaluationDirty.month))) == {"2026-03"}
+    key = section(coordinator.get(f"/coordination/evaluation?{MARCH}").text, "kennzahlen")
+    assert cells(key, "Mitteilungen")[0] == "6"
+    assert cells(key, "Eingang fristgerecht bestätigt")[0] == "50 %"
+
+
+def test_a_rolled_back_change_leaves_no_mark(march, world):
+    from referral.evaluation import aggregates
+    from referral.evaluation.models import EvaluationDirty
+
+    aggregates.refresh()
+    submitted(world.teacher, 18, 9)
+    db.session.flush()
+    assert db.session.scalars(select(EvaluationDirty.month)).all() == ["2026-03"]
+    db.session.rollback()
+    assert db.session.scalars(select(EvaluationDirty.month)).all() == []
+
+
+def test_a_period_cutting_months_counts_the_cut_parts_live(march, world):
+    from referral.evaluation import figures
+    from referral.timeutil import utcnow
+
+    # 5 to 20 March: R2 (6th, in time), R3 (10th, late), R4 (11th, overdue in HM); R1 (2nd) is outside.
+    k = figures.key_figures(figures.Scope(at(5, 0), at(21, 0)), utcnow())
+    assert (k.referrals, k.ack_in_time, k.ack_due, k.consultations) == (3, 1, 3, 0)
+    assert (k.ack_n, k.ack_hours) == (2, (48.0, 66.0))
+    # February 10 to March 3: February's referral and R1, across a month boundary, both parts cut.
+    k = figures.key_figures(figures.Scope(at(10, 0, month=2), at(3, 0)), utcnow())
+    assert (k.referrals, k.consultations, k.with_feedback, k.confirmed) == (2, 0, 1, 1)
+    assert figures.per_month(figures.Scope(at(10, 0, month=2), at(4, 0))) == {"2026-02": (1, 0), "2026-03": (1, 1)}
+
+
+def _all_figures(scope):
+    from referral.evaluation import figures
+    from referral.timeutil import utcnow
+
+    return {
+        name: getattr(figures, name)(scope)
+        for name in (
+            "per_month",
+            "per_school",
+            "per_district",
+            "per_urgency",
+            "consultations_per_urgency",
+            "per_category",
+            "school_by_month",
+            "school_by_category",
+            "assessment_results",
+            "recommendations",
+            "transfers",
+        )
+    } | {"key_figures": figures.key_figures(scope, utcnow())}
+
+
+def test_cut_months_summed_from_days_equal_the_live_computation(march, world, as_user, monkeypatch):
+    from referral.evaluation import aggregates, figures
+    from referral.evaluation.models import EvaluationDayCount
+
+    # Around the change to summer time (Sunday 29 March, 2:00): the last minutes of the 29th and the
+    # first of the 30th, local time, fall on the same UTC day, so only a local day tells them apart.
+    late = submitted(world.teacher_b, 29, 23, urgency=Urgency.CLARIFY)
+    services.acknowledge(late, world.asd, now=at(30, 1))
+    early = submitted(world.teacher_a2, 30, 0)
+    services.acknowledge(early, world.asd, now=at(30, 9))
+    db.session.commit()
+    we, a = world.districts["we"].id, world.schools["a"].id
+    scopes = [
+        figures.Scope(at(5, 0), at(21, 0)),
+        figures.Scope(at(10, 0, month=2), at(4, 0)),
+        figures.Scope(at(30, 0), at(2, 0, month=4)),
+        figures.Scope(at(29, 0), at(30, 0)),
+        figures.Scope(at(6, 0), at(31, 0), district_ids=(we,)),
+        figures.Scope(at(3, 0), at(31, 0), exclude_districts=(we,)),
+        figures.Scope(at(2, 0), at(11, 0), school_id=a),
+    ]
+    url = f"/coordination/evaluation.csv?period=free&first=2026-02-10&last=2026-03-29&district={we}"
+    from_days = [_all_figures(scope) for scope in scopes]
+    csv_from_days = as_user(world.coordinator).get(url).data
+    assert db.session.scalar(select(func.count()).select_from(EvaluationDayCount)) > 0
+    # Hand-computed: 29 March has the late one only, 30 March the early one only.
+    assert from_days[3]["key_figures"].referrals == 1 and from_days[3]["per_urgency"] == {"clarify": 1}
+    assert from_days[2]["key_figures"].referrals == 1 and from_days[2]["key_figures"].ack_hours == (9.0, 9.0)
+    monkeypatch.setattr(aggregates, "USE_DAY_ROWS", False)
+    assert [_all_figures(scope) for scope in scopes] == from_days
+    assert as_user(world.coordinator).get(url).data == csv_from_days
+
+
+def test_the_overdue_list_follows_the_rule_at_any_time(march, world):
+    from referral.cases.deadlines import overdue
+    from referral.cases.models import Referral
+    from referral.evaluation import figures
+
+    everything = figures.Scope(at(1, 0, month=1), at(1, 0, month=12))
+    for now in (at(5, 0), at(10, 12), at(20, 9), at(1, 9, month=5)):
+        rule = overdue(now)
+        expected = sorted(
+            (r for r in db.session.scalars(select(Referral)) if rule.applies(r)),
+            key=lambda r: ((r.acknowledge_due_at if r.state.value == "submitted" else r.feedback_due_at), r.id),
+        )
+        total, rows = figures.overdue_now(everything, now)
+        assert total == len(expected) and [number for number, _, _ in rows] == [r.number for r in expected]
+    assert total >= 2, "the last moment sees both overdue deadlines"
+
+
+def test_bulk_statements_and_the_command_recompute_everything(march, world, runner):
+    from sqlalchemy import update
+
+    from referral.cases.models import Referral
+    from referral.evaluation import figures
+    from referral.evaluation.models import ALL, EvaluationDirty
+    from referral.timeutil import utcnow
+
+    march_scope = figures.Scope(at(1, 0), at(1, 0, month=4))
+    assert figures.key_figures(march_scope, utcnow()).informed == 3
+    db.session.execute(update(Referral).where(Referral.number == march["r1"]).values(affected_informed=None))
+    db.session.commit()
+    assert db.session.scalars(select(EvaluationDirty.month)).all() == [ALL], "a statement names no month"
+    result = runner.invoke(args=["evaluation", "refresh"])
+    assert result.exit_code == 0 and "1 Änderungsvermerke" in result.output, result.output
+    assert db.session.scalars(select(EvaluationDirty.month)).all() == []
+    assert figures.key_figures(march_scope, utcnow()).informed == 2
+    result = runner.invoke(args=["evaluation", "refresh", "--all"])
+    assert result.exit_code == 0 and figures.key_figures(march_scope, utcnow()).informed == 2
 
 
 def test_only_the_coordinator_sees_the_evaluation(world, as_user):

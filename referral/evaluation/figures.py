@@ -1,9 +1,11 @@
 """The figures of the evaluation, each computed by the database (PROCESS.md, *Evaluation*).
 
-Every function takes a `Scope` (period, district, school) and returns plain numbers; the number of
-queries does not depend on the amount of data. A referral belongs to the period in which it was
-submitted, to the district responsible for it now (after a transfer: the receiving one) and to its
-school. A consultation belongs to the period in which it was requested.
+Every function takes a `Scope` (period, district, school) and returns plain numbers. Neither the
+number of queries nor the amount of data read grows with the history: the figures sum the monthly
+aggregates of aggregates.py (refreshed first if anything changed), plus the cut months of a free
+period computed live. A referral belongs to the period in which it was submitted, to the district
+responsible for it now (after a transfer: the receiving one) and to its school. A consultation
+belongs to the period in which it was requested.
 """
 
 from __future__ import annotations
@@ -11,16 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy import Integer, and_, case, cast, false, func, or_, select
 
-from ..cases.deadlines import overdue
-from ..cases.models import Assessment, Feedback, Referral, ReferralCategory, SchoolAction, StateChange
-from ..cases.process import Action, State
-from ..cases.vocabulary import SchoolActionKind
-from ..consultations.models import Consultation, ConsultationCategory
-from ..consultations.process import ConsultationState
+from ..cases.models import Referral
+from ..cases.process import OPEN_STATES, State
 from ..extensions import db
 from ..organisation.models import District, School
+from ..timeutil import utcnow
+from . import aggregates
+from .aggregates import COARSE, DURATIONS, TRANSFER
+from .models import OPEN_DUE
 
 
 @dataclass(frozen=True)
@@ -32,41 +34,19 @@ class Scope:
     exclude_districts: tuple[int, ...] = ()
 
 
-def month_of(column):
-    """'2026-11': the local (Berlin) month of a UTC timestamp, in the database's own dialect."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("Europe/Berlin", func.timezone("UTC", column)), "YYYY-MM")
-    # SQLite knows no time zones. Months start at local midnight, +2 h from April to October (summer
-    # time) and +1 h otherwise; the clock changes never fall near a month's end, so the month of
-    # "UTC + 2 h" tells which offset applies at that boundary.
-    offset = case((func.strftime("%m", column, "+2 hours").between("04", "10"), "+2 hours"), else_="+1 hours")
-    return func.strftime("%Y-%m", column, offset)
+def _source(kinds, scope: Scope, grain: str = "best"):
+    aggregates.refresh()
+    return aggregates.source(kinds, scope, utcnow(), grain)
 
 
-def _referrals(scope: Scope):
-    conditions = [
-        Referral.state != State.DRAFT,
-        Referral.submitted_at >= scope.start,
-        Referral.submitted_at < scope.end,
-    ]
-    if scope.district_ids is not None:
-        conditions.append(Referral.district_id.in_(scope.district_ids))
-    if scope.exclude_districts:
-        conditions.append(Referral.district_id.not_in(scope.exclude_districts))
-    if scope.school_id is not None:
-        conditions.append(Referral.school_id == scope.school_id)
-    return and_(*conditions)
-
-
-def _consultations(scope: Scope):
-    conditions = [Consultation.requested_at >= scope.start, Consultation.requested_at < scope.end]
-    if scope.district_ids is not None:
-        conditions.append(Consultation.district_id.in_(scope.district_ids))
-    if scope.exclude_districts:
-        conditions.append(Consultation.district_id.not_in(scope.exclude_districts))
-    if scope.school_id is not None:
-        conditions.append(Consultation.school_id == scope.school_id)
-    return and_(*conditions)
+def _by_key(kinds: tuple[str, ...], scope: Scope) -> dict[tuple[str, str], int]:
+    rows = _source(kinds, scope)
+    return {
+        (kind, key): int(n)
+        for kind, key, n in db.session.execute(
+            select(rows.c.kind, rows.c.key, func.sum(rows.c.n)).group_by(rows.c.kind, rows.c.key)
+        ).all()
+    }
 
 
 # --- Counts ------------------------------------------------------------------------------------
@@ -74,173 +54,113 @@ def _consultations(scope: Scope):
 
 def per_month(scope: Scope) -> dict[str, tuple[int, int]]:
     """{month: (referrals, consultations)} for every month with either."""
-    month_r, month_c = month_of(Referral.submitted_at), month_of(Consultation.requested_at)
-    referrals = dict(db.session.execute(select(month_r, func.count()).where(_referrals(scope)).group_by(month_r)).all())
-    consultations = dict(
-        db.session.execute(select(month_c, func.count()).where(_consultations(scope)).group_by(month_c)).all()
+    rows = _source(("referrals", "consultations"), scope)
+    found: dict[str, list[int]] = {}
+    for kind, month, n in db.session.execute(
+        select(rows.c.kind, rows.c.month, func.sum(rows.c.n)).group_by(rows.c.kind, rows.c.month)
+    ).all():
+        found.setdefault(month, [0, 0])[0 if kind == "referrals" else 1] = int(n)
+    return {m: (found[m][0], found[m][1]) for m in sorted(found)}
+
+
+def _place_counts(scope: Scope, grain: str, column: str):
+    rows = _source(("referrals", "consultations"), scope, grain)
+    place = rows.c[column]
+    return (
+        select(
+            place.label("place"),
+            func.sum(case((rows.c.kind == "referrals", rows.c.n), else_=0)).label("r"),
+            func.sum(case((rows.c.kind == "consultations", rows.c.n), else_=0)).label("c"),
+        )
+        .group_by(place)
+        .subquery()
     )
-    return {m: (referrals.get(m, 0), consultations.get(m, 0)) for m in sorted(set(referrals) | set(consultations))}
 
 
 def per_school(scope: Scope) -> list[tuple[str, str, int, int]]:
     """(district, school, referrals, consultations) for each school in scope, also those with none."""
-    referrals = (
-        select(Referral.school_id, func.count().label("n"))
-        .where(_referrals(scope))
-        .group_by(Referral.school_id)
-        .subquery()
-    )
-    consultations = (
-        select(Consultation.school_id, func.count().label("n"))
-        .where(_consultations(scope))
-        .group_by(Consultation.school_id)
-        .subquery()
-    )
+    counts = _place_counts(scope, "school", "school_id")
     statement = (
-        select(District.name, School.name, func.coalesce(referrals.c.n, 0), func.coalesce(consultations.c.n, 0))
+        select(District.name, School.name, func.coalesce(counts.c.r, 0), func.coalesce(counts.c.c, 0))
         .join(District, School.district_id == District.id)
-        .outerjoin(referrals, referrals.c.school_id == School.id)
-        .outerjoin(consultations, consultations.c.school_id == School.id)
+        .outerjoin(counts, counts.c.place == School.id)
         .order_by(District.name, School.name)
     )
     if scope.district_ids is not None:
         statement = statement.where(School.district_id.in_(scope.district_ids))
     if scope.school_id is not None:
         statement = statement.where(School.id == scope.school_id)
-    return [tuple(row) for row in db.session.execute(statement).all()]
+    return [(d, s, int(r), int(c)) for d, s, r, c in db.session.execute(statement).all()]
 
 
 def per_district(scope: Scope) -> list[tuple[str, int, int]]:
-    referrals = (
-        select(Referral.district_id, func.count().label("n"))
-        .where(_referrals(scope))
-        .group_by(Referral.district_id)
-        .subquery()
-    )
-    consultations = (
-        select(Consultation.district_id, func.count().label("n"))
-        .where(_consultations(scope))
-        .group_by(Consultation.district_id)
-        .subquery()
-    )
+    counts = _place_counts(scope, "district", "district_id")
     statement = (
-        select(District.name, func.coalesce(referrals.c.n, 0), func.coalesce(consultations.c.n, 0))
-        .outerjoin(referrals, referrals.c.district_id == District.id)
-        .outerjoin(consultations, consultations.c.district_id == District.id)
+        select(District.name, func.coalesce(counts.c.r, 0), func.coalesce(counts.c.c, 0))
+        .outerjoin(counts, counts.c.place == District.id)
         .order_by(District.name)
     )
     if scope.district_ids is not None:
         statement = statement.where(District.id.in_(scope.district_ids))
-    return [tuple(row) for row in db.session.execute(statement).all()]
+    return [(d, int(r), int(c)) for d, r, c in db.session.execute(statement).all()]
 
 
 def per_urgency(scope: Scope) -> dict[str, int]:
-    return {
-        u.value: n
-        for u, n in db.session.execute(
-            select(Referral.urgency, func.count()).where(_referrals(scope)).group_by(Referral.urgency)
-        ).all()
-    }
+    return {key: n for (_, key), n in _by_key(("urgency",), scope).items()}
 
 
 def consultations_per_urgency(scope: Scope) -> dict[str, int]:
-    return {
-        u.value: n
-        for u, n in db.session.execute(
-            select(Consultation.urgency, func.count()).where(_consultations(scope)).group_by(Consultation.urgency)
-        ).all()
-    }
+    return {key: n for (_, key), n in _by_key(("c_urgency",), scope).items()}
 
 
 def per_category(scope: Scope) -> dict[str, tuple[int, int]]:
     """{category: (referrals, consultations)}; a referral with two categories counts in both."""
-    referrals = dict(
-        db.session.execute(
-            select(ReferralCategory.category, func.count())
-            .join(Referral, Referral.id == ReferralCategory.referral_id)
-            .where(_referrals(scope))
-            .group_by(ReferralCategory.category)
-        ).all()
-    )
-    consultations = dict(
-        db.session.execute(
-            select(ConsultationCategory.category, func.count())
-            .join(Consultation, Consultation.id == ConsultationCategory.consultation_id)
-            .where(_consultations(scope))
-            .group_by(ConsultationCategory.category)
-        ).all()
-    )
-    return {c.value: (referrals.get(c, 0), consultations.get(c, 0)) for c in set(referrals) | set(consultations)}
+    found = _by_key(("category", "c_category"), scope)
+    keys = {key for _, key in found}
+    return {key: (found.get(("category", key), 0), found.get(("c_category", key), 0)) for key in keys}
+
+
+def _school_cross(kind: str, scope: Scope, column: str) -> dict[tuple[str, str], int]:
+    rows = _source((kind,), scope, "school")
+    by = rows.c[column]
+    found = db.session.execute(
+        select(School.name, by, func.sum(rows.c.n))
+        .join(School, School.id == rows.c.school_id)
+        .group_by(School.name, by)
+        .having(func.sum(rows.c.n) > 0)
+    ).all()
+    return {(school, value): int(n) for school, value, n in found}
 
 
 def school_by_month(scope: Scope) -> dict[tuple[str, str], int]:
-    month = month_of(Referral.submitted_at)
-    rows = db.session.execute(
-        select(School.name, month, func.count())
-        .join(School, School.id == Referral.school_id)
-        .where(_referrals(scope))
-        .group_by(School.name, month)
-    ).all()
-    return {(school, m): n for school, m, n in rows}
+    return _school_cross("referrals", scope, "month")
 
 
 def school_by_category(scope: Scope) -> dict[tuple[str, str], int]:
-    rows = db.session.execute(
-        select(School.name, ReferralCategory.category, func.count())
-        .join(Referral, Referral.id == ReferralCategory.referral_id)
-        .join(School, School.id == Referral.school_id)
-        .where(_referrals(scope))
-        .group_by(School.name, ReferralCategory.category)
-    ).all()
-    return {(school, category.value): n for school, category, n in rows}
+    return _school_cross("category", scope, "key")
 
 
 def assessment_results(scope: Scope) -> dict[str, int]:
-    return {
-        r.value: n
-        for r, n in db.session.execute(
-            select(Assessment.result, func.count())
-            .join(Referral, Referral.id == Assessment.referral_id)
-            .where(_referrals(scope))
-            .group_by(Assessment.result)
-        ).all()
-    }
+    return {key: n for (_, key), n in _by_key(("result",), scope).items()}
 
 
 def recommendations(scope: Scope) -> dict[str, int]:
-    return {
-        r.value: n
-        for r, n in db.session.execute(
-            select(Consultation.recommendation, func.count())
-            .where(_consultations(scope), Consultation.state == ConsultationState.ANSWERED)
-            .group_by(Consultation.recommendation)
-        ).all()
-    }
+    return {key: n for (_, key), n in _by_key(("recommendation",), scope).items()}
 
 
 def transfers(scope: Scope) -> list[tuple[str, str, int]]:
     """(from district, to district, count) of transfers made in the period, touching the scope."""
+    rows = _source((TRANSFER,), scope, "district")
     source, target = District.__table__.alias("source"), District.__table__.alias("target")
-    conditions = [StateChange.action == Action.TRANSFER, StateChange.at >= scope.start, StateChange.at < scope.end]
-    if scope.district_ids is not None:
-        conditions.append(
-            or_(
-                StateChange.from_district_id.in_(scope.district_ids), StateChange.to_district_id.in_(scope.district_ids)
-            )
-        )
-    if scope.school_id is not None:
-        conditions.append(Referral.school_id == scope.school_id)
-    rows = db.session.execute(
-        select(source.c.name, target.c.name, func.count())
-        .select_from(StateChange)
-        .join(Referral, Referral.id == StateChange.referral_id)
-        .join(source, source.c.id == StateChange.from_district_id)
-        .join(target, target.c.id == StateChange.to_district_id)
-        .where(*conditions)
+    found = db.session.execute(
+        select(source.c.name, target.c.name, func.sum(rows.c.n))
+        .select_from(rows)
+        .join(source, source.c.id == cast(rows.c.key, Integer))
+        .join(target, target.c.id == rows.c.district_id)
         .group_by(source.c.name, target.c.name)
         .order_by(source.c.name, target.c.name)
     ).all()
-    return [tuple(row) for row in rows]
+    return [(a, b, int(n)) for a, b, n in found]
 
 
 # --- Shares and times --------------------------------------------------------------------------
@@ -267,86 +187,107 @@ class KeyFigures:
 
 
 def key_figures(scope: Scope, now: datetime) -> KeyFigures:
-    one = literal(1)
-    consulted = or_(
-        Referral.consultation_id.is_not(None),
-        exists().where(
-            SchoolAction.referral_id == Referral.id,
-            SchoolAction.kind == SchoolActionKind.INSOFA_CONSULTED,
-            SchoolAction.done.is_(True),
+    found = {kind: n for (kind, _), n in _by_key((*aggregates.REFERRAL_COUNTS, "consultations"), scope).items()}
+    # What depends on the clock: referrals whose deadline is still running at `now` are not yet
+    # "due". Counted live over the partial indexes of the waiting ones (a handful, not the history).
+    conditions = [
+        Referral.state != State.DRAFT,
+        Referral.submitted_at >= scope.start,
+        Referral.submitted_at < scope.end,
+        *aggregates.Raw(None, scope.district_ids, scope.exclude_districts, scope.school_id).place(
+            Referral.district_id, Referral.school_id
         ),
-    )
-    row = db.session.execute(
+    ]
+    waiting_ack = and_(Referral.acknowledged_at.is_(None), Referral.acknowledge_due_at >= now)
+    waiting_feedback = and_(Referral.feedback_at.is_(None), Referral.feedback_due_at >= now)
+    ack_waiting, feedback_waiting = db.session.execute(
         select(
-            func.count(Referral.id),
-            func.sum(
-                case((or_(Referral.acknowledged_at.is_not(None), Referral.acknowledge_due_at < now), one), else_=0)
-            ),
-            func.sum(case((Referral.acknowledged_at <= Referral.acknowledge_due_at, one), else_=0)),
-            func.sum(case((or_(Referral.feedback_at.is_not(None), Referral.feedback_due_at < now), one), else_=0)),
-            func.sum(case((Referral.feedback_at <= Referral.feedback_due_at, one), else_=0)),
-            func.count(Referral.feedback_at),
-            func.sum(case((Feedback.indications_confirmed.is_(True), one), else_=0)),
-            func.sum(case((consulted, one), else_=0)),
-            func.sum(case((Referral.affected_informed == "yes", one), else_=0)),
-        )
-        .select_from(Referral)
-        .outerjoin(Feedback, Feedback.referral_id == Referral.id)
-        .where(_referrals(scope))
+            func.count().filter(waiting_ack),
+            func.count().filter(waiting_feedback),
+        ).where(*conditions, or_(waiting_ack, waiting_feedback))
     ).one()
-    names = (
-        "referrals",
-        "ack_due",
-        "ack_in_time",
-        "feedback_due",
-        "feedback_in_time",
-        "with_feedback",
-        "confirmed",
-        "consulted",
-        "informed",
+    get = found.get
+    figures = KeyFigures(
+        referrals=get("referrals", 0),
+        consultations=get("consultations", 0),
+        ack_due=get("acknowledged", 0) + get("unacknowledged", 0) - (ack_waiting or 0),
+        ack_in_time=get("ack_in_time", 0),
+        feedback_due=get("feedback", 0) + get("awaiting", 0) - (feedback_waiting or 0),
+        feedback_in_time=get("feedback_in_time", 0),
+        with_feedback=get("feedback", 0),
+        confirmed=get("confirmed", 0),
+        consulted=get("consulted", 0),
+        informed=get("informed", 0),
     )
-    figures = KeyFigures(**{name: int(v or 0) for name, v in zip(names, row, strict=True)})
-    figures.consultations = db.session.scalar(
-        select(func.count()).select_from(Consultation).where(_consultations(scope))
-    )
-    figures.ack_n, ack, ack_w = _percentiles(scope, Referral.ack_minutes, Referral.ack_working_minutes)
-    figures.ack_hours, figures.ack_working_hours = _scaled(ack, 60), _scaled(ack_w, 60)
-    figures.feedback_n, fb, fb_w = _percentiles(scope, Referral.feedback_minutes, Referral.feedback_working_minutes)
-    figures.feedback_days, figures.feedback_working_days = _scaled(fb, 60 * 24), _scaled(fb_w, 60 * 24)
+    times = _percentiles(scope)
+    figures.ack_n, figures.ack_hours = times["ack"]
+    figures.ack_working_hours = times["ack_w"][1]
+    figures.feedback_n, figures.feedback_days = times["fb"]
+    figures.feedback_working_days = times["fb_w"][1]
     return figures
 
 
-def _percentiles(scope: Scope, calendar, working) -> tuple[int, tuple, tuple]:
-    """Median and 90th percentile (nearest rank: the value at rank ⌈p·n⌉) of two columns, in one query."""
-    ranked = (
-        select(
-            calendar.label("c"),
-            working.label("w"),
-            func.row_number().over(order_by=calendar).label("rc"),
-            func.row_number().over(order_by=working).label("rw"),
-            func.count().over().label("n"),
-        )
-        .where(_referrals(scope), calendar.is_not(None), working.is_not(None))
-        .subquery()
-    )
-
-    def at(rank_col, value_col, percent):
-        return func.max(case((rank_col == (ranked.c.n * percent + 99) // 100, value_col)))
-
-    row = db.session.execute(
-        select(
-            func.max(ranked.c.n),
-            at(ranked.c.rc, ranked.c.c, 50),
-            at(ranked.c.rc, ranked.c.c, 90),
-            at(ranked.c.rw, ranked.c.w, 50),
-            at(ranked.c.rw, ranked.c.w, 90),
-        )
-    ).one()
-    return int(row[0] or 0), (row[1], row[2]), (row[3], row[4])
+def _rank(total: int, percent: int) -> int:
+    """Nearest rank: the value at rank ⌈p·n⌉."""
+    return (total * percent + 99) // 100
 
 
-def _scaled(pair: tuple, divisor: int) -> tuple:
-    return tuple(None if v is None else round(v / divisor, 1) for v in pair)
+def _walk(histogram: list[tuple[int, int]], rank: int) -> tuple[int, int]:
+    """The bucket holding `rank` (1-based) of a sorted histogram, and the rank within that bucket."""
+    seen = 0
+    for bucket, n in histogram:
+        if seen + n >= rank:
+            return bucket, rank - seen
+        seen += n
+    raise ValueError("rank beyond the histogram")
+
+
+def _percentiles(scope: Scope) -> dict[str, tuple[int, tuple]]:
+    """{measure: (n, (median, 90th percentile))} of the four durations, in tenths of an hour or day.
+
+    Two queries whatever the data: the coarse histograms locate each percentile's coarse bucket,
+    then only the fine buckets inside those are read."""
+    rows = _source([f"{name}:c" for name in DURATIONS], scope)
+    coarse: dict[str, list[tuple[int, int]]] = {name: [] for name in DURATIONS}
+    for kind, bucket, n in db.session.execute(
+        select(rows.c.kind, rows.c.bucket, func.sum(rows.c.n))
+        .group_by(rows.c.kind, rows.c.bucket)
+        .order_by(rows.c.kind, rows.c.bucket)
+    ).all():
+        if n:
+            coarse[kind.split(":")[0]].append((int(bucket), int(n)))
+    wanted: dict[tuple[str, int], tuple[int, int]] = {}  # (measure, percent) → (coarse bucket, rank in it)
+    totals = {name: sum(n for _, n in histogram) for name, histogram in coarse.items()}
+    for name, histogram in coarse.items():
+        for percent in (50, 90):
+            if totals[name]:
+                wanted[name, percent] = _walk(histogram, _rank(totals[name], percent))
+    fine = _source([f"{name}:f" for name in DURATIONS], scope)
+    ranges = [
+        and_(fine.c.kind == f"{name}:f", fine.c.bucket.between(b * COARSE, b * COARSE + COARSE - 1))
+        for (name, _), (b, _) in wanted.items()
+    ]
+    found: dict[str, list[tuple[int, int]]] = {name: [] for name in DURATIONS}
+    for kind, bucket, n in db.session.execute(
+        select(fine.c.kind, fine.c.bucket, func.sum(fine.c.n))
+        .where(or_(false(), *ranges))
+        .group_by(fine.c.kind, fine.c.bucket)
+        .order_by(fine.c.kind, fine.c.bucket)
+    ).all():
+        if n:
+            found[kind.split(":")[0]].append((int(bucket), int(n)))
+    result: dict[str, tuple[int, tuple]] = {}
+    for name in DURATIONS:
+        values = []
+        for percent in (50, 90):
+            if (name, percent) not in wanted:
+                values.append(None)
+                continue
+            b, rank = wanted[name, percent]
+            inside = [(bucket, n) for bucket, n in found[name] if bucket // COARSE == b]
+            values.append(round(_walk(inside, rank)[0] / 10, 1))
+        result[name] = (totals[name], tuple(values))
+    return result
 
 
 # --- Now -----------------------------------------------------------------------------------------
@@ -354,13 +295,16 @@ def _scaled(pair: tuple, divisor: int) -> tuple:
 
 def overdue_now(scope: Scope, now: datetime, limit: int = 100) -> tuple[int, list[tuple[str, str, datetime]]]:
     """How many referrals are overdue now (whatever the period), and the first `limit`: number, what, due."""
-    conditions = [overdue(now).condition]
+    # For an open referral, `deadlines.overdue` is exactly "its running deadline (OPEN_DUE) has passed":
+    # said so, the condition is a range of ix_referral_open_due, read in order up to `limit` (the
+    # rule's OR of two deadlines made the planner read and sort every overdue referral).
+    due = OPEN_DUE
+    conditions = [due < now, Referral.state.in_(OPEN_STATES)]
     if scope.district_ids is not None:
         conditions.append(Referral.district_id.in_(scope.district_ids))
     if scope.school_id is not None:
         conditions.append(Referral.school_id == scope.school_id)
     total = db.session.scalar(select(func.count()).select_from(Referral).where(*conditions))
-    due = case((Referral.state == State.SUBMITTED, Referral.acknowledge_due_at), else_=Referral.feedback_due_at)
     what = case((Referral.state == State.SUBMITTED, "Eingangsbestätigung"), else_="Rückmeldung")
     rows = db.session.execute(
         select(Referral.number, what, due).where(*conditions).order_by(due, Referral.id).limit(limit)

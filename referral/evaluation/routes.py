@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import click
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from ..integers import query_int
 from ..organisation.models import District, School
 from ..policy.roles import ASD_LEAD, COORDINATION, require_roles
 from ..timeutil import to_local, utcnow
-from . import figures, overview, periods, report
+from . import aggregates, figures, overview, periods, report
 from .forms import EvaluationFilterForm
 
 blueprint = Blueprint("evaluation", __name__)
@@ -141,3 +142,11 @@ def district_overview():
             select(District).where(District.id.in_(district_ids)).order_by(District.name)
         ).all(),
     )
+
+
+@blueprint.cli.command("refresh")
+@click.option("--all", "everything", is_flag=True, help="Alles neu berechnen, nicht nur geänderte Monate.")
+def refresh_command(everything: bool) -> None:
+    """Update the evaluation's monthly aggregates (after a bulk load or restore: --all)."""
+    taken = aggregates.refresh_everything() if everything else aggregates.refresh()
+    click.echo(f"Auswertung aktualisiert ({taken} Änderungsvermerke verarbeitet).")
