@@ -103,8 +103,13 @@ def generate(
 
 
 def _refresh_derived_data(report) -> None:
-    """THE place for refreshing derived data after generating (evaluation aggregates: call their
-    full refresh here). Nothing to do yet."""
+    """Derived data after generating: the evaluation's aggregates of every month (the bulk rows marked
+    "everything" dirty; without this the first view would recompute them all)."""
+    from .evaluation import aggregates
+
+    report("computing the evaluation's monthly and daily aggregates")
+    aggregates.refresh_everything()
+    db.session.commit()
 
 
 def _analyze() -> None:

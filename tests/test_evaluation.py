@@ -344,6 +344,7 @@ def test_a_rolled_back_change_leaves_no_mark(march, world):
     from referral.evaluation.models import EvaluationDirty
 
     aggregates.refresh()
+    db.session.commit()  # refresh() leaves the commit to its caller (request, CLI, worker)
     submitted(world.teacher, 18, 9)
     db.session.flush()
     assert db.session.scalars(select(EvaluationDirty.month)).all() == ["2026-03"]
@@ -526,3 +527,20 @@ def test_generating_is_refused_in_production(app, runner):
     app.config["REFERRAL_PRODUCTION"] = True
     result = runner.invoke(args=["demo", "generate", "--referrals", "10"])
     assert result.exit_code != 0 and "never loaded in production" in result.output
+
+
+def test_the_worker_round_recomputes_the_dirty_months(march, world):
+    """A bulk change marks "everything"; the worker's frequent step recomputes it and commits, so no page
+    view has to (at a state's scale a full recompute takes minutes)."""
+    from referral.evaluation import aggregates
+    from referral.evaluation.models import EvaluationDirty
+    from referral.jobs import schedule
+
+    aggregates.refresh_everything()
+    db.session.commit()
+    aggregates.mark(db.session, [aggregates.ALL])
+    db.session.commit()
+    assert db.session.scalars(select(EvaluationDirty.month)).all() == [aggregates.ALL]
+    assert schedule.refresh_evaluation() == 1
+    db.session.rollback()  # what the worker committed stays
+    assert db.session.scalars(select(EvaluationDirty.month)).all() == []

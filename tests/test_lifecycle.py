@@ -35,6 +35,7 @@ MAY_COMMIT = {
     "notifications/reminders.py",  # the reminder job, per run
     "jobs/schedule.py",  # `flask worker`: the claim of a daily job, then its record
     "api/cli.py",  # `flask api-clients`, per command
+    "evaluation/routes.py",  # `flask evaluation refresh`, once
     "api/webhooks.py",  # the webhook delivery worker, per delivery; "feedback due soon" (daily job), per referral
 }
 

@@ -458,8 +458,9 @@ def _fill(model, unit, raw: Raw, in_units) -> None:
 
 
 def refresh() -> int:
-    """Recompute the months marked dirty (all of them after a bulk change); commit. Returns how many
-    dirty rows were taken. The same statements whatever the number of months."""
+    """Recompute the months marked dirty (all of them after a bulk change) in the current transaction,
+    which its caller commits (the request's lifecycle, the CLI, the worker round). Returns how many dirty
+    rows were taken. The same statements whatever the number of months."""
     session = db.session
     if session.info.get("evaluation_clean"):
         return 0
@@ -486,7 +487,6 @@ def refresh() -> int:
         else:  # '2026-03-05' lies between '2026-03' and '2026-04'
             in_months = or_(*(and_(unit >= m, unit < next_month(m)) for m in sorted(months)))
         _fill(model, unit, Raw(ranges=ranges, by=by), in_months)
-    session.commit()
     session.info["evaluation_clean"] = True
     return len(ids)
 

@@ -22,7 +22,6 @@ from ..organisation.models import District, School
 from ..timeutil import utcnow
 from . import aggregates
 from .aggregates import COARSE, DURATIONS, TRANSFER
-from .models import OPEN_DUE
 
 
 @dataclass(frozen=True)
@@ -295,11 +294,16 @@ def _percentiles(scope: Scope) -> dict[str, tuple[int, tuple]]:
 
 def overdue_now(scope: Scope, now: datetime, limit: int = 100) -> tuple[int, list[tuple[str, str, datetime]]]:
     """How many referrals are overdue now (whatever the period), and the first `limit`: number, what, due."""
-    # For an open referral, `deadlines.overdue` is exactly "its running deadline (OPEN_DUE) has passed":
+    # For an open referral, `deadlines.overdue` is exactly "its running deadline (`inbox_due`) has passed":
     # said so, the condition is a range of ix_referral_open_due, read in order up to `limit` (the
     # rule's OR of two deadlines made the planner read and sort every overdue referral).
-    due = OPEN_DUE
-    conditions = [due < now, Referral.state.in_(OPEN_STATES)]
+    due = Referral.inbox_due
+    conditions = [
+        due < now,
+        Referral.state.in_(OPEN_STATES),
+        # inbox_due falls back to the acknowledgement deadline; overdue is only the running one.
+        or_(Referral.state == State.SUBMITTED, Referral.feedback_due_at.is_not(None)),
+    ]
     if scope.district_ids is not None:
         conditions.append(Referral.district_id.in_(scope.district_ids))
     if scope.school_id is not None:

@@ -17,7 +17,7 @@ other; '*' stands for "everything" (after bulk statements that name no month).
 
 from __future__ import annotations
 
-from sqlalchemy import Index, Integer, String, and_, case, literal_column
+from sqlalchemy import Index, Integer, String, and_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..cases.models import Referral, StateChange
@@ -99,13 +99,11 @@ Index(
 
 # "Overdue now" lists the open referrals by their running deadline (the acknowledgement while submitted,
 # else the feedback): in this index's order, so the first 100 are read and the sort stops there, however
-# many are overdue. Overdue means exactly "this expression < now" for an open referral. The state is a
-# literal, not a parameter, so that the query's expression is the index's. (The lists branch's
-# `inbox_due` column orders within a district and urgency rank only: it cannot serve the city-wide list.)
-OPEN_DUE = case(
-    (Referral.state == literal_column("'submitted'"), Referral.acknowledge_due_at), else_=Referral.feedback_due_at
-)
-Index("ix_referral_open_due", OPEN_DUE, Referral.id, postgresql_where=_open, sqlite_where=_open)
+# many are overdue. The running deadline is the generated column `inbox_due` (cases/models.py), which
+# falls back to the acknowledgement deadline where an open referral has no feedback deadline; the query
+# excludes those (see figures.overdue_now). A plain column, not an expression: SQLite's reflection (and
+# so the schema comparison) cannot read expression indexes.
+Index("ix_referral_open_due", Referral.inbox_due, Referral.id, postgresql_where=_open, sqlite_where=_open)
 
 # A month refreshed, or cut by a free period and counted live, is found by these (not by a scan of
 # every consultation or of the whole history of state changes).

@@ -149,4 +149,5 @@ def district_overview():
 def refresh_command(everything: bool) -> None:
     """Update the evaluation's monthly aggregates (after a bulk load or restore: --all)."""
     taken = aggregates.refresh_everything() if everything else aggregates.refresh()
+    db.session.commit()
     click.echo(f"Auswertung aktualisiert ({taken} Änderungsvermerke verarbeitet).")

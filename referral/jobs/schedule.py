@@ -110,8 +110,19 @@ def seal_audit_log() -> int:
     return chain.seal_pending() if due else 0
 
 
+def refresh_evaluation() -> int:
+    """Every worker round: recompute the evaluation's months that changes marked dirty, so that a page
+    view rarely has any left to do and a bulk change (retention, key rotation: "everything") is never
+    recomputed inside a request."""
+    from ..evaluation import aggregates
+
+    taken = aggregates.refresh()
+    db.session.commit()
+    return taken
+
+
 # Run at the start of every worker round, before the daily jobs; a failure is logged and the round goes on.
-FREQUENT: tuple[Callable[[], int], ...] = (seal_audit_log,)
+FREQUENT: tuple[Callable[[], int], ...] = (seal_audit_log, refresh_evaluation)
 
 
 @dataclass(frozen=True)
