@@ -8,6 +8,7 @@ import threading
 from datetime import datetime
 
 import pytest
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import select, text
 
 from referral.audit import chain
@@ -496,3 +497,75 @@ def test_access_history_for_the_district_lead_and_the_coordinator(as_user, world
     assert "Zugriffsprotokoll dieser Mitteilung" in as_user(world.asd_lead).get(f"/referrals/{referral.id}").get_data(
         as_text=True
     )
+
+
+# --- The migration ---------------------------------------------------------------------------
+
+BEFORE_BLOCKS = "f2b6d0c8e4a1"
+
+
+@pytest.fixture
+def migrations(app):
+    """As in test_migrations.py: back at the newest revision afterwards, rebuilt if need be."""
+    yield
+    db.session.remove()
+    try:
+        upgrade()
+    except Exception:
+        downgrade(revision="base")
+        upgrade()
+
+
+def old_rule(values: dict) -> str:
+    """The hash as the code before blocks computed it (written out here, not taken from chain.py)."""
+    content = {**values, "at": values["at"].isoformat(timespec="microseconds")}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def test_the_migration_keeps_the_old_chain_and_its_downgrade_appends_the_new_entries_to_it(app, runner, migrations):
+    db.session.remove()
+    downgrade(revision=BEFORE_BLOCKS)
+    prev_hash = chain.GENESIS
+    with db.engine.begin() as connection:
+        for seq in (1, 2):
+            values = {
+                "seq": seq,
+                "at": datetime(2026, 11, 30, 8, seq, 0, 120),
+                "actor_id": None,
+                "actor_role": "admin",
+                "actor_scope": "Stadt",
+                "action": "settings.update",
+                "object_type": "setting",
+                "object_id": f"alt-{seq}",
+                "school_id": None,
+                "district_id": None,
+                "fields": ["a"],
+                "request_id": "",
+                "prev_hash": prev_hash,
+            }
+            prev_hash = old_rule(values)
+            connection.execute(
+                text(
+                    "INSERT INTO audit_entry (seq, at, actor_role, actor_scope, action, object_type, object_id, "
+                    "fields, request_id, prev_hash, hash) VALUES (:seq, :at, 'admin', 'Stadt', 'settings.update', "
+                    "'setting', :object_id, '[\"a\"]', '', :prev_hash, :hash)"
+                ),
+                {**values, "hash": prev_hash},
+            )
+        connection.execute(text("UPDATE audit_head SET seq = 2, last_hash = :h"), {"h": prev_hash})
+    upgrade()
+
+    some_entries(3)
+    assert blocks()[0].prev_hash == prev_hash
+    result = verify(runner)
+    assert result.exit_code == 0 and "intact: 5 entries (2 in the legacy chain, 3 sealed in 1 blocks" in result.output
+
+    db.session.remove()
+    downgrade(revision=BEFORE_BLOCKS)
+    with db.engine.connect() as connection:
+        rows = connection.execute(text("SELECT seq, prev_hash, hash FROM audit_entry ORDER BY seq")).all()
+        head = connection.execute(text("SELECT seq, last_hash FROM audit_head")).one()
+    assert [r.seq for r in rows] == [1, 2, 3, 4, 5] and tuple(head) == (5, rows[-1].hash)
+    assert all(later.prev_hash == earlier.hash for earlier, later in zip(rows, rows[1:], strict=False))
+    upgrade()
+    assert "intact: 5 entries (5 in the legacy chain" in verify(runner).output

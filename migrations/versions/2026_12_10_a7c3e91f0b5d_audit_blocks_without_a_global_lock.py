@@ -152,12 +152,27 @@ def downgrade():
         sa.column("hash", sa.String()),
     )
     seq, prev_hash = bind.execute(sa.text("SELECT seq, last_hash FROM audit_head WHERE id = 1")).one()
-    rows = bind.execute(sa.select(entry).where(entry.c.seq.is_(None)).order_by(entry.c.id)).all()
-    for row in rows:
-        seq += 1
-        new_hash = _legacy_hash(row, seq, prev_hash)
-        bind.execute(entry.update().where(entry.c.id == row.id).values(seq=seq, prev_hash=prev_hash, hash=new_hash))
-        prev_hash = new_hash
+    change = (
+        entry.update()
+        .where(entry.c.id == sa.bindparam("entry_id"))
+        .values(seq=sa.bindparam("new_seq"), prev_hash=sa.bindparam("new_prev"), hash=sa.bindparam("new_hash"))
+    )
+    after = None
+    while True:  # in batches, one executemany each: a million entries take minutes, not an hour
+        query = sa.select(entry).where(entry.c.seq.is_(None)).order_by(entry.c.id).limit(10000)
+        if after is not None:
+            query = query.where(entry.c.id > after)
+        rows = bind.execute(query).all()
+        if not rows:
+            break
+        changes = []
+        for row in rows:
+            seq += 1
+            new_hash = _legacy_hash(row, seq, prev_hash)
+            changes.append({"entry_id": row.id, "new_seq": seq, "new_prev": prev_hash, "new_hash": new_hash})
+            prev_hash = new_hash
+        bind.execute(change, changes)
+        after = rows[-1].id
     bind.execute(
         sa.text("UPDATE audit_head SET seq = :seq, last_hash = :hash WHERE id = 1"), {"seq": seq, "hash": prev_hash}
     )

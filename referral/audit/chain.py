@@ -116,7 +116,10 @@ def legacy_hash(values: Mapping[str, Any]) -> str:
     content = {name: values.get(name) for name in (*CONTENT, "seq", "prev_hash")}
     content["at"] = _at(values["at"])
     content["fields"] = list(values.get("fields") or [])
-    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(_encode_sorted(content).encode()).hexdigest()
+
+
+_encode_sorted = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode  # json.dumps(…) of the old code
 
 
 def block_hash(prev_hash: str, pairs: Iterable[tuple[int, str]]) -> str:
@@ -479,15 +482,44 @@ def _verify_legacy(connection: Connection, batch: int, state: dict[str, Any]) ->
         .order_by(_ENTRY.seq)
     )
     expected, prev_hash, fields = 1, GENESIS, _Fields()
+    sha256, encode = hashlib.sha256, _encode_sorted
     for row in _stream(connection, statement, batch):
-        seq, stored_prev, stored_hash = row[0], row[1], row[2]
+        (
+            seq,
+            stored_prev,
+            stored_hash,
+            at,
+            actor_id,
+            role,
+            scope,
+            action,
+            otype,
+            oid,
+            school,
+            district,
+            raw,
+            request,
+        ) = row
         if seq != expected:
             raise Broken(f"legacy entry {expected} is missing (next is {seq})", entry=expected)
         if stored_prev != prev_hash:
             raise Broken("does not follow the entry before it (deleted, inserted or reordered)", entry=seq)
-        values = dict(zip(CONTENT, row[3:], strict=True))
-        values["seq"], values["prev_hash"], values["fields"] = seq, stored_prev, fields[values["fields"]]
-        if legacy_hash(values) != stored_hash:
+        content = {  # legacy_hash inlined
+            "seq": seq,
+            "at": (at if at.tzinfo is None else at.replace(tzinfo=None)).isoformat(timespec="microseconds"),
+            "actor_id": actor_id,
+            "actor_role": role,
+            "actor_scope": scope,
+            "action": action,
+            "object_type": otype,
+            "object_id": oid,
+            "school_id": school,
+            "district_id": district,
+            "fields": fields[raw],
+            "request_id": request,
+            "prev_hash": stored_prev,
+        }
+        if sha256(encode(content).encode()).hexdigest() != stored_hash:
             raise Broken("content changed after it was written", entry=seq)
         prev_hash, expected = stored_hash, expected + 1
         state["checked"] += 1
