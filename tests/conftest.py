@@ -185,6 +185,10 @@ def app(_shared_app, tmp_path):
     back afterwards), no sessions, no login counters, no mails, its own upload folder, empty tables."""
     app = _shared_app.get()
     settings = dict(app.config)
+    # A test that re-initialises Flask-Mailman (the real SMTP server of test_notifications) replaces the
+    # extension's state, which holds the backend: without this, later tests of the process sent their
+    # mails to a stopped SMTP server and found the outbox empty (an order-dependent failure in CI).
+    mailman = app.extensions["mailman"]
     app.config["UPLOAD_FOLDER"] = str(tmp_path / "uploads")
     _reset_app_state(app)
     try:
@@ -195,6 +199,7 @@ def app(_shared_app, tmp_path):
     finally:
         app.config.clear()
         app.config.update(settings)
+        app.extensions["mailman"] = mailman
         app.test_client_class = FreshContextClient
         _reset_app_state(app)
 
