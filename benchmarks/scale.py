@@ -379,6 +379,7 @@ def login(port: int, local: Local, email: str, address: str) -> Browser:
 
 @dataclass
 class Page:
+    name: str  # for --pages
     label: str
     who: str  # worker, lead, school, coordinator
     path: str = ""
@@ -394,17 +395,19 @@ def pages() -> list[Page]:
         {"period": "free", "first": today.replace(year=today.year - 3).isoformat(), "last": today.isoformat()}
     )
     return [
-        Page("ASD inbox, page 1 (open)", "worker", "/inbox"),
-        Page("ASD inbox, state=closed", "worker", "/inbox?state=closed"),
-        Page("ASD inbox, overdue only", "worker", "/inbox?overdue=y"),
-        Page(f"ASD inbox, deep page (≤ {DEEP})", "worker"),
-        Page("school's list, page 1", "school", "/referrals"),
-        Page("referral page (ASD)", "worker"),
-        Page("coordinator's list", "coordinator", "/coordination/referrals"),
-        Page("district overview (lead)", "lead", "/district-overview"),
-        Page("evaluation, current school year", "coordinator", "/coordination/evaluation"),
-        Page("evaluation, 3 years city-wide", "coordinator", f"/coordination/evaluation?{three_years}"),
-        Page("evaluation CSV, 3 years", "coordinator", f"/coordination/evaluation.csv?{three_years}"),
+        Page("inbox", "ASD inbox, page 1 (open)", "worker", "/inbox"),
+        Page("closed", "ASD inbox, state=closed", "worker", "/inbox?state=closed"),
+        Page("overdue", "ASD inbox, overdue only", "worker", "/inbox?overdue=y"),
+        Page("deep", f"ASD inbox, deep page (≤ {DEEP})", "worker"),
+        Page("school", "school's list, page 1", "school", "/referrals"),
+        Page("referral", "referral page (ASD)", "worker"),
+        Page("coordinator", "coordinator's list", "coordinator", "/coordination/referrals"),
+        Page("district", "district overview (lead)", "lead", "/district-overview"),
+        Page("evaluation", "evaluation, current school year", "coordinator", "/coordination/evaluation"),
+        Page(
+            "evaluation-3y", "evaluation, 3 years city-wide", "coordinator", f"/coordination/evaluation?{three_years}"
+        ),
+        Page("csv-3y", "evaluation CSV, 3 years", "coordinator", f"/coordination/evaluation.csv?{three_years}"),
     ]
 
 
@@ -581,6 +584,7 @@ def main() -> None:
     parser.add_argument("--no-batch", action="store_true", help="skip audit verify, retention and rotation")
     parser.add_argument("--no-rotation", action="store_true", help="skip the key rotation on a copy")
     parser.add_argument("--throughput-only", action="store_true", help="only the inbox against the floor")
+    parser.add_argument("--pages", help=f"only these pages, comma-separated (of: {', '.join(p.name for p in pages())})")
     args = parser.parse_args()
     # Stopped with SIGTERM: still stop the servers (they run in sessions of their own).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -624,6 +628,12 @@ def main() -> None:
             log(f"{size}: logged in as {', '.join(emails[size].values())}")
 
         plan = [] if args.throughput_only else pages()
+        if args.pages:
+            wanted = set(args.pages.split(","))
+            unknown = wanted - {page.name for page in plan}
+            if unknown:
+                raise SystemExit(f"--pages: no page named {', '.join(sorted(unknown))}")
+            plan = [page for page in plan if page.name in wanted]
         for page in plan:
             for size in urls:
                 browser = browsers[size][page.who]
