@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import ColumnElement, false, func, literal, select, text, tuple_, union_all
+from sqlalchemy import ColumnElement, false, func, literal, select, tuple_, union_all
 
 from .extensions import db
 from .integers import DB_INT_MAX
@@ -139,16 +139,6 @@ def decode_cursor(name: str, cursor: str | None, kinds: Sequence[type]) -> Posit
     return Position(number, direction, keys)
 
 
-def _plan_for_these_values() -> None:
-    """PostgreSQL: plan the list's queries for the values they are run with, for the rest of the
-    transaction. psycopg prepares a statement run five times on a connection, and PostgreSQL may then
-    reuse a plan made without the values: with the scope's school or district and the page's own as
-    separate parameters it takes them for two independent conditions, expects a few dozen rows, and
-    reads and sorts a school's whole history (100 ms at 200,000 referrals) instead of 26 index rows."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-
-
 def keyset(
     name: str,
     columns: Sequence[Any],
@@ -196,7 +186,6 @@ def keyset(
         ]
         where = [identity.in_(union_all(*(select(part.c[0]) for part in parts)))]
 
-    _plan_for_these_values()
     statement = select(*columns).where(*where).order_by(*order).limit(per_page + 1).options(*options)
     rows = list(db.session.execute(statement).all())
     more = len(rows) > per_page
