@@ -31,7 +31,7 @@ ALL = "*"
 class EvaluationCount(db.Model):
     __tablename__ = "evaluation_count"
 
-    # The primary key serves every read: kind, grain (district, school), a range of months.
+    # The primary key serves the city and district reads: kind, grain (district, school), a range of months.
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 0: all
     school_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 0: all
@@ -39,6 +39,10 @@ class EvaluationCount(db.Model):
     key: Mapped[str] = mapped_column(String(40), primary_key=True)  # '' where the kind has none
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 0 unless a duration
     n: Mapped[int] = mapped_column(Integer)
+
+    # The figures per school read a kind's months of all places: by this index only the period's months,
+    # not the kind's whole history as by the primary key (district and school come before the month).
+    __table_args__ = (Index("ix_evaluation_count_kind_month", "kind", "month"),)
 
 
 class EvaluationDayCount(db.Model):
@@ -55,8 +59,12 @@ class EvaluationDayCount(db.Model):
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     n: Mapped[int] = mapped_column(Integer)
 
-    # A refresh replaces the days of the dirty months (the primary key starts with the kind).
-    __table_args__ = (Index("ix_evaluation_day_count_day", "day"),)
+    # A refresh replaces the days of the dirty months (the primary key starts with the kind); the
+    # figures per school read a kind's days of all places (the primary key would read all its days).
+    __table_args__ = (
+        Index("ix_evaluation_day_count_day", "day"),
+        Index("ix_evaluation_day_count_kind_day", "kind", "day"),
+    )
 
 
 class EvaluationDirty(db.Model):
