@@ -544,3 +544,46 @@ def test_the_worker_round_recomputes_the_dirty_months(march, world):
     assert schedule.refresh_evaluation() == 1
     db.session.rollback()  # what the worker committed stays
     assert db.session.scalars(select(EvaluationDirty.month)).all() == []
+
+
+def test_durations_from_running_histograms_equal_the_monthly_sums(march, world, monkeypatch):
+    from referral.evaluation import aggregates, figures
+    from referral.evaluation.models import EvaluationRunning
+
+    # More months: January, a gap in April, May; acknowledged at different speeds.
+    for month, day, hours in ((1, 13, 5), (1, 20, 30), (5, 4, 2), (5, 6, 70), (5, 12, 11)):
+        referral = submitted(world.teacher_b, day, 9, month=month)
+        services.acknowledge(referral, world.asd, now=at(day, 9, month) + timedelta(hours=hours))
+    db.session.commit()
+    we = world.districts["we"].id
+
+    def scopes():
+        return [
+            figures.Scope(at(1, 0, month=1), at(1, 0, month=6)),  # all months with data
+            figures.Scope(at(1, 0, month=2), at(1, 0, month=6)),  # from after the first month
+            figures.Scope(at(1, 0, month=4), at(1, 0, month=5)),  # the empty April only
+            figures.Scope(at(1, 0, month=3), at(1, 0, month=12)),  # beyond the data
+            figures.Scope(at(1, 0, month=1), at(1, 0, month=6), district_ids=(we,)),
+            figures.Scope(at(1, 0, month=2), at(1, 0, month=6), exclude_districts=(we,)),
+            figures.Scope(at(16, 0, month=1), at(1, 0, month=6)),  # January cut: its days, then running
+        ]
+
+    def durations():
+        return [figures._percentiles(scope) for scope in scopes()]
+
+    running = durations()
+    assert db.session.scalar(select(func.count()).select_from(EvaluationRunning)) > 0
+    assert running[0]["ack"][0] == 8  # R1–R3 (R4 and February's are unacknowledged) and the five above
+    assert running[2]["ack"] == (0, (None, None))
+    monkeypatch.setattr(aggregates, "USE_RUNNING", False)
+    assert durations() == running
+
+    # A change in a middle month recomputes the running rows from there on, carrying February's over.
+    monkeypatch.setattr(aggregates, "USE_RUNNING", True)
+    late = submitted(world.teacher_b, 27, 9, month=3)
+    services.acknowledge(late, world.asd, now=at(27, 9, 3) + timedelta(hours=300))
+    db.session.commit()
+    changed = durations()
+    assert changed[0]["ack"][0] == 9 and changed[1]["ack"][0] == 7 and changed[2] == running[2]
+    monkeypatch.setattr(aggregates, "USE_RUNNING", False)
+    assert durations() == changed

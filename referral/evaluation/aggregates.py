@@ -45,7 +45,7 @@ from ..consultations.models import Consultation, ConsultationCategory
 from ..consultations.process import ConsultationState
 from ..extensions import db
 from ..timeutil import local_to_utc, to_local
-from .models import ALL, EvaluationCount, EvaluationDayCount, EvaluationDirty
+from .models import ALL, EvaluationCount, EvaluationDayCount, EvaluationDirty, EvaluationRunning
 
 # --- What is counted ------------------------------------------------------------------------------
 
@@ -75,6 +75,7 @@ DURATIONS = {
     "fb_w": (Referral.feedback_working_minutes, Referral.feedback_minutes, 144, 0),
 }
 COARSE = 32
+DURATION_KINDS = frozenset(f"{name}:{level}" for name in DURATIONS for level in ("f", "c"))
 TRANSFER = "transfer"  # district_id: to, key: from (kept at the school and district grain only)
 
 UNCOUNTED_COLUMNS = frozenset({"version"})
@@ -138,6 +139,11 @@ def month_range(key: str) -> tuple[datetime, datetime]:
 def next_month(key: str) -> str:
     year, month = int(key[:4]), int(key[5:])
     return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
+
+
+def previous_month(key: str) -> str:
+    year, month = int(key[:4]), int(key[5:])
+    return f"{year - (month == 1):04d}-{(month - 2) % 12 + 1:02d}"
 
 
 # --- Raw rows: the statements that fill the aggregates and answer the cut months live ------------
@@ -487,8 +493,54 @@ def refresh() -> int:
         else:  # '2026-03-05' lies between '2026-03' and '2026-04'
             in_months = or_(*(and_(unit >= m, unit < next_month(m)) for m in sorted(months)))
         _fill(model, unit, Raw(ranges=ranges, by=by), in_months)
+    _fill_running(None if ranges is None else min(months))
     session.info["evaluation_clean"] = True
     return len(ids)
+
+
+def _fill_running(start: str | None) -> None:
+    """Recompute the running histograms (EvaluationRunning) from the month `start` (None: all) to the last
+    month with a duration: each month's rows are those of the month before `start` plus the monthly
+    rows from `start` to it. One statement whatever the number of months."""
+    session = db.session
+    ec, rt = EvaluationCount, EvaluationRunning
+    durations = [ec.kind.in_(sorted(DURATION_KINDS)), ec.school_id == 0]
+    first, last = session.execute(select(func.min(ec.month), func.max(ec.month)).where(*durations)).one()
+    if start is not None and first is not None and first < start:
+        # Carried over from the month before: if that month has no rows yet (a new table, or
+        # everything was empty then), start from the beginning instead.
+        before = previous_month(start)
+        if session.scalar(select(rt.month).where(rt.month == before).limit(1)) is None:
+            start = None
+    if start is None or (first is not None and start < first):
+        start = first
+    session.execute(delete(rt) if start is None else delete(rt).where(rt.month >= start))
+    if start is None or last is None or start > last:
+        return
+    months = [start]
+    while months[-1] < last:
+        months.append(next_month(months[-1]))
+    upto = union_all(*(select(literal(m, String(7)).label("month")) for m in months)).subquery("upto")
+    added = (
+        select(upto.c.month, ec.kind, ec.district_id, ec.bucket, ec.n)
+        .select_from(upto)
+        .join(ec, and_(ec.month >= start, ec.month <= upto.c.month))
+        .where(*durations)
+    )
+    carried = (
+        select(upto.c.month, rt.kind, rt.district_id, rt.bucket, rt.n)
+        .select_from(upto)
+        .join(rt, rt.month == previous_month(start))
+    )
+    rows = union_all(added, carried).subquery("rows")
+    session.execute(
+        insert(rt).from_select(
+            ["month", "kind", "district_id", "bucket", "n"],
+            select(rows.c.month, rows.c.kind, rows.c.district_id, rows.c.bucket, func.sum(rows.c.n)).group_by(
+                rows.c.month, rows.c.kind, rows.c.district_id, rows.c.bucket
+            ),
+        )
+    )
 
 
 def refresh_everything() -> int:
@@ -521,6 +573,7 @@ def split(start: datetime, end: datetime, now: datetime) -> tuple[tuple[str, str
 
 
 USE_DAY_ROWS = True  # tests switch it off to compare the day rows with the live computation
+USE_RUNNING = True  # tests switch it off to compare the running histograms with the monthly rows
 
 
 def _grain(ec, kinds: list[str], scope: Any, grain: str) -> list:
@@ -543,6 +596,35 @@ def _grain(ec, kinds: list[str], scope: Any, grain: str) -> list:
     return conditions
 
 
+def _running(kinds: list[str], scope: Any, grain: str, full: tuple[str, str]) -> list:
+    """The duration rows of the months full[0]..full[1]: the running rows of the last, negated those of
+    the month before the first (each the latest month with rows up to there: none after the data)."""
+    rt = EvaluationRunning
+    conditions: list = [rt.kind.in_(kinds)]
+    if grain == "city":
+        conditions.append(rt.district_id == 0)
+    else:
+        conditions.append(rt.district_id != 0)
+        if scope.district_ids is not None:
+            conditions.append(rt.district_id.in_(scope.district_ids))
+        if scope.exclude_districts:
+            conditions.append(rt.district_id.not_in(scope.exclude_districts))
+
+    def at(month: str, sign: int):
+        latest = select(func.max(rt.month)).where(rt.month <= month).scalar_subquery()
+        return select(
+            rt.kind,
+            rt.month,
+            rt.district_id,
+            literal(0).label("school_id"),
+            literal("").label("key"),
+            rt.bucket,
+            (rt.n * sign).label("n"),
+        ).where(rt.month == latest, *conditions)
+
+    return [at(full[1], 1), at(previous_month(full[0]), -1)]
+
+
 def source(kinds: Iterable[str], scope: Any, now: datetime, grain: str = "best"):
     """The rows of `kinds` for a scope: aggregates of the covered months at `grain` ('best': the
     coarsest the filter allows; 'district'; 'school'), and the cut months summed from their days."""
@@ -557,11 +639,14 @@ def source(kinds: Iterable[str], scope: Any, now: datetime, grain: str = "best")
     days = tuple(r for r in cut if USE_DAY_ROWS and all(to_local(m).time() == time.min for m in r))
     live = tuple(r for r in cut if r not in days)
     day = EvaluationDayCount
-    parts = [
-        select(ec.kind, ec.month, ec.district_id, ec.school_id, ec.key, ec.bucket, ec.n).where(
-            ec.month.between(*full) if full else false(), *_grain(ec, kinds, scope, grain)
-        )
-    ]
+    if full and USE_RUNNING and grain in ("city", "district") and set(kinds) <= DURATION_KINDS:
+        parts = _running(kinds, scope, grain, full)
+    else:
+        parts = [
+            select(ec.kind, ec.month, ec.district_id, ec.school_id, ec.key, ec.bucket, ec.n).where(
+                ec.month.between(*full) if full else false(), *_grain(ec, kinds, scope, grain)
+            )
+        ]
     if days:
         parts.append(
             select(
