@@ -459,6 +459,34 @@ def test_bulk_statements_and_the_command_recompute_everything(march, world, runn
     assert result.exit_code == 0 and figures.key_figures(march_scope, utcnow()).informed == 2
 
 
+def test_a_bulk_change_of_names_and_texts_only_marks_no_month(march, world):
+    from sqlalchemy import update
+
+    from referral.cases.models import Referral, SchoolAction
+    from referral.evaluation import aggregates
+    from referral.evaluation.models import ALL, EvaluationDirty
+
+    aggregates.refresh()
+    db.session.commit()
+    assert db.session.scalars(select(EvaluationDirty.month)).all() == []
+    # As the retention run purges: names, free texts (encrypted) and contacts, plus the version.
+    db.session.execute(
+        update(Referral)
+        .where(Referral.number == march["r1"])
+        .values(child_first_name="", observation="", child_class="", purged_at=at(20, 9), version=Referral.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(update(SchoolAction).where(SchoolAction.referral_id > 0).values(reason="", detail=""))
+    db.session.commit()
+    assert db.session.scalars(select(EvaluationDirty.month)).all() == []
+    # A counted column among them: everything is recomputed.
+    db.session.execute(
+        update(Referral).where(Referral.number == march["r1"]).values(child_first_name="", urgency=Urgency.CLARIFY)
+    )
+    db.session.commit()
+    assert db.session.scalars(select(EvaluationDirty.month)).all() == [ALL]
+
+
 def test_only_the_coordinator_sees_the_evaluation(world, as_user):
     for key in ("teacher", "school_lead", "asd", "asd_lead", "insofa", "admin"):
         for url in ("/coordination/evaluation", "/coordination/evaluation.csv", "/coordination/evaluation/print"):
@@ -546,7 +574,7 @@ def test_the_worker_round_recomputes_the_dirty_months(march, world):
     assert db.session.scalars(select(EvaluationDirty.month)).all() == []
 
 
-def test_durations_from_running_histograms_equal_the_monthly_sums(march, world, monkeypatch):
+def test_figures_from_running_totals_equal_the_monthly_sums(march, world, monkeypatch):
     from referral.evaluation import aggregates, figures
     from referral.evaluation.models import EvaluationRunning
 
@@ -566,17 +594,22 @@ def test_durations_from_running_histograms_equal_the_monthly_sums(march, world, 
             figures.Scope(at(1, 0, month=1), at(1, 0, month=6), district_ids=(we,)),
             figures.Scope(at(1, 0, month=2), at(1, 0, month=6), exclude_districts=(we,)),
             figures.Scope(at(16, 0, month=1), at(1, 0, month=6)),  # January cut: its days, then running
+            figures.Scope(at(1, 0, month=1), at(1, 0, month=6), school_id=world.schools["b"].id),
         ]
 
     def durations():
         return [figures._percentiles(scope) for scope in scopes()]
 
-    running = durations()
+    def everything():
+        return [_all_figures(scope) for scope in scopes()]
+
+    running, all_running = durations(), everything()
     assert db.session.scalar(select(func.count()).select_from(EvaluationRunning)) > 0
     assert running[0]["ack"][0] == 8  # R1–R3 (R4 and February's are unacknowledged) and the five above
     assert running[2]["ack"] == (0, (None, None))
     monkeypatch.setattr(aggregates, "USE_RUNNING", False)
     assert durations() == running
+    assert everything() == all_running
 
     # A change in a middle month recomputes the running rows from there on, carrying February's over.
     monkeypatch.setattr(aggregates, "USE_RUNNING", True)
@@ -585,5 +618,7 @@ def test_durations_from_running_histograms_equal_the_monthly_sums(march, world, 
     db.session.commit()
     changed = durations()
     assert changed[0]["ack"][0] == 9 and changed[1]["ack"][0] == 7 and changed[2] == running[2]
+    all_changed = everything()
     monkeypatch.setattr(aggregates, "USE_RUNNING", False)
     assert durations() == changed
+    assert everything() == all_changed

@@ -1,5 +1,5 @@
-"""Evaluation aggregates: running duration histograms (a percentile reads two months, not all of its
-period), and indexes by kind and month / kind and day for the figures read per school (no district
+"""Evaluation aggregates: running totals (a figure over a period reads two months, not all of them),
+and indexes by kind and month / kind and day for the figures read per school (no district
 or school fixed, so the primary key's order helps only with the kind)
 
 Revision ID: b3f8d2a6c4e1
@@ -24,9 +24,13 @@ def upgrade():
         sa.Column("month", sa.String(length=7), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("district_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("school_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("key", sa.String(length=40), nullable=False),
         sa.Column("bucket", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("month", "kind", "district_id", "bucket", name=op.f("pk_evaluation_running")),
+        sa.PrimaryKeyConstraint(
+            "month", "kind", "district_id", "school_id", "key", "bucket", name=op.f("pk_evaluation_running")
+        ),
     )
     # Filled by the next refresh: every month is marked dirty ('*'), as after a bulk load.
     op.execute("INSERT INTO evaluation_dirty (month) VALUES ('*')")

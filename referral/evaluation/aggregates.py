@@ -43,6 +43,7 @@ from ..cases.process import Action, State
 from ..cases.vocabulary import InformedStatus, SchoolActionKind
 from ..consultations.models import Consultation, ConsultationCategory
 from ..consultations.process import ConsultationState
+from ..crypto import EncryptedDate, EncryptedText
 from ..extensions import db
 from ..timeutil import local_to_utc, to_local
 from .models import ALL, EvaluationCount, EvaluationDayCount, EvaluationDirty, EvaluationRunning
@@ -78,7 +79,22 @@ COARSE = 32
 DURATION_KINDS = frozenset(f"{name}:{level}" for name in DURATIONS for level in ("f", "c"))
 TRANSFER = "transfer"  # district_id: to, key: from (kept at the school and district grain only)
 
-UNCOUNTED_COLUMNS = frozenset({"version"})
+# Columns no figure reads: a bulk UPDATE of these only (the row lock's `version`, the retention run's
+# purge of names, contacts and free texts) changes no figure and marks no month. Encrypted columns
+# count among them by their type: SQL cannot count ciphertexts.
+UNCOUNTED_COLUMNS = frozenset(
+    {
+        "version",
+        "purged_at",
+        "child_key",
+        "child_language",
+        "child_gender",
+        "child_class",
+        "reporter_name",
+        "contact_phone",
+        "reachable",
+    }
+)
 TRACKED_TABLES = frozenset(
     t.name
     for t in (
@@ -410,9 +426,11 @@ def _bulk_statement(state) -> None:
     if table is None or getattr(table, "name", None) not in TRACKED_TABLES:
         return
     if state.is_update:
-        # The workflow's row lock on SQLite is a no-op UPDATE of `version` (engine.lock_row): no figure.
+        # The workflow's row lock on SQLite is a no-op UPDATE of `version` (engine.lock_row), the
+        # retention run empties names and texts: no figure.
         values = getattr(state.statement, "_values", None) or {}
-        if values and {getattr(c, "name", c) for c in values} <= UNCOUNTED_COLUMNS:
+        encrypted = {c.name for c in table.columns if isinstance(c.type, EncryptedText | EncryptedDate)}
+        if values and {getattr(c, "name", c) for c in values} <= UNCOUNTED_COLUMNS | encrypted:
             return
     mark(state.session, [ALL])
 
@@ -498,20 +516,26 @@ def refresh() -> int:
     return len(ids)
 
 
+def _running_rows(ec) -> Any:
+    """The monthly rows kept as running totals: all but the duration histograms per school (a school's
+    durations are read only for one school, from its months; as running totals they would be most rows)."""
+    return or_(ec.school_id == 0, ec.kind.not_in(sorted(DURATION_KINDS)))
+
+
 def _fill_running(start: str | None) -> None:
-    """Recompute the running histograms (EvaluationRunning) from the month `start` (None: all) to the last
-    month with a duration: each month's rows are those of the month before `start` plus the monthly
-    rows from `start` to it. One statement whatever the number of months."""
+    """Recompute the running totals (EvaluationRunning) from the month `start` (None: all) to the last
+    month with data: each month's rows are those of the month before `start` plus the monthly rows from
+    `start` to it. One statement whatever the number of months."""
     session = db.session
     ec, rt = EvaluationCount, EvaluationRunning
-    durations = [ec.kind.in_(sorted(DURATION_KINDS)), ec.school_id == 0]
-    first, last = session.execute(select(func.min(ec.month), func.max(ec.month)).where(*durations)).one()
-    if start is not None and first is not None and first < start:
-        # Carried over from the month before: if that month has no rows yet (a new table, or
-        # everything was empty then), start from the beginning instead.
-        before = previous_month(start)
-        if session.scalar(select(rt.month).where(rt.month == before).limit(1)) is None:
-            start = None
+    kept = _running_rows(ec)
+    first, last = session.execute(select(func.min(ec.month), func.max(ec.month)).where(kept)).one()
+    # Carried over from the month before: if that month has no rows yet (a new table), start from the
+    # beginning instead. (Asked whatever the case: the same statements for any change.)
+    carried_from = previous_month(start) if start is not None else ""
+    carried = session.scalar(select(rt.month).where(rt.month == carried_from).limit(1)) is not None
+    if not carried and start is not None and first is not None and first < start:
+        start = None
     if start is None or (first is not None and start < first):
         start = first
     session.execute(delete(rt) if start is None else delete(rt).where(rt.month >= start))
@@ -521,24 +545,24 @@ def _fill_running(start: str | None) -> None:
     while months[-1] < last:
         months.append(next_month(months[-1]))
     upto = union_all(*(select(literal(m, String(7)).label("month")) for m in months)).subquery("upto")
+    columns = ("kind", "district_id", "school_id", "key", "bucket")
     added = (
-        select(upto.c.month, ec.kind, ec.district_id, ec.bucket, ec.n)
+        select(upto.c.month, *(ec.__table__.c[c] for c in columns), ec.n)
         .select_from(upto)
         .join(ec, and_(ec.month >= start, ec.month <= upto.c.month))
-        .where(*durations)
+        .where(kept)
     )
     carried = (
-        select(upto.c.month, rt.kind, rt.district_id, rt.bucket, rt.n)
+        select(upto.c.month, *(rt.__table__.c[c] for c in columns), rt.n)
         .select_from(upto)
         .join(rt, rt.month == previous_month(start))
     )
     rows = union_all(added, carried).subquery("rows")
+    grouped = [rows.c.month, *(rows.c[c] for c in columns)]
     session.execute(
         insert(rt).from_select(
-            ["month", "kind", "district_id", "bucket", "n"],
-            select(rows.c.month, rows.c.kind, rows.c.district_id, rows.c.bucket, func.sum(rows.c.n)).group_by(
-                rows.c.month, rows.c.kind, rows.c.district_id, rows.c.bucket
-            ),
+            ["month", *columns, "n"],
+            select(*grouped, func.sum(rows.c.n)).group_by(*grouped).having(func.sum(rows.c.n) != 0),
         )
     )
 
@@ -597,37 +621,24 @@ def _grain(ec, kinds: list[str], scope: Any, grain: str) -> list:
 
 
 def _running(kinds: list[str], scope: Any, grain: str, full: tuple[str, str]) -> list:
-    """The duration rows of the months full[0]..full[1]: the running rows of the last, negated those of
-    the month before the first (each the latest month with rows up to there: none after the data)."""
+    """The rows of the months full[0]..full[1]: the running totals of the last, negated those of the
+    month before the first (each the latest month with rows up to there: none after the data)."""
     rt = EvaluationRunning
-    conditions: list = [rt.kind.in_(kinds)]
-    if grain == "city":
-        conditions.append(rt.district_id == 0)
-    else:
-        conditions.append(rt.district_id != 0)
-        if scope.district_ids is not None:
-            conditions.append(rt.district_id.in_(scope.district_ids))
-        if scope.exclude_districts:
-            conditions.append(rt.district_id.not_in(scope.exclude_districts))
 
     def at(month: str, sign: int):
         latest = select(func.max(rt.month)).where(rt.month <= month).scalar_subquery()
         return select(
-            rt.kind,
-            rt.month,
-            rt.district_id,
-            literal(0).label("school_id"),
-            literal("").label("key"),
-            rt.bucket,
-            (rt.n * sign).label("n"),
-        ).where(rt.month == latest, *conditions)
+            rt.kind, rt.month, rt.district_id, rt.school_id, rt.key, rt.bucket, (rt.n * sign).label("n")
+        ).where(rt.month == latest, *_grain(rt, kinds, scope, grain))
 
     return [at(full[1], 1), at(previous_month(full[0]), -1)]
 
 
-def source(kinds: Iterable[str], scope: Any, now: datetime, grain: str = "best"):
+def source(kinds: Iterable[str], scope: Any, now: datetime, grain: str = "best", by_month: bool = False):
     """The rows of `kinds` for a scope: aggregates of the covered months at `grain` ('best': the
-    coarsest the filter allows; 'district'; 'school'), and the cut months summed from their days."""
+    coarsest the filter allows; 'district'; 'school'), and the cut months summed from their days.
+    The covered months come from the running totals (their `month` is then not the rows' own) unless
+    the caller groups `by_month`."""
     kinds = sorted(set(kinds))
     ec = EvaluationCount
     if scope.school_id is not None:
@@ -639,7 +650,7 @@ def source(kinds: Iterable[str], scope: Any, now: datetime, grain: str = "best")
     days = tuple(r for r in cut if USE_DAY_ROWS and all(to_local(m).time() == time.min for m in r))
     live = tuple(r for r in cut if r not in days)
     day = EvaluationDayCount
-    if full and USE_RUNNING and grain in ("city", "district") and set(kinds) <= DURATION_KINDS:
+    if full and USE_RUNNING and not by_month and (grain != "school" or not set(kinds) & DURATION_KINDS):
         parts = _running(kinds, scope, grain, full)
     else:
         parts = [

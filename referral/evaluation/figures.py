@@ -33,9 +33,9 @@ class Scope:
     exclude_districts: tuple[int, ...] = ()
 
 
-def _source(kinds, scope: Scope, grain: str = "best"):
+def _source(kinds, scope: Scope, grain: str = "best", by_month: bool = False):
     aggregates.refresh()
-    return aggregates.source(kinds, scope, utcnow(), grain)
+    return aggregates.source(kinds, scope, utcnow(), grain, by_month)
 
 
 def _by_key(kinds: tuple[str, ...], scope: Scope) -> dict[tuple[str, str], int]:
@@ -45,6 +45,7 @@ def _by_key(kinds: tuple[str, ...], scope: Scope) -> dict[tuple[str, str], int]:
         for kind, key, n in db.session.execute(
             select(rows.c.kind, rows.c.key, func.sum(rows.c.n)).group_by(rows.c.kind, rows.c.key)
         ).all()
+        if n  # from running totals, a key without rows in the period sums to 0
     }
 
 
@@ -53,7 +54,7 @@ def _by_key(kinds: tuple[str, ...], scope: Scope) -> dict[tuple[str, str], int]:
 
 def per_month(scope: Scope) -> dict[str, tuple[int, int]]:
     """{month: (referrals, consultations)} for every month with either."""
-    rows = _source(("referrals", "consultations"), scope)
+    rows = _source(("referrals", "consultations"), scope, by_month=True)
     found: dict[str, list[int]] = {}
     for kind, month, n in db.session.execute(
         select(rows.c.kind, rows.c.month, func.sum(rows.c.n)).group_by(rows.c.kind, rows.c.month)
@@ -120,7 +121,7 @@ def per_category(scope: Scope) -> dict[str, tuple[int, int]]:
 
 
 def _school_cross(kind: str, scope: Scope, column: str) -> dict[tuple[str, str], int]:
-    rows = _source((kind,), scope, "school")
+    rows = _source((kind,), scope, "school", by_month=column == "month")
     by = rows.c[column]
     found = db.session.execute(
         select(School.name, by, func.sum(rows.c.n))
@@ -157,6 +158,7 @@ def transfers(scope: Scope) -> list[tuple[str, str, int]]:
         .join(source, source.c.id == cast(rows.c.key, Integer))
         .join(target, target.c.id == rows.c.district_id)
         .group_by(source.c.name, target.c.name)
+        .having(func.sum(rows.c.n) != 0)
         .order_by(source.c.name, target.c.name)
     ).all()
     return [(a, b, int(n)) for a, b, n in found]
