@@ -273,3 +273,16 @@ def test_the_guide_runs_a_bounded_number_of_queries(world, as_user):
     with QueryCounter(db.engine) as many:
         assert coordinator.get("/leitfaden/").status_code == 200
     assert many.count == few.count
+
+
+def test_the_demo_has_two_versions_and_the_second_is_news_to_everyone(runner, as_user):
+    from referral.accounts.models import User
+
+    assert runner.invoke(args=["demo", "load"]).exit_code == 0
+    assert [number for number, _, _ in published_versions()] == [1, 2]
+    teacher = db.session.scalar(select(User).where(User.email == "lehrkraft@demo.example"))
+    client = as_user(teacher)
+    assert "Neu im Leitfaden" in client.get("/school").get_data(as_text=True)
+    page = client.get("/leitfaden/").get_data(as_text=True)
+    assert "vereinbart im Seminar am 12. November" in page
+    assert re.findall(r'<h3 id="([^"]+)"[^>]*>[^<]*<span class="badge[^"]*">geändert', page) == ["beobachtungen"]
