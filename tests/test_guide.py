@@ -76,6 +76,7 @@ def test_headings_move_below_the_pages_own_and_lists_stay():
     html = render("# Titel\n\n## Unter\n\n#### Tief\n\n- eins\n- *zwei*\n\n1. **drei**")
     assert "<h4>Titel</h4>" in html and "<h5>Unter</h5>" in html and "<h6>Tief</h6>" in html
     assert "<h1" not in html and "<h2" not in html and "<h3" not in html
+    assert str(render("## Zweite Ebene zuerst")) == "<h4>Zweite Ebene zuerst</h4>\n", "no level skipped"
     assert "<ul>\n<li>eins</li>\n<li><em>zwei</em></li>" in html and "<ol>\n<li><strong>drei</strong></li>" in html
 
 

@@ -2,8 +2,8 @@
 
 First wall: markdown-it-py with nothing enabled but those rules, and raw HTML off, so links, images,
 HTML and code are never produced (they stay visible as text). Second wall: nh3 with an allow-list of
-exactly the tags the first wall can produce, and no attributes. Headings move down three levels: the
-page has its h1, its parts h2 and its sections h3, so a `#` in the text is an h4."""
+exactly the tags the first wall can produce, and no attributes. Headings move down: the page has its
+h1, its parts h2 and its sections h3, so the text's top heading level is an h4."""
 
 from __future__ import annotations
 
@@ -38,8 +38,10 @@ def fill(text: str, values: Mapping[str, str]) -> str:
 def render(text: str, values: Mapping[str, str] | None = None) -> Markup:
     """The section's text as safe HTML, placeholders filled."""
     tokens = _markdown.parse(fill(text, values or {}))
-    for token in tokens:
-        if token.type in ("heading_open", "heading_close"):
-            token.tag = f"h{min(6, int(token.tag[1:]) + SHIFT)}"
+    headings = [token for token in tokens if token.type in ("heading_open", "heading_close")]
+    # The text's top level becomes h4, whether the author started with `#` or `##`: no level is skipped.
+    top = min((int(token.tag[1:]) for token in headings), default=1)
+    for token in headings:
+        token.tag = f"h{min(6, int(token.tag[1:]) - top + 1 + SHIFT)}"
     html = _markdown.renderer.render(tokens, _markdown.options, {})
     return Markup(nh3.clean(html, tags=ALLOWED_TAGS, attributes={}, url_schemes=set(), link_rel=None))  # noqa: S704
