@@ -146,6 +146,8 @@ def test_what_is_new_since_the_last_visit_and_the_start_page_notice(world, as_us
     assert "Neu im Leitfaden" in teacher.get("/school").get_data(as_text=True)
     assert "Neu im Leitfaden" in as_user(world.asd).get("/inbox").get_data(as_text=True)
     assert "Neu im Leitfaden" in as_user(world.coordinator).get("/coordination/referrals").get_data(as_text=True)
+    assert "Neu im Leitfaden" in as_user(world.insofa).get("/consultations/").get_data(as_text=True)
+    assert "Neu im Leitfaden" in as_user(world.admin).get("/admin/").get_data(as_text=True)
     page = teacher.get("/leitfaden/").get_data(as_text=True)
     news = page[page.index("Was ist neu seit Ihrem letzten Besuch") : page.index("inhalt-titel")]
     assert "Version 2" in news and "vereinbart im Seminar am 3. März" in news and "Version 3" in news
