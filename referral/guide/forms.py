@@ -58,5 +58,7 @@ for _section in SECTIONS:
     setattr(
         GuideForm,
         field_name(_section.key),
-        TextAreaField(_section.title, validators=[Optional(), at_most(TEXT_MAX), known_placeholders]),
+        TextAreaField(
+            _section.title, validators=[Optional(), at_most(TEXT_MAX), known_placeholders], render_kw={"rows": 12}
+        ),
     )
