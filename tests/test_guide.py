@@ -289,3 +289,11 @@ def test_the_demo_has_two_versions_and_the_second_is_news_to_everyone(runner, as
     page = client.get("/leitfaden/").get_data(as_text=True)
     assert "vereinbart im Seminar am 12. November" in page
     assert re.findall(r'<h3 id="([^"]+)"[^>]*>[^<]*<span class="badge[^"]*">geändert', page) == ["beobachtungen"]
+
+
+def test_what_a_user_saw_never_goes_back(world):
+    operations.mark_seen(world.teacher, 3)
+    operations.mark_seen(world.teacher, 2)
+    assert operations.last_seen(world.teacher) == 3
+    operations.mark_seen(world.teacher, 4)
+    assert operations.last_seen(world.teacher) == 4

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 
 from ..audit.log import record
 from ..extensions import db
@@ -105,7 +105,8 @@ def mark_seen(user: User, number: int) -> None:
             GuideSeen,
             {"user_id": user.id, "number": number},
             index_elements=[GuideSeen.user_id],
-            set_={"number": number},
+            # Never back: a tab opened before the newest version must not undo having seen it.
+            set_={"number": case((GuideSeen.number < number, number), else_=GuideSeen.number)},
         )
     )
 
