@@ -108,10 +108,34 @@ def load() -> None:
     _referrals(people)
     _consultations(people)
     _api_client()
+    _guide(people)
     # The demo's events are fictional: their e-mails are not sent (the in-app entries stay).
     from .notifications.models import OutboxMail
 
     db.session.execute(delete(OutboxMail))
+
+
+def _guide(people) -> None:
+    """Two versions of the guide, the second one unseen by everyone: the start pages show the notice,
+    the guide lists what is new and marks the changed section, and the first version stays readable."""
+    from .guide import operations as guide
+    from .guide.defaults import DEFAULT_NOTE, DEFAULT_TEXTS
+
+    coordinator = people[Role.COORDINATOR]
+    first = guide.publish(coordinator, None, DEFAULT_NOTE, DEFAULT_TEXTS)
+    first.published_at = utcnow() - timedelta(days=40)
+    for user in db.session.scalars(select(User)):
+        guide.mark_seen(user, first.number)
+    observations = DEFAULT_TEXTS["beobachtungen"] + (
+        "\nSchreiben Sie auch auf, wann und wo Sie etwas beobachtet haben (Unterricht, Pause, Ganztag).\n"
+    )
+    second = guide.publish(
+        coordinator,
+        first.number,
+        "vereinbart im Seminar am 12. November: Ort und Zeit jeder Beobachtung angeben",
+        {**DEFAULT_TEXTS, "beobachtungen": observations},
+    )
+    second.published_at = utcnow() - timedelta(days=3)
 
 
 def _api_client() -> None:

@@ -76,6 +76,8 @@ from referral.consultations.forms import ConsultationForm, RecommendationForm
 from referral.consultations.process import ConsultationState
 from referral.directory.forms import ContactForm
 from referral.extensions import db
+from referral.guide.forms import GuideForm, field_name
+from referral.guide.sections import KEYS as GUIDE_KEYS
 from referral.organisation.models import District
 
 from . import factories
@@ -632,6 +634,9 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
     "directory.new": lambda s: _admin(s, "/contacts/new/insofa", lambda: {"name": "Olaf Oberst"}),
     "directory.edit": lambda s: _admin(s, f"/contacts/{_contact(s).id}/edit", lambda: {"name": "Neuer Name"}),
     "directory.delete": lambda s: _admin(s, f"/contacts/{_contact(s).id}/delete"),
+    "guide.edit": lambda s: Post(
+        s.signed_in("coordinator"), "/leitfaden/bearbeiten", lambda: {"base": "", "note": "Neue Fassung"}
+    ),
     "audit.verify": lambda s: Post(
         s.signed_in("coordinator"),
         "/coordination/audit/verify",
@@ -1210,6 +1215,18 @@ ACCOUNT_FORMS = [
             who="",
         )
         for name in ("password", "password_confirm")
+    ],
+    # The coordinator's guide editor: the note and every section's text.
+    AccountTextForm(lambda w: "/leitfaden/bearbeiten", "note", GuideForm.note, who="coordinator"),
+    *[
+        AccountTextForm(
+            lambda w: "/leitfaden/bearbeiten",
+            field_name(key),
+            getattr(GuideForm, field_name(key)),
+            lambda w: {"note": "Neue Fassung"},
+            who="coordinator",
+        )
+        for key in GUIDE_KEYS
     ],
 ]
 

@@ -43,6 +43,7 @@ from referral.cases.vocabulary import AssessmentResult, SchoolActionKind
 from referral.consultations.models import Consultation
 from referral.consultations.process import ConsultationState
 from referral.extensions import db
+from referral.guide.models import GuideVersion
 from referral.kernel.settings import Setting
 from referral.organisation.models import District, School
 from referral.signon.models import SignOnIdentity
@@ -238,6 +239,13 @@ def contact_form(world) -> dict:
     return {"name": "Bea Beraterin", "phone": "02323 1234"}
 
 
+def guide_form(world) -> dict:
+    from referral.guide.forms import field_name
+    from referral.guide.sections import KEYS
+
+    return {"base": "", "note": "vereinbart im Seminar", **{field_name(key): f"Text {key}" for key in KEYS}}
+
+
 # --- The table ------------------------------------------------------------------------------
 
 Effect = Callable[[Referral | None, object, object], bool]  # (referral after the request, user, world)
@@ -388,6 +396,12 @@ ROUTES = [
     ),
     Route("administration.jobs", "GET", ADMIN),
     # The audit log: the coordinator's search, export and check; each referral's access history
+    # The guide (issue 17): everyone with a role reads it, the coordinator edits it.
+    Route("guide.index", "GET", EVERYONE),
+    Route("guide.versions", "GET", EVERYONE),
+    Route("guide.old_version", "GET", EVERYONE, setup=("guide_version",)),
+    Route("guide.edit", "GET", frozenset({"coordinator"})),
+    Route("guide.edit", "POST", frozenset({"coordinator"}), data=guide_form, effect=recorded("guide.publish")),
     Route("audit.search", "GET", frozenset({"coordinator"})),
     Route("audit.export", "GET", frozenset({"coordinator"}), effect=recorded("export.audit")),
     Route("audit.verify", "POST", frozenset({"coordinator"}), effect=recorded("audit.verify")),
@@ -795,6 +809,12 @@ def build_target(world, route: Route) -> Target:
         db.session.add(entry)
         db.session.commit()
         return Target(notification_id=entry.id)
+    if "guide_version" in route.setup:
+        from referral.guide import operations
+
+        operations.publish(world.coordinator, None, "Grundfassung", {})
+        db.session.commit()
+        return Target()
     if "contact" in route.setup:
         from referral.directory.models import Contact, ContactKind
 
@@ -840,6 +860,7 @@ def url(app, route: Route, target: Target, referral_id: int | None = None) -> st
         "identity_id": target.identity_id,
         "client_id": target.api_client_id,
         "api_client_id": target.api_client_id,
+        "number": 1,  # the guide's version published by the set-up "guide_version"
     }
     path = url_for(route.endpoint, _external=False, **{k: v for k, v in values.items() if k in rule.arguments})
     if route.endpoint == "directory.new":  # an entry for school B
@@ -884,7 +905,18 @@ def snapshot(referral_id: int | None) -> tuple:
         # Routes not about one referral: accounts, districts, schools, settings and the record of changes.
         counts = [
             select(func.count()).select_from(m).scalar_subquery()
-            for m in (Referral, Consultation, User, Membership, District, School, Setting, SignOnIdentity, ApiClient)
+            for m in (
+                Referral,
+                Consultation,
+                User,
+                Membership,
+                District,
+                School,
+                Setting,
+                SignOnIdentity,
+                ApiClient,
+                GuideVersion,
+            )
         ]
         # A forbidden rotation, revocation or edit of an API client changes its row.
         counts.append(

@@ -108,6 +108,7 @@ ACTION_LABELS = {
     "api_client.update": "API-Zugang geändert (Bezirke, Berechtigungen)",
     "api_client.rotate": "Schlüssel eines API-Zugangs erneuert",
     "api_client.revoke": "API-Zugang widerrufen",
+    "guide.publish": "Neue Version des Leitfadens veröffentlicht",
 }
 # The admin's change list shows these: changes to accounts, organisation and settings.
 ADMIN_ACTIONS = {

@@ -37,6 +37,7 @@ MENU: tuple[tuple[str, str | Callable[[User], str]], ...] = (
     ("audit.search", "Protokoll"),
     ("administration.overview", "Verwaltung"),
     ("directory.index", "Ansprechpartner"),
+    ("guide.index", "So funktioniert's"),
 )
 
 

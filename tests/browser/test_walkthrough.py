@@ -71,9 +71,18 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     # --- The teacher starts a referral and submits it half-filled ------------------------------
     school = browsers.new_page()
     log_in(school, *users["teacher"])
+    # First the guide, from the start page: what the referral needs, and what happens after it.
+    school.get_by_role("main").get_by_role("link", name="So funktioniert's").click()
+    expect(school.get_by_role("heading", level=1)).to_have_text("So funktioniert's: Leitfaden Schule und ASD")
+    expect(school.get_by_role("region", name="In akuter Gefahr: sofort anrufen")).to_contain_text("02325 111")
+    expect(school.get_by_role("region", name="Die Rückmeldung an die Schule")).to_contain_text(
+        "innerhalb von 10 Arbeitstagen"
+    )
     nav(school, "Neue Mitteilung")
     expect(school.get_by_role("heading", level=1)).to_have_text("Neue Mitteilung an den ASD")
     child = school.get_by_role("region", name="1. Kind")
+    guide_link = child.get_by_role("link", name=re.compile("^Hinweise im Leitfaden zu diesem Abschnitt"))
+    expect(guide_link).to_have_attribute("href", re.compile("/leitfaden/#kind$"))
     child.get_by_label("Vorname").fill(factories.CHILD_FIRST)
     child.get_by_label("Klasse").fill("2b")
     observations = school.get_by_role("region", name="3. Beobachtungen")
@@ -151,6 +160,10 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     # --- The ASD finds it in the inbox, acknowledges, takes over and asks ---------------------------
     office = browsers.new_page()
     log_in(office, *users["asd"])
+    nav(office, "So funktioniert's")
+    expect(office.get_by_role("region", name="Eingang und Eingangsbestätigung")).to_contain_text(
+        "innerhalb von 2 Stunden"
+    )
     nav(office, "Eingang")
     row = office.get_by_role("row").filter(has=office.get_by_role("link", name=number))
     expect(row).to_contain_text(f"{factories.CHILD_FIRST} {factories.CHILD_LAST}")
