@@ -149,8 +149,20 @@ def register_blueprints(app: Flask) -> None:
     from .evaluation.routes import blueprint as evaluation
     from .health import blueprint as health
     from .home import blueprint as home
+    from .surveys.routes import blueprint as surveys
 
-    for blueprint in (home, cases, consultations, evaluation, coordination, administration, audit, directory, health):
+    for blueprint in (
+        home,
+        cases,
+        consultations,
+        evaluation,
+        coordination,
+        administration,
+        audit,
+        directory,
+        health,
+        surveys,
+    ):
         app.register_blueprint(blueprint)
     from .api.actions import register as api_actions
     from .api.routes import blueprint as api_blueprint
