@@ -147,6 +147,7 @@ def register_blueprints(app: Flask) -> None:
     from .coordination.routes import blueprint as coordination
     from .directory.routes import blueprint as directory
     from .evaluation.routes import blueprint as evaluation
+    from .guide.routes import blueprint as guide
     from .health import blueprint as health
     from .home import blueprint as home
     from .surveys.routes import blueprint as surveys
@@ -160,6 +161,7 @@ def register_blueprints(app: Flask) -> None:
         administration,
         audit,
         directory,
+        guide,
         health,
         surveys,
     ):

@@ -2,7 +2,7 @@
 free texts kept apart from them (no foreign key, random keys, no rowid on SQLite)
 
 Revision ID: b8f4d2e6a1c3
-Revises: a7e3c1d9b5f2
+Revises: b8e4d2a6c1f3
 Create Date: 2026-12-02 17:20:00.000000
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "b8f4d2e6a1c3"
-down_revision = "a7e3c1d9b5f2"
+down_revision = "b8e4d2a6c1f3"  # after the guide's versions (branch guide)
 branch_labels = None
 depends_on = None
 
