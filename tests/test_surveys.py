@@ -16,7 +16,8 @@ from sqlalchemy import func, inspect, select, text
 from referral.audit.models import AuditEntry
 from referral.cases.process import State
 from referral.extensions import db
-from referral.surveys import guide, services
+from referral.guide.models import GuideVersion
+from referral.surveys import services
 from referral.surveys.models import SurveyAnswer, SurveyComment, SurveyDone, SurveyRound
 from referral.surveys.questions import CURRENT, SetKey
 from referral.surveys.routes import DONE, NOT_OPEN
@@ -82,15 +83,18 @@ def test_author_and_school_lead_are_invited_once_after_the_feedback_not_before(w
     assert (row.question_set, row.set_version, row.role_kind) == ("feedback", 1, "school")
     assert (row.district_id, row.quarter) == (world.districts["we"].id, services.quarter_of(utcnow()))
     assert (row.a1, row.a2, row.a3, row.a4, row.a5) == (5, 4, 3, None, 1)
+    assert row.guide_version is None  # no guide version published yet
+    db.session.add(GuideVersion(number=1, note="Erste Fassung"))
+    db.session.commit()
+    assert as_user(world.school_lead).post(url, data=answers(**{"1": 4})).status_code == 302
+    assert db.session.scalar(select(SurveyAnswer.guide_version).where(SurveyAnswer.a1 == 4)) == 1
 
     # Once: gone from the start page; the page itself says so; a second answer stores nothing.
     assert FEEDBACK_TITLE not in teacher.get("/school").text
     again = teacher.get(url)
     assert again.status_code == 302 and NOT_OPEN in flashed(teacher)
     assert teacher.post(url, data=answers(**{"1": 1})).status_code == 302
-    assert count(SurveyAnswer) == 1 and count(SurveyDone) == 1
-    # The school lead still has the invitation (their own), and closing the referral adds none for them.
-    assert FEEDBACK_TITLE in lead.get("/school").text
+    assert count(SurveyAnswer) == 2 and count(SurveyDone) == 2
 
 
 def test_declining_is_one_click_and_stores_no_answer(world, as_user):
@@ -290,7 +294,7 @@ def test_free_text_is_read_only_in_shuffled_batches_of_five_and_the_reading_is_r
 
 
 @pytest.fixture
-def survey_answers(world, monkeypatch):
+def survey_answers(world):
     """Hand-made answers of this quarter. WE is the model district.
     Feedback set, question 1: WE 5,4,4,3,5,5,4 (two of them before guide version 2), HM 2,2,1.
     Quarterly set, question 1: five school answers and two ASD answers, all 4."""
@@ -311,7 +315,8 @@ def survey_answers(world, monkeypatch):
             SurveyAnswer(question_set="quarter", set_version=1, role_kind=kind, district_id=we, quarter=quarter, a1=4)
         )
     db.session.commit()
-    monkeypatch.setattr(guide, "published_versions", lambda: [(2, datetime(2026, 10, 1, 8, 0), "Neu")])
+    db.session.add(GuideVersion(number=2, published_at=datetime(2026, 10, 1, 8, 0), note="Neu"))
+    db.session.commit()
     return services.quarter_label(quarter)
 
 
