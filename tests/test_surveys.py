@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, inspect, select, text
 
+from referral.accounts.models import User
 from referral.audit.models import AuditEntry
 from referral.cases.process import State
 from referral.extensions import db
@@ -368,3 +369,18 @@ def test_the_evaluation_shows_hand_computed_figures_and_hides_groups_below_five(
     for url in ("/coordination/evaluation?period=quarter", "/coordination/evaluation/print?period=quarter"):
         page = coordinator.get(url).text
         assert feedback in page and "zu wenige Antworten" in page and "3,5" in page
+
+
+def test_the_demo_leaves_invitations_open_and_figures_to_show(app, runner, as_user):
+    assert runner.invoke(args=["demo", "load"]).exit_code == 0
+    users = {u.email: u for u in db.session.scalars(select(User))}
+    with app.test_request_context():
+        teacher = {i.questions.key for i in services.open_invitations(users["lehrkraft@demo.example"], utcnow())}
+        worker = {i.questions.key for i in services.open_invitations(users["asd@demo.example"], utcnow())}
+    assert teacher == {SetKey.FEEDBACK, SetKey.QUARTER} and worker == {SetKey.CLOSING, SetKey.QUARTER}
+    coordinator = as_user(users["koordination@demo.example"])
+    page = coordinator.get("/coordination/evaluation?period=quarter").text
+    assert "Umfrage: " + FEEDBACK_TITLE in page and "zu wenige Antworten" in page
+    assert re.search(r"<td class=\"text-end\">12</td>", page)  # the feedback set: 9 answers in WE, 3 in HM
+    rounds = coordinator.get("/umfrage/runden").text
+    assert "Wanne-Eickel" in rounds and "Freitext lesen" in rounds

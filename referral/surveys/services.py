@@ -180,7 +180,13 @@ def open_round(actor: User, districts: list[District], now: datetime) -> SurveyR
         db.session.flush()
     except IntegrityError as error:  # opened at the same moment in another tab
         raise RoundExists from error
-    record("survey.open_round", object_type="survey_round", object_id=quarter, fields=[d.code for d in districts])
+    record(
+        "survey.open_round",
+        object_type="survey_round",
+        object_id=quarter,
+        fields=[d.code for d in districts],
+        actor=actor,
+    )
     return opened
 
 
