@@ -11,6 +11,7 @@ from ..cases.models import Referral
 from ..extensions import db
 from ..kernel.forms import options
 from ..organisation.models import District
+from ..policy.navigation import start_endpoint
 from ..policy.referrals import referral_scope
 from ..policy.roles import ASD_SIDE, COORDINATION, SCHOOL_SIDE, require_roles
 from ..timeutil import utcnow
@@ -87,8 +88,13 @@ def quarterly():
         if not services.in_round(current_user, now):
             abort(404)
         flash(NOT_OPEN, "info")
-        return redirect(url_for("home.index"))
-    return _survey(invitation, url_for("home.index"))
+        return redirect(_start())
+    return _survey(invitation, _start())
+
+
+def _start() -> str:
+    """Back to one's start page (where the invitation was shown)."""
+    return url_for(start_endpoint(current_user) or "home.index")
 
 
 @blueprint.route("/runden", methods=["GET", "POST"])
