@@ -357,11 +357,22 @@ def test_the_evaluation_shows_hand_computed_figures_and_hides_groups_below_five(
     assert quarter_cells("Schule")[0] == quarter_cells("ASD")[0] == "zu wenige Antworten"  # 5 and 2
     assert not [r for r in rows if r[0] == "Umfrage: " + CLOSING_TITLE], "no answers, no rows"
 
-    # The district filter: WE alone (7 answers).
-    we = csv_rows(coordinator, f"period=quarter&district={world.districts['we'].id}")
-    assert [r[3] for r in we if r[0] == feedback and r[1] == f"Gesamt: {CURRENT[SetKey.FEEDBACK].questions[0]}"][
-        :2
-    ] == ["7", "4,3"]  # 30 / 7
+    # The district filter: WE alone has 7, but HM's 3 would follow from the city's 10 – hidden.
+    question = f"Gesamt: {CURRENT[SetKey.FEEDBACK].questions[0]}"
+    query = f"period=quarter&district={world.districts['we'].id}"
+    assert [r[3] for r in csv_rows(coordinator, query) if r[0] == feedback and r[1] == question][0] == (
+        "zu wenige Antworten"
+    )
+    for value in (3, 4):  # HM reaches 5
+        db.session.add(
+            SurveyAnswer(
+                question_set="feedback", set_version=1, role_kind="school", district_id=world.districts["hm"].id,
+                quarter=services.quarter_of(utcnow()), a1=value,
+            )
+        )  # fmt: skip
+    db.session.commit()
+    we = [r[3] for r in csv_rows(coordinator, query) if r[0] == feedback and r[1] == question]
+    assert we[:2] == ["7", "4,3"]  # 30 / 7
     # One school: answers know only the district, so no survey tables.
     school = csv_rows(coordinator, f"period=quarter&school={world.schools['a'].id}")
     assert not [r for r in school if r[0].startswith("Umfrage")]

@@ -5,7 +5,9 @@ others, school against ASD (quarterly survey), and before/after each published g
 One GROUP BY query over the answers of the quarters that touch the period; the groups are then
 combined from those counts. A group with fewer than MIN_GROUP answers to a question shows "zu wenige
 Antworten" – and so does a second group of the same split, where the small one would otherwise follow
-from the total shown above it."""
+from the total shown above it. Under a district filter, a group is also hidden where the other
+districts' part of it is small: the same group without the filter minus the filtered one would
+show it."""
 
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ from . import figures
 from .report import Table
 
 TOO_FEW = "zu wenige Antworten"
-# (quarter, model district?, role kind, guide version) of a group of answers
-Key = tuple[str, bool, str, int | None]
+# (quarter, district, role kind, guide version) of a group of answers
+Key = tuple[str, int, str, int | None]
 Counts = list[list[int]]  # per question: the number of answers 1 … 5
 
 
@@ -41,22 +43,20 @@ def quarters_in(start: datetime, end: datetime) -> list[str]:
     return found
 
 
-def _counts(scope: figures.Scope, quarters: list[str], model_ids: tuple[int, ...]) -> dict[tuple, dict[Key, Counts]]:
-    """(set key, version) → group key → counts per question and value, from one GROUP BY query."""
+def _counts(quarters: list[str]) -> dict[tuple, dict[Key, Counts]]:
+    """(set key, version) → group key → counts per question and value, from one GROUP BY query. All
+    districts, also under a district filter: their sizes decide what the filtered view may show."""
     A = SurveyAnswer
-    model = case((A.district_id.in_(model_ids), 1), else_=0)
     cells = [func.sum(case((getattr(A, f"a{i}") == value, 1), else_=0)) for i in range(1, 6) for value, _ in SCALE]
     statement = (
-        select(A.question_set, A.set_version, A.quarter, model, A.role_kind, A.guide_version, *cells)
+        select(A.question_set, A.set_version, A.quarter, A.district_id, A.role_kind, A.guide_version, *cells)
         .where(A.quarter.in_(quarters))
-        .group_by(A.question_set, A.set_version, A.quarter, model, A.role_kind, A.guide_version)
+        .group_by(A.question_set, A.set_version, A.quarter, A.district_id, A.role_kind, A.guide_version)
     )
-    if scope.district_ids is not None:
-        statement = statement.where(A.district_id.in_(scope.district_ids))
     found: dict[tuple, dict[Key, Counts]] = defaultdict(dict)
     for row in db.session.execute(statement):
         numbers = [int(n or 0) for n in row[6:]]
-        found[row[0], row[1]][row[2], bool(row[3]), row[4], row[5]] = [numbers[5 * q : 5 * q + 5] for q in range(5)]
+        found[row[0], row[1]][row[2], row[3], row[4], row[5]] = [numbers[5 * q : 5 * q + 5] for q in range(5)]
     return found
 
 
@@ -70,16 +70,31 @@ def _sum(groups: dict[Key, Counts], belongs: Callable[[Key], bool]) -> Counts:
     return total
 
 
-def _hidden(sizes: list[int]) -> set[int]:
-    """The groups of a split not to show: below MIN_GROUP, then more until the hidden ones together are
-    none or at least MIN_GROUP (else they would follow from the total)."""
-    hidden = {i for i, n in enumerate(sizes) if n < MIN_GROUP}
+def _hidden(sizes: list[int], forced: frozenset[int] = frozenset()) -> set[int]:
+    """The groups of a split not to show: below MIN_GROUP (and `forced`), then more until the hidden
+    ones together are none or at least MIN_GROUP (else they would follow from the total)."""
+    hidden = {i for i, n in enumerate(sizes) if n < MIN_GROUP} | set(forced)
     while 0 < sum(sizes[i] for i in hidden) < MIN_GROUP:
         visible = sorted((sizes[i], i) for i in range(len(sizes)) if i not in hidden)
         if not visible:
             break
         hidden.add(visible[0][1])
     return hidden
+
+
+def _gives_away_a_district(
+    groups: dict[Key, Counts], belongs: Callable[[Key], bool], question: int, chosen: tuple[int, ...]
+) -> bool:
+    """Under a district filter: would this group, shown for the chosen districts, let a small group of
+    the other districts be worked out from the same group shown without the filter? The group is split
+    by district as the whole city's answers are; if a chosen district is hidden there, so is the row."""
+    sizes: dict[int, int] = defaultdict(int)
+    for key, counts in groups.items():
+        if belongs(key):
+            sizes[key[1]] += sum(counts[question])
+    districts = sorted(sizes)
+    hidden = _hidden([sizes[d] for d in districts])
+    return any(districts[i] in chosen for i in hidden)
 
 
 def _row(label: str, counts: list[int], hide: bool) -> list:
@@ -95,10 +110,12 @@ def _splits(
 ) -> list[list[tuple[str, Callable[[Key], bool]]]]:
     """The splits of the answers, each a list of (group label, membership); each adds up to the total."""
     splits: list[list[tuple[str, Callable[[Key], bool]]]] = [[("Gesamt", lambda k: True)]]
-    quarters = sorted({k[0] for k in groups})
+    quarters = sorted({k[0] for k in groups if scope.district_ids is None or k[1] in scope.district_ids})
     splits.append([(quarter_label(q), lambda k, q=q: k[0] == q) for q in quarters])
     if model_ids and scope.district_ids is None:
-        splits.append([("Modellbezirk", lambda k: k[1]), ("übrige Bezirke", lambda k: not k[1])])
+        splits.append(
+            [("Modellbezirk", lambda k: k[1] in model_ids), ("übrige Bezirke", lambda k: k[1] not in model_ids)]
+        )
     if questions.key is SetKey.QUARTER:
         splits.append([(kind.label, lambda k, kind=kind: k[2] == kind.value) for kind in RoleKind])
     for number, published_at, _ in guide.published_versions():
@@ -127,7 +144,8 @@ def tables(scope: figures.Scope, model_ids: tuple[int, ...]) -> list[Table]:
     if scope.school_id is not None:
         return []
     quarters = quarters_in(scope.start, scope.end)
-    counts = _counts(scope, quarters, model_ids)
+    counts = _counts(quarters)
+    chosen = scope.district_ids
     touched = ", ".join(quarter_label(q) for q in quarters)
     several = {s.key for s in SETS if sum(1 for o in SETS if o.key == s.key) > 1}
     found = []
@@ -142,11 +160,19 @@ def tables(scope: figures.Scope, model_ids: tuple[int, ...]) -> list[Table]:
             "weitere Gruppe derselben Aufteilung, wenn sich die kleine sonst aus der Summe ergäbe.",
             ["Gruppe: Frage", "Antworten", "Mittelwert", "1", "2", "3", "4", "5"],
         )
-        if groups:
+        if any(chosen is None or k[1] in chosen for k in groups):
             for split in _splits(questions, groups, scope, model_ids):
-                sums = [_sum(groups, belongs) for _, belongs in split]
+                sums = [
+                    _sum(groups, lambda k, belongs=belongs: (chosen is None or k[1] in chosen) and belongs(k))
+                    for _, belongs in split
+                ]
                 for q, text in enumerate(questions.questions):
-                    hidden = _hidden([sum(s[q]) for s in sums])
+                    forced = frozenset(
+                        g
+                        for g, (_, belongs) in enumerate(split)
+                        if chosen is not None and _gives_away_a_district(groups, belongs, q, chosen)
+                    )
+                    hidden = _hidden([sum(s[q]) for s in sums], forced)
                     table.rows += [
                         _row(f"{label}: {text}", sums[g][q], g in hidden) for g, (label, _) in enumerate(split)
                     ]
