@@ -150,6 +150,7 @@ def register_blueprints(app: Flask) -> None:
     from .guide.routes import blueprint as guide
     from .health import blueprint as health
     from .home import blueprint as home
+    from .surveys.routes import blueprint as surveys
 
     for blueprint in (
         home,
@@ -162,6 +163,7 @@ def register_blueprints(app: Flask) -> None:
         directory,
         guide,
         health,
+        surveys,
     ):
         app.register_blueprint(blueprint)
     from .api.actions import register as api_actions

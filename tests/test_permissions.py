@@ -47,6 +47,7 @@ from referral.guide.models import GuideVersion
 from referral.kernel.settings import Setting
 from referral.organisation.models import District, School
 from referral.signon.models import SignOnIdentity
+from referral.timeutil import utcnow
 
 from . import factories
 
@@ -749,6 +750,62 @@ ROUTES = [
 ]
 
 
+def survey_done(user, **where) -> bool:
+    from referral.surveys.models import SurveyDone
+
+    return db.session.scalar(select(func.count()).select_from(SurveyDone).filter_by(user_id=user.id, **where)) == 1
+
+
+def survey_answers(world) -> dict:
+    return {"choice": "answer", "a1": "4", "a2": "5"}
+
+
+# Surveys (issue 17): after the feedback its author and school lead, after closing also the assignee,
+# each once; the quarterly round (district WE) its school and ASD staff; rounds and free text the coordinator's.
+WE_STAFF = frozenset({"teacher", "teacher_other", "school_lead", "teacher_a2", "lead_a2", "asd", "asd2", "asd_lead"})
+OUTSIDE_THE_ROUND = frozenset({"teacher_b", "asd_hm", "asd_lead_hm"})
+ROUTES += [
+    Route("surveys.referral_survey", "GET", NOBODY, state=State.SUBMITTED, setup=("survey",)),
+    *[
+        route
+        for state, invited in ((State.FEEDBACK_GIVEN, SCHOOL_SIDE), (State.CLOSED, SCHOOL_SIDE | {"asd"}))
+        for route in (
+            Route("surveys.referral_survey", "GET", invited, state=state, setup=("survey",)),
+            Route(
+                "surveys.referral_survey",
+                "POST",
+                invited,
+                state=state,
+                setup=("survey",),
+                data=survey_answers,
+                effect=lambda r, user, world: survey_done(user, referral_id=r.id),
+            ),
+        )
+    ],
+    Route("surveys.quarterly", "GET", WE_STAFF, setup=("round",), not_found=OUTSIDE_THE_ROUND),
+    Route(
+        "surveys.quarterly",
+        "POST",
+        WE_STAFF,
+        setup=("round",),
+        not_found=OUTSIDE_THE_ROUND,
+        data=survey_answers,
+        effect=lambda r, user, world: survey_done(user, referral_id=None),
+    ),
+    Route("surveys.rounds", "GET", frozenset({"coordinator"})),
+    Route(
+        "surveys.rounds",
+        "POST",
+        frozenset({"coordinator"}),
+        data=lambda w: {"districts": [w.districts["we"].id]},
+        effect=recorded("survey.open_round"),
+    ),
+    Route(
+        "surveys.comments", "GET", frozenset({"coordinator"}), setup=("round",), effect=recorded("survey.read_comments")
+    ),
+]
+
+
 def test_every_route_is_in_the_table(app):
     served = {
         (rule.endpoint, method)
@@ -778,6 +835,7 @@ class Target:
     consultation_id: int | None = None
     identity_id: int | None = None
     api_client_id: int | None = None
+    round_id: int | None = None
 
 
 def build_target(world, route: Route) -> Target:
@@ -822,11 +880,24 @@ def build_target(world, route: Route) -> Target:
         db.session.add(contact)
         db.session.commit()
         return Target(contact_id=contact.id)
+    if "round" in route.setup:
+        from referral.surveys.models import SurveyRound
+        from referral.surveys.services import quarter_of
+
+        quarter = quarter_of(utcnow())
+        found = db.session.scalar(select(SurveyRound).where(SurveyRound.quarter == quarter))
+        if found is None:
+            found = SurveyRound(quarter=quarter, districts=[world.districts["we"]])
+            db.session.add(found)
+            db.session.commit()
+        return Target(round_id=found.id)
     if route.consultation is not None:
         return Target(consultation_id=factories.consultation_in(route.consultation, world.teacher, world.insofa).id)
     if route.state is None:
         return Target()
-    referral = factories.referral_in(route.state, world.teacher, world.asd, lead=world.asd_lead)
+    # A survey is offered about referrals of the last months only: this one's steps were days ago.
+    recent = {"now": utcnow() - timedelta(days=5)} if "survey" in route.setup else {}
+    referral = factories.referral_in(route.state, world.teacher, world.asd, lead=world.asd_lead, **recent)
     target = Target(referral.id)
     if "attachment" in route.setup:
         target.attachment_id = services.add_attachment(referral, world.teacher, "a.pdf", b"%PDF-1.4 test").id
@@ -861,6 +932,7 @@ def url(app, route: Route, target: Target, referral_id: int | None = None) -> st
         "client_id": target.api_client_id,
         "api_client_id": target.api_client_id,
         "number": 1,  # the guide's version published by the set-up "guide_version"
+        "round_id": target.round_id,
     }
     path = url_for(route.endpoint, _external=False, **{k: v for k, v in values.items() if k in rule.arguments})
     if route.endpoint == "directory.new":  # an entry for school B

@@ -4,7 +4,7 @@
 which serves every query the narrower one served; the narrower one only cost a write per change.
 
 Revision ID: b1d4f7a2c9e3
-Revises: b8e4d2a6c1f3
+Revises: b8f4d2e6a1c3
 Create Date: 2026-12-02 17:20:00.000000
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "b1d4f7a2c9e3"
-down_revision = "b8e4d2a6c1f3"
+down_revision = "b8f4d2e6a1c3"
 branch_labels = None
 depends_on = None
 

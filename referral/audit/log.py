@@ -94,6 +94,8 @@ ACTION_LABELS = {
     "audit.verify": "Protokollkette geprüft",
     "export.evaluation": "Auswertung exportiert (CSV)",
     "evaluation.print": "Auswertung gedruckt",
+    "survey.open_round": "Quartalsumfrage geöffnet",
+    "survey.read_comments": "Freitextantworten der Umfrage gelesen",
     "consultation.view": "Fachberatung angesehen",
     "consultation.request": "Fachberatung angefragt",
     "consultation.cancel": "Fachberatung zurückgezogen",

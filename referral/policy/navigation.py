@@ -34,6 +34,7 @@ MENU: tuple[tuple[str, str | Callable[[User], str]], ...] = (
     ("evaluation.district_overview", "Bezirksübersicht"),
     ("coordination.referrals", "Alle Mitteilungen (Metadaten)"),
     ("evaluation.index", "Auswertung"),
+    ("surveys.rounds", "Umfragen"),
     ("audit.search", "Protokoll"),
     ("administration.overview", "Verwaltung"),
     ("directory.index", "Ansprechpartner"),

@@ -1,6 +1,7 @@
 """The whole handover, clicked and typed through by the people who do it: a teacher refers a child,
 the ASD acknowledges, takes over, asks, the teacher answers, the ASD assesses, gives feedback, the
-teacher reads it, the ASD closes. Only accessible locators (labels, roles, names)."""
+teacher reads it and answers the short survey, the ASD closes and answers its own. Only accessible
+locators (labels, roles, names)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from referral.cases.models import Referral
 from referral.cases.process import State
 from referral.extensions import db
+from referral.surveys.models import SurveyAnswer
 from referral.timeutil import to_local, utcnow
 
 from .. import factories
@@ -250,10 +252,33 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     )
     expect(school.get_by_text("Latente Kindeswohlgefährdung")).to_have_count(0)  # the assessment stays with the ASD
 
+    # --- The teacher answers the short survey: once, in the app, on one screen -------------------------
+    invitation = school.get_by_role("complementary", name="Kurzumfrage nach der Rückmeldung")
+    invitation.get_by_role("link", name=re.compile("Zur Umfrage")).click()
+    expect(school.get_by_role("heading", level=1)).to_have_text("Kurzumfrage nach der Rückmeldung")
+    school.get_by_role("group", name="Ich wusste, an wen ich mich wenden kann.").get_by_role(
+        "radio", name="5 – trifft voll zu"
+    ).check()
+    school.get_by_role("group", name="Die Rückmeldung kam rechtzeitig.").get_by_role(
+        "radio", name="4 – trifft eher zu"
+    ).check()
+    school.get_by_role("button", name="Antworten senden").click()
+    flash(school, "Diese Umfrage ist erledigt")
+    expect(school.get_by_role("complementary", name="Kurzumfrage nach der Rückmeldung")).to_have_count(0)
+
     # --- The ASD closes -----------------------------------------------------------------------------------
     office.get_by_role("region", name="Aktionen").get_by_role("button", name="Abschließen").click()
     flash(office, "Die Mitteilung wurde abgeschlossen.")
     expect(state_of(office)).to_contain_text("Abgeschlossen")
+    # The assignee's short survey after closing
+    office.get_by_role("complementary", name="Kurzumfrage nach dem Abschluss").get_by_role(
+        "link", name=re.compile("Zur Umfrage")
+    ).click()
+    office.get_by_role("group", name="Die Mitteilung enthielt die nötigen Informationen.").get_by_role(
+        "radio", name="4 – trifft eher zu"
+    ).check()
+    office.get_by_role("button", name="Antworten senden").click()
+    flash(office, "Diese Umfrage ist erledigt")
     nav(office, "Eingang")
     office.get_by_label("Status").select_option(label="alle")
     office.get_by_role("button", name="Filtern").click()
@@ -277,4 +302,6 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     assert stored.author_id == ids["teacher"] and stored.assignee_id == ids["asd"]
     assert {u.id for u in stored.assessment.specialists} == {ids["asd"], ids["asd2"]}
     assert len(stored.persons) == 1
+    answers = db.session.execute(select(SurveyAnswer.question_set, SurveyAnswer.a1, SurveyAnswer.a2)).all()
+    assert sorted(answers) == [("closing", 4, None), ("feedback", 5, 4)]
     assert {a.kind.label: a.done for a in stored.school_actions} == dict(rows)
