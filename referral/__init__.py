@@ -147,10 +147,24 @@ def register_blueprints(app: Flask) -> None:
     from .coordination.routes import blueprint as coordination
     from .directory.routes import blueprint as directory
     from .evaluation.routes import blueprint as evaluation
+    from .guide.routes import blueprint as guide
     from .health import blueprint as health
     from .home import blueprint as home
+    from .surveys.routes import blueprint as surveys
 
-    for blueprint in (home, cases, consultations, evaluation, coordination, administration, audit, directory, health):
+    for blueprint in (
+        home,
+        cases,
+        consultations,
+        evaluation,
+        coordination,
+        administration,
+        audit,
+        directory,
+        guide,
+        health,
+        surveys,
+    ):
         app.register_blueprint(blueprint)
     from .api.actions import register as api_actions
     from .api.routes import blueprint as api_blueprint

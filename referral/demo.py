@@ -107,11 +107,36 @@ def load() -> None:
     _contacts()
     _referrals(people)
     _consultations(people)
+    _surveys(people)
     _api_client()
+    _guide(people)
     # The demo's events are fictional: their e-mails are not sent (the in-app entries stay).
     from .notifications.models import OutboxMail
 
     db.session.execute(delete(OutboxMail))
+
+
+def _guide(people) -> None:
+    """Two versions of the guide, the second one unseen by everyone: the start pages show the notice,
+    the guide lists what is new and marks the changed section, and the first version stays readable."""
+    from .guide import operations as guide
+    from .guide.defaults import DEFAULT_NOTE, DEFAULT_TEXTS
+
+    coordinator = people[Role.COORDINATOR]
+    first = guide.publish(coordinator, None, DEFAULT_NOTE, DEFAULT_TEXTS)
+    first.published_at = utcnow() - timedelta(days=40)
+    for user in db.session.scalars(select(User)):
+        guide.mark_seen(user, first.number)
+    observations = DEFAULT_TEXTS["beobachtungen"] + (
+        "\nSchreiben Sie auch auf, wann und wo Sie etwas beobachtet haben (Unterricht, Pause, Ganztag).\n"
+    )
+    second = guide.publish(
+        coordinator,
+        first.number,
+        "vereinbart im Seminar am 12. November: Ort und Zeit jeder Beobachtung angeben",
+        {**DEFAULT_TEXTS, "beobachtungen": observations},
+    )
+    second.published_at = utcnow() - timedelta(days=3)
 
 
 def _api_client() -> None:
@@ -418,3 +443,47 @@ def _consultations(people) -> None:
         **common,
     )
     consult.cancel(withdrawn, teacher, now=days(11))
+
+
+def _surveys(people) -> None:
+    """Anonymous answers of this quarter (enough for figures in WE, too few in HM), a few free texts,
+    and the quarterly round open for WE. The referrals above with feedback and the closed one leave the
+    invitations of the demo teacher, the school lead and the ASD worker open."""
+    from .surveys import services as surveys
+    from .surveys.models import SurveyAnswer, SurveyComment
+
+    now = utcnow()
+    quarter = surveys.quarter_of(now)
+    we, hm = (db.session.scalar(select(District.id).where(District.code == code)) for code in ("WE", "HM"))
+    pattern = [5, 4, 4, 3, 5, 2, 4, 5, 3, 4, None]
+    sets = [("feedback", "school", we, 9), ("feedback", "school", hm, 3), ("closing", "asd", we, 6)]
+    sets += [("quarter", "school", we, 8), ("quarter", "asd", we, 4)]
+    for question_set, kind, district, n in sets:
+        for i in range(n):
+            db.session.add(
+                SurveyAnswer(
+                    question_set=question_set,
+                    set_version=1,
+                    role_kind=kind,
+                    district_id=district,
+                    quarter=quarter,
+                    **{f"a{q}": pattern[(i + q) % len(pattern)] for q in range(1, 5)},
+                )
+            )
+    for district, texts in (
+        (
+            we,
+            [
+                "Die Rückmeldung kam schnell, das hat uns sehr geholfen.",
+                "Ein fester Ansprechpartner im ASD pro Schule wäre gut.",
+                "Das Formular ist lang, aber klar gegliedert.",
+                "Mehr Austausch zwischen Schulsozialarbeit und ASD, z. B. einmal im Halbjahr.",
+                "Die Erreichbarkeit am Freitagnachmittag ist schwierig.",
+                "Der Leitfaden sollte ein Beispiel für eine gute Mitteilung enthalten.",
+            ],
+        ),
+        (hm, ["Gut, dass alles an einem Ort ist.", "Die Fristen sind nicht allen bekannt."]),
+    ):
+        db.session.add_all(SurveyComment(quarter=quarter, district_id=district, body=text) for text in texts)
+    coordinator = people[Role.COORDINATOR]
+    surveys.open_round(coordinator, [db.session.get(District, we)], now)

@@ -344,6 +344,9 @@ class Audit:
         STAGING.drop(db.session.connection())
         db.session.commit()
         report(f"{self.count} audit entries written; sealing them into blocks")
+        # Statistics first: planned as an empty table, the sealer's "unsealed entries after id N"
+        # became a bitmap AND over 1.6 M rows per block of 1,000 (0.7 s each, 19 min in all).
+        _analyze()
         while chain.seal_pending(limit=100_000):  # each call on its own connection, committed
             pass
         return self.count

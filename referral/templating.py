@@ -93,7 +93,11 @@ def register(app) -> None:
         filesize=filesize,
         field_label=field_label,
     )
+    from flask_login import current_user
+
     from .directory.routes import asd_contacts
+    from .guide.operations import unseen as guide_unseen
+    from .guide.sections import FORM_SECTIONS
     from .kernel.settings import deadline_settings
     from .kernel.wording import configured, counted
     from .policy.navigation import navigation
@@ -108,6 +112,9 @@ def register(app) -> None:
         age=age,
         purge_date=purge_date,
         asd_contacts=asd_contacts,
+        # Is there a version of the guide the signed-in user has not seen yet? (start pages' notice)
+        guide_form_sections=FORM_SECTIONS,
+        guide_unseen=lambda: current_user.is_authenticated and guide_unseen(current_user),
         utcnow=utcnow,
         navigation=navigation,
         sees_whole_school=sees_whole_school,

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from markupsafe import escape
 from passlib.totp import TOTP
-from sqlalchemy import func, inspect, select
+from sqlalchemy import delete, func, inspect, select
 from sqlalchemy.exc import DataError, IntegrityError
 from wtforms import FieldList, FormField, HiddenField, StringField
 from wtforms.fields.core import UnboundField
@@ -76,7 +76,10 @@ from referral.consultations.forms import ConsultationForm, RecommendationForm
 from referral.consultations.process import ConsultationState
 from referral.directory.forms import ContactForm
 from referral.extensions import db
+from referral.guide.forms import GuideForm, field_name
+from referral.guide.sections import KEYS as GUIDE_KEYS
 from referral.organisation.models import District
+from referral.timeutil import utcnow
 
 from . import factories
 from .conftest import csrf_token
@@ -530,6 +533,32 @@ def _api_client_webhook(s: Situation) -> Post:
     )
 
 
+def _referral_survey(s: Situation) -> Post:
+    """The author's invitation after the feedback; declining it writes the marker."""
+    referral = factories.referral_in(
+        State.FEEDBACK_GIVEN, s.world.teacher, s.world.asd, lead=s.world.asd_lead, now=utcnow() - timedelta(days=5)
+    )
+    return Post(s.signed_in("teacher"), f"/umfrage/mitteilung/{referral.id}", lambda: {"choice": "decline"})
+
+
+def _quarterly_survey(s: Situation) -> Post:
+    from referral.surveys import services as surveys
+
+    surveys.open_round(s.world.coordinator, [s.world.districts["we"]], utcnow())
+    db.session.commit()
+    return Post(s.signed_in("teacher"), "/umfrage/quartal", lambda: {"choice": "decline"})
+
+
+def _survey_round(s: Situation) -> Post:
+    """No round yet this quarter (the quarterly case, run before, opened one)."""
+    from referral.surveys.models import SurveyDone, SurveyRound, SurveyRoundDistrict
+
+    for model in (SurveyDone, SurveyRoundDistrict, SurveyRound):
+        db.session.execute(delete(model).where(model.round_id.is_not(None)) if model is SurveyDone else delete(model))
+    db.session.commit()
+    return Post(s.signed_in("coordinator"), "/umfrage/runden", lambda: {"districts": [s.world.districts["we"].id]})
+
+
 # POST routes without a CSRF token, and why: each is refused without its own proof instead.
 CSRF_EXEMPT = {
     # Called by the identity provider's server, not a browser: a logout token signed by the provider
@@ -632,6 +661,12 @@ CSRF_CASES: dict[str, Callable[[Situation], Post]] = {
     "directory.new": lambda s: _admin(s, "/contacts/new/insofa", lambda: {"name": "Olaf Oberst"}),
     "directory.edit": lambda s: _admin(s, f"/contacts/{_contact(s).id}/edit", lambda: {"name": "Neuer Name"}),
     "directory.delete": lambda s: _admin(s, f"/contacts/{_contact(s).id}/delete"),
+    "surveys.referral_survey": _referral_survey,
+    "surveys.quarterly": _quarterly_survey,
+    "surveys.rounds": _survey_round,
+    "guide.edit": lambda s: Post(
+        s.signed_in("coordinator"), "/leitfaden/bearbeiten", lambda: {"base": "", "note": "Neue Fassung"}
+    ),
     "audit.verify": lambda s: Post(
         s.signed_in("coordinator"),
         "/coordination/audit/verify",
@@ -1210,6 +1245,18 @@ ACCOUNT_FORMS = [
             who="",
         )
         for name in ("password", "password_confirm")
+    ],
+    # The coordinator's guide editor: the note and every section's text.
+    AccountTextForm(lambda w: "/leitfaden/bearbeiten", "note", GuideForm.note, who="coordinator"),
+    *[
+        AccountTextForm(
+            lambda w: "/leitfaden/bearbeiten",
+            field_name(key),
+            getattr(GuideForm, field_name(key)),
+            lambda w: {"note": "Neue Fassung"},
+            who="coordinator",
+        )
+        for key in GUIDE_KEYS
     ],
 ]
 

@@ -43,9 +43,11 @@ from referral.cases.vocabulary import AssessmentResult, SchoolActionKind
 from referral.consultations.models import Consultation
 from referral.consultations.process import ConsultationState
 from referral.extensions import db
+from referral.guide.models import GuideVersion
 from referral.kernel.settings import Setting
 from referral.organisation.models import District, School
 from referral.signon.models import SignOnIdentity
+from referral.timeutil import utcnow
 
 from . import factories
 
@@ -238,6 +240,13 @@ def contact_form(world) -> dict:
     return {"name": "Bea Beraterin", "phone": "02323 1234"}
 
 
+def guide_form(world) -> dict:
+    from referral.guide.forms import field_name
+    from referral.guide.sections import KEYS
+
+    return {"base": "", "note": "vereinbart im Seminar", **{field_name(key): f"Text {key}" for key in KEYS}}
+
+
 # --- The table ------------------------------------------------------------------------------
 
 Effect = Callable[[Referral | None, object, object], bool]  # (referral after the request, user, world)
@@ -388,6 +397,12 @@ ROUTES = [
     ),
     Route("administration.jobs", "GET", ADMIN),
     # The audit log: the coordinator's search, export and check; each referral's access history
+    # The guide (issue 17): everyone with a role reads it, the coordinator edits it.
+    Route("guide.index", "GET", EVERYONE),
+    Route("guide.versions", "GET", EVERYONE),
+    Route("guide.old_version", "GET", EVERYONE, setup=("guide_version",)),
+    Route("guide.edit", "GET", frozenset({"coordinator"})),
+    Route("guide.edit", "POST", frozenset({"coordinator"}), data=guide_form, effect=recorded("guide.publish")),
     Route("audit.search", "GET", frozenset({"coordinator"})),
     Route("audit.export", "GET", frozenset({"coordinator"}), effect=recorded("export.audit")),
     Route("audit.verify", "POST", frozenset({"coordinator"}), effect=recorded("audit.verify")),
@@ -735,6 +750,62 @@ ROUTES = [
 ]
 
 
+def survey_done(user, **where) -> bool:
+    from referral.surveys.models import SurveyDone
+
+    return db.session.scalar(select(func.count()).select_from(SurveyDone).filter_by(user_id=user.id, **where)) == 1
+
+
+def survey_answers(world) -> dict:
+    return {"choice": "answer", "a1": "4", "a2": "5"}
+
+
+# Surveys (issue 17): after the feedback its author and school lead, after closing also the assignee,
+# each once; the quarterly round (district WE) its school and ASD staff; rounds and free text the coordinator's.
+WE_STAFF = frozenset({"teacher", "teacher_other", "school_lead", "teacher_a2", "lead_a2", "asd", "asd2", "asd_lead"})
+OUTSIDE_THE_ROUND = frozenset({"teacher_b", "asd_hm", "asd_lead_hm"})
+ROUTES += [
+    Route("surveys.referral_survey", "GET", NOBODY, state=State.SUBMITTED, setup=("survey",)),
+    *[
+        route
+        for state, invited in ((State.FEEDBACK_GIVEN, SCHOOL_SIDE), (State.CLOSED, SCHOOL_SIDE | {"asd"}))
+        for route in (
+            Route("surveys.referral_survey", "GET", invited, state=state, setup=("survey",)),
+            Route(
+                "surveys.referral_survey",
+                "POST",
+                invited,
+                state=state,
+                setup=("survey",),
+                data=survey_answers,
+                effect=lambda r, user, world: survey_done(user, referral_id=r.id),
+            ),
+        )
+    ],
+    Route("surveys.quarterly", "GET", WE_STAFF, setup=("round",), not_found=OUTSIDE_THE_ROUND),
+    Route(
+        "surveys.quarterly",
+        "POST",
+        WE_STAFF,
+        setup=("round",),
+        not_found=OUTSIDE_THE_ROUND,
+        data=survey_answers,
+        effect=lambda r, user, world: survey_done(user, referral_id=None),
+    ),
+    Route("surveys.rounds", "GET", frozenset({"coordinator"})),
+    Route(
+        "surveys.rounds",
+        "POST",
+        frozenset({"coordinator"}),
+        data=lambda w: {"districts": [w.districts["we"].id]},
+        effect=recorded("survey.open_round"),
+    ),
+    Route(
+        "surveys.comments", "GET", frozenset({"coordinator"}), setup=("round",), effect=recorded("survey.read_comments")
+    ),
+]
+
+
 def test_every_route_is_in_the_table(app):
     served = {
         (rule.endpoint, method)
@@ -764,6 +835,7 @@ class Target:
     consultation_id: int | None = None
     identity_id: int | None = None
     api_client_id: int | None = None
+    round_id: int | None = None
 
 
 def build_target(world, route: Route) -> Target:
@@ -795,6 +867,12 @@ def build_target(world, route: Route) -> Target:
         db.session.add(entry)
         db.session.commit()
         return Target(notification_id=entry.id)
+    if "guide_version" in route.setup:
+        from referral.guide import operations
+
+        operations.publish(world.coordinator, None, "Grundfassung", {})
+        db.session.commit()
+        return Target()
     if "contact" in route.setup:
         from referral.directory.models import Contact, ContactKind
 
@@ -802,11 +880,24 @@ def build_target(world, route: Route) -> Target:
         db.session.add(contact)
         db.session.commit()
         return Target(contact_id=contact.id)
+    if "round" in route.setup:
+        from referral.surveys.models import SurveyRound
+        from referral.surveys.services import quarter_of
+
+        quarter = quarter_of(utcnow())
+        found = db.session.scalar(select(SurveyRound).where(SurveyRound.quarter == quarter))
+        if found is None:
+            found = SurveyRound(quarter=quarter, districts=[world.districts["we"]])
+            db.session.add(found)
+            db.session.commit()
+        return Target(round_id=found.id)
     if route.consultation is not None:
         return Target(consultation_id=factories.consultation_in(route.consultation, world.teacher, world.insofa).id)
     if route.state is None:
         return Target()
-    referral = factories.referral_in(route.state, world.teacher, world.asd, lead=world.asd_lead)
+    # A survey is offered about referrals of the last months only: this one's steps were days ago.
+    recent = {"now": utcnow() - timedelta(days=5)} if "survey" in route.setup else {}
+    referral = factories.referral_in(route.state, world.teacher, world.asd, lead=world.asd_lead, **recent)
     target = Target(referral.id)
     if "attachment" in route.setup:
         target.attachment_id = services.add_attachment(referral, world.teacher, "a.pdf", b"%PDF-1.4 test").id
@@ -840,6 +931,8 @@ def url(app, route: Route, target: Target, referral_id: int | None = None) -> st
         "identity_id": target.identity_id,
         "client_id": target.api_client_id,
         "api_client_id": target.api_client_id,
+        "number": 1,  # the guide's version published by the set-up "guide_version"
+        "round_id": target.round_id,
     }
     path = url_for(route.endpoint, _external=False, **{k: v for k, v in values.items() if k in rule.arguments})
     if route.endpoint == "directory.new":  # an entry for school B
@@ -884,7 +977,18 @@ def snapshot(referral_id: int | None) -> tuple:
         # Routes not about one referral: accounts, districts, schools, settings and the record of changes.
         counts = [
             select(func.count()).select_from(m).scalar_subquery()
-            for m in (Referral, Consultation, User, Membership, District, School, Setting, SignOnIdentity, ApiClient)
+            for m in (
+                Referral,
+                Consultation,
+                User,
+                Membership,
+                District,
+                School,
+                Setting,
+                SignOnIdentity,
+                ApiClient,
+                GuideVersion,
+            )
         ]
         # A forbidden rotation, revocation or edit of an API client changes its row.
         counts.append(

@@ -126,6 +126,7 @@ def test_the_menu_renders_the_entries(users, as_user):
         ("/referrals", "Mitteilungen der Schule"),
         ("/consultations/", "Fachberatung"),
         ("/contacts/", "Ansprechpartner"),
+        ("/leitfaden/", "So funktioniert&#39;s"),
     ]
 
 

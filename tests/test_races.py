@@ -281,3 +281,38 @@ def test_twenty_parallel_acknowledgements(server, world):
         assert says(shown, "Eingang bestätigt"), shown  # the state someone else left it in
         if user_id == winner:  # the winner's other tab: it was not "another person"
             assert not says(shown, "anderen Person"), shown
+
+
+def test_sixteen_parallel_survey_answers_of_one_district(server, world):
+    """The quarterly survey, answered at once by eight people of district WE, each from two tabs: one
+    answer per person, none lost or doubled although every answer rewrites the district's answers
+    (surveys/services.py, `_reshuffle`, behind the district's row lock); each second tab is told."""
+    from referral.surveys.models import SurveyAnswer, SurveyDone, SurveyRound
+    from referral.surveys.routes import DONE, NOT_OPEN
+    from referral.surveys.services import quarter_of
+    from referral.timeutil import utcnow
+
+    db.session.add(SurveyRound(quarter=quarter_of(utcnow()), districts=[world.districts["we"]]))
+    db.session.commit()
+    staff = [world.users[k] for k in ("teacher", "teacher_other", "school_lead", "teacher_a2", "lead_a2")]
+    staff += [world.asd, world.asd2, world.asd_lead]
+    users = staff + staff
+    values = [i % 5 + 1 for i in range(len(staff))] * 2
+    tabs = browsers(server, users)
+    tokens = [tab.csrf("/umfrage/quartal") for tab in tabs]
+    answers = all_at_once(
+        [
+            lambda tab=tab, token=token, value=value: tab.follow(
+                tab.post("/umfrage/quartal", {"csrf_token": token, "choice": "answer", "a1": str(value)})
+            )
+            for tab, token, value in zip(tabs, tokens, values, strict=True)
+        ]
+    )
+    print(f"\n[{server.url}] 16 survey answers: {by_status(answers)}")
+    no_server_errors(server, answers)
+    db.session.expire_all()
+    assert sorted(db.session.scalars(select(SurveyAnswer.a1))) == sorted(values[: len(staff)])
+    assert db.session.scalar(select(func.count()).select_from(SurveyDone)) == len(staff)
+    messages = [flashes(a.page) for a in answers]
+    assert sum(says(m, DONE) for m in messages) == len(staff), messages
+    assert sum(says(m, NOT_OPEN) for m in messages) == len(staff), messages

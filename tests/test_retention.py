@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import select, text
 
@@ -11,7 +11,9 @@ from referral.cases import storage
 from referral.cases.models import Assessment, Attachment, AttachmentChunk, Feedback, Message, Person, Referral
 from referral.cases.process import State
 from referral.cases.vocabulary import MessageKind
+from referral.crypto import EncryptedDate, EncryptedText
 from referral.extensions import db
+from referral.retention import PURGED
 from referral.timeutil import utcnow
 
 from . import factories
@@ -99,6 +101,62 @@ def test_closed_referrals_lose_identity_and_text_after_180_days_and_keep_their_m
     again = runner.invoke(args=["retention", "run"])
     assert "0 closed referrals purged, 0 drafts deleted" in again.output, "idempotent"
     assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+
+
+def _encrypted_columns(model) -> list[str]:
+    return [
+        c.key for c in model.__mapper__.column_attrs if isinstance(c.columns[0].type, (EncryptedText, EncryptedDate))
+    ]
+
+
+def _referral_models() -> list[type]:
+    """Referral and every model that hangs on a referral by `referral_id` and has encrypted columns."""
+    models = [m.class_ for m in db.Model.registry.mappers]
+    return [m for m in models if _encrypted_columns(m) and (m is Referral or "referral_id" in m.__table__.c)]
+
+
+def test_the_purge_clears_every_encrypted_column_of_a_referral_and_its_parts(app, world, runner):
+    """Whatever is stored encrypted about a referral is personal: a column added later (a new form
+    field, a new part) must be cleared by the purge too, or this test names it."""
+    old = closed_case(world, 181)
+    file = with_file(old, world)
+    db.session.add(Message(referral=old, kind=MessageKind.ADDENDUM, body="Nachtrag", author_id=world.teacher.id))
+    db.session.commit()
+    filled: set[str] = set()
+    for model in _referral_models():
+        owner = model.id if model is Referral else model.referral_id
+        for row in db.session.scalars(select(model).where(owner == old.id)):
+            for name in _encrypted_columns(model):
+                is_date = isinstance(model.__mapper__.columns[name].type, EncryptedDate)
+                setattr(row, name, date(2018, 5, 4) if is_date else "Geheimnis")
+                filled.add(f"{model.__tablename__}.{name}")
+    db.session.commit()
+    # Every part a closed referral has is filled: the referral, its people, files, messages, the
+    # school's actions, the assessment, the feedback and the history.
+    assert {t.split(".")[0] for t in filled} == {
+        "referral",
+        "person",
+        "attachment",
+        "message",
+        "school_action",
+        "assessment",
+        "feedback",
+        "state_change",
+    }
+
+    assert runner.invoke(args=["retention", "run"]).exit_code == 0
+    db.session.expire_all()
+    left = []
+    for model in _referral_models():
+        owner = model.id if model is Referral else model.referral_id
+        for row in db.session.scalars(select(model).where(owner == old.id)):
+            left += [
+                f"{model.__tablename__}.{name}"
+                for name in _encrypted_columns(model)
+                if getattr(row, name) not in ("", None, PURGED)
+            ]
+    assert not left, f"the purge leaves personal data in {left}"
+    assert chunks_of(file) == 0, "the file's content goes with its row"
 
 
 def test_untouched_drafts_are_deleted_after_90_days(app, world, runner):

@@ -94,6 +94,8 @@ ACTION_LABELS = {
     "audit.verify": "Protokollkette geprüft",
     "export.evaluation": "Auswertung exportiert (CSV)",
     "evaluation.print": "Auswertung gedruckt",
+    "survey.open_round": "Quartalsumfrage geöffnet",
+    "survey.read_comments": "Freitextantworten der Umfrage gelesen",
     "consultation.view": "Fachberatung angesehen",
     "consultation.request": "Fachberatung angefragt",
     "consultation.cancel": "Fachberatung zurückgezogen",
@@ -108,6 +110,7 @@ ACTION_LABELS = {
     "api_client.update": "API-Zugang geändert (Bezirke, Berechtigungen)",
     "api_client.rotate": "Schlüssel eines API-Zugangs erneuert",
     "api_client.revoke": "API-Zugang widerrufen",
+    "guide.publish": "Neue Version des Leitfadens veröffentlicht",
 }
 # The admin's change list shows these: changes to accounts, organisation and settings.
 ADMIN_ACTIONS = {

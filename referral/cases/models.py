@@ -93,7 +93,6 @@ class Referral(db.Model):
             "state = 'draft' OR urgency <> 'acute' OR (phone_call_at IS NOT NULL AND phone_call_with IS NOT NULL)",
             name="acute_has_phone_call",
         ),
-        Index("ix_referral_district_state", "district_id", "state"),
         Index("ix_referral_school_state", "school_id", "state"),
         # One index per list, matching its WHERE and ORDER BY (queries.py): the inbox of a district
         # (open, all, overdue), of a district in one state, of one staff member; the school's list,

@@ -383,6 +383,10 @@ def build(
         )
     )
 
+    from .surveys import tables as survey_tables  # here: it builds on Table above
+
+    tables += survey_tables(scope, model_ids)
+
     total, overdue = figures.overdue_now(scope, now)
     tables.append(
         Table(

@@ -34,9 +34,11 @@ MENU: tuple[tuple[str, str | Callable[[User], str]], ...] = (
     ("evaluation.district_overview", "Bezirksübersicht"),
     ("coordination.referrals", "Alle Mitteilungen (Metadaten)"),
     ("evaluation.index", "Auswertung"),
+    ("surveys.rounds", "Umfragen"),
     ("audit.search", "Protokoll"),
     ("administration.overview", "Verwaltung"),
     ("directory.index", "Ansprechpartner"),
+    ("guide.index", "So funktioniert's"),
 )
 
 

@@ -1,6 +1,7 @@
 """The whole handover, clicked and typed through by the people who do it: a teacher refers a child,
 the ASD acknowledges, takes over, asks, the teacher answers, the ASD assesses, gives feedback, the
-teacher reads it, the ASD closes. Only accessible locators (labels, roles, names)."""
+teacher reads it and answers the short survey, the ASD closes and answers its own. Only accessible
+locators (labels, roles, names)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from referral.cases.models import Referral
 from referral.cases.process import State
 from referral.extensions import db
+from referral.surveys.models import SurveyAnswer
 from referral.timeutil import to_local, utcnow
 
 from .. import factories
@@ -71,9 +73,18 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     # --- The teacher starts a referral and submits it half-filled ------------------------------
     school = browsers.new_page()
     log_in(school, *users["teacher"])
+    # First the guide, from the start page: what the referral needs, and what happens after it.
+    school.get_by_role("main").get_by_role("link", name="So funktioniert's").click()
+    expect(school.get_by_role("heading", level=1)).to_have_text("So funktioniert's: Leitfaden Schule und ASD")
+    expect(school.get_by_role("region", name="In akuter Gefahr: sofort anrufen")).to_contain_text("02325 111")
+    expect(school.get_by_role("region", name="Die Rückmeldung an die Schule")).to_contain_text(
+        "innerhalb von 10 Arbeitstagen"
+    )
     nav(school, "Neue Mitteilung")
     expect(school.get_by_role("heading", level=1)).to_have_text("Neue Mitteilung an den ASD")
     child = school.get_by_role("region", name="1. Kind")
+    guide_link = child.get_by_role("link", name=re.compile("^Hinweise im Leitfaden zu diesem Abschnitt"))
+    expect(guide_link).to_have_attribute("href", re.compile("/leitfaden/#kind$"))
     child.get_by_label("Vorname").fill(factories.CHILD_FIRST)
     child.get_by_label("Klasse").fill("2b")
     observations = school.get_by_role("region", name="3. Beobachtungen")
@@ -151,6 +162,10 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     # --- The ASD finds it in the inbox, acknowledges, takes over and asks ---------------------------
     office = browsers.new_page()
     log_in(office, *users["asd"])
+    nav(office, "So funktioniert's")
+    expect(office.get_by_role("region", name="Eingang und Eingangsbestätigung")).to_contain_text(
+        "innerhalb von 2 Stunden"
+    )
     nav(office, "Eingang")
     row = office.get_by_role("row").filter(has=office.get_by_role("link", name=number))
     expect(row).to_contain_text(f"{factories.CHILD_FIRST} {factories.CHILD_LAST}")
@@ -237,10 +252,33 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     )
     expect(school.get_by_text("Latente Kindeswohlgefährdung")).to_have_count(0)  # the assessment stays with the ASD
 
+    # --- The teacher answers the short survey: once, in the app, on one screen -------------------------
+    invitation = school.get_by_role("complementary", name="Kurzumfrage nach der Rückmeldung")
+    invitation.get_by_role("link", name=re.compile("Zur Umfrage")).click()
+    expect(school.get_by_role("heading", level=1)).to_have_text("Kurzumfrage nach der Rückmeldung")
+    school.get_by_role("group", name="Ich wusste, an wen ich mich wenden kann.").get_by_role(
+        "radio", name="5 – trifft voll zu"
+    ).check()
+    school.get_by_role("group", name="Die Rückmeldung kam rechtzeitig.").get_by_role(
+        "radio", name="4 – trifft eher zu"
+    ).check()
+    school.get_by_role("button", name="Antworten senden").click()
+    flash(school, "Diese Umfrage ist erledigt")
+    expect(school.get_by_role("complementary", name="Kurzumfrage nach der Rückmeldung")).to_have_count(0)
+
     # --- The ASD closes -----------------------------------------------------------------------------------
     office.get_by_role("region", name="Aktionen").get_by_role("button", name="Abschließen").click()
     flash(office, "Die Mitteilung wurde abgeschlossen.")
     expect(state_of(office)).to_contain_text("Abgeschlossen")
+    # The assignee's short survey after closing
+    office.get_by_role("complementary", name="Kurzumfrage nach dem Abschluss").get_by_role(
+        "link", name=re.compile("Zur Umfrage")
+    ).click()
+    office.get_by_role("group", name="Die Mitteilung enthielt die nötigen Informationen.").get_by_role(
+        "radio", name="4 – trifft eher zu"
+    ).check()
+    office.get_by_role("button", name="Antworten senden").click()
+    flash(office, "Diese Umfrage ist erledigt")
     nav(office, "Eingang")
     office.get_by_label("Status").select_option(label="alle")
     office.get_by_role("button", name="Filtern").click()
@@ -264,4 +302,6 @@ def test_referral_from_school_to_asd_and_back(world, live_server, browsers):
     assert stored.author_id == ids["teacher"] and stored.assignee_id == ids["asd"]
     assert {u.id for u in stored.assessment.specialists} == {ids["asd"], ids["asd2"]}
     assert len(stored.persons) == 1
+    answers = db.session.execute(select(SurveyAnswer.question_set, SurveyAnswer.a1, SurveyAnswer.a2)).all()
+    assert sorted(answers) == [("closing", 4, None), ("feedback", 5, 4)]
     assert {a.kind.label: a.done for a in stored.school_actions} == dict(rows)
