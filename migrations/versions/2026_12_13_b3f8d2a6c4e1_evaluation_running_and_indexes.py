@@ -3,7 +3,7 @@ and indexes by kind and month / kind and day for the figures read per school (no
 or school fixed, so the primary key's order helps only with the kind)
 
 Revision ID: b3f8d2a6c4e1
-Revises: a7e3c1d9b5f2
+Revises: b1d4f7a2c9e3
 Create Date: 2026-12-02 18:00:00.000000
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "b3f8d2a6c4e1"
-down_revision = "a7e3c1d9b5f2"
+down_revision = "b1d4f7a2c9e3"
 branch_labels = None
 depends_on = None
 
