@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import and_, bindparam, or_, select, text, update
+from sqlalchemy import String, and_, bindparam, or_, select, text, update
 
 from .crypto import EncryptedDate, EncryptedText, Vault, child_key, chunk_is_current, rotate_chunk, vault
 from .extensions import db
@@ -83,10 +83,15 @@ def rotate(batch: int = BATCH, report: Callable[[str], None] = print) -> dict[st
     return counts
 
 
-def _walk(table: str, column: str, batch: int) -> Iterator[list[tuple[int, str]]]:
+def _text_ids(table: str) -> bool:
+    """Does the table have a text key (the survey's answers: random keys, no sequence) rather than a number?"""
+    return isinstance(db.metadata.tables[table].c.id.type, String)
+
+
+def _walk(table: str, column: str, batch: int) -> Iterator[list[tuple[Any, str]]]:
     """The encrypted values of one column, `batch` at a time, walking the ids (an index range per batch,
     no OFFSET); only (id, token) is held, never an object."""
-    last_id = 0
+    last_id: Any = "" if _text_ids(table) else 0
     while True:
         rows = db.session.execute(
             text(
@@ -102,17 +107,19 @@ def _walk(table: str, column: str, batch: int) -> Iterator[list[tuple[int, str]]
         last_id = rows[-1][0]
 
 
-def _write_back(table: str, column: str, values: list[tuple[int, Any]]) -> None:
+def _write_back(table: str, column: str, values: list[tuple[Any, Any]]) -> None:
     """One statement for the whole batch. PostgreSQL: an UPDATE joined to the two arrays unnested (one
     round trip, one plan); SQLite, in process: executemany of the single-row UPDATE."""
     if not values:
         return
     if db.session.get_bind().dialect.name == "postgresql":
         ids, new = zip(*values, strict=True)
+        id_type = "text" if _text_ids(table) else "bigint"
         db.session.execute(
             text(
-                f"UPDATE {table} SET {column} = v.value FROM unnest(CAST(:ids AS bigint[]), CAST(:values AS text[])) "
-                f"AS v(id, value) WHERE {table}.id = v.id"
+                f"UPDATE {table} SET {column} = v.value "
+                f"FROM unnest(CAST(:ids AS {id_type}[]), CAST(:values AS text[])) AS v(id, value) "
+                f"WHERE {table}.id = v.id"
             ),
             {"ids": list(ids), "values": list(new)},
         )

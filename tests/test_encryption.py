@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from referral import create_app
 from referral.cases.models import Referral
@@ -15,6 +15,7 @@ from referral.cases.process import State
 from referral.crypto import child_key, normalise_name
 from referral.extensions import db
 from referral.keys import encrypted_columns
+from referral.surveys.models import SurveyComment
 
 from . import factories
 from .conftest import FreshContextClient
@@ -129,6 +130,10 @@ def test_the_asd_sees_earlier_referrals_about_the_same_child_in_its_district(wor
 def test_key_rotation_re_encrypts_everything_and_can_be_rerun(app, world, database_url, tmp_path):
     referral = make_case(world)
     referral_id = referral.id
+    # The survey's free text has random text keys, not numbers: walked in batches of 2 as well.
+    comments = [f"Anmerkung {i}" for i in range(3)]
+    db.session.add_all(SurveyComment(quarter="2026-Q4", district_id=world.districts["we"].id, body=c) for c in comments)
+    db.session.commit()
     old_key = app.config["REFERRAL_DATA_KEYS"]
     new_key = Fernet.generate_key().decode()
     before = db.session.execute(text("SELECT observation FROM referral WHERE id = :id"), {"id": referral_id}).scalar()
@@ -167,6 +172,7 @@ def test_key_rotation_re_encrypts_everything_and_can_be_rerun(app, world, databa
         from referral.cases.services import attachment_bytes
 
         assert attachment_bytes(stored.attachments[0]) == PHOTO_BYTES
+        assert sorted(db.session.scalars(select(SurveyComment.body))) == comments
         db.session.remove()
 
 
