@@ -17,6 +17,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..cases.models import Referral
+from ..cases.process import State
 from ..crypto import EncryptedText
 from ..extensions import db
 from ..organisation.models import District
@@ -107,3 +109,32 @@ class SurveyComment(db.Model):
     quarter: Mapped[str] = mapped_column(String(7))
     district_id: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(EncryptedText)
+
+
+# The invitations after a referral's feedback and closing (services._referral_branches): each branch
+# reads its own index from the newest referral back and stops at the start page's limit, instead of a
+# person's or school's whole history.
+FEEDBACK_SEEN = (State.FEEDBACK_GIVEN, State.CLOSED)
+_answered = Referral.state.in_(FEEDBACK_SEEN)
+_closed = Referral.state == State.CLOSED
+Index(
+    "ix_referral_survey_author",
+    Referral.author_id,
+    Referral.feedback_at,
+    postgresql_where=_answered,
+    sqlite_where=_answered,
+)
+Index(
+    "ix_referral_survey_school",
+    Referral.school_id,
+    Referral.feedback_at,
+    postgresql_where=_answered,
+    sqlite_where=_answered,
+)
+Index(
+    "ix_referral_survey_assignee",
+    Referral.assignee_id,
+    Referral.closed_at,
+    postgresql_where=_closed,
+    sqlite_where=_closed,
+)

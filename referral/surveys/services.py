@@ -10,8 +10,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts.models import ASD_ROLES, SCHOOL_ROLES, Role, User
@@ -22,7 +23,7 @@ from ..extensions import db
 from ..organisation.models import District
 from ..timeutil import to_local
 from . import guide
-from .models import SurveyAnswer, SurveyComment, SurveyDone, SurveyRound, random_key
+from .models import FEEDBACK_SEEN, SurveyAnswer, SurveyComment, SurveyDone, SurveyRound, random_key
 from .questions import CURRENT, MAX_QUESTIONS, QuestionSet, RoleKind, SetKey
 
 # Referrals whose feedback (closing) lies further back are not asked about any more.
@@ -64,50 +65,64 @@ class Invitation:
 # --- Invitations after a referral's feedback and closing --------------------------------------------
 
 
-def _referral_conditions(user: User, now: datetime):
-    """SQL: the referrals `user` is invited to answer about, as (school side, ASD side) conditions."""
+def _referral_branches(user: User, now: datetime) -> list[tuple[ColumnElement[bool], Any, RoleKind]]:
+    """SQL: the referrals `user` is invited to answer about, as (condition, time, role kind) branches,
+    each served in time order by one partial index of models.py (newest first, stopping at the limit),
+    so that the start pages cost the same whatever the history: the author's and the school lead's
+    referrals with feedback, the assignee's closed ones."""
     since = now - timedelta(days=INVITATION_DAYS)
-    school = None
-    if user.school_ids(*SCHOOL_ROLES):
-        led = user.school_ids(Role.SCHOOL_LEAD)
-        school = and_(
-            Referral.state.in_([State.FEEDBACK_GIVEN, State.CLOSED]),
-            Referral.feedback_at >= since,
-            or_(
-                and_(Referral.author_id == user.id, Referral.school_id.in_(user.school_ids(*SCHOOL_ROLES))),
-                Referral.school_id.in_(led),
-            ),
+    branches: list[tuple[ColumnElement[bool], Any, RoleKind]] = []
+    schools = user.school_ids(*SCHOOL_ROLES)
+    if schools:
+        answered = and_(Referral.state.in_(FEEDBACK_SEEN), Referral.feedback_at >= since)
+        branches.append(
+            (
+                and_(answered, Referral.author_id == user.id, Referral.school_id.in_(schools)),
+                Referral.feedback_at,
+                RoleKind.SCHOOL,
+            )
         )
-    asd = None
+        led = user.school_ids(Role.SCHOOL_LEAD)
+        if led:
+            branches.append((and_(answered, Referral.school_id.in_(led)), Referral.feedback_at, RoleKind.SCHOOL))
     if user.district_ids(*ASD_ROLES):
-        asd = and_(Referral.state == State.CLOSED, Referral.assignee_id == user.id, Referral.closed_at >= since)
-    return school, asd
+        closed = and_(Referral.state == State.CLOSED, Referral.assignee_id == user.id, Referral.closed_at >= since)
+        branches.append((closed, Referral.closed_at, RoleKind.ASD))
+    return branches
 
 
 def _referral_invitations(user: User, now: datetime, referral_id: int | None = None, limit: int = 5):
-    school, asd = _referral_conditions(user, now)
-    conditions = [c for c in (school, asd) if c is not None]
-    if not conditions:
+    branches = _referral_branches(user, now)
+    if not branches:
         return []
-    kind = case((school, RoleKind.SCHOOL.value), else_=RoleKind.ASD.value) if school is not None else literal("asd")
-    statement = (
-        select(Referral.id, Referral.number, Referral.district_id, kind.label("kind"))
-        .where(
-            or_(*conditions),
-            ~exists().where(SurveyDone.user_id == user.id, SurveyDone.referral_id == Referral.id),
+    parts = []
+    for condition, at, role_kind in branches:
+        part = (
+            select(
+                Referral.id,
+                Referral.number,
+                Referral.district_id,
+                literal(role_kind.value).label("kind"),
+                at.label("at"),
+            )
+            .where(condition, ~exists().where(SurveyDone.user_id == user.id, SurveyDone.referral_id == Referral.id))
+            .order_by(at.desc(), Referral.id.desc())
+            .limit(limit)
         )
-        .order_by(func.coalesce(Referral.closed_at, Referral.feedback_at).desc(), Referral.id.desc())
-        .limit(limit)
-    )
-    if referral_id is not None:
-        statement = statement.where(Referral.id == referral_id)
+        if referral_id is not None:
+            part = part.where(Referral.id == referral_id)
+        parts.append(select(part.subquery()))
+    rows = db.session.execute(union_all(*parts) if len(parts) > 1 else parts[0]).all()
     quarter = quarter_of(now)
-    found = []
-    for ident, number, district_id, role_kind in db.session.execute(statement):
-        role_kind = RoleKind(role_kind)
+    found: dict[int, Invitation] = {}
+    # Newest first; a referral found by two branches (author and lead) is one invitation, as the school.
+    for ident, number, district_id, kind, _at in sorted(rows, key=lambda r: (r.at, r.id), reverse=True):
+        role_kind = RoleKind(kind)
+        if ident in found and role_kind is RoleKind.ASD:
+            continue
         key = SetKey.FEEDBACK if role_kind is RoleKind.SCHOOL else SetKey.CLOSING
-        found.append(Invitation(CURRENT[key], role_kind, district_id, quarter, referral_id=ident, number=number))
-    return found
+        found[ident] = Invitation(CURRENT[key], role_kind, district_id, quarter, referral_id=ident, number=number)
+    return list(found.values())[:limit]
 
 
 def referral_invitation(user: User, referral_id: int, now: datetime) -> Invitation | None:
