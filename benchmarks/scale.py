@@ -562,10 +562,11 @@ def rotation(url: str, env: dict[str, str]) -> tuple[str, str]:
             "REFERRAL_DATA_KEYS": f"{Fernet.generate_key().decode()},{env['REFERRAL_DATA_KEYS']}",
         }
         seconds, _, output = flask_command(rotate_env, "keys", "rotate")
-        values = re.findall(r"(\d[\d,]*) values", output)
+        # The command's summary line only: log lines may name other counts of "values".
+        values = re.findall(r"Re-encrypted (\d+) values", output)
         if not values:
             return "not measured", f"no value count in the output: {output.strip()[-200:]}"
-        total = int(values[-1].replace(",", ""))
+        total = int(values[-1])
         return f"{total / seconds:,.0f}/s", f"{total:,} values in {seconds:.0f} s"
     finally:
         psql(url, f'DROP DATABASE IF EXISTS "{copy}"')
