@@ -61,19 +61,27 @@ def rotate(batch: int = BATCH, report: Callable[[str], None] = print) -> dict[st
     keys = vault()
     rotator = Rotator(keys)
     counts = {"values": 0, "files": 0, "match_keys": 0}
+    tables: dict[str, list[str]] = {}
     for table, column in encrypted_columns():
-        done = 0
-        for rows in _walk(table, column, batch):
-            stale = [
-                (row_id, fresh.decode())
-                for row_id, token in rows
-                if (fresh := rotator.stale(token.encode())) is not None
-            ]
-            _write_back(table, column, stale)
+        tables.setdefault(table, []).append(column)
+    for table, columns in tables.items():
+        # All of a row's encrypted columns in one UPDATE: PostgreSQL writes a new version of the row,
+        # with an entry in each of its indexes, per UPDATE; column by column that was one version per
+        # column (a referral has 14), most of the time the rotation took.
+        done = dict.fromkeys(columns, 0)
+        for rows in _walk(table, columns, batch):
+            changed = []
+            for row_id, *tokens in rows:
+                fresh = [rotator.stale(token.encode()) if token else None for token in tokens]
+                if any(value is not None for value in fresh):
+                    changed.append((row_id, [value.decode() if value is not None else None for value in fresh]))
+                    for column, value in zip(columns, fresh, strict=True):
+                        done[column] += value is not None
+            _write_back(table, columns, changed)
             db.session.commit()  # each batch on its own: a re-run continues where this one stopped
-            done += len(stale)
-        counts["values"] += done
-        report(f"{table}.{column}: {done} re-encrypted")
+        for column in columns:
+            counts["values"] += done[column]
+            report(f"{table}.{column}: {done[column]} re-encrypted")
     counts["files"] = _rotate_attachments(keys)
     counts["match_keys"] = _recompute_match_keys(batch)
     report(
@@ -88,45 +96,60 @@ def _text_ids(table: str) -> bool:
     return isinstance(db.metadata.tables[table].c.id.type, String)
 
 
-def _walk(table: str, column: str, batch: int) -> Iterator[list[tuple[Any, str]]]:
-    """The encrypted values of one column, `batch` at a time, walking the ids (an index range per batch,
-    no OFFSET); only (id, token) is held, never an object."""
+def _walk(table: str, columns: list[str], batch: int) -> Iterator[list[Any]]:
+    """The rows of one table that hold an encrypted value, `batch` at a time, walking the ids (an index
+    range per batch, no OFFSET); only (id, tokens…) is held, never an object."""
     last_id: Any = "" if _text_ids(table) else 0
+    filled = " OR ".join(f"({column} IS NOT NULL AND {column} <> '')" for column in columns)
     while True:
         rows = db.session.execute(
             text(
-                f"SELECT id, {column} FROM {table} WHERE id > :last AND {column} IS NOT NULL AND {column} <> '' "
-                f"ORDER BY id LIMIT :batch"
+                f"SELECT id, {', '.join(columns)} FROM {table} WHERE id > :last AND ({filled}) ORDER BY id LIMIT :batch"
             ),
             {"last": last_id, "batch": batch},
         ).all()
         if not rows:
             db.session.rollback()
             return
-        yield [(row_id, token) for row_id, token in rows]
+        yield list(rows)
         last_id = rows[-1][0]
 
 
-def _write_back(table: str, column: str, values: list[tuple[Any, Any]]) -> None:
-    """One statement for the whole batch. PostgreSQL: an UPDATE joined to the two arrays unnested (one
-    round trip, one plan); SQLite, in process: executemany of the single-row UPDATE."""
-    if not values:
+def _write_back(
+    table: str, columns: list[str], changed: list[tuple[Any, list[str | None]]], keep_unset: bool = True
+) -> None:
+    """One statement for the whole batch. `keep_unset`: a None leaves the column as it is (its value
+    was current already); otherwise None is written (a match key without a name to compute it from).
+    PostgreSQL: an UPDATE joined to the arrays unnested (one round trip, one plan); SQLite, in process:
+    executemany of the single-row UPDATE."""
+    if not changed:
         return
+
+    def value(i: int, column: str, new: str) -> str:
+        return f"COALESCE({new}, {column})" if keep_unset else new
+
+    assignments = ", ".join(
+        f"{column} = {value(i, f'{table}.{column}', f'v.c{i}')}" for i, column in enumerate(columns)
+    )
     if db.session.get_bind().dialect.name == "postgresql":
-        ids, new = zip(*values, strict=True)
         id_type = "text" if _text_ids(table) else "bigint"
+        arrays = ", ".join(f"CAST(:c{i} AS text[])" for i in range(len(columns)))
+        names = ", ".join(f"c{i}" for i in range(len(columns)))
+        params: dict[str, Any] = {"ids": [row_id for row_id, _ in changed]}
+        for i in range(len(columns)):
+            params[f"c{i}"] = [values[i] for _, values in changed]
         db.session.execute(
             text(
-                f"UPDATE {table} SET {column} = v.value "
-                f"FROM unnest(CAST(:ids AS {id_type}[]), CAST(:values AS text[])) AS v(id, value) "
-                f"WHERE {table}.id = v.id"
+                f"UPDATE {table} SET {assignments} "
+                f"FROM unnest(CAST(:ids AS {id_type}[]), {arrays}) AS v(id, {names}) WHERE {table}.id = v.id"
             ),
-            {"ids": list(ids), "values": list(new)},
+            params,
         )
     else:
+        single = ", ".join(f"{column} = {value(i, column, f':c{i}')}" for i, column in enumerate(columns))
         db.session.execute(
-            text(f"UPDATE {table} SET {column} = :value WHERE id = :id"),
-            [{"id": row_id, "value": value} for row_id, value in values],
+            text(f"UPDATE {table} SET {single} WHERE id = :id"),
+            [{"id": row_id, **{f"c{i}": new for i, new in enumerate(values)}} for row_id, values in changed],
         )
 
 
@@ -226,7 +249,7 @@ def _recompute_match_keys(batch: int) -> int:
         stale = [
             (row_id, key) for row_id, last, first, born, old in rows if (key := child_key(last, first, born)) != old
         ]
-        _write_back("referral", "child_key", stale)
+        _write_back("referral", ["child_key"], [(row_id, [key]) for row_id, key in stale], keep_unset=False)
         db.session.commit()
         changed += len(stale)
         last_id = rows[-1][0]
