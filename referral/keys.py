@@ -9,7 +9,10 @@ from REFERRAL_DATA_KEYS.
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -57,6 +60,29 @@ class Rotator:
         raise InvalidToken  # under no configured key: the same error MultiFernet gives
 
 
+# Fernet in Python is the rotation's bound (about 21,000 values per CPU second): on PostgreSQL the
+# batches are re-encrypted in worker processes while the main process reads the next batches and
+# writes back the finished ones, in order. At most WORKERS + 1 batches are in flight (bounded memory).
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+_rotator: Rotator | None = None
+
+
+def _start_worker(keys: list[bytes]) -> None:
+    global _rotator
+    _rotator = Rotator(Vault(keys))
+
+
+def _fresh(rows: list[list[str | None]], rotator: Rotator | None = None) -> list[list[str | None]]:
+    """Each row's tokens under the newest key, None where a token is empty or current already."""
+    use = rotator or _rotator
+    assert use is not None
+    out = []
+    for tokens in rows:
+        fresh = [use.stale(token.encode()) if token else None for token in tokens]
+        out.append([value.decode() if value is not None else None for value in fresh])
+    return out
+
+
 def rotate(batch: int = BATCH, report: Callable[[str], None] = print) -> dict[str, int]:
     keys = vault()
     rotator = Rotator(keys)
@@ -64,24 +90,45 @@ def rotate(batch: int = BATCH, report: Callable[[str], None] = print) -> dict[st
     tables: dict[str, list[str]] = {}
     for table, column in encrypted_columns():
         tables.setdefault(table, []).append(column)
-    for table, columns in tables.items():
-        # All of a row's encrypted columns in one UPDATE: PostgreSQL writes a new version of the row,
-        # with an entry in each of its indexes, per UPDATE; column by column that was one version per
-        # column (a referral has 14), most of the time the rotation took.
-        done = dict.fromkeys(columns, 0)
-        for rows in _walk(table, columns, batch):
-            changed = []
-            for row_id, *tokens in rows:
-                fresh = [rotator.stale(token.encode()) if token else None for token in tokens]
-                if any(value is not None for value in fresh):
-                    changed.append((row_id, [value.decode() if value is not None else None for value in fresh]))
-                    for column, value in zip(columns, fresh, strict=True):
+    pool = None
+    if WORKERS > 1 and db.session.get_bind().dialect.name == "postgresql":
+        pool = ProcessPoolExecutor(
+            WORKERS, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(keys.keys,)
+        )
+    try:
+        for table, columns in tables.items():
+            # All of a row's encrypted columns in one UPDATE: PostgreSQL writes a new version of the row,
+            # with an entry in each of its indexes, per UPDATE; column by column that was one version per
+            # column (a referral has 14), most of the time the rotation took.
+            done = dict.fromkeys(columns, 0)
+
+            def write(ids: list[Any], fresh: list[list[str | None]], columns=columns, table=table, done=done) -> None:
+                changed = [(row_id, values) for row_id, values in zip(ids, fresh, strict=True) if any(values)]
+                for _, values in changed:
+                    for column, value in zip(columns, values, strict=True):
                         done[column] += value is not None
-            _write_back(table, columns, changed)
-            db.session.commit()  # each batch on its own: a re-run continues where this one stopped
-        for column in columns:
-            counts["values"] += done[column]
-            report(f"{table}.{column}: {done[column]} re-encrypted")
+                _write_back(table, columns, changed)
+                db.session.commit()  # each batch on its own: a re-run continues where this one stopped
+
+            pending: deque[tuple[list[Any], Future[list[list[str | None]]]]] = deque()
+            for rows in _walk(table, columns, batch):
+                ids, tokens = [row[0] for row in rows], [list(row[1:]) for row in rows]
+                if pool is None:
+                    write(ids, _fresh(tokens, rotator))
+                    continue
+                pending.append((ids, pool.submit(_fresh, tokens)))
+                if len(pending) > WORKERS:
+                    ids, future = pending.popleft()
+                    write(ids, future.result())
+            while pending:
+                ids, future = pending.popleft()
+                write(ids, future.result())
+            for column in columns:
+                counts["values"] += done[column]
+                report(f"{table}.{column}: {done[column]} re-encrypted")
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     counts["files"] = _rotate_attachments(keys)
     counts["match_keys"] = _recompute_match_keys(batch)
     report(
