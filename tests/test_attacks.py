@@ -1314,6 +1314,7 @@ def _all_form_classes(base=FlaskForm):
 def test_every_text_field_of_every_form_is_in_the_over_long_tests(app):
     """A new form with a text field must get a row in OTHER_FORMS (the referral form is introspected)."""
     covered = {id(form.limit_from) for form in [*OTHER_FORMS, *ACCOUNT_FORMS]} | {
+        id(_survey_comment()),
         id(UserSearchForm.q),
         id(AuditSearchForm.actor),
         id(AuditSearchForm.case_number),
@@ -1328,6 +1329,30 @@ def test_every_text_field_of_every_form_is_in_the_over_long_tests(app):
             if limit_of(unbound) is None:
                 missing.append(f"{cls.__module__}.{cls.__name__}.{name}: no maximum length")
     assert not missing, "text fields without an over-long test:\n" + "\n".join(sorted(missing))
+
+
+def _survey_comment() -> UnboundField:
+    """The quarterly survey's free text (the survey forms are built per question set)."""
+    from referral.surveys.forms import form_class
+    from referral.surveys.questions import CURRENT, SetKey
+
+    return unbound_text_fields(form_class(CURRENT[SetKey.QUARTER]))["comment"]
+
+
+def test_an_overlong_survey_comment_gets_a_german_error_and_nothing_is_written(app, world, as_user):
+    from referral.surveys import services as surveys
+
+    surveys.open_round(world.coordinator, [world.districts["we"]], utcnow())
+    db.session.commit()
+    app.config["WTF_CSRF_ENABLED"] = False
+    limit = limit_of(_survey_comment())
+    assert limit == 1000
+    before = database_rows()
+    response = as_user(world.teacher).post("/umfrage/quartal", data={"a1": "4", "comment": "ä" * (limit + 1)})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert f"{limit} Zeichen" in error_for(html, "comment"), error_for(html, "comment")
+    assert database_rows() == before, "no answer, no comment, no marker"
 
 
 @pytest.mark.parametrize("form", OTHER_FORMS, ids=lambda f: f"{f.endpoint}:{f.field}")

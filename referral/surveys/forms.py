@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from wtforms import TextAreaField
@@ -40,7 +41,12 @@ class SurveyForm(ErrorSummary, BaseForm):
         ]
 
 
-def survey_form(questions: QuestionSet, **kwargs) -> SurveyForm:
+COMMENT_LIMIT = 1000
+
+
+@functools.cache
+def form_class(questions: QuestionSet) -> type[SurveyForm]:
+    """The form of one question set: one class per set and version (not one per request)."""
     fields: dict = {
         f"a{i}": OptionalRadioField(
             text, choices=options([("", NO_ANSWER), *((str(v), label) for v, label in SCALE)]), default=""
@@ -48,9 +54,14 @@ def survey_form(questions: QuestionSet, **kwargs) -> SurveyForm:
         for i, text in enumerate(questions.questions, 1)
     }
     if questions.free_text:
-        fields["comment"] = TextAreaField(questions.free_text, validators=[Optional(), at_most(1000), NoCaseData()])
-    form_class = type(f"SurveyForm_{questions.key}_{questions.version}", (SurveyForm,), fields)
-    return form_class(**kwargs)
+        fields["comment"] = TextAreaField(
+            questions.free_text, validators=[Optional(), at_most(COMMENT_LIMIT), NoCaseData()]
+        )
+    return type(f"SurveyForm_{questions.key}_{questions.version}", (SurveyForm,), fields)
+
+
+def survey_form(questions: QuestionSet, **kwargs) -> SurveyForm:
+    return form_class(questions)(**kwargs)
 
 
 class RoundForm(ErrorSummary, BaseForm):
